@@ -1,0 +1,188 @@
+"""``pilotfish validate`` and ``pilotfish analyze``: istioctl's config checks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import click
+
+from ..config.errors import ConfigError, LoadError
+from ..config.loader import Document, SourceError, UnknownKind, load_documents, to_resource
+from ..config.validation import validate as validate_resource
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_ANALYZE_FOUND = 79  # istioctl analyze's exit code when messages reach the threshold
+LEVELS = {"Info": 0, "Warning": 1, "Error": 2}
+
+
+@dataclass
+class Report:
+    """One line of ``validate -o json``."""
+
+    kind: str
+    apiVersion: str
+    name: str
+    namespace: str
+    file: str
+    line: int
+    valid: bool
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _report_for(doc: Document | LoadError) -> Report:
+    if isinstance(doc, LoadError):
+        return Report("", "", "", "", doc.position.file, doc.position.line, False, [doc.message])
+    data = doc.data if isinstance(doc.data, dict) else {}
+    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    base = Report(
+        kind=str(data.get("kind") or ""),
+        apiVersion=str(data.get("apiVersion") or ""),
+        name=str(meta.get("name") or ""),
+        namespace=str(meta.get("namespace") or ""),
+        file=doc.file,
+        line=doc.line,
+        valid=True,
+    )
+    try:
+        resource = to_resource(doc)
+    except UnknownKind as exc:
+        base.warnings.append(f"{exc.message}: not validated")
+        return base
+    except ConfigError as exc:
+        base.valid = False
+        base.line = exc.position.line or base.line
+        base.errors.append(f"{exc.field_path}: {exc.message}" if exc.field_path else exc.message)
+        return base
+    verdict = validate_resource(resource)
+    base.valid = verdict.valid
+    base.errors.extend(verdict.errors)
+    base.warnings.extend(verdict.warnings)
+    return base
+
+
+def _load_or_exit(paths: tuple[str, ...]) -> list[Document | LoadError]:
+    try:
+        return list(load_documents(paths))
+    except SourceError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+_files = click.option(
+    "-f", "--filename", "paths", multiple=True, required=True, metavar="PATH",
+    help="File or directory (recursive) of YAML/JSON; '-' reads stdin. Repeatable.",
+)
+_output = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+
+
+@click.command()
+@_files
+@_output
+def validate(paths: tuple[str, ...], output: str) -> None:
+    """Validate Istio and Kubernetes config as Istio's admission webhook would.
+
+    Exit 0 when every resource is valid, 1 when any is invalid, 2 on usage or I/O errors.
+    """
+    reports = [_report_for(doc) for doc in _load_or_exit(paths)]
+    if output == "json":
+        click.echo(json.dumps([asdict(r) for r in reports], indent=2))
+    else:
+        for r in reports:
+            where = f"{r.file}:{r.line}" if r.line else r.file
+            ref = f"{r.kind} {r.namespace + '/' if r.namespace else ''}{r.name}".strip() or "document"
+            click.echo(f"{where}: {ref}: {'valid' if r.valid else 'invalid'}")
+            for e in r.errors:
+                click.echo(f"  error: {e}")
+            for w in r.warnings:
+                click.echo(f"  warning: {w}")
+        invalid = sum(not r.valid for r in reports)
+        click.echo(f"{len(reports)} resources, {invalid} invalid, {sum(len(r.warnings) for r in reports)} warnings")
+    sys.exit(EXIT_INVALID if any(not r.valid for r in reports) else 0)
+
+
+@click.command()
+@_files
+@_output
+@click.option(
+    "--failure-threshold", type=click.Choice(list(LEVELS)), default="Error", show_default=True,
+    help="Exit non-zero (79, as istioctl) when a message is at or above this level.",
+)
+@click.option("--output-threshold", type=click.Choice(list(LEVELS)), default="Info", show_default=True,
+              help="Print only messages at or above this level.")
+@click.option("--mesh-config", "mesh_config", type=click.Path(dir_okay=False), default=None,
+              help="A MeshConfig YAML file, as istioctl's --meshConfigFile.")
+@click.option("--analyzer", "analyzers", multiple=True, metavar="NAME",
+              help="Run only this analyzer (Istio's name, e.g. virtualservice.DestinationHostAnalyzer). Repeatable.")
+def analyze(paths: tuple[str, ...], output: str, failure_threshold: str, output_threshold: str,
+            mesh_config: str | None, analyzers: tuple[str, ...]) -> None:
+    """Analyze a set of resources for cross-resource problems (istioctl analyze's IST codes)."""
+    from ..config import analysis
+
+    docs = _load_or_exit(paths)
+    resources = []
+    problems: list[str] = []
+    for doc in docs:
+        if isinstance(doc, LoadError):
+            problems.append(str(doc))
+            continue
+        try:
+            resources.append(to_resource(doc))
+        except UnknownKind:
+            continue
+        except ConfigError as exc:
+            problems.append(str(exc))
+    mesh = None
+    if mesh_config:
+        try:
+            mesh = analysis.load_mesh_config(mesh_config)
+        except (OSError, ConfigError, ValueError) as exc:
+            click.echo(f"error: {mesh_config}: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+    try:
+        messages = analysis.analyze(resources, mesh_config=mesh, analyzers=list(analyzers) or None)
+    except KeyError as exc:
+        click.echo(f"error: unknown analyzer {exc.args[0]}", err=True)
+        sys.exit(EXIT_USAGE)
+    for p in problems:
+        click.echo(f"error: {p}", err=True)
+    shown = [m for m in messages if LEVELS[_level(m)] >= LEVELS[output_threshold]]
+    if output == "json":
+        click.echo(json.dumps([_message_json(m) for m in shown], indent=2))
+    elif shown:
+        for m in shown:
+            click.echo(_message_text(m))
+    else:
+        click.echo("\u2714 No validation issues found when analyzing the given files.")
+    failed = bool(problems) or any(LEVELS[_level(m)] >= LEVELS[failure_threshold] for m in messages)
+    sys.exit(EXIT_ANALYZE_FOUND if failed else 0)
+
+
+def _level(m: Any) -> str:
+    return str(getattr(m.level, "value", m.level))
+
+
+def _ref(m: Any) -> str:
+    r = m.resource
+    return f"{r.kind} {r.namespace}/{r.name}" if r.namespace else f"{r.kind} {r.name}"
+
+
+def _message_text(m: Any) -> str:
+    where = f" [{m.position.file}:{m.position.line}]" if getattr(m, "position", None) and m.position.file else ""
+    return f"{_level(m)} [{m.code}] ({_ref(m)}) {m.message}{where}"
+
+
+def _message_json(m: Any) -> dict[str, Any]:
+    pos = getattr(m, "position", None)
+    return {
+        "code": m.code,
+        "level": _level(m),
+        "message": m.message,
+        "resource": {"kind": m.resource.kind, "name": m.resource.name, "namespace": m.resource.namespace or ""},
+        "file": pos.file if pos else "",
+        "line": pos.line if pos else 0,
+    }

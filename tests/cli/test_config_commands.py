@@ -1,0 +1,88 @@
+"""``pilotfish validate`` and ``pilotfish analyze`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pilotfish.cli.main import cli
+from tests.corpus import corpus_path
+
+GOOD = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: default
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews}
+"""
+BAD = GOOD.replace("host: reviews}", "host: reviews, bogus: 1}")
+
+
+def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), input=stdin)
+    return result.exit_code, result.output
+
+
+def test_version_and_help() -> None:
+    code, out = run("--version")
+    assert code == 0 and out.startswith("pilotfish ")
+    for cmd in ([], ["validate"], ["analyze"]):
+        code, out = run(*cmd, "--help")
+        assert code == 0 and "Usage:" in out
+
+
+def test_validate_exit_codes(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(GOOD)
+    bad.write_text(BAD)
+    assert run("validate", "-f", str(good))[0] == 0
+    code, out = run("validate", "-f", str(good), "-f", str(bad))
+    assert code == 1
+    assert f"{bad}:10: VirtualService default/reviews: invalid" in out
+    assert 'unknown field "bogus"' in out
+    assert run("validate", "-f", str(tmp_path / "missing.yaml"))[0] == 2
+    assert run("validate")[0] == 2
+
+
+def test_validate_json_and_stdin() -> None:
+    code, out = run("validate", "-f", "-", "-o", "json", stdin=BAD + "---\n" + GOOD)
+    assert code == 1
+    reports = json.loads(out)
+    assert [r["valid"] for r in reports] == [False, True]
+    assert set(reports[0]) == {"kind", "apiVersion", "name", "namespace", "file", "line", "valid", "errors", "warnings"}
+    assert reports[0]["file"] == "<stdin>" and reports[0]["kind"] == "VirtualService"
+
+
+def test_validate_bookinfo_networking_all_valid() -> None:
+    path = corpus_path("bookinfo", "samples", "bookinfo", "networking")
+    code, out = run("validate", "-f", str(path), "-o", "json")
+    reports = json.loads(out)
+    assert code == 0, [r for r in reports if not r["valid"]]
+    assert len(reports) > 20
+
+
+def test_console_script_runs() -> None:
+    out = subprocess.run([sys.executable, "-m", "pilotfish.cli.main", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and "pilotfish" in out.stdout
+
+
+def test_analyze_reports_missing_host(tmp_path: Path) -> None:
+    path = tmp_path / "vs.yaml"
+    path.write_text(GOOD.replace("{host: reviews}", "{host: reviews2}"))
+    code, out = run("analyze", "-f", str(path))
+    assert code == 79
+    assert 'Error [IST0101] (VirtualService default/reviews) Referenced host not found: "reviews2"' in out
+    code, out = run("analyze", "-f", str(path), "-o", "json")
+    messages = json.loads(out)
+    assert messages[0]["code"] == "IST0101"
+    assert messages[0]["resource"] == {"kind": "VirtualService", "name": "reviews", "namespace": "default"}
+    assert messages[0]["file"] == str(path)

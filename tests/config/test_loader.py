@@ -1,0 +1,134 @@
+"""Loading: multi-document YAML/JSON, lists, directories, stdin, and hostile input."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from pilotfish.config.errors import ConfigError, LoadError
+from pilotfish.config.loader import (
+    Document,
+    SourceError,
+    documents_from_text,
+    load_documents,
+    load_resources,
+    to_resource,
+)
+
+VS = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: bookinfo
+spec:
+  hosts:
+  - reviews
+  http:
+  - route:
+    - destination:
+        host: reviews
+        subset: v1
+"""
+
+
+def _one(text: str, file: str = "f.yaml") -> Document:
+    docs = list(documents_from_text(text, file))
+    assert len(docs) == 1
+    assert isinstance(docs[0], Document), docs[0]
+    return docs[0]
+
+
+def test_multi_document_yaml_with_lines(tmp_path: Path) -> None:
+    path = tmp_path / "two.yaml"
+    path.write_text(VS + "---\n" + VS.replace("reviews\n  namespace", "ratings\n  namespace"))
+    resources, errors = load_resources([str(path)])
+    assert not errors
+    assert [r.name for r in resources] == ["reviews", "ratings"]
+    assert [r.position.line for r in resources] == [1, 16]
+    assert resources[0].spec.hosts == ["reviews"]
+
+
+def test_json_and_kind_list_and_directories(tmp_path: Path) -> None:
+    import yaml
+
+    obj = yaml.safe_load(VS)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "vs.json").write_text(json.dumps(obj))
+    (tmp_path / "list.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [obj, obj]}))
+    (tmp_path / "notes.txt").write_text("not config")
+    resources, errors = load_resources([str(tmp_path)])
+    assert not errors
+    assert len(resources) == 3
+
+
+def test_unknown_field_names_file_line_resource_and_path() -> None:
+    doc = _one(VS.replace("        subset: v1", "        subset: v1\n        weight: 5"))
+    with pytest.raises(ConfigError) as err:
+        to_resource(doc)
+    text = str(err.value)
+    assert "f.yaml:14" in text
+    assert "VirtualService bookinfo/reviews" in text
+    assert "spec.http[0].route[0].destination.weight" in text
+    assert 'unknown field "weight"' in text
+
+
+def test_wrong_type_names_the_field() -> None:
+    doc = _one(VS.replace("  hosts:\n  - reviews", "  hosts: 7"))
+    with pytest.raises(ConfigError) as err:
+        to_resource(doc)
+    assert err.value.field_path == "spec.hosts"
+    assert err.value.position.line == 7
+
+
+def test_unserved_api_version_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="not served"):
+        to_resource(_one(VS.replace("networking.istio.io/v1", "networking.istio.io/v9")))
+
+
+def test_missing_path_is_a_source_error() -> None:
+    with pytest.raises(SourceError):
+        list(load_documents(["/definitely/not/here.yaml"]))
+
+
+@pytest.mark.parametrize(
+    "payload,needle",
+    [
+        (b"\x00\x01\x02binary\xff" * 100, "binary"),
+        (b"\xff\xfe\xfa not utf8", "UTF-8"),
+        (b"a: [1, 2\nb: }", "invalid YAML"),
+        (b"a: 1\na: 2\n", "duplicate key"),
+        (("a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join(["*" + chr(97 + i)] * 9) + "]\n" for i in range(9)
+        )).encode(), "alias"),
+        (("x: " + "[" * 100 + "]" * 100).encode(), "nest"),
+        (("x: " + "{a: " * 100 + "1" + "}" * 100).encode(), "nest"),
+    ],
+)
+def test_hostile_input_ends_in_a_clear_error(tmp_path: Path, payload: bytes, needle: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(payload)
+    start = time.monotonic()
+    out = list(load_documents([str(path)]))
+    assert time.monotonic() - start < 5
+    errors = [d for d in out if isinstance(d, LoadError)]
+    assert errors, out
+    assert needle.lower() in str(errors[0]).lower()
+    assert str(path) in str(errors[0])
+
+
+def test_huge_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    with open(path, "wb") as fh:
+        fh.write(b"a: " + b"x" * (50 * 1024 * 1024) + b"\n")
+    out = list(load_documents([str(path)]))
+    assert isinstance(out[0], LoadError)
+    assert "larger than" in str(out[0])
+
+
+def test_not_an_object() -> None:
+    with pytest.raises(ConfigError, match="mapping"):
+        to_resource(_one("- 1\n- 2\n"))
