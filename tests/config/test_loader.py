@@ -48,7 +48,7 @@ def test_multi_document_yaml_with_lines(tmp_path: Path) -> None:
     resources, errors = load_resources([str(path)])
     assert not errors
     assert [r.name for r in resources] == ["reviews", "ratings"]
-    assert [r.position.line for r in resources] == [1, 16]
+    assert [r.position.line for r in resources] == [1, 15]
     assert resources[0].spec.hosts == ["reviews"]
 
 
