@@ -106,13 +106,14 @@ class HTTPMatchRequest(IstioModel):
 
 
 class HTTPRouteDestination(IstioModel):
-    destination: Destination
+    # Required by the CRD; optional here so analyzers can load such a rule. Validation rejects it.
+    destination: Destination | None = None
     weight: Int32 | None = None
     headers: Headers | None = None
 
 
 class RouteDestination(IstioModel):
-    destination: Destination
+    destination: Destination | None = None  # required; see HTTPRouteDestination
     weight: Int32 | None = None
 
 
@@ -123,6 +124,7 @@ class RedirectPortSelection(enum.StrEnum):
 
 class HTTPRedirect(IstioModel):
     uri: str | None = None
+    prefix_rewrite: str | None = None
     authority: str | None = None
     port: UInt32 | None = None
     derive_port: RedirectPortSelection | None = None
@@ -233,7 +235,7 @@ class HTTPFaultInjection(IstioModel):
 
 
 class HTTPMirrorPolicy(IstioModel):
-    destination: Destination
+    destination: Destination | None = None  # required; see HTTPRouteDestination
     percentage: Percent | None = None
 
 
