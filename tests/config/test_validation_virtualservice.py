@@ -7,7 +7,7 @@ import pytest
 from pilotfish.config.errors import Verdict
 from pilotfish.config.loader import Document, to_resource
 from pilotfish.config.validation import validate
-from pilotfish.config.validation.re2_syntax import re2_error
+from pilotfish.config.validation.regex import re2_error
 
 DEST = [{"destination": {"host": "reviews"}}]
 

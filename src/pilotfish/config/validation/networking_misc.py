@@ -1,3 +1,462 @@
-"""Placeholder: filled in by its owner."""
+"""WorkloadEntry, WorkloadGroup, ProxyConfig and EnvoyFilter validation (Istio's
+ValidateWorkloadEntry, ValidateWorkloadGroup, ValidateProxyConfig, ValidateEnvoyFilter) plus
+the CRD's CEL rules for them.
 
-VALIDATORS: dict = {}
+Also the networking-selector check (ValidateAlphaWorkloadSelector) and the WorkloadEntry
+check that ServiceEntry reuses for its endpoints.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from functools import cache
+from typing import Any
+
+from ..base import Resource
+from ..errors import Verdict
+from ..models.envoyfilter import ApplyTo, EnvoyConfigObjectPatch, EnvoyFilter, Operation, PatchContext
+from ..models.proxyconfig import ProxyConfig
+from ..models.workload import ReadinessProbe, WorkloadEntry, WorkloadGroup, WorkloadSelector
+from . import common
+from .regex import re2_error
+
+PROBE_HEADER_NAME = re.compile(r"^[-A-Za-z0-9]+$")
+CRD_PORT_NAME = re.compile(r"^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+
+
+def metadata_errors(resource: Resource, *, spec_required: bool = False) -> list[str]:
+    """What every Istio kind checks before its spec: reserved annotations, and a required spec."""
+    errs = common.validate_reserved_annotations(resource.namespace, resource.name, resource.annotations)
+    if spec_required and resource.raw and "spec" not in resource.raw:
+        errs.append("spec: Required value")
+    return errs
+
+
+def validate_alpha_workload_selector(selector: WorkloadSelector | None) -> tuple[list[str], str | None]:
+    """Istio's ValidateAlphaWorkloadSelector: (errors, warning) for networking's ``labels`` selector."""
+    if selector is None:
+        return [], None
+    errs = []
+    for key, value in (selector.labels or {}).items():
+        if key == "":
+            errs.append(f'empty key is not supported in selector: "{key}={value}"')
+        if "*" in key or "*" in value:
+            errs.append(f'wildcard is not supported in selector: "{key}={value}"')
+    return errs, None if selector.labels else "workload selector specified without labels"
+
+
+def crd_networking_selector_errors(path: str, selector: WorkloadSelector | None) -> list[str]:
+    """CEL on networking WorkloadSelector label values."""
+    labels = (selector.labels if selector else None) or {}
+    return [
+        f'{path}.labels[{key}]: Invalid value: "string": wildcard is not supported in selector'
+        for key, value in labels.items()
+        if "*" in value
+    ]
+
+
+def crd_workload_entry_errors(path: str, entry: WorkloadEntry, *, address_required: bool = True) -> list[str]:
+    """CEL on WorkloadEntry: an address (or network), and Unix socket rules."""
+    errs = []
+    address = entry.address
+    if address_required and address is None and entry.network is None:
+        errs.append(f'{path}: Invalid value: "object": Address is required')
+    if (address or "").startswith(common.UNIX_ADDRESS_PREFIX):
+        if entry.ports is not None:
+            errs.append(f'{path}: Invalid value: "object": UDS may not include ports')
+        after = address[len(common.UNIX_ADDRESS_PREFIX) :]
+        if after[:1] not in ("/", "@"):
+            errs.append(f'{path}.address: Invalid value: "string": UDS must be an absolute path or abstract socket')
+        if address.endswith("/"):
+            errs.append(f'{path}.address: Invalid value: "string": UDS may not be a dir')
+    for name, number in (entry.ports or {}).items():
+        if not (len(name) < 63 and CRD_PORT_NAME.match(name)):
+            errs.append(f'{path}.ports: Invalid value: "object": port name must be valid')
+        if not 0 < number <= 65535:
+            errs.append(f'{path}.ports[{name}]: Invalid value: "integer": port must be between 1-65535')
+    return errs
+
+
+def validate_workload_entry(entry: WorkloadEntry, service_ports: set[str] | None, allow_fqdn: bool) -> Verdict:
+    """Istio's validateWorkloadEntry; ``service_ports`` is set when checking a ServiceEntry endpoint."""
+    v = Verdict()
+    address = entry.address or ""
+    if not address:
+        if not entry.network:
+            v.errors.append("address is required")
+            return v
+        v.warnings.append(f'address is unset with network "{entry.network}"')
+    unix = address.startswith(common.UNIX_ADDRESS_PREFIX)
+    if unix:
+        v.errors += common.validate_unix_address(address[len(common.UNIX_ADDRESS_PREFIX) :])
+        if entry.ports:
+            v.errors.append(f"unix endpoint {address} must not include ports")
+    elif address and common.validate_ip(address):
+        if not allow_fqdn:
+            v.errors.append(f'endpoint address "{address}" is not a valid IP address')
+        elif common.validate_fqdn(address):
+            v.errors.append(f'endpoint address "{address}" is not a valid FQDN or an IP address')
+    for name, port in (entry.ports or {}).items():
+        if service_ports is not None and name not in service_ports:
+            v.errors.append(f"endpoint port {port} is not defined by the service entry")
+        v.errors += common.validate_port_name(name) + common.validate_port(port)
+    v.errors += common.validate_tag_labels(entry.labels)
+    if unix and service_ports is not None and len(service_ports) != 1:
+        v.errors.append("exactly 1 service port required for unix endpoints")
+    return v
+
+
+def validate_workload_entry_resource(resource: Resource) -> Verdict:
+    errs = metadata_errors(resource, spec_required=True)
+    if errs:
+        return Verdict(errors=errs)
+    spec: WorkloadEntry = resource.spec
+    v = validate_workload_entry(spec, None, True)
+    v.errors += crd_workload_entry_errors("spec", spec)
+    return v
+
+
+def validate_readiness_probe(probe: ReadinessProbe | None) -> list[str]:
+    """Istio's validateReadinessProbe. Like Istio, a probe must use httpGet, tcpSocket or exec."""
+    if probe is None:
+        return []
+    errs = [
+        f"{name} must be non-negative"
+        for name, value in (
+            ("periodSeconds", probe.period_seconds),
+            ("initialDelaySeconds", probe.initial_delay_seconds),
+            ("timeoutSeconds", probe.timeout_seconds),
+            ("successThreshold", probe.success_threshold),
+            ("failureThreshold", probe.failure_threshold),
+        )
+        if (value or 0) < 0
+    ]
+    if probe.http_get is not None:
+        errs += common.validate_port(probe.http_get.port or 0)
+        if probe.http_get.scheme not in (None, "", "HTTPS", "HTTP"):
+            errs.append('httpGet.scheme must be one of "HTTPS", "HTTP"')
+        for header in probe.http_get.http_headers or []:
+            errs += _probe_header_name_errors(header.name or "")
+    elif probe.tcp_socket is not None:
+        errs += common.validate_port(probe.tcp_socket.port or 0)
+    elif probe.exec is not None:
+        if not probe.exec.command:
+            errs.append("exec.command is required")
+    elif probe.grpc is not None:
+        # Istio's webhook has no case for the grpc method and rejects it.
+        errs.append("unknown health check method *v1alpha3.ReadinessProbe_Grpc")
+    else:
+        errs.append("unknown health check method <nil>")
+    return errs
+
+
+def _probe_header_name_errors(name: str) -> list[str]:
+    if not name:
+        return ["header name cannot be empty"]
+    if not PROBE_HEADER_NAME.match(name):
+        return [f"header name {name} is not a valid header name"]
+    return []
+
+
+def crd_probe_errors(path: str, probe: ReadinessProbe | None) -> list[str]:
+    """CEL on ReadinessProbe: port ranges and the httpGet scheme."""
+    if probe is None:
+        return []
+    errs = []
+    ports = (("httpGet", probe.http_get), ("tcpSocket", probe.tcp_socket), ("grpc", probe.grpc))
+    for name, method in ports:
+        port = getattr(method, "port", None)
+        if method is not None and port is None and name != "grpc":
+            errs.append(f"{path}.{name}.port: Required value")
+        if port is not None and not 0 < port <= 65535:
+            errs.append(f'{path}.{name}.port: Invalid value: "integer": port must be between 1-65535')
+    if probe.http_get is not None and probe.http_get.scheme not in (None, "", "HTTP", "HTTPS"):
+        errs.append(f'{path}.httpGet.scheme: Invalid value: "string": scheme must be one of [HTTP, HTTPS]')
+    if probe.exec is not None and probe.exec.command is None:
+        errs.append(f"{path}.exec.command: Required value")
+    return errs
+
+
+def validate_workload_group(resource: Resource) -> Verdict:
+    errs = metadata_errors(resource, spec_required=True)
+    if errs:
+        return Verdict(errors=errs)
+    spec: WorkloadGroup = resource.spec
+    if spec.template is None:
+        return Verdict(errors=["template is required", "spec.template: Required value"])
+    crd = crd_workload_entry_errors("spec.template", spec.template, address_required=False)
+    crd += crd_probe_errors("spec.probe", spec.probe)
+    if spec.metadata is not None:
+        label_errs = common.validate_tag_labels(spec.metadata.labels)
+        if label_errs:
+            return Verdict(errors=crd + [f"invalid labels: {'; '.join(label_errs)}"])
+    # The template is not checked as a WorkloadEntry: its address and ports are filled in later.
+    return Verdict(errors=crd + validate_readiness_probe(spec.probe))
+
+
+def validate_proxy_config(resource: Resource) -> Verdict:
+    errs = metadata_errors(resource)
+    if errs:
+        return Verdict(errors=errs)
+    spec: ProxyConfig = resource.spec
+    errors, warnings = common.validate_policy_workload_selector(spec.selector)
+    errors += common.crd_selector_errors("spec.selector", spec.selector)
+    if (spec.concurrency or 0) < 0:
+        errors.append("concurrency must be greater than or equal to 0")
+    return Verdict(errors=errors, warnings=warnings)
+
+
+# ---------------------------------------------------------------- EnvoyFilter
+
+ENVOY_FILTER_WARNING = (
+    "EnvoyFilter exposes internal implementation details that may change at any time. "
+    "Prefer other APIs if possible, and exercise extreme caution, especially around upgrades."
+)
+HTTP_CONNECTION_MANAGER = "envoy.filters.network.http_connection_manager"
+# Istio's xds.ReverseDeprecatedFilterNames: deprecated filter name -> canonical name.
+DEPRECATED_FILTER_NAMES = {
+    "envoy.buffer": "envoy.filters.http.buffer",
+    "envoy.cors": "envoy.filters.http.cors",
+    "envoy.csrf": "envoy.filters.http.csrf",
+    "envoy.http_dynamo_filter": "envoy.filters.http.dynamo",
+    "envoy.ext_authz": "envoy.filters.network.ext_authz",
+    "envoy.fault": "envoy.filters.http.fault",
+    "envoy.grpc_http1_bridge": "envoy.filters.http.grpc_http1_bridge",
+    "envoy.grpc_json_transcoder": "envoy.filters.http.grpc_json_transcoder",
+    "envoy.grpc_web": "envoy.filters.http.grpc_web",
+    "envoy.gzip": "envoy.filters.http.gzip",
+    "envoy.health_check": "envoy.filters.http.health_check",
+    "envoy.ip_tagging": "envoy.filters.http.ip_tagging",
+    "envoy.lua": "envoy.filters.http.lua",
+    "envoy.rate_limit": "envoy.filters.http.ratelimit",
+    "envoy.router": "envoy.filters.http.router",
+    "envoy.squash": "envoy.filters.http.squash",
+    "envoy.listener.http_inspector": "envoy.filters.listener.http_inspector",
+    "envoy.listener.original_dst": "envoy.filters.listener.original_dst",
+    "envoy.listener.original_src": "envoy.filters.listener.original_src",
+    "envoy.listener.proxy_protocol": "envoy.filters.listener.proxy_protocol",
+    "envoy.listener.tls_inspector": "envoy.filters.listener.tls_inspector",
+    "envoy.client_ssl_auth": "envoy.filters.network.client_ssl_auth",
+    "envoy.http_connection_manager": HTTP_CONNECTION_MANAGER,
+    "envoy.mongo_proxy": "envoy.filters.network.mongo_proxy",
+    "envoy.ratelimit": "envoy.filters.network.ratelimit",
+    "envoy.redis_proxy": "envoy.filters.network.redis_proxy",
+    "envoy.tcp_proxy": "envoy.filters.network.tcp_proxy",
+}
+LISTENER_CLASS = {ApplyTo.LISTENER, ApplyTo.FILTER_CHAIN, ApplyTo.NETWORK_FILTER, ApplyTo.HTTP_FILTER}
+ROUTE_CLASS = {ApplyTo.ROUTE_CONFIGURATION, ApplyTo.VIRTUAL_HOST, ApplyTo.HTTP_ROUTE}
+
+
+def crd_envoy_filter_errors(spec: EnvoyFilter) -> list[str]:
+    """The CRD's CEL rules on EnvoyFilter: selector xor targetRefs, waypoint matches, ports."""
+    errs = []
+    if spec.workload_selector is not None and spec.target_refs:
+        errs.append('spec: Invalid value: "object": only one of targetRefs or workloadSelector can be set')
+    errs += crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector)
+    for i, ref in enumerate(spec.target_refs or []):
+        errs += common.crd_target_ref_errors(f"spec.targetRefs[{i}]", ref)
+    for i, patch in enumerate(spec.config_patches or []):
+        match = patch.match
+        if match is None:
+            continue
+        path = f"spec.configPatches[{i}].match"
+        if (match.context == PatchContext.WAYPOINT) != (match.waypoint is not None):
+            errs.append(f'{path}: Invalid value: "object": only support waypointMatch when context is WAYPOINT')
+        port = match.waypoint.port_number if match.waypoint else None
+        if port is not None and not 0 < port <= 65535:
+            errs.append(f'{path}.waypoint.portNumber: Invalid value: "integer": port must be between 1-65535')
+    return errs
+
+
+def validate_envoy_filter(resource: Resource) -> Verdict:
+    """Istio's ValidateEnvoyFilter: patches must line up applyTo, match and a parseable value."""
+    errs = metadata_errors(resource)
+    if errs:
+        return Verdict(errors=errs)
+    spec: EnvoyFilter = resource.spec
+    v = Verdict(warnings=[ENVOY_FILTER_WARNING])
+    selector_errs, warning = validate_alpha_workload_selector(spec.workload_selector)
+    if selector_errs:
+        return Verdict(errors=selector_errs)
+    if warning:
+        v.warnings.append(f"Envoy filter: {warning}, will be applied to all services in namespace")
+    v.errors += crd_envoy_filter_errors(spec)
+    for patch in spec.config_patches or []:
+        _validate_patch(patch, v)
+    return v
+
+
+def _validate_patch(cp: EnvoyConfigObjectPatch, v: Verdict) -> None:
+    apply_to = cp.apply_to or ApplyTo.INVALID
+    operation = (cp.patch.operation if cp.patch else None) or Operation.INVALID
+    if apply_to == ApplyTo.INVALID:
+        v.errors.append("Envoy filter: missing applyTo")
+        return
+    if cp.patch is None:
+        v.errors.append("Envoy filter: missing patch")
+        return
+    if operation == Operation.INVALID:
+        v.errors.append("Envoy filter: missing patch operation")
+        return
+    if operation != Operation.REMOVE and cp.patch.value is None:
+        v.errors.append("Envoy filter: missing patch value for non-remove operation")
+        return
+    match = cp.match
+    version = match.proxy.proxy_version if match and match.proxy else None
+    if version:
+        problem = re2_error(version)
+        if problem:
+            v.errors.append(f"Envoy filter: invalid regex for proxy version, [{problem}]")
+            return
+    if not _match_lines_up(cp, apply_to, v):
+        return
+    if cp.patch.value is not None:
+        _check_patch_value(apply_to, cp.patch.value, v)
+
+
+def _match_lines_up(cp: EnvoyConfigObjectPatch, apply_to: ApplyTo, v: Verdict) -> bool:
+    """applyTo and the match's object type agree; False when Istio stops checking this patch."""
+    match = cp.match
+    # A waypoint match names its own objects; the listener/route/cluster pairing does not apply.
+    has_object = match is not None and any(x is not None for x in (match.listener, match.route_configuration, match.cluster))
+    if not has_object:
+        return True
+    if apply_to in LISTENER_CLASS:
+        listener = match.listener
+        if listener is None:
+            v.errors.append("Envoy filter: applyTo for listener class objects cannot have non listener match")
+            return False
+        flt = listener.filter_chain.filter if listener.filter_chain else None
+        if flt is None:
+            return True
+        if apply_to in (ApplyTo.LISTENER, ApplyTo.FILTER_CHAIN):
+            v.warnings.append(f"Envoy filter: filter match has no effect when used with {apply_to}")
+        if not flt.name:
+            v.errors.append("Envoy filter: filter match has no name to match on")
+            return False
+        if flt.sub_filter is not None:
+            if apply_to != ApplyTo.HTTP_FILTER:
+                v.errors.append("Envoy filter: subfilter match can be used with applyTo HTTP_FILTER only")
+                return False
+            if flt.name not in (HTTP_CONNECTION_MANAGER, "envoy.http_connection_manager"):
+                v.errors.append(f"Envoy filter: subfilter match requires filter match with {HTTP_CONNECTION_MANAGER}")
+                return False
+            if not flt.sub_filter.name:
+                v.errors.append("Envoy filter: subfilter match has no name to match on")
+                return False
+        for name in (flt.name, flt.sub_filter.name if flt.sub_filter else None):
+            if name in DEPRECATED_FILTER_NAMES:
+                v.warnings.append(f'using deprecated filter name "{name}"; use "{DEPRECATED_FILTER_NAMES[name]}" instead')
+    elif apply_to in ROUTE_CLASS and match.route_configuration is None:
+        v.errors.append("Envoy filter: applyTo for http route class objects cannot have non route configuration match")
+    elif apply_to == ApplyTo.CLUSTER and match.cluster is None:
+        v.errors.append("Envoy filter: applyTo for cluster class objects cannot have non cluster match")
+    return True
+
+
+# The Envoy message each applyTo patches (Istio's xds.BuildXDSObjectFromStruct).
+PATCH_TYPES = {
+    ApplyTo.CLUSTER: "envoy.config.cluster.v3.Cluster",
+    ApplyTo.LISTENER: "envoy.config.listener.v3.Listener",
+    ApplyTo.ROUTE_CONFIGURATION: "envoy.config.route.v3.RouteConfiguration",
+    ApplyTo.FILTER_CHAIN: "envoy.config.listener.v3.FilterChain",
+    ApplyTo.HTTP_FILTER: "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter",
+    ApplyTo.NETWORK_FILTER: "envoy.config.listener.v3.Filter",
+    ApplyTo.VIRTUAL_HOST: "envoy.config.route.v3.VirtualHost",
+    ApplyTo.HTTP_ROUTE: "envoy.config.route.v3.Route",
+    ApplyTo.EXTENSION_CONFIG: "envoy.config.core.v3.TypedExtensionConfig",
+    ApplyTo.BOOTSTRAP: "envoy.config.bootstrap.v3.Bootstrap",
+    ApplyTo.LISTENER_FILTER: "envoy.config.listener.v3.ListenerFilter",
+}
+
+
+def _check_patch_value(apply_to: ApplyTo, value: dict[str, Any], v: Verdict) -> None:
+    """Parse the value as the Envoy message (protobuf JSON): an error if it cannot be read at all,
+    a warning if only strict parsing (unknown fields) fails, as Istio does."""
+    from google.protobuf import json_format
+
+    for url in _type_urls(value):
+        _import_proto_package(url.rpartition("/")[2].rpartition(".")[0])
+    message_class = _message_class(PATCH_TYPES[apply_to])
+    try:
+        obj = json_format.ParseDict(value, message_class(), ignore_unknown_fields=True)
+    except (json_format.ParseError, TypeError, ValueError) as exc:
+        text = str(exc)
+        if "Can not find message descriptor by type_url" in text:
+            text = f"referenced type unknown: {text}"
+        v.errors.append(f"Envoy filter: {text}")
+        return
+    try:
+        json_format.ParseDict(value, message_class())
+    except (json_format.ParseError, TypeError, ValueError) as exc:
+        v.warnings.append(f"Envoy filter: {exc}")
+    missing = _missing_typed_config(obj)
+    if missing:
+        v.warnings.append(f"using deprecated types by name without typed_config; {', '.join(missing)}")
+
+
+def _type_urls(value: Any) -> list[str]:
+    """Every ``@type`` in a JSON value (the Any messages that need their types loaded)."""
+    urls, stack = [], [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("@type"), str):
+                urls.append(node["@type"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return urls
+
+
+@cache
+def _import_proto_package(package: str) -> None:
+    """Load every generated module of a proto package so Any type URLs in it resolve."""
+    try:
+        pkg = importlib.import_module(package)
+    except ImportError:
+        return
+    for info in pkgutil.iter_modules(getattr(pkg, "__path__", [])):
+        if info.name.endswith("_pb2"):
+            importlib.import_module(f"{package}.{info.name}")
+
+
+def _message_class(full_name: str) -> Any:
+    from google.protobuf import descriptor_pool, message_factory
+
+    _import_proto_package(full_name.rpartition(".")[0])
+    descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)
+    return message_factory.GetMessageClass(descriptor)
+
+
+def _missing_typed_config(message: Any) -> list[str]:
+    """Istio's recurseMissingTypedConfig: filters configured by name alone, without typed_config."""
+    out: list[str] = []
+    fields = message.DESCRIPTOR.fields
+    name = next((str(getattr(message, f.name)) for f in fields if f.json_name == "name"), "")
+    requires = any(f.json_name == "typedConfig" for f in fields)
+    has = False
+    for field, value in message.ListFields():
+        if field.json_name in ("typedConfig", "configDiscovery"):
+            has = True
+        is_message = field.type == field.TYPE_MESSAGE
+        if is_message and not _is_repeated(field) and not field.message_type.GetOptions().map_entry:
+            out += _missing_typed_config(value)
+    if requires and not has:
+        out.append(name)
+    return out
+
+
+def _is_repeated(field: Any) -> bool:
+    repeated = getattr(field, "is_repeated", None)
+    return bool(repeated) if repeated is not None else field.label == field.LABEL_REPEATED
+
+
+VALIDATORS = {
+    "WorkloadEntry": validate_workload_entry_resource,
+    "WorkloadGroup": validate_workload_group,
+    "ProxyConfig": validate_proxy_config,
+    "EnvoyFilter": validate_envoy_filter,
+}

@@ -30,7 +30,7 @@ from ..models.virtualservice import (
 )
 from .common import is_dns1123_label_any_case, validate_fqdn, validate_port, validate_tag_labels
 from .destination import check_duration, validate_destination, validate_weight
-from .re2_syntax import re2_error
+from .regex import re2_error
 from .virtualservice_headers import HEADER_NAME, authority_rewrite_errors, header_operation_errors
 
 KB = 1024
