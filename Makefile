@@ -24,7 +24,10 @@ demo: $(STAMP)
 	@echo "make demo arrives with the local mesh (pilotfish up on Bookinfo)."
 	@echo "Until then, validate and analyze Bookinfo's Istio config:"
 	$(BIN)/pilotfish validate -f $(CORPUS)/bookinfo/samples/bookinfo/networking/
-	$(BIN)/pilotfish analyze -f $(CORPUS)/bookinfo/samples/bookinfo/platform/kube/bookinfo.yaml -f $(CORPUS)/bookinfo/samples/bookinfo/networking/
+	-$(BIN)/pilotfish analyze -f $(CORPUS)/bookinfo/samples/bookinfo/platform/kube/bookinfo.yaml \
+		-f $(CORPUS)/bookinfo/samples/bookinfo/networking/bookinfo-gateway.yaml \
+		-f $(CORPUS)/bookinfo/samples/bookinfo/networking/destination-rule-all.yaml \
+		-f $(CORPUS)/bookinfo/samples/bookinfo/networking/virtual-service-all-v1.yaml
 
 CORPUS ?= ../shared/istio-corpus
 

@@ -6,6 +6,9 @@ us, and rejecting a field the API server accepts would be wrong. Objects whose c
 under ``spec`` (Secret, ConfigMap, ServiceAccount, Endpoints, EndpointSlice) are modelled on
 the document's other top-level fields.
 
+The Gateway API kinds (gateway.networking.k8s.io Gateway, HTTPRoute, GRPCRoute) are read too,
+for their listeners, parents and status conditions.
+
 MeshConfig is not a Kubernetes object: it is the plain YAML istiod reads from the ``istio``
 ConfigMap (or ``--meshConfig``); ``mesh_config_from_yaml`` applies Istio's defaults to it.
 """
@@ -80,6 +83,14 @@ class EnvVar(OpenModel):
     value: str | None = None
 
 
+class SecurityContext(OpenModel):
+    """Pod or container securityContext: the user the process runs as (1337 is the sidecar's)."""
+
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    run_as_non_root: bool | None = None
+
+
 class Container(OpenModel):
     name: str = ""
     image: str | None = None
@@ -87,6 +98,7 @@ class Container(OpenModel):
     args: list[str] | None = None
     command: list[str] | None = None
     env: list[EnvVar] | None = None
+    security_context: SecurityContext | None = None
 
 
 class PodSpec(OpenModel):
@@ -95,6 +107,7 @@ class PodSpec(OpenModel):
     service_account_name: str | None = None
     node_name: str | None = None
     host_network: bool | None = None
+    security_context: SecurityContext | None = None
 
 
 class PodStatus(OpenModel):
@@ -253,3 +266,149 @@ KINDS = [
     KindInfo(group=_GATEWAY_API, kind="HTTPRoute", versions=("v1", "v1beta1"), model=RouteSpec, plural="httproutes", istio=False),
     KindInfo(group=_GATEWAY_API, kind="GRPCRoute", versions=("v1",), model=RouteSpec, plural="grpcroutes", istio=False),
 ]
+
+
+# ---------------------------------------------------------------- MeshConfig (plain YAML, not an object)
+
+
+class ProxyConfigDefaults(OpenModel):
+    """MeshConfig.defaultConfig: the proxy settings every workload starts from."""
+
+    discovery_address: str | None = None
+    proxy_metadata: dict[str, str] | None = None
+    image: dict[str, Any] | None = None
+    tracing: dict[str, Any] | None = None
+
+
+class ExtensionProvider(OpenModel):
+    """One entry of extensionProviders: a name and exactly one provider block (kept as written)."""
+
+    name: str = ""
+
+    @property
+    def provider_type(self) -> str:
+        """The provider block's key: ``zipkin``, ``lightstep``, ``envoyFileAccessLog``..."""
+        extra = self.model_extra or {}
+        return next(iter(extra), "")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        value = (self.model_extra or {}).get(self.provider_type)
+        return value if isinstance(value, dict) else {}
+
+
+class DefaultProviders(OpenModel):
+    tracing: list[str] | None = None
+    metrics: list[str] | None = None
+    access_logging: list[str] | None = None
+
+
+class OutboundTrafficPolicy(OpenModel):
+    mode: str = "ALLOW_ANY"
+
+
+class MeshConfig(OpenModel):
+    """istio.mesh.v1alpha1.MeshConfig: the parts the mesh and its analyzers read."""
+
+    root_namespace: str = "istio-system"
+    trust_domain: str = "cluster.local"
+    ingress_controller_mode: str = "STRICT"
+    ingress_service: str = "istio-ingressgateway"
+    ingress_class: str = "istio"
+    enable_auto_mtls: bool = True
+    access_log_file: str = ""
+    default_config: ProxyConfigDefaults = Field(default_factory=ProxyConfigDefaults)
+    extension_providers: list[ExtensionProvider] = Field(default_factory=list)
+    default_providers: DefaultProviders | None = None
+    outbound_traffic_policy: OutboundTrafficPolicy = Field(default_factory=OutboundTrafficPolicy)
+    default_service_export_to: list[str] | None = None
+    default_virtual_service_export_to: list[str] | None = None
+    default_destination_rule_export_to: list[str] | None = None
+
+
+class NetworkEndpoint(OpenModel):
+    from_cidr: str | None = None
+    from_registry: str | None = None
+
+
+class NetworkGateway(OpenModel):
+    registry_service_name: str | None = None
+    address: str | None = None
+    port: int | None = None
+    locality: str | None = None
+
+
+class Network(OpenModel):
+    endpoints: list[NetworkEndpoint] | None = None
+    gateways: list[NetworkGateway] | None = None
+
+
+class MeshNetworks(OpenModel):
+    """istio.mesh.v1alpha1.MeshNetworks: network name to endpoints and gateways."""
+
+    networks: dict[str, Network] = Field(default_factory=dict)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge as protobuf does when applying YAML onto defaults: messages merge, lists replace."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _yaml_mapping(text: str, what: str) -> dict[str, Any]:
+    from ..errors import ConfigError
+
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid {what} YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} must be a mapping, got {type(data).__name__}")
+    return data
+
+
+_DEFAULT_PROXY_CONFIG: dict[str, Any] = {"discoveryAddress": "istiod.istio-system.svc:15012"}
+
+
+def mesh_config_from_yaml(text: str) -> MeshConfig:
+    """MeshConfig from its YAML with Istio's defaults under it (mesh.ApplyMeshConfigDefaults)."""
+    from pydantic import ValidationError
+
+    from ..errors import ConfigError
+
+    data = _merge({"defaultConfig": _DEFAULT_PROXY_CONFIG}, _yaml_mapping(text, "MeshConfig"))
+    try:
+        return MeshConfig.model_validate(data, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"invalid MeshConfig: {where}: {err['msg']}") from None
+
+
+def default_mesh_config() -> MeshConfig:
+    return mesh_config_from_yaml("")
+
+
+def load_mesh_config(path: str) -> MeshConfig:
+    """Read a MeshConfig file (plain YAML, as given to istiod's --meshConfig)."""
+    with open(path, encoding="utf-8") as fh:
+        return mesh_config_from_yaml(fh.read())
+
+
+def mesh_networks_from_yaml(text: str) -> MeshNetworks:
+    from pydantic import ValidationError
+
+    from ..errors import ConfigError
+
+    try:
+        return MeshNetworks.model_validate(_yaml_mapping(text, "MeshNetworks"), by_alias=True, by_name=False)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise ConfigError(f"invalid MeshNetworks: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None

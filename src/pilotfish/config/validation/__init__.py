@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
+from .. import kinds
 from ..base import Resource
 from ..errors import Verdict
 
@@ -27,6 +28,10 @@ def validators() -> dict[str, Validator]:
 
 
 def validate(resource: Resource) -> Verdict:
+    """Istio's verdict on one resource; Kubernetes built-ins are valid once they parse."""
+    info = kinds.lookup(resource.api_version, resource.kind)
+    if info is None or not info.istio:
+        return Verdict()
     fn = validators().get(resource.kind)
     if fn is None:
         return Verdict()
