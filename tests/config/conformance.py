@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from pilotfish.config.errors import ConfigError, Verdict
-from pilotfish.config.loader import Document, UnknownKind, to_resource
+from pilotfish.config.loader import Document, UnknownKind, documents_from_text, to_resource
 from pilotfish.config.validation import validate
 
 
@@ -46,10 +46,11 @@ class Outcome:
         )
 
 
-def check(resource: dict[str, Any]) -> Verdict:
+def check(resource: dict[str, Any] | Document) -> Verdict:
     """Parse (structural/CRD schema) then validate (webhook rules), as an apply would."""
+    doc = resource if isinstance(resource, Document) else Document(resource, "case", 1)
     try:
-        res = to_resource(Document(resource, "case", 1))
+        res = to_resource(doc)
     except UnknownKind as exc:
         return Verdict(errors=[str(exc)])
     except ConfigError as exc:
@@ -57,12 +58,35 @@ def check(resource: dict[str, Any]) -> Verdict:
     return validate(res)
 
 
+def original_document(case: dict[str, Any], corpus: Path) -> Document | None:
+    """The case's document read from its original file with our own loader, when the corpus has it.
+
+    CRD cases come whole from Istio's testdata files; reading the file itself (not the
+    re-serialized copy) tests the YAML dialect too, e.g. ``[2001:db8::]`` in flow style.
+    """
+    source = case.get("source") or {}
+    if "doc_index" not in source:
+        return None
+    path = corpus / "testdata" / source["file"]
+    if not path.exists():
+        return None
+    docs = [d for d in documents_from_text(path.read_text(), str(path)) if isinstance(d, Document)]
+    if source["doc_index"] >= len(docs):
+        return None
+    doc = docs[source["doc_index"]]
+    if isinstance(doc.data, dict):
+        doc.data.pop("_err", None)  # the expected apiserver error, not part of the object
+    return doc
+
+
 def run(path: Path) -> list[Outcome]:
     cases = yaml.safe_load(path.read_text())
+    corpus = path.parent.parent
     out = []
     for case in cases:
         expected = case["valid"] if "valid" in case else case["valid_crd"]
-        out.append(Outcome(case, check(case["resource"]), bool(expected)))
+        subject = original_document(case, corpus) or case["resource"]
+        out.append(Outcome(case, check(subject), bool(expected)))
     return out
 
 

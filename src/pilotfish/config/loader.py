@@ -28,6 +28,42 @@ MAX_NODES = 2_000_000  # nodes after alias expansion, per file
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _GoStyleLoader(yaml.SafeLoader):
+    """PyYAML's pure-Python reader with the Go YAML rule for plain scalars in flow context.
+
+    Kubernetes reads YAML with Go's parser, which ends a plain scalar at ``:`` only when a
+    blank follows, so ``addresses: [2001:db8::1]`` is a list of one IPv6 address. libyaml
+    refuses that text; this slower reader is used only for input libyaml refuses that way.
+    """
+
+    def scan_plain(self) -> yaml.tokens.ScalarToken:
+        chunks: list[str] = []
+        start_mark = end_mark = self.get_mark()
+        indent = self.indent + 1
+        spaces: list[str] = []
+        blank = "\0 \t\r\n\x85\u2028\u2029"
+        while True:
+            length = 0
+            if self.peek() == "#":
+                break
+            while True:
+                ch = self.peek(length)
+                if ch in blank or (ch == ":" and self.peek(length + 1) in blank) or (self.flow_level and ch in ",?[]{}"):
+                    break
+                length += 1
+            if length == 0:
+                break
+            self.allow_simple_key = False
+            chunks.extend(spaces)
+            chunks.append(self.prefix(length))
+            self.forward(length)
+            end_mark = self.get_mark()
+            spaces = self.scan_plain_spaces(indent, start_mark)
+            if not spaces or self.peek() == "#" or (not self.flow_level and self.column < indent):
+                break
+        return yaml.tokens.ScalarToken("".join(chunks), True, start_mark, end_mark)
 _scalar_constructor = yaml.constructor.SafeConstructor()
 _PathKey = tuple[str | int, ...]
 
@@ -139,7 +175,15 @@ def _scalar(event: yaml.ScalarEvent, loader: Any) -> Any:
 
 def parse_documents(text: str, file: str) -> Iterator[Document | LoadError]:
     """Yield each document of a YAML/JSON stream; a broken stream yields its error last."""
-    loader = _Loader(text)
+    out = list(_parse_documents(text, file, _Loader))
+    last = out[-1] if out else None
+    if isinstance(last, LoadError) and "unexpected ':'" in last.message and _Loader is not _GoStyleLoader:
+        out = list(_parse_documents(text, file, _GoStyleLoader))
+    return iter(out)
+
+
+def _parse_documents(text: str, file: str, loader_class: type) -> Iterator[Document | LoadError]:
+    loader = loader_class(text)
     anchors: dict[str, tuple[Any, int]] = {}
     budget = MAX_NODES
     stack: list[_Frame] = []

@@ -30,16 +30,16 @@ def validate_dns1123_labels(domain: str) -> list[str]:
         parts = parts[:-1]
     top = parts[-1] if parts else ""
     if top and top.isdigit():
-        return [f"domain name {domain!r} invalid (top level domain {top!r} cannot be all-numeric)"]
+        return [f"domain name {go_quote(domain)} invalid (top level domain {go_quote(top)} cannot be all-numeric)"]
     for label in parts:
         if not (len(label) <= DNS1123_LABEL_MAX and DNS1123_LABEL_ANYCASE.match(label)):
-            return [f"domain name {domain!r} invalid (label {label!r} invalid)"]
+            return [f"domain name {go_quote(domain)} invalid (label {go_quote(label)} invalid)"]
     return []
 
 
 def check_dns1123_preconditions(name: str) -> list[str]:
     if len(name) > 255:
-        return [f"domain name {name!r} too long (max 255)"]
+        return [f"domain name {go_quote(name)} too long (max 255)"]
     if not name:
         return ["empty domain name not allowed"]
     return []
@@ -65,7 +65,7 @@ def validate_wildcard_domain(domain: str) -> list[str]:
         return errs
     label, dot, rest = domain.partition(".")
     if not is_wildcard_dns1123_label(label):
-        return [f"domain name {domain!r} invalid (label {label!r} invalid)"]
+        return [f"domain name {go_quote(domain)} invalid (label {go_quote(label)} invalid)"]
     return validate_dns1123_labels(rest) if dot else []
 
 
@@ -210,13 +210,13 @@ def validate_tag_labels(labels: dict[str, str] | None) -> list[str]:
     for key, value in (labels or {}).items():
         m = TAG_KEY.match(key)
         if m is None:
-            errs.append(f"invalid tag key: {key!r}")
+            errs.append(f"invalid tag key: {go_quote(key)}")
         elif m.group(1) and len(m.group(1)) - 1 > 253:
-            errs.append(f"invalid tag key: {key!r} (DNS prefix is too long)")
+            errs.append(f"invalid tag key: {go_quote(key)} (DNS prefix is too long)")
         elif len(m.group(2)) > DNS1123_LABEL_MAX:
-            errs.append(f"invalid tag key: {key!r} (name is too long)")
+            errs.append(f"invalid tag key: {go_quote(key)} (name is too long)")
         if not TAG_VALUE.match(value):
-            errs.append(f"invalid tag value: {value!r}")
+            errs.append(f"invalid tag value: {go_quote(value)}")
     return errs
 
 
@@ -516,3 +516,8 @@ def validate_unix_address(addr: str) -> list[str]:
     if not addr.startswith("/") or addr.endswith("/"):
         return [f"{addr} is not an absolute path to a file"]
     return []
+
+
+def go_quote(value: str) -> str:
+    """Go's %q for the plain strings in Istio's messages: double quotes, backslash escapes."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

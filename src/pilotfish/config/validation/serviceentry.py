@@ -1,3 +1,197 @@
-"""Placeholder: filled in by its owner."""
+"""ServiceEntry validation: Istio's ValidateServiceEntry plus the CRD's CEL rules."""
 
-VALIDATORS: dict = {}
+from __future__ import annotations
+
+from ..base import Resource
+from ..errors import Verdict
+from ..models.serviceentry import Location, Resolution, ServiceEntry
+from . import common
+from .networking_misc import (
+    crd_networking_selector_errors,
+    crd_workload_entry_errors,
+    metadata_errors,
+    validate_alpha_workload_selector,
+    validate_workload_entry,
+)
+
+# Opting a ServiceEntry out of automatic VIP allocation (PILOT_ENABLE_IP_AUTOALLOCATE is on by default).
+AUTOALLOCATE_LABEL = "networking.istio.io/enable-autoallocate-ip"
+USE_WAYPOINT_LABEL = "istio.io/use-waypoint"
+
+
+def auto_allocates_ip(resource: Resource, spec: ServiceEntry) -> bool:
+    """Istio's ShouldV2AutoAllocateIP: no user addresses, resolution not NONE, not opted out."""
+    if (spec.resolution or Resolution.NONE) == Resolution.NONE:
+        return False
+    if resource.labels.get(AUTOALLOCATE_LABEL, "").lower() == "false":
+        return False
+    return not spec.addresses
+
+
+def crd_service_entry_errors(spec: ServiceEntry) -> list[str]:
+    """The CRD's CEL rules (empty lists count as unset, as in the protobuf the webhook sees)."""
+    errs = []
+    obj = 'spec: Invalid value: "object": '
+    resolution = spec.resolution or Resolution.NONE
+    if spec.workload_selector is not None and spec.endpoints:
+        errs.append(obj + "only one of WorkloadSelector or Endpoints can be set")
+    if any("/" in a for a in spec.addresses or []) and resolution not in (Resolution.STATIC, Resolution.NONE):
+        errs.append(obj + "CIDR addresses are allowed only for NONE/STATIC resolution types")
+    if resolution == Resolution.NONE and spec.endpoints:
+        errs.append(obj + "NONE mode cannot set endpoints")
+    if resolution == Resolution.DNS_ROUND_ROBIN and len(spec.endpoints or []) > 1:
+        errs.append(obj + "DNS_ROUND_ROBIN mode cannot have multiple endpoints")
+    if spec.hosts is None:
+        errs.append("spec.hosts: Required value")
+    elif not spec.hosts:
+        errs.append("spec.hosts: Invalid value: 0: spec.hosts in body should have at least 1 items")
+    hosts = spec.hosts or []
+    errs += [f'spec.hosts[{i}]: Invalid value: "string": hostname cannot be wildcard' for i, h in enumerate(hosts) if h == "*"]
+    errs += _crd_port_errors(spec)
+    for i, endpoint in enumerate(spec.endpoints or []):
+        errs += crd_workload_entry_errors(f"spec.endpoints[{i}]", endpoint)
+    return errs + crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector)
+
+
+def _crd_port_errors(spec: ServiceEntry) -> list[str]:
+    errs, names, numbers = [], set(), [p.number for p in spec.ports or []]
+    for i, port in enumerate(spec.ports or []):
+        path = f"spec.ports[{i}]"
+        errs += [f"{path}.{name}: Required value" for name in ("number", "name") if getattr(port, name) is None]
+        if port.name in names:
+            errs.append(f'{path}: Duplicate value: map[string]interface {{}}{{"name":"{port.name}"}}')
+        names.add(port.name)
+        for field, value in (("number", port.number), ("targetPort", port.target_port)):
+            if value is not None and not 0 < value <= 65535:
+                errs.append(f'{path}.{field}: Invalid value: "integer": port must be between 1-65535')
+    if len(set(numbers)) != len(numbers):
+        errs.append('spec.ports: Invalid value: "array": port number cannot be duplicated')
+    return errs
+
+
+def validate_service_entry(resource: Resource) -> Verdict:
+    """Istio's ValidateServiceEntry."""
+    errs = metadata_errors(resource, spec_required=True)
+    if errs:
+        return Verdict(errors=errs)
+    spec: ServiceEntry = resource.spec
+    selector_errs, warning = validate_alpha_workload_selector(spec.workload_selector)
+    if selector_errs:
+        return Verdict(errors=selector_errs)
+    v = Verdict()
+    if warning:
+        v.warnings.append(f"service entry: {warning}, will be applied to all services in namespace")
+    if spec.workload_selector is not None and spec.endpoints is not None:
+        v.errors.append("only one of WorkloadSelector or Endpoints is allowed in Service Entry")
+    _check_hosts_and_addresses(spec, v)
+    service_ports = _check_ports(resource, spec, v)
+    _check_resolution(resource, spec, service_ports, v)
+    resolution = spec.resolution or Resolution.NONE
+    if resolution != Resolution.NONE and len(spec.hosts or []) > 1:
+        for port in spec.ports or []:
+            protocol = common.parse_protocol(port.protocol)
+            if protocol not in common.HTTP_PROTOCOLS and protocol not in common.TLS_PROTOCOLS:
+                v.errors.append("multiple hosts provided with non-HTTP, non-TLS ports")
+                break
+    v.errors += common.validate_export_to(resource.namespace, spec.export_to, service_entry=True)
+    v.errors += crd_service_entry_errors(spec)
+    return v
+
+
+def _check_hosts_and_addresses(spec: ServiceEntry, v: Verdict) -> None:
+    if not spec.hosts:
+        v.errors.append("service entry must have at least one host")
+    for host in spec.hosts or []:
+        if host == "*":
+            v.errors.append(f"invalid host {host}")
+            continue
+        v.errors += common.validate_wildcard_domain(host)
+        if "*" in host and len(host) != 1 and not host.startswith("*."):
+            v.warnings.append(f'partial wildcard "{host}" not allowed')
+    cidr = False
+    for address in spec.addresses or []:
+        cidr = cidr or "/" in address
+        v.errors += common.validate_ip_subnet(address)
+    if cidr and (spec.resolution or Resolution.NONE) not in (Resolution.NONE, Resolution.STATIC):
+        v.errors.append("CIDR addresses are allowed only for NONE/STATIC resolution types")
+
+
+def _check_ports(resource: Resource, spec: ServiceEntry, v: Verdict) -> set[str]:
+    auto_allocation = auto_allocates_ip(resource, spec)
+    names: set[str] = set()
+    numbers: set[int] = set()
+    for port in spec.ports or []:
+        name, number = port.name or "", port.number or 0
+        if name in names:
+            v.errors.append(f'service entry port name "{name}" already defined')
+        names.add(name)
+        if number in numbers:
+            v.errors.append(f"service entry port {number} already defined")
+        numbers.add(number)
+        if port.target_port:
+            v.errors += common.validate_port(port.target_port)
+        if not spec.addresses and not auto_allocation and port.protocol in (None, "", "TCP"):
+            v.warnings.append(
+                "addresses are required for ports serving TCP (or unset) protocol when IP Autoallocation is not enabled"
+            )
+        v.errors += common.validate_port_name(name)
+        v.errors += common.validate_protocol(port.protocol)
+        v.errors += common.validate_port(number)
+    return names
+
+
+def _check_resolution(resource: Resource, spec: ServiceEntry, service_ports: set[str], v: Verdict) -> None:
+    resolution = spec.resolution or Resolution.NONE
+    endpoints = spec.endpoints or []
+    if resolution == Resolution.NONE:
+        if endpoints:
+            v.errors.append("no endpoints should be provided for resolution type none")
+        if spec.workload_selector is not None:
+            v.warnings.append("workloadSelector should not be set when resolution mode is NONE")
+    elif resolution == Resolution.STATIC:
+        for endpoint in endpoints:
+            ev = validate_workload_entry(endpoint, service_ports, False)
+            v.errors += ev.errors
+            v.warnings += ev.warnings
+    elif resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN):
+        _check_dns(spec, service_ports, v)
+    elif resolution == Resolution.DYNAMIC_DNS:
+        _check_dynamic_dns(resource, spec, v)
+
+
+def _check_dns(spec: ServiceEntry, service_ports: set[str], v: Verdict) -> None:
+    resolution = spec.resolution
+    endpoints = spec.endpoints or []
+    if not endpoints:
+        for host in spec.hosts or []:
+            if common.validate_fqdn(host):
+                v.errors.append(f"hosts must be FQDN if no endpoints are provided for resolution mode {resolution}")
+    if resolution == Resolution.DNS_ROUND_ROBIN and len(endpoints) > 1:
+        v.errors.append(f"there must only be 0 or 1 endpoint for resolution mode {resolution}")
+    for endpoint in endpoints:
+        address = endpoint.address or ""
+        if common.validate_ip(address) and common.validate_fqdn(address):
+            v.errors.append(f'endpoint address "{address}" is not a valid FQDN or an IP address')
+        v.errors += common.validate_tag_labels(endpoint.labels)
+        for name, port in (endpoint.ports or {}).items():
+            if name not in service_ports:
+                v.errors.append(f"endpoint port {port} is not defined by the service entry")
+            v.errors += common.validate_port_name(name) + common.validate_port(port)
+    if spec.addresses and len(spec.hosts or []) > 1:
+        if any(common.parse_protocol(p.protocol) in common.TCP_PROTOCOLS for p in spec.ports or []):
+            v.warnings.append("service entry can not have more than one host specified simultaneously with address and tcp port")
+
+
+def _check_dynamic_dns(resource: Resource, spec: ServiceEntry, v: Verdict) -> None:
+    """DYNAMIC_DNS resolves each request's Host/SNI: no endpoints, HTTP or TLS ports only."""
+    if spec.endpoints:
+        v.errors.append("no endpoints should be provided for resolution type DYNAMIC_DNS")
+    for port in spec.ports or []:
+        protocol = common.parse_protocol(port.protocol)
+        if protocol not in common.HTTP_PROTOCOLS and protocol not in common.TLS_PROTOCOLS:
+            v.errors.append(f"protocol {port.protocol or 'unset'} is not supported for resolution mode DYNAMIC_DNS, use HTTP or TLS")
+    if spec.location == Location.MESH_INTERNAL and resource.labels.get(USE_WAYPOINT_LABEL):
+        v.errors.append("resolution mode DYNAMIC_DNS with location MESH_INTERNAL is not supported with a waypoint")
+
+
+VALIDATORS = {"ServiceEntry": validate_service_entry}
