@@ -86,3 +86,18 @@ def test_analyze_reports_missing_host(tmp_path: Path) -> None:
     assert messages[0]["code"] == "IST0101"
     assert messages[0]["resource"] == {"kind": "VirtualService", "name": "reviews", "namespace": "default"}
     assert messages[0]["file"] == str(path)
+
+
+def test_analyze_reports_unloadable_resources_as_ist0106(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD)
+    code, out = run("analyze", "-f", str(path))
+    assert code == 79
+    assert "Error [IST0106] (VirtualService default/reviews)" in out
+    assert f"[{path}:10]" in out
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\x00\x01")
+    code, out = run("analyze", "-f", str(binary), "-o", "json")
+    assert code == 79 and json.loads(out)[0]["resource"] is None
+    assert run("analyze", "-f", str(tmp_path / "missing.yaml"))[0] == 2
+    assert run("analyze", "-f", str(path), "--analyzer", "no.SuchAnalyzer")[0] == 2

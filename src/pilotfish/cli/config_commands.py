@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..config.errors import ConfigError, LoadError
-from ..config.loader import Document, SourceError, UnknownKind, load_documents, to_resource
+from ..config.loader import Document, SourceError, UnknownKind, load_documents, load_resources, to_resource
 from ..config.validation import validate as validate_resource
 
 EXIT_INVALID = 1
@@ -123,19 +123,11 @@ def analyze(paths: tuple[str, ...], output: str, failure_threshold: str, output_
     """Analyze a set of resources for cross-resource problems (istioctl analyze's IST codes)."""
     from ..config import analysis
 
-    docs = _load_or_exit(paths)
-    resources = []
-    problems: list[str] = []
-    for doc in docs:
-        if isinstance(doc, LoadError):
-            problems.append(str(doc))
-            continue
-        try:
-            resources.append(to_resource(doc))
-        except UnknownKind:
-            continue
-        except ConfigError as exc:
-            problems.append(str(exc))
+    try:
+        resources, errors = load_resources(paths)
+    except SourceError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     mesh = None
     if mesh_config:
         try:
@@ -148,8 +140,7 @@ def analyze(paths: tuple[str, ...], output: str, failure_threshold: str, output_
     except KeyError as exc:
         click.echo(f"error: unknown analyzer {exc.args[0]}", err=True)
         sys.exit(EXIT_USAGE)
-    for p in problems:
-        click.echo(f"error: {p}", err=True)
+    messages = analysis.load_error_messages(errors) + messages
     shown = [m for m in messages if LEVELS[_level(m)] >= LEVELS[output_threshold]]
     if output == "json":
         click.echo(json.dumps([_message_json(m) for m in shown], indent=2))
@@ -158,7 +149,7 @@ def analyze(paths: tuple[str, ...], output: str, failure_threshold: str, output_
             click.echo(_message_text(m))
     else:
         click.echo("\u2714 No validation issues found when analyzing the given files.")
-    failed = bool(problems) or any(LEVELS[_level(m)] >= LEVELS[failure_threshold] for m in messages)
+    failed = any(LEVELS[_level(m)] >= LEVELS[failure_threshold] for m in messages)
     sys.exit(EXIT_ANALYZE_FOUND if failed else 0)
 
 
@@ -166,23 +157,20 @@ def _level(m: Any) -> str:
     return str(getattr(m.level, "value", m.level))
 
 
-def _ref(m: Any) -> str:
-    r = m.resource
-    return f"{r.kind} {r.namespace}/{r.name}" if r.namespace else f"{r.kind} {r.name}"
-
-
 def _message_text(m: Any) -> str:
-    where = f" [{m.position.file}:{m.position.line}]" if getattr(m, "position", None) and m.position.file else ""
-    return f"{_level(m)} [{m.code}] ({_ref(m)}) {m.message}{where}"
+    """istioctl's line, with the file:line after it: ``Error [IST0101] (Kind ns/name) text [f.yaml:3]``."""
+    origin = f" ({m.resource})" if m.resource is not None else ""
+    where = f" [{m.position}]" if m.position is not None and str(m.position) else ""
+    return f"{_level(m)} [{m.code}]{origin} {m.message}{where}"
 
 
 def _message_json(m: Any) -> dict[str, Any]:
-    pos = getattr(m, "position", None)
+    r = m.resource
     return {
         "code": m.code,
         "level": _level(m),
         "message": m.message,
-        "resource": {"kind": m.resource.kind, "name": m.resource.name, "namespace": m.resource.namespace or ""},
-        "file": pos.file if pos else "",
-        "line": pos.line if pos else 0,
+        "resource": {"kind": r.kind, "name": r.name, "namespace": r.namespace or ""} if r is not None else None,
+        "file": m.position.file if m.position is not None else "",
+        "line": m.position.line if m.position is not None else 0,
     }
