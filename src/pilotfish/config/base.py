@@ -6,7 +6,7 @@ schemas do. In Python, fields are snake_case; YAML is always read by alias only.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -71,8 +71,6 @@ class Resource(BaseModel):
     position: Position = Field(default_factory=Position)
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
-    KEY_FIELDS: ClassVar[tuple[str, ...]] = ("kind", "namespace", "name")
-
     @property
     def group(self) -> str:
         return self.api_version.rpartition("/")[0] if "/" in self.api_version else ""
@@ -101,7 +99,3 @@ class Resource(BaseModel):
     def ref(self) -> str:
         """``Kind namespace/name`` (or ``Kind name`` when cluster-scoped or unset), as istioctl prints."""
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
-
-    def with_namespace(self, namespace: str) -> Resource:
-        meta = self.metadata.model_copy(update={"namespace": namespace})
-        return self.model_copy(update={"metadata": meta})

@@ -49,7 +49,3 @@ def resolve_short_name(host: str, namespace: str | None, domain_suffix: str = DE
         return Hostname(host)
     return Hostname(f"{host}.{namespace}.svc.{domain_suffix}")
 
-
-def short_name_of(fqdn: str) -> str:
-    """The first label of a host name: ``reviews`` for ``reviews.default.svc.cluster.local``."""
-    return fqdn.split(".", 1)[0]

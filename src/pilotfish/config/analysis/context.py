@@ -22,6 +22,8 @@ from .. import kinds
 from ..base import ObjectMeta, Resource
 from ..errors import Position
 from ..models.kube import MeshConfig, MeshNetworks, PodSpec, ServicePort, ServiceSpec, default_mesh_config
+from ..host import resolve_short_name
+from ..selectors import labels_match
 
 GVK = tuple[str, str]  # (API group, kind)
 
@@ -162,9 +164,7 @@ def default_ingress_resources(mesh: MeshConfig) -> list[Resource]:
 
 def convert_host_to_fqdn(namespace: str, host: str, domain: str = KUBE_DOMAIN) -> str:
     """``reviews`` -> ``reviews.<ns>.svc.cluster.local``; dotted names and wildcards unchanged."""
-    if not host.startswith("*") and "." not in host:
-        return f"{host}.{namespace}.{domain}"
-    return host
+    return str(resolve_short_name(host, namespace, domain.removeprefix("svc.")))
 
 
 def full_name_from_fqdn(fqdn: str) -> tuple[str, str]:
@@ -330,10 +330,8 @@ def short_or_full_name(namespace: str, ref: str) -> tuple[str, str]:
     return namespace, ref
 
 
-def selector_matches(selector: Mapping[str, str] | None, labels: Mapping[str, str] | None) -> bool:
-    """klabels.SelectorFromSet(selector).Matches(labels): every pair present (empty matches all)."""
-    labels = labels or {}
-    return all(k in labels and labels[k] == v for k, v in (selector or {}).items())
+selector_matches = labels_match
+"""klabels.SelectorFromSet(selector).Matches(labels): every pair present (empty matches all)."""
 
 
 def selector_string(selector: Mapping[str, str] | None) -> str:

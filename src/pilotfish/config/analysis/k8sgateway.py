@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 
+from ..selectors import labels_match
 from .context import AUTHORIZATION_POLICY, POD, REQUEST_AUTHENTICATION, TELEMETRY, WASM_PLUGIN, Snapshot
 from .framework import Message, analyzer, new_message
 
@@ -37,7 +38,7 @@ def ineffective_selectors(snap: Snapshot) -> Iterator[Message]:
                 continue
             wanted = dict(getattr(selector, "match_labels", None) or {})
             for labels in pods.get(entry.namespace, []):
-                if all(labels.get(k) == v for k, v in wanted.items()):
+                if labels_match(wanted, labels):
                     yield new_message("IneffectiveSelector", entry, labels.get(GATEWAY_NAME_LABEL, ""))
 
 
