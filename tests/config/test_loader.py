@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pilotfish.config.errors import ConfigError, LoadError
 from pilotfish.config.loader import (
@@ -132,3 +134,35 @@ def test_huge_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
 def test_not_an_object() -> None:
     with pytest.raises(ConfigError, match="mapping"):
         to_resource(_one("- 1\n- 2\n"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=2000), st.text(max_size=2000).map(str.encode)))
+def test_random_input_never_escapes_as_a_traceback(tmp_path_factory: pytest.TempPathFactory, payload: bytes) -> None:
+    path = tmp_path_factory.mktemp("fuzz") / "in.yaml"
+    path.write_bytes(payload)
+    for doc in load_documents([str(path)]):
+        if isinstance(doc, Document):
+            try:
+                to_resource(doc)
+            except ConfigError:
+                pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20)),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=10), children, max_size=4)),
+    max_leaves=30,
+))
+def test_random_specs_are_accepted_or_refused_with_a_config_error(spec: object) -> None:
+    for kind, api in (("VirtualService", "networking.istio.io/v1"), ("AuthorizationPolicy", "security.istio.io/v1"),
+                      ("Service", "v1"), ("Sidecar", "networking.istio.io/v1beta1")):
+        doc = Document({"apiVersion": api, "kind": kind, "metadata": {"name": "x"}, "spec": spec}, "f.yaml", 1)
+        try:
+            resource = to_resource(doc)
+        except ConfigError:
+            continue
+        from pilotfish.config.validation import validate
+
+        validate(resource)
