@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import config_validate  # noqa: E402
+import proxy_bench  # noqa: E402
 
 
 def main() -> None:
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
+          f"{platform.python_version()}, {platform.system()} {platform.release()}, {time.strftime('%Y-%m-%d')}")
     rows = [("benchmark", "result", "notes")]
     rows += config_validate.run()
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-          f"{platform.system()} {platform.release()}")
+    print("\n## Config: load and validate\n")
     for i, row in enumerate(rows):
         print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
         if i == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    seconds = int(os.environ.get("BENCH_SECONDS", "5"))
+    print(f"\n## Proxy: HTTP/1.1, 100-byte responses (medians of {rounds} interleaved rounds of {seconds} s)\n")
+    results = proxy_bench.run(rounds, seconds)
+    print("\n".join(proxy_bench.table(results)))
+    print()
+    print("\n".join(proxy_bench.verdicts(results)))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import click
 
 from .. import __version__
 from .config_commands import analyze, validate
+from .proxy_command import proxy
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,6 +19,7 @@ def cli() -> None:
 
 cli.add_command(validate)
 cli.add_command(analyze)
+cli.add_command(proxy)
 
 
 def main() -> None:

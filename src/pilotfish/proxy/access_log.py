@@ -1,0 +1,86 @@
+"""Response flags and Envoy's default access log format, written off the critical path.
+
+A finished stream appends one tuple of raw values to the sink's pending list; formatting and
+the write happen in a batch at most every ``flush_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import IO
+
+# Response flags, in Envoy's order (StreamInfo::ResponseFlag).
+UH, UT, UF, UC, UO, NR, DC, URX, DPE, UPE, NC = (1 << i for i in range(11))
+_FLAG_NAMES = ((UH, "UH"), (UT, "UT"), (UF, "UF"), (UC, "UC"), (UO, "UO"), (NR, "NR"),
+               (DC, "DC"), (URX, "URX"), (DPE, "DPE"), (UPE, "UPE"), (NC, "NC"))
+
+
+def flags_string(flags: int) -> str:
+    if not flags:
+        return "-"
+    return ",".join(name for bit, name in _FLAG_NAMES if flags & bit)
+
+
+class AccessLogSink:
+    """A file (or stdout/stderr) receiving Envoy's default format."""
+
+    def __init__(self, path: str, flush_interval: float = 0.1) -> None:
+        self.path = path
+        self.flush_interval = flush_interval
+        self.pending: list[tuple] = []
+        self._file: IO[str] | None = None
+        self._scheduled = False
+
+    def record(self, entry: tuple) -> None:
+        self.pending.append(entry)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_later(self.flush_interval, self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        f = self._open()
+        f.write("".join(format_default(e) for e in pending))
+        f.flush()
+
+    def _open(self) -> IO[str]:
+        if self._file is None:
+            if self.path == "/dev/stdout":
+                self._file = sys.stdout
+            elif self.path == "/dev/stderr":
+                self._file = sys.stderr
+            else:
+                self._file = open(self.path, "a", buffering=1 << 16)  # noqa: SIM115
+        return self._file
+
+    def close(self) -> None:
+        self.flush()
+        if self._file is not None and self._file not in (sys.stdout, sys.stderr):
+            self._file.close()
+        self._file = None
+
+
+def _s(v: bytes | None) -> str:
+    return "-" if v is None or v == b"" else v.decode("latin-1")
+
+
+def format_default(e: tuple) -> str:
+    """Envoy's default format:
+    [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE%
+    %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%
+    "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"
+    """
+    (start, method, path, version, status, flags, rx, tx, duration_ms, service_time, xff, ua,
+     request_id, authority, upstream) = e
+    t = time.gmtime(start)
+    ms = int((start % 1) * 1000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{ms:03d}Z"
+    st = "-" if service_time is None else str(service_time)
+    return (f'[{stamp}] "{_s(method)} {_s(path)} HTTP/{version}" {status} {flags_string(flags)} '
+            f'{rx} {tx} {duration_ms} {st} "{_s(xff)}" "{_s(ua)}" "{_s(request_id)}" '
+            f'"{_s(authority)}" "{upstream or "-"}"\n')

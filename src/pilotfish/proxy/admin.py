@@ -1,0 +1,176 @@
+"""The admin server (Envoy's :15000): readiness, stats, clusters, listeners, config_dump, quit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import httptools
+from google.protobuf import any_pb2, json_format
+
+from .. import __version__
+from .http1 import encode_response_head
+
+if TYPE_CHECKING:
+    from .server import ProxyServer
+
+_TEXT = b"text/plain; charset=UTF-8"
+_JSON = b"application/json"
+
+
+class AdminServer:
+    def __init__(self, proxy: ProxyServer) -> None:
+        self.proxy = proxy
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self, address: str, port: int) -> int:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _AdminConnection(self), address, port)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    # ---- handlers: (method, path) → (status, content type, body) ----------------------
+    def handle(self, method: bytes, target: bytes) -> tuple[int, bytes, bytes]:
+        path, _, query = target.decode("latin-1").partition("?")
+        proxy = self.proxy
+        if path == "/ready":
+            live = proxy.state == "LIVE"
+            return (200 if live else 503), _TEXT, f"{proxy.state}\n".encode()
+        if path == "/healthz":
+            live = proxy.state == "LIVE"
+            return (200 if live else 503), _TEXT, b"OK\n" if live else b"DRAINING\n"
+        if path == "/server_info":
+            return 200, _JSON, json.dumps(self.server_info(), indent=2).encode()
+        if path == "/stats":
+            if "format=json" in query:
+                stats = [{"name": line.split(": ")[0], "value": int(line.split(": ")[1])}
+                         for line in proxy.stats.text().splitlines()]
+                return 200, _JSON, json.dumps({"stats": stats}).encode()
+            return 200, _TEXT, proxy.stats.text().encode()
+        if path == "/stats/prometheus":
+            return 200, b"text/plain; version=0.0.4", proxy.stats.prometheus().encode()
+        if path == "/clusters":
+            return 200, _TEXT, self.clusters().encode()
+        if path == "/listeners":
+            lines = [f"{lc.name}::{lc.address}:{proxy.listener_ports.get(lc.name, lc.port)}"
+                     for lc in proxy.config.listeners]
+            return 200, _TEXT, ("\n".join(lines) + "\n").encode()
+        if path == "/config_dump":
+            return 200, _JSON, json.dumps(self.config_dump(), indent=2).encode()
+        if path == "/quitquitquit":
+            if method != b"POST":
+                return 405, _TEXT, b"This endpoint requires POST\n"
+            asyncio.get_running_loop().call_soon(proxy.request_shutdown)
+            return 200, _TEXT, b"OK\n"
+        if path == "/":
+            return 200, _TEXT, b"\n".join(p.encode() for p in (
+                "/ready", "/healthz", "/server_info", "/stats", "/stats/prometheus", "/clusters",
+                "/listeners", "/config_dump", "/quitquitquit")) + b"\n"
+        return 404, _TEXT, b"invalid path. admin commands are:\n/ready /server_info /stats /clusters\n"
+
+    def server_info(self) -> dict[str, Any]:
+        proxy = self.proxy
+        uptime = f"{int(time.time() - proxy.started_at)}s"
+        return {
+            "version": f"pilotfish/{__version__}/HTTP1/RELEASE",
+            "state": proxy.state,
+            "hot_restart_version": "disabled",
+            "command_line_options": proxy.command_line,
+            "node": json_format.MessageToDict(proxy.config.bootstrap.node, preserving_proto_field_name=True),
+            "uptime_current_epoch": uptime,
+            "uptime_all_epochs": uptime,
+        }
+
+    def clusters(self) -> str:
+        lines = []
+        for name, cluster in self.proxy.config.clusters.items():
+            lines.append(f"{name}::observability_name::{name}")
+            for h in cluster.hosts:
+                p = f"{name}::{h.label}"
+                cx = h.pool.cx_active if h.pool is not None else 0
+                lines += [f"{p}::cx_active::{cx}", f"{p}::rq_active::{h.active_rq}",
+                          f"{p}::health_flags::healthy", f"{p}::weight::{h.weight}",
+                          f"{p}::hostname::{h.hostname.decode()}"]
+        return "\n".join(lines) + "\n"
+
+    def config_dump(self) -> dict[str, Any]:
+        """Envoy's ConfigDump shape, built from the parsed (not compiled) config."""
+        from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2
+        from envoy.extensions.filters.network.http_connection_manager.v3 import (
+            http_connection_manager_pb2 as hcm_pb2,
+        )
+
+        bootstrap = self.proxy.config.bootstrap
+        dump = config_dump_pb2.ConfigDump()
+
+        def add(msg: Any) -> None:
+            a = any_pb2.Any()
+            a.Pack(msg)
+            dump.configs.append(a)
+
+        b = config_dump_pb2.BootstrapConfigDump()
+        b.bootstrap.CopyFrom(bootstrap)
+        b.last_updated.GetCurrentTime()
+        add(b)
+        clusters = config_dump_shared_pb2.ClustersConfigDump()
+        for c in bootstrap.static_resources.clusters:
+            sc = clusters.static_clusters.add()
+            sc.cluster.Pack(c)
+            sc.last_updated.GetCurrentTime()
+        add(clusters)
+        listeners = config_dump_shared_pb2.ListenersConfigDump()
+        routes = config_dump_shared_pb2.RoutesConfigDump()
+        for lst in bootstrap.static_resources.listeners:
+            sl = listeners.static_listeners.add()
+            sl.listener.Pack(lst)
+            sl.last_updated.GetCurrentTime()
+            for fc in lst.filter_chains:
+                for f in fc.filters:
+                    hcm = hcm_pb2.HttpConnectionManager()
+                    if f.typed_config.Unpack(hcm) and hcm.HasField("route_config"):
+                        sr = routes.static_route_configs.add()
+                        sr.route_config.Pack(hcm.route_config)
+                        sr.last_updated.GetCurrentTime()
+        add(listeners)
+        add(routes)
+        return json_format.MessageToDict(dump, preserving_proto_field_name=True)
+
+
+class _AdminConnection(asyncio.Protocol):
+    def __init__(self, admin: AdminServer) -> None:
+        self.admin = admin
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.url = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.transport.write(encode_response_head(400, [(b"content-length", b"0"), (b"connection", b"close")]))  # type: ignore[union-attr]
+            self.transport.close()  # type: ignore[union-attr]
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_message_complete(self) -> None:
+        keep_alive = self.parser.should_keep_alive()
+        status, ctype, body = self.admin.handle(self.parser.get_method(), self.url)
+        headers = [(b"content-type", ctype), (b"content-length", b"%d" % len(body)),
+                   (b"cache-control", b"no-cache, max-age=0"), (b"x-content-type-options", b"nosniff")]
+        if not keep_alive:
+            headers.append((b"connection", b"close"))
+        self.transport.write(encode_response_head(status, headers) + body)  # type: ignore[union-attr]
+        if not keep_alive:
+            self.transport.close()  # type: ignore[union-attr]

@@ -1,0 +1,129 @@
+"""Listener (one filter chain with an HttpConnectionManager) → ListenerConfig."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..access_log import AccessLogSink
+from ..errors import ProxyConfigError
+from ..runtime import HcmConfig, ListenerConfig
+from ..stats import StatsStore
+from ..support import FILE_LOG_TYPE, STDERR_LOG_TYPE, STDOUT_LOG_TYPE, unpack_any
+from .durations import seconds
+from .routes import compile_route_config
+
+ROUTER = "envoy.extensions.filters.http.router.v3.Router"
+BUFFER = "envoy.extensions.filters.http.buffer.v3.Buffer"
+
+
+def socket_address(addr: Any, path: str) -> tuple[str, int]:
+    if addr.WhichOneof("address") != "socket_address":
+        raise ProxyConfigError("only socket_address is supported", path)
+    sa = addr.socket_address
+    if sa.protocol != 0:
+        raise ProxyConfigError("only TCP listeners are supported", f"{path}.socket_address.protocol")
+    if sa.WhichOneof("port_specifier") != "port_value":
+        raise ProxyConfigError("a port_value is required", f"{path}.socket_address")
+    return sa.address, sa.port_value
+
+
+def compile_listener(lst: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
+                     sinks: dict[str, AccessLogSink]) -> ListenerConfig:
+    address, port = socket_address(lst.address, f"{path}.address")
+    if len(lst.filter_chains) != 1:
+        raise ProxyConfigError("exactly one filter chain per listener is supported", f"{path}.filter_chains")
+    fc = lst.filter_chains[0]
+    fpath = f"{path}.filter_chains[0].filters"
+    if len(fc.filters) != 1:
+        raise ProxyConfigError("the filter chain must hold exactly one filter: the http_connection_manager", fpath)
+    hcm_msg = unpack_any(fc.filters[0].typed_config, f"{fpath}[0].typed_config", "network_filter")
+    hcm = compile_hcm(hcm_msg, f"{fpath}[0].typed_config", stats, clusters, sinks)
+    hcm.listener_port = port
+    if lst.HasField("per_connection_buffer_limit_bytes"):
+        hcm.buffer_limit = lst.per_connection_buffer_limit_bytes.value
+    name = lst.name or f"{address}_{port}"
+    backlog = lst.tcp_backlog_size.value if lst.HasField("tcp_backlog_size") else 1024
+    reuse = lst.enable_reuse_port.value if lst.HasField("enable_reuse_port") else True
+    return ListenerConfig(name, address, port, hcm, stats.listener(f"{address}_{port}"), backlog, reuse)
+
+
+def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
+                sinks: dict[str, AccessLogSink]) -> HcmConfig:
+    if m.codec_type not in (0, 1):  # AUTO, HTTP1
+        raise ProxyConfigError("only HTTP/1.1 is supported yet (codec_type AUTO or HTTP1)", f"{path}.codec_type")
+    if not m.stat_prefix:
+        raise ProxyConfigError("stat_prefix is required", f"{path}.stat_prefix")
+    if not m.HasField("route_config"):
+        raise ProxyConfigError("an inline route_config is required (RDS is not supported yet)", path)
+    if m.normalize_path.value or m.merge_slashes:
+        raise ProxyConfigError("path normalization is not supported yet",
+                               f"{path}.{'normalize_path' if m.normalize_path.value else 'merge_slashes'}")
+    filters = []
+    max_request_bytes = 0
+    for i, f in enumerate(m.http_filters):
+        fp = f"{path}.http_filters[{i}]"
+        if not f.HasField("typed_config"):
+            raise ProxyConfigError("http filters need a typed_config", fp)
+        type_name = f.typed_config.type_url.rsplit("/", 1)[-1]
+        if type_name != ROUTER and f.is_optional:
+            continue  # an optional filter we do not implement is skipped, as Envoy does
+        cfg = unpack_any(f.typed_config, f"{fp}.typed_config", "http_filter")
+        if type_name == BUFFER:
+            max_request_bytes = cfg.max_request_bytes.value
+        filters.append(type_name)
+    if not filters or filters[-1] != ROUTER or filters.count(ROUTER) != 1:
+        raise ProxyConfigError("the router filter must be present, once, and last", f"{path}.http_filters")
+    router = unpack_any(m.http_filters[len(m.http_filters) - 1].typed_config, path, "http_filter")
+    suppress = router.suppress_envoy_headers
+    table = compile_route_config(m.route_config, f"{path}.route_config", set(clusters))
+    hcm = HcmConfig(stat_prefix=m.stat_prefix, stats=stats.http(m.stat_prefix), route_table=table,
+                    filters=tuple(filters), suppress_envoy_headers=suppress, clusters=clusters,
+                    max_request_bytes=max_request_bytes)
+    if m.server_name:
+        hcm.server_name = m.server_name.encode()
+    hcm.server_transformation = m.server_header_transformation
+    hcm.use_remote_address = m.use_remote_address.value
+    hcm.xff_num_trusted_hops = m.xff_num_trusted_hops
+    if m.HasField("generate_request_id"):
+        hcm.generate_request_id = m.generate_request_id.value
+    hcm.preserve_external_request_id = m.preserve_external_request_id
+    hcm.always_set_request_id = m.always_set_request_id_in_response
+    if m.HasField("request_headers_timeout"):
+        hcm.request_headers_timeout = seconds(m.request_headers_timeout)
+    cp = m.common_http_protocol_options
+    if cp.HasField("idle_timeout"):
+        hcm.idle_timeout = seconds(cp.idle_timeout)
+    if cp.HasField("max_requests_per_connection"):
+        hcm.max_requests_per_connection = cp.max_requests_per_connection.value
+    if cp.HasField("max_headers_count"):
+        hcm.max_headers = cp.max_headers_count.value
+    if cp.headers_with_underscores_action != 0:
+        raise ProxyConfigError("only ALLOW is supported", f"{path}.common_http_protocol_options.headers_with_underscores_action")
+    if m.HasField("max_request_headers_kb"):
+        hcm.max_header_bytes = m.max_request_headers_kb.value * 1024
+    hcm.strip_any_host_port = m.strip_any_host_port
+    hcm.strip_matching_host_port = m.strip_matching_host_port
+    hp = m.http_protocol_options
+    hcm.accept_http_10 = hp.accept_http_10
+    hcm.default_host_http10 = hp.default_host_for_http_10.encode()
+    if hp.HasField("allow_absolute_url") and not hp.allow_absolute_url.value:
+        raise ProxyConfigError("rejecting absolute URLs is not supported", f"{path}.http_protocol_options.allow_absolute_url")
+    logs = []
+    for i, al in enumerate(m.access_log):
+        lp = f"{path}.access_log[{i}]"
+        cfg = unpack_any(al.typed_config, f"{lp}.typed_config", "access_log")
+        type_name = al.typed_config.type_url.rsplit("/", 1)[-1]
+        if type_name == FILE_LOG_TYPE:
+            if not cfg.path:
+                raise ProxyConfigError("a file access log needs a path", f"{lp}.typed_config.path")
+            target = cfg.path
+        elif type_name == STDOUT_LOG_TYPE:
+            target = "/dev/stdout"
+        else:
+            assert type_name == STDERR_LOG_TYPE
+            target = "/dev/stderr"
+        if target not in sinks:
+            sinks[target] = AccessLogSink(target)
+        logs.append(sinks[target])
+    hcm.access_logs = tuple(logs)
+    return hcm

@@ -1,0 +1,233 @@
+"""RouteConfiguration → RouteTable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import ProxyConfigError
+from ..route_table import (
+    DIRECT, FORWARD, PATH, PREFIX, REDIRECT, REGEX, SEPARATED_PREFIX, APPEND_OR_ADD,
+    OVERWRITE_OR_ADD, DirectAction, ForwardAction, HeaderMutation, RedirectAction, Route,
+    RouteTable, VirtualHost, WeightedEntry,
+)
+from .matchers import compile_regex, header_matcher, query_matcher
+from .durations import seconds
+
+_REDIRECT_CODES = (301, 302, 303, 307, 308)
+_NOT_FOUND_CODES = (503, 404, 500)
+_PSEUDO_OK = {b":authority": b"host"}
+
+
+def header_mutation(msg: Any, path: str, request: bool) -> HeaderMutation | None:
+    """The *_headers_to_add/remove of one level, or None when it has none."""
+    prefix = "request" if request else "response"
+    to_add = getattr(msg, f"{prefix}_headers_to_add")
+    to_remove = getattr(msg, f"{prefix}_headers_to_remove")
+    if not to_add and not to_remove:
+        return None
+    remove = []
+    for i, name in enumerate(to_remove):
+        n = name.lower().encode()
+        if n.startswith(b":") or n == b"host":
+            raise ProxyConfigError("pseudo-headers and host cannot be removed",
+                                   f"{path}.{prefix}_headers_to_remove[{i}]")
+        remove.append(n)
+    add = []
+    for i, opt in enumerate(to_add):
+        p = f"{path}.{prefix}_headers_to_add[{i}]"
+        key = opt.header.key.lower().encode()
+        key = _PSEUDO_OK.get(key, key)
+        if not key or key.startswith(b":"):
+            raise ProxyConfigError("a header to add needs a (non-pseudo) key", f"{p}.header.key")
+        value = opt.header.value
+        if "%" in value:
+            raise ProxyConfigError("header value formatters (%...%) are not supported yet", f"{p}.header.value")
+        if opt.HasField("append"):
+            if opt.append_action:
+                raise ProxyConfigError("append and append_action are mutually exclusive", p)
+            action = APPEND_OR_ADD if opt.append.value else OVERWRITE_OR_ADD
+        else:
+            action = opt.append_action
+        if not value and not opt.keep_empty_value:
+            continue
+        add.append((key, value.encode(), action))
+    return HeaderMutation(tuple(remove), tuple(add))
+
+
+def _levels(*levels: HeaderMutation | None) -> tuple[HeaderMutation, ...]:
+    return tuple(m for m in levels if m is not None)
+
+
+def compile_route_config(rc: Any, path: str, cluster_names: set[str]) -> RouteTable:
+    g_req = header_mutation(rc, path, True)
+    g_resp = header_mutation(rc, path, False)
+    exact: dict[bytes, VirtualHost] = {}
+    suffixes: dict[int, dict[bytes, VirtualHost]] = {}
+    prefixes: dict[int, dict[bytes, VirtualHost]] = {}
+    default: VirtualHost | None = None
+    seen: set[bytes] = set()
+    for vi, vh_msg in enumerate(rc.virtual_hosts):
+        vpath = f"{path}.virtual_hosts[{vi}]"
+        if vh_msg.require_tls:
+            raise ProxyConfigError("require_tls is not supported yet (no TLS)", f"{vpath}.require_tls")
+        v_req = header_mutation(vh_msg, vpath, True)
+        v_resp = header_mutation(vh_msg, vpath, False)
+        routes = tuple(
+            _route(r, f"{vpath}.routes[{ri}]", (v_req, g_req), (v_resp, g_resp), cluster_names,
+                   rc.validate_clusters.value if rc.HasField("validate_clusters") else True)
+            for ri, r in enumerate(vh_msg.routes)
+        )
+        vh = VirtualHost(vh_msg.name, routes, 0)
+        for r in routes:
+            r.vhost = vh
+        if not vh_msg.domains:
+            raise ProxyConfigError("a virtual host needs at least one domain", f"{vpath}.domains")
+        for di, domain in enumerate(vh_msg.domains):
+            d = domain.lower().encode()
+            if d in seen:
+                raise ProxyConfigError(f"domain {domain!r} appears in more than one virtual host",
+                                       f"{vpath}.domains[{di}]")
+            seen.add(d)
+            if d == b"*":
+                default = vh
+            elif d.startswith(b"*"):
+                suffixes.setdefault(len(d) - 1, {})[d[1:]] = vh
+            elif d.endswith(b"*"):
+                prefixes.setdefault(len(d) - 1, {})[d[:-1]] = vh
+            elif b"*" in d:
+                raise ProxyConfigError(f"wildcard only at the start or end of a domain: {domain!r}",
+                                       f"{vpath}.domains[{di}]")
+            else:
+                exact[d] = vh
+    return RouteTable(
+        rc.name, exact,
+        sorted(suffixes.items(), reverse=True),
+        sorted(prefixes.items(), reverse=True),
+        default, rc.ignore_port_in_host_matching,
+    )
+
+
+def _route(r: Any, path: str, parent_req: tuple, parent_resp: tuple, cluster_names: set[str],
+           validate: bool) -> Route:
+    m = r.match
+    mpath = f"{path}.match"
+    which = m.WhichOneof("path_specifier")
+    regex = None
+    value = b""
+    if which == "prefix":
+        kind, value = PREFIX, m.prefix.encode()
+    elif which == "path":
+        kind, value = PATH, m.path.encode()
+    elif which == "safe_regex":
+        kind, regex = REGEX, compile_regex(m.safe_regex.regex, f"{mpath}.safe_regex.regex")
+    elif which == "path_separated_prefix":
+        kind, value = SEPARATED_PREFIX, m.path_separated_prefix.encode()
+        if b"?" in value or b"#" in value or value.endswith(b"/"):
+            raise ProxyConfigError("path_separated_prefix must not contain ?/# nor end in '/'",
+                                   f"{mpath}.path_separated_prefix")
+    else:
+        raise ProxyConfigError("a route match needs prefix, path, safe_regex or path_separated_prefix", mpath)
+    case_sensitive = m.case_sensitive.value if m.HasField("case_sensitive") else True
+    headers = tuple(header_matcher(h, f"{mpath}.headers[{i}]") for i, h in enumerate(m.headers))
+    query = tuple(query_matcher(q, f"{mpath}.query_parameters[{i}]") for i, q in enumerate(m.query_parameters))
+    req = _levels(header_mutation(r, path, True), *parent_req)
+    resp = _levels(header_mutation(r, path, False), *parent_resp)
+    action_name = r.WhichOneof("action")
+    action: ForwardAction | RedirectAction | DirectAction
+    if action_name == "route":
+        action_kind = FORWARD
+        action = _forward(r.route, f"{path}.route", cluster_names, validate)
+    elif action_name == "redirect":
+        action_kind = REDIRECT
+        action = _redirect(r.redirect, f"{path}.redirect")
+    elif action_name == "direct_response":
+        action_kind = DIRECT
+        action = _direct(r.direct_response, f"{path}.direct_response")
+    else:
+        raise ProxyConfigError("a route needs an action: route, redirect or direct_response", path)
+    return Route(r.name, kind, value, case_sensitive, regex, headers, query, action_kind, action,
+                 req, resp)
+
+
+def _rewrite(msg: Any, path: str) -> tuple[object, str] | None:
+    if not msg.HasField("regex_rewrite"):
+        return None
+    rr = msg.regex_rewrite
+    # RE2's substitution syntax (\1 for groups) is what google-re2's sub() takes.
+    return (compile_regex(rr.pattern.regex, f"{path}.regex_rewrite.pattern.regex"), rr.substitution)
+
+
+def _forward(a: Any, path: str, cluster_names: set[str], validate: bool) -> ForwardAction:
+    which = a.WhichOneof("cluster_specifier")
+    cluster, header = "", b""
+    weighted: tuple[WeightedEntry, ...] = ()
+    if which == "cluster":
+        cluster = a.cluster
+        if validate and cluster not in cluster_names:
+            raise ProxyConfigError(f"unknown cluster {cluster!r}", f"{path}.cluster")
+    elif which == "cluster_header":
+        header = a.cluster_header.lower().encode()
+    elif which == "weighted_clusters":
+        entries = []
+        for i, cw in enumerate(a.weighted_clusters.clusters):
+            cpath = f"{path}.weighted_clusters.clusters[{i}]"
+            if validate and cw.name not in cluster_names:
+                raise ProxyConfigError(f"unknown cluster {cw.name!r}", f"{cpath}.name")
+            entries.append(WeightedEntry(
+                cw.name, cw.weight.value,
+                _levels(header_mutation(cw, cpath, True)), _levels(header_mutation(cw, cpath, False))))
+        weighted = tuple(entries)
+        if not weighted or sum(e.weight for e in weighted) == 0:
+            raise ProxyConfigError("weighted_clusters needs a positive total weight", f"{path}.weighted_clusters")
+    else:
+        raise ProxyConfigError("a route action needs cluster, cluster_header or weighted_clusters", path)
+    cumulative, total = [], 0
+    for e in weighted:
+        total += e.weight
+        cumulative.append(total)
+    host_rewrite = a.host_rewrite_literal.encode() if a.HasField("host_rewrite_literal") else None
+    return ForwardAction(
+        cluster=cluster, cluster_header=header, weighted=weighted, cumulative=tuple(cumulative),
+        total_weight=total, not_found_status=_NOT_FOUND_CODES[a.cluster_not_found_response_code],
+        prefix_rewrite=a.prefix_rewrite.encode() if a.prefix_rewrite else None,
+        regex_rewrite=_rewrite(a, path), host_rewrite=host_rewrite,
+        auto_host_rewrite=a.auto_host_rewrite.value,
+        timeout=seconds(a.timeout) if a.HasField("timeout") else 15.0,
+    )
+
+
+def _redirect(r: Any, path: str) -> RedirectAction:
+    scheme = None
+    if r.https_redirect:
+        scheme = b"https"
+    elif r.scheme_redirect:
+        scheme = r.scheme_redirect.lower().encode()
+    path_redirect = None
+    if r.path_redirect:
+        path_redirect = r.path_redirect.encode()
+    return RedirectAction(
+        scheme=scheme, host=r.host_redirect.encode() or None, port=r.port_redirect or None,
+        path=path_redirect, prefix_rewrite=r.prefix_rewrite.encode() if r.HasField("prefix_rewrite") else None,
+        regex_rewrite=_rewrite(r, path), status=_REDIRECT_CODES[r.response_code],
+        strip_query=r.strip_query,
+    )
+
+
+def _direct(d: Any, path: str) -> DirectAction:
+    if not 200 <= d.status <= 599:
+        raise ProxyConfigError("status must be in [200, 599]", f"{path}.status")
+    body = b""
+    if d.HasField("body"):
+        src = d.body
+        which = src.WhichOneof("specifier")
+        if which == "inline_string":
+            body = src.inline_string.encode()
+        elif which == "inline_bytes":
+            body = src.inline_bytes
+        elif which == "filename":
+            try:
+                body = Path(src.filename).read_bytes()
+            except OSError as exc:
+                raise ProxyConfigError(f"cannot read {src.filename}: {exc.strerror}", f"{path}.body.filename") from exc
+    return DirectAction(d.status, body)

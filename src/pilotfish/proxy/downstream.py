@@ -1,0 +1,330 @@
+"""The downstream side: one asyncio.Protocol per client connection, HTTP/1.1 via the codec.
+
+Requests are answered in order. A pipelined request that arrives while another is in flight
+waits in a queue (reading pauses meanwhile). Output produced while handling one event is
+collected in ``out`` and written with one ``transport.write``. One lazily re-armed timer per
+connection covers the request-header timeout, the idle timeout and the route timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from .errors import ProtocolError
+from .http1 import Http1ServerCodec, RequestHead, encode_response_head
+from .stream import Stream
+
+if TYPE_CHECKING:
+    from .runtime import ListenerConfig
+
+_PAUSE_PIPELINE, _PAUSE_UPSTREAM, _PAUSE_BUFFER = 1, 2, 4
+
+
+class ConnectionSet:
+    """What the server shares with its connections: the loop, the random source, draining."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, rng: random.Random) -> None:
+        self.loop = loop
+        self.rng = rng
+        self.connections: set[DownstreamConnection] = set()
+        self.draining = False
+
+
+class DownstreamConnection(asyncio.Protocol):
+    __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "transport", "codec", "out", "active",
+                 "parsing", "queue", "paused", "closing", "in_feed", "remote_ip", "requests",
+                 "timer", "timer_when", "last_activity", "header_deadline", "write_paused",
+                 "error_status", "_advancing")
+
+    def __init__(self, listener: ListenerConfig, shared: ConnectionSet) -> None:
+        hcm = listener.hcm
+        self.hcm = hcm
+        self.lstats = listener.stats
+        self.shared = shared
+        self.loop = shared.loop
+        self.rng = shared.rng
+        self.transport: asyncio.Transport | None = None
+        self.codec = Http1ServerCodec(self, hcm.max_header_bytes, hcm.max_headers)
+        self.out: list[bytes] = []
+        self.active: Stream | None = None  # the stream whose response is being produced
+        self.parsing: Stream | None = None  # the stream whose request is being read
+        self.queue: deque[Stream] = deque()
+        self.paused = 0
+        self.closing = False
+        self.in_feed = False
+        self.remote_ip = b""
+        self.requests = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_when = 0.0
+        self.last_activity = 0.0
+        self.header_deadline = 0.0
+        self.write_paused = False
+        self.error_status = 0
+        self._advancing = False
+
+    @property
+    def draining(self) -> bool:
+        return self.shared.draining
+
+    # ---- asyncio.Protocol -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.remote_ip = peer[0].encode() if peer else b""
+        self.shared.connections.add(self)
+        stats = self.hcm.stats
+        stats.downstream_cx_total += 1
+        stats.downstream_cx_http1_total += 1
+        stats.downstream_cx_active += 1
+        self.lstats.downstream_cx_total += 1
+        self.lstats.downstream_cx_active += 1
+        now = self.loop.time()
+        self.last_activity = now
+        if self.hcm.request_headers_timeout:
+            self.header_deadline = now + self.hcm.request_headers_timeout
+            self.arm(self.header_deadline)
+        if self.hcm.idle_timeout:
+            self.arm(now + self.hcm.idle_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        self.hcm.stats.downstream_cx_rx_bytes_total += len(data)
+        if self.closing or self.error_status:
+            return
+        self.in_feed = True
+        try:
+            self.codec.feed(data)
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+        finally:
+            self.in_feed = False
+        active = self.active
+        if active is not None and active.done and not active.request_complete:
+            active.close_after = True  # answered before the request was read: don't read on
+            self.closing = True
+        self.flush()
+        if self.closing and self.transport is not None:
+            self.transport.close()
+
+    def eof_received(self) -> bool:
+        # Like Envoy's HTTP/1 codec: a client's FIN ends the connection and resets its streams (DC).
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.shared.connections.discard(self)
+        stats = self.hcm.stats
+        stats.downstream_cx_active -= 1
+        stats.downstream_cx_destroy += 1
+        self.lstats.downstream_cx_active -= 1
+        self.lstats.downstream_cx_destroy += 1
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        active = self.active
+        if active is not None and not active.done:
+            stats.downstream_rq_rx_reset += 1
+            active.on_downstream_reset()
+        for s in self.queue:
+            s.on_downstream_reset()
+        self.queue.clear()
+        self.out = []
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        active = self.active
+        if active is not None and active.upstream is not None:
+            active.upstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        active = self.active
+        if active is not None and active.upstream is not None:
+            active.upstream.transport.resume_reading()
+
+    # ---- codec callbacks -------------------------------------------------------------
+    def on_request_head(self, head: RequestHead) -> None:
+        self.header_deadline = 0.0
+        self.requests += 1
+        stats = self.hcm.stats
+        stats.downstream_rq_total += 1
+        stats.downstream_rq_http1_total += 1
+        stats.downstream_rq_active += 1
+        stream = Stream(self, head)
+        self.parsing = stream
+        if self.active is None:
+            self.active = stream
+            stream.begin()
+        else:
+            self.queue.append(stream)
+            self._set_pause(_PAUSE_PIPELINE, True)
+
+    def on_request_body(self, data: bytes) -> None:
+        self.parsing.on_body(data)  # type: ignore[union-attr]
+
+    def on_request_end(self) -> None:
+        stream = self.parsing
+        self.parsing = None
+        stream.on_request_end()  # type: ignore[union-attr]
+
+    # ---- streams ---------------------------------------------------------------------
+    def stream_done(self, stream: Stream) -> None:
+        """A response is complete (or the stream was reset)."""
+        if stream is not self.active or self.closing:
+            return
+        self.last_activity = self.loop.time()
+        if stream.close_after:
+            self._close_after_flush()
+            return
+        if not stream.request_complete:
+            if not self.in_feed:  # the upstream answered early; the rest of the body is unwanted
+                self._close_after_flush()
+            return
+        self._advance()
+
+    def _advance(self) -> None:
+        self.active = None
+        if self._advancing:
+            return  # the loop below picks up the next stream
+        self._advancing = True
+        try:
+            while self.active is None and self.queue and not self.closing:
+                nxt = self.queue.popleft()
+                self.active = nxt
+                nxt.begin()
+        finally:
+            self._advancing = False
+        if not self.queue:
+            self._set_pause(_PAUSE_PIPELINE, False)
+        if self.active is None and not self.closing:
+            if self.error_status:
+                self._error_reply(self.error_status)
+            elif self.draining:
+                self._close_after_flush()
+            elif self.hcm.request_headers_timeout and self.codec.in_message is False:
+                self.header_deadline = self.last_activity + self.hcm.request_headers_timeout
+                self.arm(self.header_deadline)
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        self.hcm.stats.downstream_cx_protocol_error += 1
+        parsing = self.parsing
+        if parsing is not None and parsing is self.active and parsing.response_started:
+            self.abort()
+            return
+        if parsing is not None:
+            # The request whose bytes were bad never reaches an upstream.
+            if parsing in self.queue:
+                self.queue.remove(parsing)
+                self.hcm.stats.downstream_rq_active -= 1
+            elif parsing is self.active:
+                parsing._drop_upstream()
+                parsing.local_reply(exc.status, b"", close=True)
+                return
+        if self.active is None:
+            self._error_reply(exc.status)
+        else:
+            self.error_status = exc.status
+
+    def _error_reply(self, status: int) -> None:
+        self.write(encode_response_head(status, [
+            (b"content-length", b"0"), (b"connection", b"close")]))
+        self._close_after_flush()
+
+    # ---- output and lifecycle --------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        self.out.append(data)
+        if not self.in_feed and len(self.out) > 16:
+            self.flush()
+
+    def flush(self) -> None:
+        out = self.out
+        if not out or self.transport is None:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        self.out = []
+        self.hcm.stats.downstream_cx_tx_bytes_total += len(data)
+        self.transport.write(data)
+        if self.closing:
+            self.transport.close()
+
+    def _close_after_flush(self) -> None:
+        self.closing = True
+        if not self.in_feed:
+            self.flush()
+            if self.transport is not None:
+                self.transport.close()
+
+    def abort(self) -> None:
+        """Reset: the only way HTTP/1.1 can tell a client its response is broken."""
+        self.closing = True
+        if self.out:
+            self.flush()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def drain(self) -> None:
+        """Stop serving: close now if idle, else after the in-flight response."""
+        if self.active is None and not self.in_feed:
+            self._close_after_flush()
+
+    def _set_pause(self, reason: int, on: bool) -> None:
+        old = self.paused
+        new = old | reason if on else old & ~reason
+        self.paused = new
+        if self.transport is None or self.closing:
+            return
+        if old and not new:
+            self.transport.resume_reading()
+        elif new and not old:
+            self.transport.pause_reading()
+
+    def pause_reading_for_upstream(self, on: bool) -> None:
+        self._set_pause(_PAUSE_UPSTREAM, on)
+
+    def pause_reading_for_buffer(self, on: bool) -> None:
+        self._set_pause(_PAUSE_BUFFER, on)
+
+    # ---- the one timer ---------------------------------------------------------------
+    def arm(self, when: float) -> None:
+        if self.timer is not None:
+            if self.timer_when <= when:
+                return
+            self.timer.cancel()
+        self.timer_when = when
+        self.timer = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.closing:
+            return
+        now = self.loop.time()
+        nxt = 0.0
+        hcm = self.hcm
+        active = self.active
+        if active is not None and not active.done and active.deadline:
+            if now >= active.deadline:
+                active.on_timeout()
+            else:
+                nxt = active.deadline
+        if self.header_deadline and self.active is None:
+            if now >= self.header_deadline:
+                hcm.stats.downstream_rq_header_timeout += 1
+                self._error_reply(408)
+                return
+            nxt = min(nxt, self.header_deadline) if nxt else self.header_deadline
+        if self.active is None and not self.queue and hcm.idle_timeout:
+            idle_at = self.last_activity + hcm.idle_timeout
+            if now >= idle_at:
+                hcm.stats.downstream_cx_idle_timeout += 1
+                self._close_after_flush()
+                return
+            nxt = min(nxt, idle_at) if nxt else idle_at
+        if nxt and not self.closing:
+            self.arm(nxt)
+        self.flush()
+
+
+def connection_factory(listener: ListenerConfig, shared: ConnectionSet) -> Any:
+    return lambda: DownstreamConnection(listener, shared)

@@ -1,0 +1,74 @@
+"""The compiled configuration the request path reads: plain, slotted, immutable-by-convention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .access_log import AccessLogSink
+    from .cluster import Cluster
+    from .route_table import RouteTable
+    from .stats import HttpStats, ListenerStats
+
+# server_header_transformation
+OVERWRITE, APPEND_IF_ABSENT, PASS_THROUGH = range(3)
+
+
+@dataclass(slots=True)
+class HcmConfig:
+    """One HttpConnectionManager, resolved."""
+
+    stat_prefix: str
+    stats: HttpStats
+    route_table: RouteTable
+    filters: tuple[str, ...]  # explicit chain, router last
+    server_name: bytes = b"istio-envoy"
+    server_transformation: int = OVERWRITE
+    use_remote_address: bool = False
+    xff_num_trusted_hops: int = 0
+    generate_request_id: bool = True
+    preserve_external_request_id: bool = False
+    always_set_request_id: bool = False
+    request_headers_timeout: float = 0.0  # 0: disabled (Envoy's default)
+    idle_timeout: float = 3600.0
+    max_requests_per_connection: int = 0
+    max_header_bytes: int = 60 * 1024
+    max_headers: int = 100
+    max_request_bytes: int = 0  # buffer filter's max_request_bytes; 0: no limit
+    strip_any_host_port: bool = False
+    strip_matching_host_port: bool = False
+    accept_http_10: bool = False
+    default_host_http10: bytes = b""
+    allow_absolute_url: bool = True
+    suppress_envoy_headers: bool = False
+    access_logs: tuple[AccessLogSink, ...] = ()
+    clusters: dict[str, Cluster] = field(default_factory=dict)
+    buffer_limit: int = 1024 * 1024
+    listener_port: int = 0
+
+
+@dataclass(slots=True)
+class ListenerConfig:
+    name: str
+    address: str
+    port: int
+    hcm: HcmConfig
+    stats: ListenerStats
+    backlog: int = 1024
+    reuse_port: bool = True
+
+
+@dataclass(slots=True)
+class AdminConfig:
+    address: str
+    port: int
+
+
+@dataclass(slots=True)
+class RuntimeConfig:
+    listeners: list[ListenerConfig]
+    clusters: dict[str, Cluster]
+    admin: AdminConfig | None
+    bootstrap: Any  # the parsed Bootstrap message, for /config_dump only
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,253 @@
+"""The supported subset of Envoy v3, as data, and the walk that checks a parsed config against it.
+
+Every message type the proxy reads is listed with the fields it implements (``OK``) and the
+fields it may ignore because ignoring them cannot change traffic (``WARN``). A set field that is
+in neither is a startup error naming its path. Message types not listed here (Duration,
+UInt32Value, Node, Locality, Metadata...) are accepted whole when a listed field holds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from google.protobuf import any_pb2, message
+
+from .errors import ProxyConfigError
+
+OK = "ok"
+WARN = "warn"
+
+_B = "envoy.config.bootstrap.v3."
+_CORE = "envoy.config.core.v3."
+_L = "envoy.config.listener.v3."
+_R = "envoy.config.route.v3."
+_M = "envoy.type.matcher.v3."
+_C = "envoy.config.cluster.v3."
+_E = "envoy.config.endpoint.v3."
+_HCM = "envoy.extensions.filters.network.http_connection_manager.v3."
+
+HCM_TYPE = _HCM + "HttpConnectionManager"
+ROUTER_TYPE = "envoy.extensions.filters.http.router.v3.Router"
+BUFFER_TYPE = "envoy.extensions.filters.http.buffer.v3.Buffer"
+FILE_LOG_TYPE = "envoy.extensions.access_loggers.file.v3.FileAccessLog"
+STDOUT_LOG_TYPE = "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
+STDERR_LOG_TYPE = "envoy.extensions.access_loggers.stream.v3.StderrAccessLog"
+UPSTREAM_HTTP_OPTIONS_TYPE = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+#: typed_config types the proxy implements, by the field that may hold them.
+EXTENSIONS: dict[str, frozenset[str]] = {
+    "network_filter": frozenset({HCM_TYPE}),
+    "http_filter": frozenset({ROUTER_TYPE, BUFFER_TYPE}),
+    "access_log": frozenset({FILE_LOG_TYPE, STDOUT_LOG_TYPE, STDERR_LOG_TYPE}),
+    "protocol_options": frozenset({UPSTREAM_HTTP_OPTIONS_TYPE}),
+}
+
+_HEADER_MUTATIONS = {
+    "request_headers_to_add": OK,
+    "request_headers_to_remove": OK,
+    "response_headers_to_add": OK,
+    "response_headers_to_remove": OK,
+}
+
+FIELDS: dict[str, dict[str, str]] = {
+    _B + "Bootstrap": {
+        "node": OK, "static_resources": OK, "admin": OK,
+        "layered_runtime": WARN, "stats_config": WARN, "stats_sinks": WARN,
+        "stats_flush_interval": WARN, "watchdog": WARN, "watchdogs": WARN,
+        "overload_manager": WARN, "enable_dispatcher_stats": WARN,
+        "stats_server_version_override": WARN, "node_context_params": WARN,
+        "application_log_config": WARN, "default_regex_engine": WARN,
+        "cluster_manager": WARN, "use_tcp_for_dns_lookups": WARN,
+    },
+    _B + "Bootstrap.StaticResources": {"listeners": OK, "clusters": OK},
+    _B + "Admin": {
+        "address": OK, "access_log_path": WARN, "access_log": WARN,
+        "profile_path": WARN, "socket_options": WARN, "ignore_global_conn_limit": WARN,
+    },
+    _CORE + "Address": {"socket_address": OK},
+    _CORE + "SocketAddress": {
+        "address": OK, "port_value": OK, "protocol": OK, "ipv4_compat": WARN,
+    },
+    _CORE + "HeaderValueOption": {
+        "header": OK, "append": OK, "append_action": OK, "keep_empty_value": OK,
+    },
+    _CORE + "HeaderValue": {"key": OK, "value": OK},
+    _CORE + "DataSource": {"inline_string": OK, "inline_bytes": OK, "filename": OK},
+    _CORE + "HttpProtocolOptions": {
+        "idle_timeout": OK, "max_requests_per_connection": OK, "max_headers_count": OK,
+        "headers_with_underscores_action": OK,
+    },
+    _CORE + "Http1ProtocolOptions": {
+        "accept_http_10": OK, "allow_absolute_url": OK, "default_host_for_http_10": OK,
+    },
+    _L + "Listener": {
+        "name": OK, "address": OK, "filter_chains": OK,
+        "per_connection_buffer_limit_bytes": OK, "stat_prefix": OK,
+        "traffic_direction": WARN, "drain_type": WARN, "metadata": WARN,
+        "enable_reuse_port": OK, "tcp_backlog_size": OK, "socket_options": WARN,
+        "connection_balance_config": WARN, "listener_filters_timeout": WARN,
+        "continue_on_listener_filters_timeout": WARN,
+    },
+    _L + "FilterChain": {"filters": OK, "name": OK, "metadata": WARN},
+    _L + "Filter": {"name": OK, "typed_config": "network_filter"},
+    _HCM + "HttpConnectionManager": {
+        "stat_prefix": OK, "codec_type": OK, "route_config": OK, "http_filters": OK,
+        "server_name": OK, "server_header_transformation": OK, "access_log": OK,
+        "use_remote_address": OK, "xff_num_trusted_hops": OK, "generate_request_id": OK,
+        "preserve_external_request_id": OK, "always_set_request_id_in_response": OK,
+        "request_headers_timeout": OK, "stream_idle_timeout": WARN, "request_timeout": WARN,
+        "common_http_protocol_options": OK, "http_protocol_options": OK,
+        "max_request_headers_kb": OK, "drain_timeout": WARN, "delayed_close_timeout": WARN,
+        "strip_matching_host_port": OK, "strip_any_host_port": OK, "tracing": WARN,
+        "stream_error_on_invalid_http_message": WARN, "internal_address_config": WARN,
+        "normalize_path": OK, "merge_slashes": OK, "http2_protocol_options": WARN,
+        "access_log_options": WARN,
+    },
+    _HCM + "HttpFilter": {"name": OK, "typed_config": "http_filter", "is_optional": OK},
+    BUFFER_TYPE: {"max_request_bytes": OK},
+    ROUTER_TYPE: {"suppress_envoy_headers": OK, "dynamic_stats": WARN, "start_child_span": WARN},
+    "envoy.config.accesslog.v3.AccessLog": {"name": OK, "typed_config": "access_log"},
+    FILE_LOG_TYPE: {"path": OK},
+    STDOUT_LOG_TYPE: {},
+    STDERR_LOG_TYPE: {},
+    _R + "RouteConfiguration": {
+        "name": OK, "virtual_hosts": OK, "ignore_port_in_host_matching": OK,
+        "validate_clusters": OK, "max_direct_response_body_size_bytes": OK,
+        **_HEADER_MUTATIONS,
+    },
+    _R + "VirtualHost": {
+        "name": OK, "domains": OK, "routes": OK, "require_tls": OK, "metadata": WARN,
+        **_HEADER_MUTATIONS,
+    },
+    _R + "Route": {
+        "name": OK, "match": OK, "route": OK, "redirect": OK, "direct_response": OK,
+        "metadata": WARN, "decorator": WARN, **_HEADER_MUTATIONS,
+    },
+    _R + "RouteMatch": {
+        "prefix": OK, "path": OK, "safe_regex": OK, "path_separated_prefix": OK,
+        "case_sensitive": OK, "headers": OK, "query_parameters": OK,
+    },
+    _R + "HeaderMatcher": {
+        "name": OK, "exact_match": OK, "safe_regex_match": OK, "range_match": OK,
+        "present_match": OK, "prefix_match": OK, "suffix_match": OK, "contains_match": OK,
+        "string_match": OK, "invert_match": OK, "treat_missing_header_as_empty": OK,
+    },
+    _R + "QueryParameterMatcher": {"name": OK, "string_match": OK, "present_match": OK},
+    _R + "RouteAction": {
+        "cluster": OK, "cluster_header": OK, "weighted_clusters": OK,
+        "cluster_not_found_response_code": OK, "prefix_rewrite": OK, "regex_rewrite": OK,
+        "host_rewrite_literal": OK, "auto_host_rewrite": OK, "timeout": OK,
+        "hash_policy": WARN, "priority": OK,
+    },
+    _R + "WeightedCluster": {"clusters": OK, "total_weight": OK, "runtime_key_prefix": WARN},
+    _R + "WeightedCluster.ClusterWeight": {"name": OK, "weight": OK, **_HEADER_MUTATIONS},
+    _R + "RedirectAction": {
+        "scheme_redirect": OK, "https_redirect": OK, "host_redirect": OK, "port_redirect": OK,
+        "path_redirect": OK, "prefix_rewrite": OK, "regex_rewrite": OK, "response_code": OK,
+        "strip_query": OK,
+    },
+    _R + "DirectResponseAction": {"status": OK, "body": OK},
+    _M + "StringMatcher": {
+        "exact": OK, "prefix": OK, "suffix": OK, "safe_regex": OK, "contains": OK,
+        "ignore_case": OK,
+    },
+    _M + "RegexMatcher": {"regex": OK, "google_re2": OK},
+    _M + "RegexMatchAndSubstitute": {"pattern": OK, "substitution": OK},
+    _C + "Cluster": {
+        "name": OK, "type": OK, "connect_timeout": OK, "lb_policy": OK, "load_assignment": OK,
+        "per_connection_buffer_limit_bytes": OK, "common_http_protocol_options": OK,
+        "max_requests_per_connection": OK, "typed_extension_protocol_options": "protocol_options",
+        "dns_lookup_family": OK, "dns_refresh_rate": OK, "respect_dns_ttl": WARN,
+        "alt_stat_name": OK, "metadata": WARN, "cleanup_interval": WARN,
+        "upstream_connection_options": WARN, "track_cluster_stats": WARN,
+        "least_request_lb_config": OK, "round_robin_lb_config": WARN,
+        "close_connections_on_host_health_failure": WARN, "ignore_health_on_host_removal": WARN,
+        "http_protocol_options": OK,
+    },
+    _C + "Cluster.LeastRequestLbConfig": {"choice_count": OK},
+    UPSTREAM_HTTP_OPTIONS_TYPE: {"common_http_protocol_options": OK, "explicit_http_config": OK},
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig": {
+        "http_protocol_options": OK,
+    },
+    _E + "ClusterLoadAssignment": {"cluster_name": OK, "endpoints": OK, "policy": WARN},
+    _E + "LocalityLbEndpoints": {
+        "locality": OK, "lb_endpoints": OK, "load_balancing_weight": OK, "priority": OK,
+        "metadata": WARN,
+    },
+    _E + "LbEndpoint": {
+        "endpoint": OK, "health_status": OK, "load_balancing_weight": OK, "metadata": WARN,
+    },
+    _E + "Endpoint": {"address": OK, "hostname": OK, "health_check_config": WARN},
+}
+
+#: Fields whose absence of support deserves a more helpful message than the generic one.
+HINTS: dict[str, str] = {
+    "dynamic_resources": "dynamic_resources (xDS/ADS) is not supported yet; use static_resources",
+    "rds": "RDS is not supported yet; use an inline route_config",
+    "transport_socket": "TLS (transport_socket) is not supported yet",
+    "filter_chain_match": "filter_chain_match is not supported yet: one filter chain per listener",
+    "retry_policy": "retry policies are not supported yet",
+}
+
+
+@dataclass
+class CheckResult:
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_message(msg: message.Message, path: str, result: CheckResult) -> None:
+    """Raise ProxyConfigError on the first set field outside the supported subset."""
+    full_name = msg.DESCRIPTOR.full_name
+    rules = FIELDS.get(full_name)
+    if rules is None:
+        return
+    if full_name == _HCM + "HttpFilter" and msg.is_optional:
+        type_name = msg.typed_config.type_url.rsplit("/", 1)[-1]
+        if type_name not in EXTENSIONS["http_filter"]:
+            result.warnings.append(f"{path}: optional filter {type_name!r} is not supported; skipped")
+            return
+    for fd, value in msg.ListFields():
+        name = fd.name
+        fpath = f"{path}.{name}" if path else name
+        rule = rules.get(name)
+        if rule is None:
+            hint = HINTS.get(name, f"field {name!r} of {full_name} is not supported")
+            raise ProxyConfigError(hint, fpath)
+        if rule == WARN:
+            result.warnings.append(f"{fpath}: ignored (not supported; cannot change traffic)")
+            continue
+        if fd.type != fd.TYPE_MESSAGE:
+            continue
+        if fd.message_type.GetOptions().map_entry:
+            for key, item in value.items():
+                _check_value(item, f"{fpath}[{key!r}]", rule, result)
+        elif fd.is_repeated:
+            for i, item in enumerate(value):
+                _check_value(item, f"{fpath}[{i}]", rule, result)
+        else:
+            _check_value(value, fpath, rule, result)
+
+
+def _check_value(value: message.Message, path: str, rule: str, result: CheckResult) -> None:
+    if isinstance(value, any_pb2.Any):
+        inner = unpack_any(value, path, rule)
+        check_message(inner, path, result)
+    else:
+        check_message(value, path, result)
+
+
+def unpack_any(value: any_pb2.Any, path: str, kind: str) -> message.Message:
+    """Unpack a typed_config, refusing extension types the proxy does not implement."""
+    type_name = value.type_url.rsplit("/", 1)[-1]
+    allowed = EXTENSIONS.get(kind, frozenset())
+    if type_name not in allowed:
+        raise ProxyConfigError(
+            f"extension type {type_name!r} is not supported here (supported: {', '.join(sorted(allowed))})",
+            path,
+        )
+    from google.protobuf import symbol_database
+
+    cls = symbol_database.Default().GetSymbol(type_name)
+    inner = cls()
+    value.Unpack(inner)
+    return inner

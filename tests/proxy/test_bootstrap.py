@@ -1,0 +1,111 @@
+"""Parsing and checking the bootstrap: every unsupported field is an error naming its path."""
+
+from __future__ import annotations
+
+import pytest
+
+from pilotfish.proxy.bootstrap import load_bootstrap, parse_bootstrap
+from pilotfish.proxy.compile import compile_bootstrap
+from pilotfish.proxy.errors import ProxyConfigError
+
+from .conftest import bootstrap, cluster
+
+def route() -> list:
+    return [{"match": {"prefix": "/"}, "route": {"cluster": "a"}}]
+
+
+def compile_doc(doc: dict):
+    loaded = parse_bootstrap(doc)
+    return compile_bootstrap(loaded.message, warnings=loaded.warnings)
+
+
+def error_of(doc: dict) -> ProxyConfigError:
+    with pytest.raises(ProxyConfigError) as info:
+        compile_doc(doc)
+    return info.value
+
+
+def test_valid_bootstrap_compiles() -> None:
+    compiled = compile_doc(bootstrap(route(), [cluster("a", 8080)]))
+    assert [lc.name for lc in compiled.runtime.listeners] == ["main"]
+    assert compiled.runtime.clusters["a"].settings.endpoints[0].port == 8080
+
+
+def test_yaml_and_json_files(tmp_path) -> None:
+    import json
+
+    import yaml
+    doc = bootstrap(route(), [cluster("a", 8080)])
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(doc))
+    (tmp_path / "b.json").write_text(json.dumps(doc))
+    assert load_bootstrap(tmp_path / "b.yaml").message == load_bootstrap(tmp_path / "b.json").message
+    with pytest.raises(ProxyConfigError, match="cannot read"):
+        load_bootstrap(tmp_path / "missing.yaml")
+
+
+def test_dynamic_resources_rejected() -> None:
+    doc = bootstrap(route(), [cluster("a", 8080)])
+    doc["dynamic_resources"] = {"ads_config": {"api_type": "GRPC"}}
+    assert error_of(doc).field_path == "dynamic_resources"
+
+
+def test_layered_runtime_is_a_warning() -> None:
+    doc = bootstrap(route(), [cluster("a", 8080)])
+    doc["layered_runtime"] = {"layers": [{"name": "x", "static_layer": {}}]}
+    assert any(w.startswith("layered_runtime") for w in compile_doc(doc).runtime.warnings)
+
+
+@pytest.mark.parametrize(("mutate", "path"), [
+    (lambda d: d["static_resources"]["clusters"][0].update(outlier_detection={}),
+     "static_resources.clusters[0].outlier_detection"),
+    (lambda d: d["static_resources"]["clusters"][0].update(type="EDS"), "static_resources.clusters[0].type"),
+    (lambda d: d["static_resources"]["clusters"][0].update(lb_policy="MAGLEV"), "static_resources.clusters[0].lb_policy"),
+    (lambda d: d["static_resources"]["listeners"][0]["filter_chains"][0].update(filter_chain_match={"destination_port": 80}),
+     "static_resources.listeners[0].filter_chains[0].filter_chain_match"),
+    (lambda d: _hcm(d)["route_config"]["virtual_hosts"][0]["routes"][0]["route"].update(retry_policy={}),
+     "route_config.virtual_hosts[0].routes[0].route.retry_policy"),
+    (lambda d: _hcm(d)["route_config"]["virtual_hosts"][0]["routes"][0]["route"].update(cluster="missing"),
+     "route_config.virtual_hosts[0].routes[0].route.cluster"),
+    (lambda d: _hcm(d)["route_config"]["virtual_hosts"][0]["routes"][0]["match"].update(prefix=None, safe_regex={"regex": "(("}),
+     "routes[0].match.safe_regex.regex"),
+    (lambda d: _hcm(d)["http_filters"].insert(0, {"name": "fault", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}}),
+     "http_filters[0].typed_config"),
+    (lambda d: _hcm(d)["http_filters"].append(dict(_hcm(d)["http_filters"][0])), "http_filters"),
+    (lambda d: _hcm(d).update(codec_type="HTTP2"), "typed_config.codec_type"),
+])
+def test_unsupported_config_names_the_field(mutate, path: str) -> None:
+    doc = bootstrap(route(), [cluster("a", 8080)])
+    mutate(doc)
+    _drop_nones(doc)
+    err = error_of(doc)
+    assert path in err.field_path, (err.field_path, err.message)
+
+
+def test_optional_unknown_filter_is_skipped() -> None:
+    doc = bootstrap(route(), [cluster("a", 8080)])
+    _hcm(doc)["http_filters"].insert(0, {"name": "fault", "is_optional": True, "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}})
+    assert compile_doc(doc).runtime.listeners[0].hcm.filters == ("envoy.extensions.filters.http.router.v3.Router",)
+
+
+def test_unknown_type_url() -> None:
+    doc = bootstrap(route(), [cluster("a", 8080)])
+    _hcm(doc)["http_filters"][0]["typed_config"]["@type"] = "type.googleapis.com/no.such.Type"
+    with pytest.raises(ProxyConfigError, match="unknown @type"):
+        parse_bootstrap(doc)
+
+
+def _hcm(d: dict) -> dict:
+    return d["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def _drop_nones(node) -> None:
+    if isinstance(node, dict):
+        for k in [k for k, v in node.items() if v is None]:
+            del node[k]
+        for v in node.values():
+            _drop_nones(v)
+    elif isinstance(node, list):
+        for v in node:
+            _drop_nones(v)
