@@ -302,6 +302,14 @@ def _chain(make: Callable[[Path, int, str], Server]) -> Callable[[Path, int], li
     return start
 
 
+#: Istio's stats filter as its control plane writes it (a TypedStruct naming stats.PluginConfig).
+ISTIO_STATS_FILTER = """
+                  - name: istio.stats
+                    typed_config:
+                      "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+                      type_url: type.googleapis.com/stats.PluginConfig
+                      value: {}"""
+PATHS["pilotfish + Istio metrics"] = lambda w, b: [start_pilotfish(w, b, "pilotfish-istio", ISTIO_STATS_FILTER)]
 PATHS["two HAProxies chained"] = _chain(lambda w, b, n: start_haproxy(w, b, f"haproxy-{n}"))
 PATHS["two pilotfish chained"] = _chain(lambda w, b, n: start_pilotfish(w, b, f"pilotfish-{n}"))
 

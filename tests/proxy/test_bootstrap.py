@@ -43,10 +43,10 @@ def test_yaml_and_json_files(tmp_path) -> None:
         load_bootstrap(tmp_path / "missing.yaml")
 
 
-def test_dynamic_resources_rejected() -> None:
+def test_dynamic_resources_other_than_ads_v3_rejected() -> None:
     doc = bootstrap(route(), [cluster("a", 8080)])
     doc["dynamic_resources"] = {"ads_config": {"api_type": "GRPC"}}
-    assert error_of(doc).field_path == "dynamic_resources"
+    assert error_of(doc).field_path == "dynamic_resources.ads_config.transport_api_version"
 
 
 def test_layered_runtime_is_a_warning() -> None:
@@ -59,7 +59,7 @@ def test_layered_runtime_is_a_warning() -> None:
     (lambda d: d["static_resources"]["clusters"][0].update(outlier_detection={}),
      "static_resources.clusters[0].outlier_detection"),
     (lambda d: d["static_resources"]["clusters"][0].update(type="EDS"), "static_resources.clusters[0].type"),
-    (lambda d: d["static_resources"]["clusters"][0].update(lb_policy="MAGLEV"), "static_resources.clusters[0].lb_policy"),
+    (lambda d: d["static_resources"]["clusters"][0].update(lb_policy="LOAD_BALANCING_POLICY_CONFIG"), "static_resources.clusters[0].lb_policy"),
     (lambda d: d["static_resources"]["listeners"][0]["filter_chains"][0].update(filter_chain_match={"destination_port": 80}),
      "static_resources.listeners[0].filter_chains[0].filter_chain_match"),
     (lambda d: _hcm(d)["route_config"]["virtual_hosts"][0]["routes"][0]["route"].update(retry_policy={}),

@@ -45,13 +45,14 @@ def proxy(bootstrap: str, concurrency: int, base_id: int, log_level: str, drain_
     options = {"config_path": bootstrap, "concurrency": concurrency, "base_id": base_id,
                "log_level": log_level, "drain_time_s": drain_time_s}
     children: list[int] = []
-    for worker in range(1, concurrency):
-        pid = os.fork()
-        if pid == 0:
-            compiled.runtime.admin = None  # workers serve listeners; the first process serves admin
-            children = []
-            break
-        children.append(pid)
+    if concurrency > 1:  # a supervisor forks and restarts the workers (proxy/workers.py)
+        from ..proxy.workers import Supervisor, run_worker
+
+        try:
+            sys.exit(Supervisor(concurrency, lambda i: run_worker(compiled, drain_time_s, options)).run(compiled))
+        except OSError as exc:
+            click.echo(f"error: cannot start: {exc}", err=True)
+            sys.exit(1)
     try:
         _run(compiled, drain_time_s, options, children)
     except OSError as exc:

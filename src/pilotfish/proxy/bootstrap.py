@@ -20,6 +20,7 @@ from envoy.config.bootstrap.v3 import bootstrap_pb2
 
 from .errors import ProxyConfigError
 from .support import CheckResult, check_message
+from .xds.settings import ads_settings
 
 # The modules of every type the supported subset names, so their descriptors are registered.
 _BASE_MODULES = (
@@ -74,11 +75,6 @@ def parse_bootstrap(doc: dict[str, Any]) -> LoadedBootstrap:
         importlib.import_module(mod)
     for type_name in sorted(_type_names(doc)):
         _import_type(type_name)
-    if "dynamic_resources" in doc or "dynamicResources" in doc:
-        raise ProxyConfigError(
-            "dynamic_resources (xDS/ADS) is not supported yet; use static_resources",
-            "dynamic_resources",
-        )
     msg = bootstrap_pb2.Bootstrap()
     try:
         json_format.ParseDict(doc, msg)
@@ -86,6 +82,7 @@ def parse_bootstrap(doc: dict[str, Any]) -> LoadedBootstrap:
         raise ProxyConfigError(f"invalid bootstrap: {exc}") from exc
     result = CheckResult()
     check_message(msg, "", result)
+    ads_settings(msg)  # dynamic_resources: ADS over gRPC only, checked here at the edge
     return LoadedBootstrap(msg, "", result.warnings)
 
 

@@ -1,4 +1,15 @@
-"""Runtime clusters: hosts, their load balancer and connection pools, DNS refresh."""
+"""Runtime clusters: their hosts, load balancer and connection pools, per discovery type.
+
+* STATIC and EDS install a ``LoadAssignment`` (``update_load_assignment`` for an EDS
+  ClusterLoadAssignment; a static ``load_assignment`` goes through the same path).
+* STRICT_DNS resolves every endpoint and installs the assignment with the addresses found.
+* LOGICAL_DNS keeps one host whose address follows the latest resolution: new connections go
+  there, pooled ones stay (Envoy's LogicalDnsCluster).
+* ORIGINAL_DST makes hosts on demand and drops unused ones every ``cleanup_interval``.
+
+Installing builds new Host tuples and a new balancer; Host objects (and their pools and
+active-request counts) survive for addresses that stay.
+"""
 
 from __future__ import annotations
 
@@ -6,55 +17,91 @@ import asyncio
 import logging
 import random
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from . import lb
+from .host_set import UNKNOWN, Host, Level, build_levels
+from .priority import DEFAULT_OVERPROVISIONING, priority_load
 from .stats import ClusterStats
 from .upstream import ConnectionPool, PoolOptions
 
 log = logging.getLogger("pilotfish.proxy.cluster")
 
-STATIC, STRICT_DNS = "STATIC", "STRICT_DNS"
+STATIC, STRICT_DNS, LOGICAL_DNS, EDS, ORIGINAL_DST = (
+    "STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST")
+
+__all__ = ["Cluster", "ClusterSettings", "EndpointSpec", "Host", "LoadAssignment", "LocalitySpec",
+           "OriginalDstOptions", "STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST"]
 
 
 @dataclass(frozen=True, slots=True)
 class EndpointSpec:
-    """One lb_endpoint as configured: an IP (STATIC) or a name to resolve (STRICT_DNS)."""
+    """One lb_endpoint as configured: an IP (STATIC, EDS) or a name to resolve (DNS types)."""
 
     address: str
     port: int
-    weight: int
-    hostname: str
+    weight: int = 1
+    hostname: str = ""
+    health: int = UNKNOWN
+    hash_key: str = ""  # metadata filter_metadata["envoy.lb"]["hash_key"]
 
 
-class Host:
-    __slots__ = ("address", "port", "weight", "hostname", "active_rq", "pool", "label")
+@dataclass(frozen=True, slots=True)
+class LocalitySpec:
+    """One LocalityLbEndpoints."""
 
-    def __init__(self, address: str, port: int, weight: int, hostname: bytes) -> None:
-        self.address = address
-        self.port = port
-        self.weight = weight
-        self.hostname = hostname  # for auto_host_rewrite
-        self.active_rq = 0
-        self.pool: ConnectionPool | None = None
-        self.label = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    endpoints: tuple[EndpointSpec, ...]
+    priority: int = 0
+    locality: tuple[str, str, str] = ("", "", "")
+    weight: int = 0  # load_balancing_weight; 0 when unset
+
+
+@dataclass(frozen=True, slots=True)
+class LoadAssignment:
+    """A compiled ClusterLoadAssignment."""
+
+    localities: tuple[LocalitySpec, ...] = ()
+    overprovisioning_factor: int = DEFAULT_OVERPROVISIONING
+    weighted_priority_health: bool = False
+
+    @property
+    def endpoints(self) -> tuple[EndpointSpec, ...]:
+        return tuple(e for loc in self.localities for e in loc.endpoints)
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalDstOptions:
+    header: bytes | None = None  # use_http_header: the header naming the destination
+    port_override: int | None = None
 
 
 @dataclass(slots=True)
 class ClusterSettings:
     name: str
     kind: str
-    endpoints: tuple[EndpointSpec, ...]
-    lb_policy: str
-    choice_count: int
+    assignment: LoadAssignment
+    lb: lb.LbOptions
     pool: PoolOptions
-    dns_refresh_rate: float
-    dns_family: int  # socket.AF_INET / AF_INET6 / AF_UNSPEC
-    prefer_v6: bool
+    dns_refresh_rate: float = 5.0
+    dns_family: int = socket.AF_UNSPEC  # socket.AF_INET / AF_INET6 / AF_UNSPEC
+    prefer_v6: bool = False
+    eds_service_name: str = ""
+    cleanup_interval: float = 5.0
+    original_dst: OriginalDstOptions = field(default_factory=OriginalDstOptions)
+
+    @property
+    def lb_policy(self) -> str:
+        return self.lb.policy
+
+    @property
+    def endpoints(self) -> tuple[EndpointSpec, ...]:
+        return self.assignment.endpoints
 
 
 class Cluster:
-    __slots__ = ("settings", "name", "stats", "rng", "hosts", "lb", "_loop", "_refresh", "_closed")
+    __slots__ = ("settings", "name", "stats", "rng", "hosts", "levels", "lb", "assignment",
+                 "original_dst_hosts", "_loop", "_timer", "_closed")
 
     def __init__(self, settings: ClusterSettings, stats: ClusterStats, rng: random.Random) -> None:
         self.settings = settings
@@ -62,76 +109,195 @@ class Cluster:
         self.stats = stats
         self.rng = rng
         self.hosts: tuple[Host, ...] = ()
-        self.lb: lb.LoadBalancer = lb.build(settings.lb_policy, (), rng)
+        self.levels: tuple[Level, ...] = build_levels(())
+        self.assignment = LoadAssignment()
+        self.original_dst_hosts: dict[tuple[str, int], Host] = {}
+        self.lb: lb.LoadBalancer = lb.RoundRobin((), rng)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._refresh: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        if settings.kind == ORIGINAL_DST:
+            od = settings.original_dst
+            self.lb = lb.OriginalDst(self.original_dst_hosts, self._add_original_dst_host,
+                                     od.header, od.port_override)
 
     def choose_host(self, context: object) -> Host | None:
-        return self.lb.choose_host(context)  # type: ignore[return-value]
+        return self.lb.choose_host(context)  # type: ignore[no-any-return]
 
     async def initialize(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        if self.settings.kind == STATIC:
-            self._set_hosts([Host(e.address, e.port, e.weight, e.hostname.encode() or e.address.encode())
-                             for e in self.settings.endpoints])
+        kind = self.settings.kind
+        if kind in (STATIC, EDS):
+            self.install(self.settings.assignment)
+        elif kind == ORIGINAL_DST:
+            self._timer = loop.call_later(self.settings.cleanup_interval, self._cleanup)
         else:
             await self._resolve()
 
-    def _set_hosts(self, new: list[Host]) -> None:
-        """Install a new host snapshot, keeping Host objects (and pools) that did not change."""
-        old = {(h.address, h.port, h.weight): h for h in self.hosts}
+    # ---- endpoint updates ----------------------------------------------------------------
+    def update_load_assignment(self, cla: Any) -> list[str]:
+        """Install an EDS ClusterLoadAssignment; raises ProxyConfigError (a NACK) when it uses
+        something unsupported. Returns warnings for ignored fields."""
+        from .compile.clusters import compile_load_assignment
+        from .support import CheckResult, check_message
+
+        path = f"ClusterLoadAssignment[{cla.cluster_name or self.settings.eds_service_name or self.name}]"
+        result = CheckResult()
+        check_message(cla, path, result)
+        self.install(compile_load_assignment(cla, path, self.settings.kind))
+        return result.warnings
+
+    def update_settings(self, settings: ClusterSettings) -> None:
+        """A kept cluster whose endpoints changed (same Cluster message, new assignment)."""
+        self.settings = settings
+        if settings.kind in (STATIC, EDS):
+            self.install(settings.assignment)
+        elif settings.kind in (STRICT_DNS, LOGICAL_DNS) and self._loop is not None:
+            self._loop.create_task(self._resolve())
+
+    def install(self, assignment: LoadAssignment) -> None:
+        """A new host snapshot and balancer; Host objects whose address stays are kept (and
+        updated in place: weight, priority, locality, EDS health)."""
+        old: dict[tuple[str, int], list[Host]] = {}
+        for h in self.hosts:
+            old.setdefault((h.address, h.port), []).append(h)
+        use_hostname = self.settings.lb.use_hostname_for_hashing
         hosts = []
-        for h in new:
-            kept = old.pop((h.address, h.port, h.weight), None)
-            if kept is None:
-                kept = h
-                kept.pool = ConnectionPool(kept, self.settings.pool, self.stats, self._loop)
-            hosts.append(kept)
-        for gone in old.values():
-            if gone.pool is not None:
-                gone.pool.close()
+        for loc in assignment.localities:
+            for e in loc.endpoints:
+                hostname = e.hostname or e.address
+                key = e.hash_key or (hostname if use_hostname else "")
+                kept = old.get((e.address, e.port))
+                if kept:
+                    h = kept.pop(0)
+                    h.weight, h.priority, h.locality = e.weight, loc.priority, loc.locality
+                    h.locality_weight, h.eds_health, h.hostname = loc.weight, e.health, hostname.encode()
+                    h.hash_key = key or h.label
+                else:
+                    h = Host(e.address, e.port, e.weight, hostname.encode(), priority=loc.priority,
+                             locality=loc.locality, locality_weight=loc.weight, eds_health=e.health,
+                             hash_key=key)
+                    h.pool = ConnectionPool(h, self.settings.pool, self.stats, self._loop)
+                hosts.append(h)
+        for rest in old.values():
+            for gone in rest:
+                if gone.pool is not None:
+                    gone.pool.close()
         if [id(h) for h in hosts] != [id(h) for h in self.hosts]:
             self.stats.membership_change += 1
+        self.assignment = assignment
         self.hosts = tuple(hosts)
-        self.stats.membership_total = self.stats.membership_healthy = len(hosts)
-        self.lb = lb.build(self.settings.lb_policy, self.hosts, self.rng,
-                           choice_count=self.settings.choice_count)
+        self.health_changed()
 
-    async def _resolve(self) -> None:
+    def health_changed(self) -> None:
+        """Rebuild the balancer from the hosts' current health (outlier detection and health
+        checking call this after flipping ``Host.healthy``)."""
+        if self.settings.kind == ORIGINAL_DST:
+            self._count_members()
+            return
+        a = self.assignment
+        self.levels = build_levels(self.hosts)
+        load = priority_load(self.levels, a.overprovisioning_factor, self.settings.lb.panic_threshold,
+                             a.weighted_priority_health)
+        self.lb = lb.build(self.settings.lb, self.levels, load, self.rng, a.overprovisioning_factor)
+        self._count_members()
+
+    def _count_members(self) -> None:
+        self.stats.membership_total = len(self.hosts)
+        self.stats.membership_healthy = sum(1 for h in self.hosts if h.health == 0)
+
+    # ---- DNS ---------------------------------------------------------------------------
+    async def _lookup(self, name: str, port: int) -> list[str] | None:
         loop = self._loop
         assert loop is not None
-        resolved: list[Host] = []
-        for e in self.settings.endpoints:
-            try:
-                infos = await loop.getaddrinfo(e.address, e.port, family=self.settings.dns_family,
-                                               type=socket.SOCK_STREAM)
-            except (OSError, UnicodeError) as exc:
-                log.warning("cluster %s: DNS resolution of %s failed: %s", self.name, e.address, exc)
-                # Keep what we had for this name rather than dropping it on a transient failure.
-                resolved.extend(h for h in self.hosts if h.hostname == e.address.encode())
-                continue
-            addrs: list[str] = []
-            v6 = [i[4][0] for i in infos if i[0] == socket.AF_INET6]
-            v4 = [i[4][0] for i in infos if i[0] == socket.AF_INET]
-            if self.settings.dns_family == socket.AF_UNSPEC:
-                addrs = (v6 or v4) if self.settings.prefer_v6 else (v4 or v6)
-            else:
-                addrs = v6 + v4
-            for a in dict.fromkeys(addrs):
-                resolved.append(Host(a, e.port, e.weight, (e.hostname or e.address).encode()))
-        self._set_hosts(resolved)
-        if not self._closed and self.settings.dns_refresh_rate > 0:
-            self._refresh = loop.call_later(self.settings.dns_refresh_rate, self._schedule_resolve)
+        s = self.settings
+        try:
+            infos = await loop.getaddrinfo(name, port, family=s.dns_family, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            log.warning("cluster %s: DNS resolution of %s failed: %s", self.name, name, exc)
+            return None
+        v6 = [i[4][0] for i in infos if i[0] == socket.AF_INET6]
+        v4 = [i[4][0] for i in infos if i[0] == socket.AF_INET]
+        if s.dns_family == socket.AF_UNSPEC:
+            addrs = (v6 or v4) if s.prefer_v6 else (v4 or v6)
+        else:
+            addrs = v6 + v4
+        return list(dict.fromkeys(addrs))
+
+    async def _resolve(self) -> None:
+        if self.settings.kind == LOGICAL_DNS:
+            await self._resolve_logical()
+        else:
+            await self._resolve_strict()
+        loop = self._loop
+        if not self._closed and loop is not None and self.settings.dns_refresh_rate > 0:
+            self._timer = loop.call_later(self.settings.dns_refresh_rate, self._schedule_resolve)
+
+    async def _resolve_strict(self) -> None:
+        """Every endpoint becomes one host per address found, keeping its locality and weight."""
+        localities = []
+        for loc in self.settings.assignment.localities:
+            endpoints: list[EndpointSpec] = []
+            for e in loc.endpoints:
+                addrs = await self._lookup(e.address, e.port)
+                hostname = e.hostname or e.address
+                if addrs is None:  # keep what this name had rather than drop it on a transient failure
+                    endpoints += [replace(e, address=h.address, hostname=hostname) for h in self.hosts
+                                  if h.hostname == hostname.encode() and h.port == e.port]
+                    continue
+                endpoints += [replace(e, address=a, hostname=hostname) for a in addrs]
+            localities.append(replace(loc, endpoints=tuple(endpoints)))
+        self.install(replace(self.settings.assignment, localities=tuple(localities)))
+
+    async def _resolve_logical(self) -> None:
+        assignment = self.settings.assignment
+        loc = assignment.localities[0]
+        e = loc.endpoints[0]
+        addrs = await self._lookup(e.address, e.port)
+        if not addrs:
+            return
+        if not self.hosts:
+            self.install(replace(assignment, localities=(replace(
+                loc, endpoints=(replace(e, address=addrs[0], hostname=e.hostname or e.address),)),)))
+        elif self.hosts[0].address != addrs[0]:
+            self.hosts[0].set_address(addrs[0])
 
     def _schedule_resolve(self) -> None:
         if not self._closed and self._loop is not None:
             self._loop.create_task(self._resolve())
 
+    # ---- ORIGINAL_DST --------------------------------------------------------------------
+    def _add_original_dst_host(self, address: str, port: int) -> Host:
+        h = Host(address, port, 1, address.encode())
+        h.pool = ConnectionPool(h, self.settings.pool, self.stats, self._loop)
+        self.original_dst_hosts[(address, port)] = h
+        self.hosts = self.hosts + (h,)
+        self.stats.membership_change += 1
+        self._count_members()
+        return h
+
+    def _cleanup(self) -> None:
+        """Drop hosts not chosen since the last run and without requests or connections."""
+        keep = []
+        for h in self.hosts:
+            if h.used or h.active_rq or (h.pool is not None and h.pool.cx_active):
+                h.used = False
+                keep.append(h)
+            else:
+                del self.original_dst_hosts[(h.address, h.port)]
+                if h.pool is not None:
+                    h.pool.close()
+        if len(keep) != len(self.hosts):
+            self.hosts = tuple(keep)
+            self.stats.membership_change += 1
+            self._count_members()
+        if not self._closed and self._loop is not None:
+            self._timer = self._loop.call_later(self.settings.cleanup_interval, self._cleanup)
+
     def close(self) -> None:
         self._closed = True
-        if self._refresh is not None:
-            self._refresh.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         for h in self.hosts:
             if h.pool is not None:
                 h.pool.close()

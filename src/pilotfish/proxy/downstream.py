@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ProtocolError
 from .http1 import Http1ServerCodec, RequestHead, encode_response_head
-from .stream import Stream
+from .stream import RequestIds, Stream
 
 if TYPE_CHECKING:
     from .runtime import ListenerConfig
@@ -29,15 +29,16 @@ class ConnectionSet:
     def __init__(self, loop: asyncio.AbstractEventLoop, rng: random.Random) -> None:
         self.loop = loop
         self.rng = rng
+        self.request_ids = RequestIds(rng)
         self.connections: set[DownstreamConnection] = set()
         self.draining = False
 
 
 class DownstreamConnection(asyncio.Protocol):
-    __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "transport", "codec", "out", "active",
-                 "parsing", "queue", "paused", "closing", "in_feed", "remote_ip", "requests",
-                 "timer", "timer_when", "last_activity", "header_deadline", "write_paused",
-                 "error_status", "_advancing")
+    __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
+                 "out", "active", "parsing", "queue", "paused", "closing", "in_feed", "_remote_ip",
+                 "requests", "timer", "timer_when", "last_activity", "header_deadline",
+                 "write_paused", "error_status", "_advancing")
 
     def __init__(self, listener: ListenerConfig, shared: ConnectionSet) -> None:
         hcm = listener.hcm
@@ -46,6 +47,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.shared = shared
         self.loop = shared.loop
         self.rng = shared.rng
+        self.request_ids = shared.request_ids
         self.transport: asyncio.Transport | None = None
         self.codec = Http1ServerCodec(self, hcm.max_header_bytes, hcm.max_headers)
         self.out: list[bytes] = []
@@ -55,7 +57,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.paused = 0
         self.closing = False
         self.in_feed = False
-        self.remote_ip = b""
+        self._remote_ip: bytes | None = None
         self.requests = 0
         self.timer: asyncio.TimerHandle | None = None
         self.timer_when = 0.0
@@ -69,11 +71,18 @@ class DownstreamConnection(asyncio.Protocol):
     def draining(self) -> bool:
         return self.shared.draining
 
+    @property
+    def remote_ip(self) -> bytes:
+        """The client's address, looked up when first asked for (one system call)."""
+        ip = self._remote_ip
+        if ip is None:
+            peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+            ip = self._remote_ip = peer[0].encode() if peer else b""
+        return ip
+
     # ---- asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername")
-        self.remote_ip = peer[0].encode() if peer else b""
         self.shared.connections.add(self)
         stats = self.hcm.stats
         stats.downstream_cx_total += 1
@@ -196,7 +205,7 @@ class DownstreamConnection(asyncio.Protocol):
                 nxt.begin()
         finally:
             self._advancing = False
-        if not self.queue:
+        if not self.queue and self.paused & _PAUSE_PIPELINE:
             self._set_pause(_PAUSE_PIPELINE, False)
         if self.active is None and not self.closing:
             if self.error_status:
@@ -243,7 +252,7 @@ class DownstreamConnection(asyncio.Protocol):
         if not out or self.transport is None:
             return
         data = out[0] if len(out) == 1 else b"".join(out)
-        self.out = []
+        out.clear()
         self.hcm.stats.downstream_cx_tx_bytes_total += len(data)
         self.transport.write(data)
         if self.closing:

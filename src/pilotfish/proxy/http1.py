@@ -3,6 +3,14 @@
 The server codec turns request bytes into ``on_request_head / on_request_body / on_request_end``
 calls; the client codec turns response bytes into ``on_response_head / _body / _end``. Encoding
 is a set of functions returning bytes. An HTTP/2 codec can implement the same handler calls.
+
+Both codecs consume the connection-level headers (RFC 9110 §7.6.1: ``connection`` and the names
+it lists, ``keep-alive``, ``transfer-encoding``, ``te``, ``upgrade``, ...) and report their meaning
+as fields (keep-alive, framing, upgrade), so the header lists handed on hold end-to-end headers
+only, as an HTTP/2 codec's would. Header names are lower-cased bytes.
+
+This is the request path: every callback runs once per header or message, so state lives in
+few attributes and per-message objects take class-level defaults instead of an ``__init__``.
 """
 
 from __future__ import annotations
@@ -19,6 +27,14 @@ HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te",
     b"upgrade", b"trailer", b"proxy-authenticate", b"proxy-authorization",
 })
+# Request headers on_header looks at: hop-by-hop ones, plus those whose meaning becomes a field.
+_REQ_SPECIAL = HOP_BY_HOP | {b"host", b"content-length", b"expect", b"x-request-id", b"x-forwarded-for",
+                             b"x-forwarded-proto"}
+# End-to-end request headers a proxy acts on, kept in the list and also recorded on the head.
+_REQ_RECORDED = {b"x-request-id": "request_id", b"x-forwarded-for": "forwarded_for",
+                 b"x-forwarded-proto": "forwarded_proto"}
+# Response headers the client codec consumes or looks at.
+_RESP_SPECIAL = HOP_BY_HOP | {b"content-length"}
 
 _STATUS_LINES = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
@@ -28,25 +44,31 @@ _CRLF = b"\r\n"
 
 
 class RequestHead:
-    """A parsed request line and headers. Header names are lower-cased bytes."""
+    """A parsed request line and its end-to-end headers (names lower-cased bytes).
 
-    __slots__ = ("method", "target", "path", "path_only", "authority", "headers", "version",
-                 "keep_alive", "chunked", "content_length", "upgrade", "expect_continue", "_query")
+    Attributes not set for a request keep the class defaults below; ``headers`` is a list when
+    the codec built the head.
+    """
 
-    def __init__(self) -> None:
-        self.method = b""
-        self.target = b""
-        self.path = b""
-        self.path_only = b""
-        self.authority = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.version = "1.1"
-        self.keep_alive = True
-        self.chunked = False
-        self.content_length: int | None = None
-        self.upgrade = False
-        self.expect_continue = False
-        self._query: dict[bytes, bytes] | None = None
+    method = b""
+    target = b""
+    path = b""
+    path_only = b""
+    authority = b""
+    headers: list[tuple[bytes, bytes]] = []  # replaced per instance, never mutated here
+    version = "1.1"
+    keep_alive = True
+    chunked = False
+    content_length: int | None = None
+    upgrade = False
+    expect_continue = False
+    connection_tokens: tuple[bytes, ...] = ()  # extra names the Connection header nominated
+    # Values of the x-request-id / x-forwarded-for / x-forwarded-proto headers (repeats joined
+    # with ","), so the router need not search the list for them.
+    request_id: bytes | None = None
+    forwarded_for: bytes | None = None
+    forwarded_proto: bytes | None = None
+    _query: dict[bytes, bytes] | None = None
 
     def query(self) -> dict[bytes, bytes]:
         """Query parameters (first value wins), parsed only when a route asks for them."""
@@ -82,7 +104,7 @@ class Http1ServerCodec:
     """Request parser. ``feed`` raises ProtocolError (400, 413, 431) for bad input."""
 
     __slots__ = ("handler", "parser", "head", "header_bytes", "max_header_bytes", "max_headers",
-                 "url", "in_message")
+                 "url", "in_message", "host", "header_count")
 
     def __init__(self, handler: ServerHandler, max_header_bytes: int = 60 * 1024,
                  max_headers: int = 100) -> None:
@@ -90,9 +112,11 @@ class Http1ServerCodec:
         self.parser = httptools.HttpRequestParser(self)
         self.head = RequestHead()
         self.header_bytes = 0
+        self.header_count = 0
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers
         self.url = b""
+        self.host: bytes | None = None
         self.in_message = False
 
     def feed(self, data: bytes) -> None:
@@ -106,15 +130,20 @@ class Http1ServerCodec:
                 raise ProtocolError("request headers too large", 431) from None
             if isinstance(cause, ProtocolError):
                 raise cause from None
+            if isinstance(cause, ValueError):  # a Content-Length that is not a number
+                raise ProtocolError("malformed request: invalid content-length") from None
             raise
         except httptools.HttpParserError as exc:
             raise ProtocolError(f"malformed request: {exc}") from None
 
     # httptools callbacks
     def on_message_begin(self) -> None:
-        self.head = RequestHead()
+        head = self.head = RequestHead()
+        head.headers = []
         self.header_bytes = 0
+        self.header_count = 0
         self.url = b""
+        self.host = None
         self.in_message = True
 
     def on_url(self, url: bytes) -> None:
@@ -124,24 +153,74 @@ class Http1ServerCodec:
             raise _HeadersTooLarge()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.header_bytes += len(name) + len(value) + 4
-        head = self.head
-        if self.header_bytes > self.max_header_bytes or len(head.headers) >= self.max_headers:
+        n = self.header_bytes = self.header_bytes + len(name) + len(value) + 4
+        count = self.header_count = self.header_count + 1
+        if n > self.max_header_bytes or count > self.max_headers:
             raise _HeadersTooLarge()
-        head.headers.append((name.lower(), value))
+        name = name.lower()
+        if name in _REQ_SPECIAL:
+            if name == b"host":
+                if self.host is None:
+                    self.host = value
+            elif name == b"content-length":
+                self.head.content_length = int(value)
+            elif name == b"transfer-encoding":
+                if value.lower().endswith(b"chunked"):
+                    self.head.chunked = True
+                return
+            elif name == b"expect":
+                if value.lower() == b"100-continue":
+                    self.head.expect_continue = True
+                return  # the proxy answers 100-continue itself; Expect is not forwarded
+            elif name in _REQ_RECORDED:
+                field = _REQ_RECORDED[name]
+                old = getattr(self.head, field)
+                setattr(self.head, field, value if old is None else old + b"," + value)
+            else:
+                if name == b"connection":
+                    tokens = tuple(t for t in (t.strip().lower() for t in value.split(b","))
+                                   if t and t not in HOP_BY_HOP and t != b"close")
+                    if tokens:
+                        self.head.connection_tokens += tokens
+                return
+        self.head.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         parser = self.parser
         head = self.head
         head.method = parser.get_method()
-        head.version = parser.get_http_version()
-        head.keep_alive = parser.should_keep_alive()
-        head.upgrade = parser.should_upgrade()
-        url = self.url
-        head.target = url
-        if url.startswith(b"/"):
-            head.set_path(url)
-        elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
+        version = parser.get_http_version()
+        if version != "1.1":
+            head.version = version
+        if not parser.should_keep_alive():
+            head.keep_alive = False
+        if parser.should_upgrade():
+            head.upgrade = True
+        if head.chunked and head.content_length is not None:
+            # Transfer-Encoding wins (RFC 9112 §6.1); the length must not be passed on.
+            head.content_length = None
+            head.headers = [h for h in head.headers if h[0] != b"content-length"]
+        url = head.target = self.url
+        if url[:1] == b"/":
+            head.path = url
+            i = url.find(b"?")
+            head.path_only = url if i == -1 else url[:i]
+        else:
+            self._other_target(head, url)
+        if not head.authority and self.host is not None:
+            head.authority = self.host
+        if head.connection_tokens:  # headers the client nominated as hop-by-hop
+            drop = head.connection_tokens
+            head.headers = [h for h in head.headers if h[0] not in drop]
+            for name, field in _REQ_RECORDED.items():
+                if name in drop:
+                    setattr(head, field, None)
+        self.handler.on_request_head(head)
+
+    @staticmethod
+    def _other_target(head: RequestHead, url: bytes) -> None:
+        """Absolute-form, asterisk-form (OPTIONS *) and authority-form (CONNECT) targets."""
+        if url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
             rest = url[url.index(b"//") + 2:]
             i = rest.find(b"/")
             j = rest.find(b"?")
@@ -160,19 +239,6 @@ class Http1ServerCodec:
             head.authority = url
         else:
             raise ProtocolError("invalid request target")
-        for name, value in head.headers:
-            if name == b"host":
-                if not head.authority:
-                    head.authority = value
-            elif name == b"content-length":
-                head.content_length = int(value)
-            elif name == b"transfer-encoding":
-                if value.lower().endswith(b"chunked"):
-                    head.chunked = True
-                    head.content_length = None
-            elif name == b"expect" and value.lower() == b"100-continue":
-                head.expect_continue = True
-        self.handler.on_request_head(head)
 
     def on_body(self, body: bytes) -> None:
         self.handler.on_request_body(body)
@@ -190,15 +256,21 @@ class ClientHandler(Protocol):
 
 
 class Http1ClientCodec:
-    """Response parser. Informational (1xx) responses are consumed here."""
+    """Response parser. Informational (1xx) responses are consumed here.
 
-    __slots__ = ("handler", "parser", "headers", "informational")
+    ``handler`` may be swapped between responses (a pooled connection serves one stream at a
+    time and hands the stream to its codec directly).
+    """
+
+    __slots__ = ("handler", "parser", "headers", "informational", "content_length", "chunked")
 
     def __init__(self, handler: ClientHandler) -> None:
         self.handler = handler
         self.parser = httptools.HttpResponseParser(self)
         self.headers: list[tuple[bytes, bytes]] = []
         self.informational = False
+        self.content_length: int | None = None
+        self.chunked = False
 
     def feed(self, data: bytes) -> None:
         try:
@@ -208,29 +280,41 @@ class Http1ClientCodec:
         except httptools.HttpParserError as exc:
             raise ProtocolError(f"malformed response: {exc}", 502) from None
 
+    @property
+    def has_framing(self) -> bool:
+        """Whether the last response head declared its length (Content-Length or chunked)."""
+        return self.content_length is not None or self.chunked
+
     def on_message_begin(self) -> None:
         self.headers = []
+        self.content_length = None
+        self.chunked = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
+        name = name.lower()
+        if name in _RESP_SPECIAL:
+            if name == b"content-length":
+                self.content_length = int(value)
+            else:
+                if name == b"transfer-encoding" and value.lower().endswith(b"chunked"):
+                    self.chunked = True
+                return
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if 100 <= status < 200 and status != 101:
+        parser = self.parser
+        status = parser.get_status_code()
+        if status < 200 and status >= 100 and status != 101:
             self.informational = True
             return
         self.informational = False
-        content_length = None
-        chunked = False
-        for name, value in self.headers:
-            if name == b"content-length":
-                content_length = int(value)
-            elif name == b"transfer-encoding" and value.lower().endswith(b"chunked"):
-                chunked = True
-        if chunked:
-            content_length = None
-        self.handler.on_response_head(status, self.headers, self.parser.should_keep_alive(),
-                                      content_length, chunked)
+        content_length = self.content_length
+        if self.chunked and content_length is not None:
+            # Transfer-Encoding wins (RFC 9112 §6.3); the length must not be passed on.
+            content_length = self.content_length = None
+            self.headers = [h for h in self.headers if h[0] != b"content-length"]
+        self.handler.on_response_head(status, self.headers, parser.should_keep_alive(),
+                                      content_length, self.chunked)
 
     def on_body(self, body: bytes) -> None:
         self.handler.on_response_body(body)

@@ -7,7 +7,7 @@ built per request except where a matcher has to look at a header or the query st
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Path match kinds.
 PREFIX, PATH, REGEX, SEPARATED_PREFIX = range(4)
@@ -117,6 +117,12 @@ class ForwardAction:
     host_rewrite: bytes | None
     auto_host_rewrite: bool
     timeout: float  # seconds; 0 means none
+    # The x-envoy-expected-rq-timeout-ms line the router adds, encoded once.
+    timeout_header: bytes = field(default=b"", init=False)
+
+    def __post_init__(self) -> None:
+        self.timeout_header = b"x-envoy-expected-rq-timeout-ms: %d" % int(self.timeout * 1000)
+    hash_policy: object = None  # hash_policy.HashPolicy, read by RING_HASH/MAGLEV clusters
 
 
 @dataclass(slots=True)

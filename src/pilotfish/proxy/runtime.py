@@ -46,6 +46,8 @@ class HcmConfig:
     clusters: dict[str, Cluster] = field(default_factory=dict)
     buffer_limit: int = 1024 * 1024
     listener_port: int = 0
+    peer_exchange: Any = None  # istio.metadata_exchange (peer_metadata.PeerExchange)
+    istio_stats: Any = None  # istio.stats (istio_metrics.IstioStatsRecorder)
 
 
 @dataclass(slots=True)
@@ -57,6 +59,8 @@ class ListenerConfig:
     stats: ListenerStats
     backlog: int = 1024
     reuse_port: bool = True
+    source: Any = None  # the Listener message it was compiled from
+    key: bytes = b""  # its deterministic serialization: equal keys mean only routes/clusters changed
 
 
 @dataclass(slots=True)
@@ -72,3 +76,7 @@ class RuntimeConfig:
     admin: AdminConfig | None
     bootstrap: Any  # the parsed Bootstrap message, for /config_dump only
     warnings: list[str] = field(default_factory=list)
+    # What a config swap needs beyond the above (filled by compile.dynamic):
+    cluster_keys: dict[str, bytes] = field(default_factory=dict)  # serialized Cluster, by name
+    host_updates: list[tuple[Cluster, Any]] = field(default_factory=list)  # kept clusters' new settings
+    dynamic: Any = None  # xds.resources.Resources and warming names, for /config_dump

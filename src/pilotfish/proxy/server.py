@@ -7,15 +7,31 @@ import logging
 import random
 import signal
 import time
+from types import SimpleNamespace
 from typing import Any
 
 from .admin import AdminServer
 from .compile import Compiled
-from .downstream import ConnectionSet, connection_factory
+from .downstream import ConnectionSet, DownstreamConnection
+from .runtime import ListenerConfig, RuntimeConfig
 
 log = logging.getLogger("pilotfish.proxy")
 
 PRE_INITIALIZING, LIVE, DRAINING = "PRE_INITIALIZING", "LIVE", "DRAINING"
+
+
+class _ActiveListener:
+    """A bound listener: its socket, the config new connections get, and their connection set."""
+
+    __slots__ = ("config", "server", "conns")
+
+    def __init__(self, config: ListenerConfig, conns: ConnectionSet) -> None:
+        self.config = config
+        self.conns = conns
+        self.server: asyncio.base_events.Server | None = None
+
+    def new_connection(self) -> DownstreamConnection:
+        return DownstreamConnection(self.config, self.conns)
 
 
 class ProxyServer:
@@ -31,28 +47,116 @@ class ProxyServer:
         self.started_at = time.time()
         self.listener_ports: dict[str, int] = {}
         self.admin_port = 0
-        self._servers: list[asyncio.base_events.Server] = []
+        self._listeners: dict[str, _ActiveListener] = {}
+        self._draining: list[ConnectionSet] = []  # connections of removed/replaced listeners
         self._admin: AdminServer | None = None
-        self._shared: ConnectionSet | None = None
+        self.xds: Any = None  # the ADS client when the bootstrap has dynamic_resources
         self._stop = asyncio.Event()
         self._stopped = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._shared = ConnectionSet(loop, self.rng)
         if self.config.admin is not None:
             self._admin = AdminServer(self)
             self.admin_port = await self._admin.start(self.config.admin.address, self.config.admin.port)
         for cluster in self.config.clusters.values():  # Envoy warms clusters before listeners
             await cluster.initialize(loop)
+        from .xds import start_xds
+
+        self.xds = start_xds(self)
+        if self.xds is not None:  # Envoy's init: CDS, EDS, LDS, RDS before listeners accept
+            await self.xds.ready.wait()
         for lc in self.config.listeners:
-            server = await loop.create_server(
-                connection_factory(lc, self._shared), lc.address, lc.port,
-                reuse_port=lc.reuse_port, backlog=lc.backlog)
-            self._servers.append(server)
-            self.listener_ports[lc.name] = server.sockets[0].getsockname()[1]
+            self._listeners[lc.name] = await self._bind(lc)
         self.state = LIVE
         self.stats.server["live"] = 1
+
+    @property
+    def _shared(self) -> Any:
+        """Every open downstream connection, across listeners (``_shared.connections``)."""
+        sets = [*(a.conns for a in self._listeners.values()), *self._draining]
+        return SimpleNamespace(connections=set().union(*(s.connections for s in sets)))
+
+    async def _bind(self, lc: ListenerConfig) -> _ActiveListener:
+        loop = asyncio.get_running_loop()
+        active = _ActiveListener(lc, ConnectionSet(loop, self.rng))
+        active.server = await loop.create_server(active.new_connection, lc.address, lc.port,
+                                                 reuse_port=lc.reuse_port, backlog=lc.backlog)
+        self.listener_ports[lc.name] = active.server.sockets[0].getsockname()[1]
+        return active
+
+    async def apply_config(self, runtime: RuntimeConfig) -> None:
+        """Swap in a new snapshot: bind what is new first, then switch everything in one step.
+
+        New connections and new streams use the new snapshot; a stream already routed keeps
+        its route, cluster and host. A listener whose message is unchanged keeps its socket and
+        its connections (their next requests see the new routes); a changed or removed listener
+        drains its connections. Clusters no longer present close their idle connections.
+        """
+        if self.state == PRE_INITIALIZING:  # listeners are bound by start()
+            self._swap_clusters(runtime)
+            return
+        bound: dict[str, _ActiveListener] = {}
+        try:
+            for lc in runtime.listeners:
+                old = self._listeners.get(lc.name)
+                if old is None or (old.config.address, old.config.port) != (lc.address, lc.port):
+                    bound[lc.name] = await self._bind(lc)
+        except OSError:
+            for active in bound.values():
+                assert active.server is not None
+                active.server.close()
+            raise
+        # From here on nothing yields: the swap is atomic for the request path.
+        self._swap_clusters(runtime)
+        keep = set()
+        for lc in runtime.listeners:
+            keep.add(lc.name)
+            old = self._listeners.get(lc.name)
+            new = bound.get(lc.name)
+            if new is not None:
+                self._listeners[lc.name] = new
+                if old is not None:
+                    self._retire(old, close_socket=True)
+            else:
+                assert old is not None
+                if old.config.key != lc.key:
+                    self._retire(old, close_socket=False)
+                    old.conns = ConnectionSet(old.conns.loop, self.rng)
+                else:
+                    for conn in old.conns.connections:
+                        conn.hcm = lc.hcm
+                old.config = lc
+        for name in [n for n in self._listeners if n not in keep]:
+            self._retire(self._listeners.pop(name), close_socket=True)
+            self.listener_ports.pop(name, None)
+
+    def _swap_clusters(self, runtime: RuntimeConfig) -> None:
+        kept = {id(c) for c in runtime.clusters.values()}
+        old = self.config.clusters
+        self.config = runtime
+        self.compiled.runtime = runtime
+        for cluster in old.values():
+            if id(cluster) not in kept:
+                cluster.close()
+
+    def _retire(self, active: _ActiveListener, close_socket: bool) -> None:
+        """Stop giving ``active``'s connections new work: each closes after its response."""
+        if close_socket and active.server is not None:
+            active.server.close()
+        conns = active.conns
+        conns.draining = True
+        for conn in list(conns.connections):
+            conn.drain()
+        self._draining.append(conns)
+        loop = conns.loop
+        loop.call_later(self.drain_time, self._abort_drained, conns)
+
+    def _abort_drained(self, conns: ConnectionSet) -> None:
+        for conn in list(conns.connections):
+            conn.abort()
+        if conns in self._draining:
+            self._draining.remove(conns)
 
     def request_shutdown(self) -> None:
         self._stop.set()
@@ -74,16 +178,20 @@ class ProxyServer:
         self._stopped = True
         self.state = DRAINING
         self.stats.server["live"] = 0
-        for server in self._servers:
-            server.close()
-        shared = self._shared
-        if shared is not None:
+        if self.xds is not None:
+            await self.xds.stop()
+        sets = [*self._draining, *(a.conns for a in self._listeners.values())]
+        for active in self._listeners.values():
+            if active.server is not None:
+                active.server.close()
+        for shared in sets:
             shared.draining = True
             for conn in list(shared.connections):
                 conn.drain()
-            deadline = time.monotonic() + (self.drain_time if drain_time is None else drain_time)
-            while shared.connections and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+        deadline = time.monotonic() + (self.drain_time if drain_time is None else drain_time)
+        while any(s.connections for s in sets) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for shared in sets:
             for conn in list(shared.connections):
                 conn.abort()
         for cluster in self.config.clusters.values():
@@ -92,6 +200,7 @@ class ProxyServer:
             sink.close()
         if self._admin is not None:
             await self._admin.stop()
-        for server in self._servers:
-            await server.wait_closed()
+        for active in self._listeners.values():
+            if active.server is not None:
+                await active.server.wait_closed()
         self._stop.set()

@@ -7,6 +7,9 @@ are only built when /stats or /stats/prometheus is read.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
+
+from .istio_metrics import IstioMetrics, merge_rows, prometheus_families, text_lines
 
 
 class _Scope:
@@ -86,11 +89,17 @@ class ListenerStats(_Scope):
 
 
 class StatsStore:
-    """Every scope, by the prefix Envoy gives it, plus the tags /stats/prometheus needs."""
+    """Every scope, by the prefix Envoy gives it, plus the tags /stats/prometheus needs.
 
-    def __init__(self) -> None:
+    Output goes through a snapshot (plain lists and dicts, JSON-safe) so that the admin of a
+    multi-process proxy can sum the snapshots of all workers before rendering.
+    """
+
+    def __init__(self, node: Any = None) -> None:
         self.scopes: list[tuple[str, str, str, str, _Scope]] = []  # (prefix, family, tag, value, scope)
         self.server: dict[str, int] = {}
+        self.node = node  # the bootstrap's Node: Istio metrics label with its metadata
+        self.istio: IstioMetrics | None = None  # set when a listener has the istio.stats filter
 
     def cluster(self, name: str) -> ClusterStats:
         s = ClusterStats()
@@ -110,26 +119,84 @@ class StatsStore:
         self.scopes.append((f"listener.{address}", "listener", "envoy_listener_address", address, s))
         return s
 
-    def text(self) -> str:
-        lines = [f"{p}.{n}: {v}" for p, _, _, _, s in self.scopes for n, v, _ in s.values()]
-        lines.extend(f"server.{k}: {v}" for k, v in self.server.items())
-        return "\n".join(sorted(lines)) + "\n"
+    def snapshot(self) -> dict[str, Any]:
+        """Current values as plain data: {"scopes": [...], "server": {...}, "istio": {...}|None}."""
+        istio = None
+        if self.istio is not None:
+            istio = {"rows": self.istio.rows(), "dropped": sorted(self.istio.dropped),
+                     "removed": {k: sorted(v) for k, v in self.istio.removed_labels.items()},
+                     "version": self.istio.istio_version}
+        return {
+            "scopes": [[p, f, t, v, [list(x) for x in s.values()]] for p, f, t, v, s in self.scopes],
+            "server": dict(self.server),
+            "istio": istio,
+        }
 
-    def prometheus(self) -> str:
-        families: dict[str, tuple[bool, list[str]]] = {}
-        for _, family, tag, tag_value, scope in self.scopes:
-            label = f'{tag}="{_escape(tag_value)}"'
-            for name, value, counter in scope.values():
-                metric, labels = _prom_name(family, name, label)
-                families.setdefault(metric, (counter, []))[1].append(f"{metric}{{{labels}}} {value}")
-        for k, v in self.server.items():
-            families[f"envoy_server_{k}"] = (False, [f"envoy_server_{k}{{}} {v}"])
-        out = []
-        for metric in sorted(families):
-            counter, samples = families[metric]
-            out.append(f"# TYPE {metric} {'counter' if counter else 'gauge'}")
-            out.extend(samples)
-        return "\n".join(out) + "\n"
+    def text(self, name_filter: Any = None) -> str:
+        return render_text(self.snapshot(), name_filter)
+
+    def prometheus(self, name_filter: Any = None) -> str:
+        return render_prometheus(self.snapshot(), name_filter)
+
+
+def merge_snapshots(snaps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum the snapshots of several workers (the first one's server values and order win)."""
+    if len(snaps) == 1:
+        return snaps[0]
+    scopes: dict[tuple[str, str, str, str], dict[str, list[Any]]] = {}
+    for snap in snaps:
+        for prefix, family, tag, value, stats in snap["scopes"]:
+            into = scopes.setdefault((prefix, family, tag, value), {})
+            for name, v, counter in stats:
+                if name in into:
+                    into[name][1] += v
+                else:
+                    into[name] = [name, v, counter]
+    istio = None
+    groups = [s["istio"] for s in snaps if s.get("istio")]
+    if groups:
+        istio = dict(groups[0])
+        istio["rows"] = merge_rows([g["rows"] for g in groups])
+    return {"scopes": [[*k, list(v.values())] for k, v in scopes.items()], "server": dict(snaps[0]["server"]),
+            "istio": istio}
+
+
+def render_text(snap: dict[str, Any], name_filter: Any = None) -> str:
+    lines = [f"{p}.{n}: {v}" for p, _, _, _, stats in snap["scopes"] for n, v, _ in stats]
+    lines.extend(f"server.{k}: {v}" for k, v in snap["server"].items())
+    istio = snap.get("istio")
+    if istio:
+        lines.extend(text_lines(istio["rows"], set(istio["dropped"])))
+    if name_filter is not None:
+        lines = [line for line in lines if name_filter.search(line.split(": ", 1)[0])]
+    return "\n".join(sorted(lines)) + "\n"
+
+
+def render_prometheus(snap: dict[str, Any], name_filter: Any = None) -> str:
+    """Envoy's exposition: counters, then gauges, then histograms, each family sorted by name."""
+    families: dict[str, tuple[str, list[str]]] = {}
+    for _, family, tag, tag_value, stats in snap["scopes"]:
+        label = f'{tag}="{_escape(tag_value)}"'
+        for name, value, counter in stats:
+            metric, labels = _prom_name(family, name, label)
+            families.setdefault(metric, ("counter" if counter else "gauge", []))[1].append(
+                f"{metric}{{{labels}}} {value}")
+    for k, v in snap["server"].items():
+        families[f"envoy_server_{k}"] = ("gauge", [f"envoy_server_{k}{{}} {v}"])
+    istio = snap.get("istio")
+    if istio:
+        for kind, metric, lines in prometheus_families(istio["rows"], set(istio["dropped"]),
+                                                       {k: set(v) for k, v in istio["removed"].items()},
+                                                       istio["version"]):
+            families[metric] = (kind, lines)
+    out = []
+    for kind in ("counter", "gauge", "histogram"):
+        for metric in sorted(m for m, (k, _) in families.items() if k == kind):
+            if name_filter is not None and not name_filter.search(metric):
+                continue
+            out.append(f"# TYPE {metric} {kind}")
+            out.extend(families[metric][1])
+    return "\n".join(out) + "\n"
 
 
 def _prom_name(family: str, name: str, label: str) -> tuple[str, str]:

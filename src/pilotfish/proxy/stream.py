@@ -1,9 +1,14 @@
 """One HTTP request/response exchange: the router filter joining downstream and upstream.
 
 A Stream is driven by callbacks only: the downstream connection feeds it request events, the
-upstream connection feeds it response events. It builds the upstream request head once, then
-moves body bytes through as they arrive. Local replies (404 NR, 503 UH/UF/UC, 504 UT, redirects,
-direct responses) are written here.
+upstream connection's codec feeds it response events. It builds the upstream request head once,
+then moves body bytes through as they arrive. Local replies (404 NR, 503 UH/UF/UC, 504 UT,
+redirects, direct responses) are written here.
+
+Per-request cost matters here more than anywhere: attributes take class-level defaults so a new
+stream sets only what differs, and heads are encoded straight from the codec's header list into
+``name: value`` lines. A list of (name, value) tuples is built only when something configured
+(header mutations, peer metadata exchange, use_remote_address, host rewrites) must edit it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .access_log import DC, NC, NR, UC, UF, UH, UPE, UT
-from .http1 import CHUNKED_END, HOP_BY_HOP, RequestHead, encode_chunk, encode_request_head, encode_response_head
+from .http1 import _STATUS_LINES, CHUNKED_END, RequestHead, encode_chunk, status_line
 from .route_table import DIRECT, REDIRECT, header_value, strip_port
 from .router import pick_weighted, redirect_location, rewrite_path, select_route
 from .runtime import APPEND_IF_ABSENT, OVERWRITE
@@ -25,57 +30,103 @@ if TYPE_CHECKING:
 _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(3)
 _RESET_BEFORE_HEADERS = b"upstream connect error or disconnect/reset before headers. reset reason: "
 _TEXT_PLAIN = (b"content-type", b"text/plain")
+_XFP_HTTP = b"x-forwarded-proto: http"
+_TE_CHUNKED = b"transfer-encoding: chunked"
+_CONNECTION_CLOSE = b"connection: close"
+_CONNECTION_KEEP_ALIVE = b"connection: keep-alive"
+_END = b"\r\n"  # last element of a line list: b"\r\n".join(lines) then ends the head
+_CRLF = b"\r\n"
+_XFF_XFP = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
+# A hex digit → the RFC 4122 variant digit (10xx) with the same low two bits.
+_VARIANT = bytes(b"89ab"[int(chr(c), 16) & 3] if chr(c) in "0123456789abcdef" else c for c in range(256))
+
+
+class RequestIds:
+    """Version-4 UUIDs for x-request-id, made 512 at a time from the injected random source.
+
+    Formatting one UUID per request in Python costs more than a microsecond; a batch is one
+    hex conversion and a few strided slice assignments, so a request pays a list pop.
+    """
+
+    __slots__ = ("randbytes", "ready")
+
+    BATCH = 512
+
+    def __init__(self, rng: Any) -> None:
+        self.randbytes = rng.randbytes
+        self.ready: list[bytes] = []
+
+    def __call__(self) -> bytes:
+        ready = self.ready
+        if not ready:
+            ready = self.ready = self._batch()
+        return ready.pop()
+
+    def _batch(self) -> list[bytes]:
+        n = self.BATCH
+        raw = bytearray(self.randbytes(18 * n).hex().encode())  # 36 hex digits per id
+        dash = b"-" * n
+        raw[8::36] = dash
+        raw[13::36] = dash
+        raw[18::36] = dash
+        raw[23::36] = dash
+        raw[14::36] = b"4" * n  # version 4
+        raw[19::36] = raw[19::36].translate(_VARIANT)
+        data = bytes(raw)
+        ids = [data[i:i + 36] for i in range(0, 36 * n, 36)]
+        ids.reverse()  # pop() hands them out in generation order
+        return ids
 
 
 def request_id(rng: Any) -> bytes:
-    """A version-4 UUID from the injected random source."""
+    """One version-4 UUID from ``rng`` (for callers without a RequestIds batch)."""
     h = b"%032x" % rng.getrandbits(128)
     return b"%s-%s-4%s-%c%s-%s" % (h[:8], h[8:12], h[13:16], b"89ab"[h[16] & 3], h[17:20], h[20:])
 
 
+def _lines(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
+    return [b": ".join(h) for h in headers]
+
+
 class Stream:
-    __slots__ = (
-        "conn", "head", "hcm", "route", "cluster", "host", "upstream", "reused", "retried",
-        "request_complete", "response_started", "done", "pending", "pending_bytes",
-        "upstream_head", "replay", "replay_bytes", "flags", "status", "start", "sent_at", "rx",
-        "tx", "mode", "upstream_keep_alive", "close_after", "deadline", "timeout",
-        "resp_mutations", "authority", "request_id", "service_time", "original_path",
-    )
+    # Defaults shared by every stream; an instance stores only what it changes.
+    route: Any = None
+    cluster: Any = None
+    host: Any = None
+    upstream: UpstreamConnection | None = None
+    reused = False
+    retried = False
+    request_complete = False
+    response_started = False
+    done = False
+    pending: list[bytes] | None = None  # body bytes waiting for an upstream connection
+    pending_bytes = 0
+    upstream_head = b""
+    replay: list[bytes] | None = None  # what went out on a reused connection, for one retry
+    replay_bytes = 0
+    flags = 0
+    status = 0
+    sent_at = 0.0
+    rx = 0
+    tx = 0
+    mode = _LENGTH
+    upstream_keep_alive = False
+    close_after = False
+    deadline = 0.0
+    timeout = 0.0
+    resp_mutations: tuple = ()
+    set_cookies: tuple = ()  # a cookie hash policy's generated Set-Cookie (hash_policy.SetCookie)
+    request_id: bytes | None = None
+    service_time: int | None = None
+    original_path: bytes | None = None
+    peer: Any = None  # the other side's Istio workload (peer_metadata.PeerInfo), when exchanged
 
     def __init__(self, conn: DownstreamConnection, head: RequestHead) -> None:
         self.conn = conn
         self.head = head
         self.hcm = conn.hcm
-        self.route = None
-        self.cluster = None
-        self.host = None
-        self.upstream: UpstreamConnection | None = None
-        self.reused = False
-        self.retried = False
-        self.request_complete = False
-        self.response_started = False
-        self.done = False
-        self.pending: list[bytes] | None = []  # encoded body waiting for an upstream connection
-        self.pending_bytes = 0
-        self.upstream_head = b""
-        self.replay: list[bytes] | None = None  # what went out on a reused connection, for one retry
-        self.replay_bytes = 0
-        self.flags = 0
-        self.status = 0
         self.start = conn.loop.time()
-        self.sent_at = 0.0
-        self.rx = 0
-        self.tx = 0
-        self.mode = _LENGTH
-        self.upstream_keep_alive = False
-        self.close_after = False
-        self.deadline = 0.0
-        self.timeout = 0.0
-        self.resp_mutations: tuple = ()
         self.authority = head.authority
-        self.request_id: bytes | None = None
-        self.service_time: int | None = None
-        self.original_path: bytes | None = None
 
     # ---- request side ------------------------------------------------------------------
     def begin(self) -> None:
@@ -109,10 +160,11 @@ class Stream:
             return self.local_reply(404, b"")
         self.route = route
         action = route.action
-        if route.action_kind == DIRECT:
+        kind = route.action_kind
+        if kind == DIRECT:
             stats.rq_direct_response += 1
             return self.local_reply(action.status, action.body, mutations=route.response_mutations)
-        if route.action_kind == REDIRECT:
+        if kind == REDIRECT:
             stats.rq_redirect += 1
             scheme = header_value(head.headers, b"x-forwarded-proto") or b"http"
             location = redirect_location(route, action, head, authority, scheme)
@@ -144,8 +196,18 @@ class Stream:
         cstats.upstream_rq_active += 1
         host.active_rq += 1
         self.timeout = action.timeout
-        self.resp_mutations = (entry.response_mutations + route.response_mutations) if entry else route.response_mutations
-        self.upstream_head = self._upstream_head(route, action, entry, host)
+        if entry is not None:
+            self.resp_mutations = entry.response_mutations + route.response_mutations
+            self.upstream_head = self._edited_upstream_head(route, action, entry, host)
+        elif (route.request_mutations or hcm.use_remote_address or hcm.peer_exchange is not None
+              or action.host_rewrite is not None or action.auto_host_rewrite):
+            self.resp_mutations = route.response_mutations
+            self.upstream_head = self._edited_upstream_head(route, action, None, host)
+        else:
+            self.resp_mutations = route.response_mutations
+            self.upstream_head = self._upstream_head(action)
+        if self.set_cookies:
+            self.resp_mutations += self.set_cookies
         if head.expect_continue:
             self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if self.request_complete and self.timeout:
@@ -153,32 +215,65 @@ class Stream:
             self.conn.arm(self.deadline)
         host.pool.acquire(self)
 
-    def _upstream_head(self, route: Any, action: Any, entry: Any, host: Any) -> bytes:
+    def _upstream_head(self, action: Any) -> bytes:
+        """The request head when no configured edit needs a header list: lines straight away."""
         hcm = self.hcm
         head = self.head
-        drop = HOP_BY_HOP
-        connection = header_value(head.headers, b"connection")
-        if connection is not None:
-            drop = drop | {t.strip().lower() for t in connection.split(b",")}
-        headers = [h for h in head.headers if h[0] not in drop and h[0] != b"expect" and h[0] != b"host"]
+        lines = [b": ".join(h) for h in head.headers if h[0] != b"host"]
+        if hcm.generate_request_id:
+            rid = head.request_id
+            if rid is None:
+                rid = self.conn.request_ids()
+                lines.append(b"x-request-id: " + rid)
+            self.request_id = rid
+        if head.forwarded_proto is None:
+            lines.append(_XFP_HTTP)
+        if self.timeout and not hcm.suppress_envoy_headers:
+            lines.append(action.timeout_header)
+        if head.chunked:
+            lines.append(_TE_CHUNKED)
+        path = head.path
+        if action.prefix_rewrite is not None or action.regex_rewrite is not None:
+            path = self._rewrite(path, lines, None)
+        lines.append(_END)
+        return b"%b %b HTTP/1.1\r\nhost: %b\r\n%b" % (head.method, path, self.authority, _CRLF.join(lines))
+
+    def _rewrite(self, path: bytes, lines: list[bytes] | None,
+                 headers: list[tuple[bytes, bytes]] | None) -> bytes:
+        route = self.route
+        action = route.action
+        head = self.head
+        new_path = rewrite_path(route, path, head.path_only, action.prefix_rewrite, action.regex_rewrite)
+        if new_path == path:
+            return path
+        self.original_path = path
+        if not self.hcm.suppress_envoy_headers:
+            if lines is not None:
+                lines.append(b"x-envoy-original-path: " + path)
+            else:
+                headers.append((b"x-envoy-original-path", path))  # type: ignore[union-attr]
+        return new_path
+
+    def _edited_upstream_head(self, route: Any, action: Any, entry: Any, host: Any) -> bytes:
+        """The request head as a header list that mutations and filters may edit, then lines."""
+        hcm = self.hcm
+        head = self.head
+        headers = [h for h in head.headers if h[0] != b"host"]
         headers.insert(0, (b"host", self.authority))
         if hcm.generate_request_id:
-            rid = header_value(headers, b"x-request-id")
+            rid = head.request_id
             if rid is None:
-                rid = request_id(self.conn.rng)
+                rid = self.conn.request_ids()
                 headers.append((b"x-request-id", rid))
             self.request_id = rid
         if hcm.use_remote_address:
-            xff = header_value(headers, b"x-forwarded-for")
             ip = self.conn.remote_ip
-            if xff is None:
-                headers.append((b"x-forwarded-for", ip))
-            else:
-                headers = [h for h in headers if h[0] != b"x-forwarded-for"]
-                headers.append((b"x-forwarded-for", xff + b"," + ip))
-            headers = [h for h in headers if h[0] != b"x-forwarded-proto"]
+            xff = head.forwarded_for
+            if head.forwarded_for is not None or head.forwarded_proto is not None:
+                headers = [h for h in headers if h[0] not in _XFF_XFP]
+            headers.append((b"x-forwarded-for", ip if xff is None else xff + b"," + ip))
             headers.append((b"x-forwarded-proto", b"http"))
-        elif header_value(headers, b"x-forwarded-proto") is None:
+        elif head.forwarded_proto is None:
             headers.append((b"x-forwarded-proto", b"http"))
         if self.timeout and not hcm.suppress_envoy_headers:
             headers.append((b"x-envoy-expected-rq-timeout-ms", b"%d" % int(self.timeout * 1000)))
@@ -196,13 +291,12 @@ class Stream:
             headers[0] = (b"host", new_host)
         path = head.path
         if action.prefix_rewrite is not None or action.regex_rewrite is not None:
-            new_path = rewrite_path(route, path, head.path_only, action.prefix_rewrite, action.regex_rewrite)
-            if new_path != path:
-                self.original_path = path
-                if not hcm.suppress_envoy_headers:
-                    headers.append((b"x-envoy-original-path", path))
-                path = new_path
-        return encode_request_head(head.method, path, headers)
+            path = self._rewrite(path, None, headers)
+        if hcm.peer_exchange is not None:
+            headers = hcm.peer_exchange.request_headers(self, headers)
+        lines = _lines(headers)
+        lines.append(_END)
+        return b"%b %b HTTP/1.1\r\n%b" % (head.method, path, _CRLF.join(lines))
 
     def on_body(self, data: bytes) -> None:
         self.rx += len(data)
@@ -241,8 +335,11 @@ class Stream:
                     self.replay = None
                 else:
                     replay.append(data)
-        elif self.pending is not None:
-            self.pending.append(data)
+        elif not self.done:
+            pending = self.pending
+            if pending is None:
+                pending = self.pending = []
+            pending.append(data)
             self.pending_bytes += len(data)
             if self.pending_bytes > self.hcm.buffer_limit:
                 self.conn.pause_reading_for_buffer(True)
@@ -252,20 +349,24 @@ class Stream:
         self.upstream = up
         self.reused = reused
         pending = self.pending
-        self.pending = None
-        if self.upstream_head:
-            pending.insert(0, self.upstream_head)  # type: ignore[union-attr]
-        data = b"".join(pending) if len(pending) != 1 else pending[0]  # type: ignore[arg-type]
+        if pending:
+            self.pending = None
+            if self.upstream_head:
+                pending.insert(0, self.upstream_head)
+            data = b"".join(pending) if len(pending) != 1 else pending[0]
+        else:
+            data = self.upstream_head
         if reused and len(data) <= self.hcm.buffer_limit:
             self.replay = [data]
             self.replay_bytes = len(data)
-        else:
+        elif self.replay is not None:
             self.replay = None
         if self.pending_bytes > self.hcm.buffer_limit:
             self.conn.pause_reading_for_buffer(False)
-        self.sent_at = self.conn.loop.time()
+        conn = self.conn
+        self.sent_at = conn.loop.time()
         up.write(data)
-        if self.conn.write_paused:
+        if conn.write_paused:
             up.transport.pause_reading()
 
     def on_upstream_connect_failure(self, reason: str) -> None:
@@ -277,40 +378,71 @@ class Stream:
 
     def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool,
                          content_length: int | None, chunked: bool) -> None:
+        """The upstream's head (end-to-end headers only) → the client's head, as lines."""
         self.replay = None
         self.response_started = True
         self.status = status
         self.upstream_keep_alive = keep_alive
         hcm = self.hcm
         head = self.head
-        conn = self.conn
-        out = [h for h in headers if h[0] not in HOP_BY_HOP]
-        no_body = head.method == b"HEAD" or status == 204 or status == 304
-        if no_body or content_length is not None:
-            self.mode = _LENGTH
+        method = head.method
+        if self.resp_mutations or hcm.peer_exchange is not None or hcm.always_set_request_id:
+            data = self._edited_response_head(status, headers, content_length)
+        else:
+            t = hcm.server_transformation
+            if t == OVERWRITE:
+                lines = [b": ".join(h) for h in headers if h[0] != b"server"]
+                lines.append(b"server: " + hcm.server_name)
+            else:
+                lines = _lines(headers)
+                if t == APPEND_IF_ABSENT and header_value(headers, b"server") is None:
+                    lines.append(b"server: " + hcm.server_name)
+            if content_length is not None or method == b"HEAD" or status == 204 or status == 304:
+                pass  # _LENGTH, the default
+            elif head.version == "1.1":
+                self.mode = _CHUNKED
+                lines.append(_TE_CHUNKED)
+            else:
+                self.mode = _UNTIL_CLOSE
+            if not hcm.suppress_envoy_headers:
+                service_time = self.service_time = int((self.conn.loop.time() - self.sent_at) * 1000)
+                lines.append(b"x-envoy-upstream-service-time: %d" % service_time)
+            self._connection_header(lines, self.mode == _UNTIL_CLOSE)
+            lines.append(_END)
+            data = (_STATUS_LINES.get(status) or status_line(status)) + _CRLF.join(lines)
+        self.conn.write(data)
+        if method == b"HEAD":
+            # httptools cannot be told a response has no body; end here and retire the connection.
+            self._drop_upstream()
+            self.finish()
+
+    def _edited_response_head(self, status: int, headers: list[tuple[bytes, bytes]],
+                              content_length: int | None) -> bytes:
+        """The response head as a header list that filters and mutations may edit."""
+        hcm = self.hcm
+        head = self.head
+        out = list(headers)
+        if hcm.peer_exchange is not None:
+            out = hcm.peer_exchange.response_headers(self, out)
+        if content_length is not None or head.method == b"HEAD" or status == 204 or status == 304:
+            pass
         elif head.version == "1.1":
             self.mode = _CHUNKED
             out.append((b"transfer-encoding", b"chunked"))
         else:
             self.mode = _UNTIL_CLOSE
         if not hcm.suppress_envoy_headers:
-            self.service_time = int((conn.loop.time() - self.sent_at) * 1000)
+            self.service_time = int((self.conn.loop.time() - self.sent_at) * 1000)
             out.append((b"x-envoy-upstream-service-time", b"%d" % self.service_time))
         self._server_header(out)
         for m in self.resp_mutations:
             out = m.apply(out)
         if hcm.always_set_request_id and self.request_id is not None:
             out.append((b"x-request-id", self.request_id))
-        self._connection_header(out, self.mode == _UNTIL_CLOSE)
-        conn.write(encode_response_head(status, out))
-        if head.method == b"HEAD":
-            # httptools cannot be told a response has no body; end here and retire the connection.
-            up = self.upstream
-            self.upstream = None
-            if up is not None:
-                up.stream = None
-                up.close()
-            self.finish()
+        lines = _lines(out)
+        self._connection_header(lines, self.mode == _UNTIL_CLOSE)
+        lines.append(_END)
+        return status_line(status) + _CRLF.join(lines)
 
     def on_response_body(self, data: bytes) -> None:
         self.tx += len(data)
@@ -318,14 +450,17 @@ class Stream:
             data = encode_chunk(data)
         self.conn.write(data)
 
-    def on_response_end(self, up: UpstreamConnection) -> None:
+    def on_response_end(self) -> None:
         if self.mode == _CHUNKED:
             self.conn.write(CHUNKED_END)
+        up = self.upstream
         self.upstream = None
-        if self.upstream_keep_alive and self.request_complete:
-            up.pool.release(up)
-        else:
-            up.close()
+        if up is not None:
+            if self.upstream_keep_alive and self.request_complete:
+                up.pool.release(up)
+            else:
+                up.detach()
+                up.close()
         self.finish()
 
     def on_upstream_reset(self, up: UpstreamConnection, protocol_error: bool) -> None:
@@ -351,16 +486,13 @@ class Stream:
                 self.flags |= UC
                 self.local_reply(503, _RESET_BEFORE_HEADERS + b"connection termination")
             return
-        if not protocol_error and self._close_delimited(up):
+        if not protocol_error and self.mode != _LENGTH and not up.codec.has_framing:
+            # A response with neither Content-Length nor chunked framing ends with the connection.
             self.on_response_end_after_close()
             return
         self.flags |= UPE if protocol_error else UC
         self.conn.abort()
         self.finish()
-
-    def _close_delimited(self, up: UpstreamConnection) -> bool:
-        """A response with neither Content-Length nor chunked framing ends with the connection."""
-        return self.mode != _LENGTH and not _has_framing(up)
 
     def on_response_end_after_close(self) -> None:
         if self.mode == _CHUNKED:
@@ -392,7 +524,7 @@ class Stream:
         up = self.upstream
         if up is not None:
             self.upstream = None
-            up.stream = None
+            up.detach()
             up.close()
 
     # ---- responses -----------------------------------------------------------------------
@@ -409,17 +541,16 @@ class Stream:
             if header_value(out, b"server") is None:
                 out.append((b"server", self.hcm.server_name))
 
-    def _connection_header(self, out: list[tuple[bytes, bytes]], until_close: bool) -> None:
+    def _connection_header(self, lines: list[bytes], until_close: bool) -> None:
         conn = self.conn
         head = self.head
         max_rq = self.hcm.max_requests_per_connection
-        close = (until_close or not head.keep_alive or conn.draining or self.close_after
-                 or (max_rq and conn.requests >= max_rq))
-        if close:
+        if (until_close or not head.keep_alive or conn.shared.draining or self.close_after
+                or (max_rq and conn.requests >= max_rq)):
             self.close_after = True
-            out.append((b"connection", b"close"))
+            lines.append(_CONNECTION_CLOSE)
         elif head.version == "1.0":
-            out.append((b"connection", b"keep-alive"))
+            lines.append(_CONNECTION_KEEP_ALIVE)
 
     def local_reply(self, status: int, body: bytes, *, close: bool = False,
                     extra: tuple[tuple[bytes, bytes], ...] = (), mutations: tuple = ()) -> None:
@@ -438,12 +569,14 @@ class Stream:
         self._server_header(out)
         for m in mutations:
             out = m.apply(out)
-        self._connection_header(out, False)
-        head = encode_response_head(status, out)
+        lines = _lines(out)
+        self._connection_header(lines, False)
+        lines.append(_END)
+        data = status_line(status) + _CRLF.join(lines)
         if body and self.head.method != b"HEAD":
             self.tx = len(body)
-            head += body
-        self.conn.write(head)
+            data += body
+        self.conn.write(data)
         self.finish()
 
     def finish(self) -> None:
@@ -452,7 +585,8 @@ class Stream:
         self.done = True
         self.pending = None
         status = self.status
-        stats = self.hcm.stats
+        hcm = self.hcm
+        stats = hcm.stats
         stats.downstream_rq_active -= 1
         stats.downstream_rq_completed += 1
         stats.rq_class[status // 100] += 1
@@ -464,9 +598,11 @@ class Stream:
             cstats.upstream_rq_completed += 1
             if 100 <= status < 600:
                 cstats.rq_code[status] += 1
-        if self.hcm.access_logs:
+        if hcm.istio_stats is not None:
+            hcm.istio_stats.record(self)
+        if hcm.access_logs:
             entry = self._log_entry()
-            for sink in self.hcm.access_logs:
+            for sink in hcm.access_logs:
                 sink.record(entry)
         self.conn.stream_done(self)
 
@@ -478,13 +614,6 @@ class Stream:
         host = self.host
         return (start_wall, head.method, self.original_path or head.path, head.version, self.status,
                 self.flags, self.rx, self.tx, int((now - self.start) * 1000), self.service_time,
-                header_value(headers, b"x-forwarded-for"), header_value(headers, b"user-agent"),
-                self.request_id or header_value(headers, b"x-request-id"), self.authority,
+                head.forwarded_for, header_value(headers, b"user-agent"),
+                self.request_id or head.request_id, self.authority,
                 host.label if host is not None else None)
-
-
-def _has_framing(up: Any) -> bool:
-    for name, value in up.codec.headers:
-        if name == b"content-length" or (name == b"transfer-encoding" and value.lower().endswith(b"chunked")):
-            return True
-    return False

@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 from google.protobuf import any_pb2, message
 
 from .errors import ProxyConfigError
+from .istio_config import (
+    PEER_METADATA_TYPE,
+    STATS_TYPE,
+    TYPED_STRUCT_TYPES,
+    effective_type_name,
+    unpack_typed_struct,
+)
 
 OK = "ok"
 WARN = "warn"
@@ -37,7 +44,7 @@ UPSTREAM_HTTP_OPTIONS_TYPE = "envoy.extensions.upstreams.http.v3.HttpProtocolOpt
 #: typed_config types the proxy implements, by the field that may hold them.
 EXTENSIONS: dict[str, frozenset[str]] = {
     "network_filter": frozenset({HCM_TYPE}),
-    "http_filter": frozenset({ROUTER_TYPE, BUFFER_TYPE}),
+    "http_filter": frozenset({ROUTER_TYPE, BUFFER_TYPE, STATS_TYPE, PEER_METADATA_TYPE}),
     "access_log": frozenset({FILE_LOG_TYPE, STDOUT_LOG_TYPE, STDERR_LOG_TYPE}),
     "protocol_options": frozenset({UPSTREAM_HTTP_OPTIONS_TYPE}),
 }
@@ -51,7 +58,7 @@ _HEADER_MUTATIONS = {
 
 FIELDS: dict[str, dict[str, str]] = {
     _B + "Bootstrap": {
-        "node": OK, "static_resources": OK, "admin": OK,
+        "node": OK, "static_resources": OK, "admin": OK, "dynamic_resources": OK,
         "layered_runtime": WARN, "stats_config": WARN, "stats_sinks": WARN,
         "stats_flush_interval": WARN, "watchdog": WARN, "watchdogs": WARN,
         "overload_manager": WARN, "enable_dispatcher_stats": WARN,
@@ -60,6 +67,19 @@ FIELDS: dict[str, dict[str, str]] = {
         "cluster_manager": WARN, "use_tcp_for_dns_lookups": WARN,
     },
     _B + "Bootstrap.StaticResources": {"listeners": OK, "clusters": OK},
+    # xDS: ADS over gRPC only (xds/settings.py checks the combinations).
+    _B + "Bootstrap.DynamicResources": {"lds_config": OK, "cds_config": OK, "ads_config": OK},
+    _CORE + "ConfigSource": {
+        "ads": OK, "self": OK, "initial_fetch_timeout": OK, "resource_api_version": OK,
+    },
+    _CORE + "ApiConfigSource": {
+        "api_type": OK, "transport_api_version": OK, "grpc_services": OK,
+        "set_node_on_first_message_only": OK, "refresh_delay": WARN, "request_timeout": WARN,
+        "rate_limit_settings": WARN,
+    },
+    _CORE + "GrpcService": {"envoy_grpc": OK, "google_grpc": OK, "initial_metadata": OK, "timeout": WARN},
+    _CORE + "GrpcService.EnvoyGrpc": {"cluster_name": OK, "authority": OK},
+    _CORE + "GrpcService.GoogleGrpc": {"target_uri": OK, "stat_prefix": OK},
     _B + "Admin": {
         "address": OK, "access_log_path": WARN, "access_log": WARN,
         "profile_path": WARN, "socket_options": WARN, "ignore_global_conn_limit": WARN,
@@ -83,7 +103,7 @@ FIELDS: dict[str, dict[str, str]] = {
     _L + "Listener": {
         "name": OK, "address": OK, "filter_chains": OK,
         "per_connection_buffer_limit_bytes": OK, "stat_prefix": OK,
-        "traffic_direction": WARN, "drain_type": WARN, "metadata": WARN,
+        "traffic_direction": OK, "drain_type": WARN, "metadata": WARN,
         "enable_reuse_port": OK, "tcp_backlog_size": OK, "socket_options": WARN,
         "connection_balance_config": WARN, "listener_filters_timeout": WARN,
         "continue_on_listener_filters_timeout": WARN,
@@ -101,9 +121,23 @@ FIELDS: dict[str, dict[str, str]] = {
         "strip_matching_host_port": OK, "strip_any_host_port": OK, "tracing": WARN,
         "stream_error_on_invalid_http_message": WARN, "internal_address_config": WARN,
         "normalize_path": OK, "merge_slashes": OK, "http2_protocol_options": WARN,
-        "access_log_options": WARN,
+        "access_log_options": WARN, "rds": OK,
     },
+    _HCM + "Rds": {"config_source": OK, "route_config_name": OK},
     _HCM + "HttpFilter": {"name": OK, "typed_config": "http_filter", "is_optional": OK},
+    # Istio's filters (istio_config.py); expressions (CEL dimensions, definitions) only shape telemetry.
+    STATS_TYPE: {
+        "disable_host_header_fallback": OK, "reporter": OK, "metrics": OK, "definitions": WARN,
+        "tcp_reporting_duration": WARN, "rotation_interval": WARN, "graceful_deletion_interval": WARN,
+    },
+    "stats.MetricConfig": {"name": OK, "drop": OK, "tags_to_remove": OK, "dimensions": WARN, "match": WARN},
+    PEER_METADATA_TYPE: {
+        "downstream_discovery": OK, "upstream_discovery": OK, "downstream_propagation": OK,
+        "upstream_propagation": OK, "shared_with_upstream": WARN, "additional_labels": WARN,
+    },
+    PEER_METADATA_TYPE + ".DiscoveryMethod": {"istio_headers": OK, "workload_discovery": WARN, "baggage": WARN},
+    PEER_METADATA_TYPE + ".PropagationMethod": {"istio_headers": OK},
+    PEER_METADATA_TYPE + ".IstioHeaders": {"skip_external_clusters": OK},
     BUFFER_TYPE: {"max_request_bytes": OK},
     ROUTER_TYPE: {"suppress_envoy_headers": OK, "dynamic_stats": WARN, "start_child_span": WARN},
     "envoy.config.accesslog.v3.AccessLog": {"name": OK, "typed_config": "access_log"},
@@ -137,8 +171,16 @@ FIELDS: dict[str, dict[str, str]] = {
         "cluster": OK, "cluster_header": OK, "weighted_clusters": OK,
         "cluster_not_found_response_code": OK, "prefix_rewrite": OK, "regex_rewrite": OK,
         "host_rewrite_literal": OK, "auto_host_rewrite": OK, "timeout": OK,
-        "hash_policy": WARN, "priority": OK,
+        "hash_policy": OK, "priority": OK,
     },
+    _R + "RouteAction.HashPolicy": {
+        "header": OK, "cookie": OK, "connection_properties": OK, "query_parameter": OK, "terminal": OK,
+    },
+    _R + "RouteAction.HashPolicy.Header": {"header_name": OK, "regex_rewrite": OK},
+    _R + "RouteAction.HashPolicy.Cookie": {"name": OK, "ttl": OK, "path": OK, "attributes": OK},
+    _R + "RouteAction.HashPolicy.CookieAttribute": {"name": OK, "value": OK},
+    _R + "RouteAction.HashPolicy.ConnectionProperties": {"source_ip": OK},
+    _R + "RouteAction.HashPolicy.QueryParameter": {"name": OK},
     _R + "WeightedCluster": {"clusters": OK, "total_weight": OK, "runtime_key_prefix": WARN},
     _R + "WeightedCluster.ClusterWeight": {"name": OK, "weight": OK, **_HEADER_MUTATIONS},
     _R + "RedirectAction": {
@@ -158,32 +200,52 @@ FIELDS: dict[str, dict[str, str]] = {
         "per_connection_buffer_limit_bytes": OK, "common_http_protocol_options": OK,
         "max_requests_per_connection": OK, "typed_extension_protocol_options": "protocol_options",
         "dns_lookup_family": OK, "dns_refresh_rate": OK, "respect_dns_ttl": WARN,
-        "alt_stat_name": OK, "metadata": WARN, "cleanup_interval": WARN,
+        "alt_stat_name": OK, "metadata": WARN, "cleanup_interval": OK,
         "upstream_connection_options": WARN, "track_cluster_stats": WARN,
         "least_request_lb_config": OK, "round_robin_lb_config": WARN,
         "close_connections_on_host_health_failure": WARN, "ignore_health_on_host_removal": WARN,
-        "http_protocol_options": OK,
+        "http_protocol_options": OK, "eds_cluster_config": OK,
+        "ring_hash_lb_config": OK, "maglev_lb_config": OK, "original_dst_lb_config": OK,
+        "common_lb_config": OK,
     },
-    _C + "Cluster.LeastRequestLbConfig": {"choice_count": OK},
+    _C + "Cluster.RingHashLbConfig": {"minimum_ring_size": OK, "maximum_ring_size": OK, "hash_function": OK},
+    _C + "Cluster.MaglevLbConfig": {"table_size": OK},
+    _C + "Cluster.OriginalDstLbConfig": {
+        "use_http_header": OK, "http_header_name": OK, "upstream_port_override": OK,
+    },
+    _C + "Cluster.CommonLbConfig": {
+        "healthy_panic_threshold": OK, "locality_weighted_lb_config": OK,
+        "consistent_hashing_lb_config": OK, "zone_aware_lb_config": WARN,  # needs a local cluster
+        "update_merge_window": WARN, "ignore_new_hosts_until_first_hc": WARN,
+        "close_connections_on_host_set_change": WARN,
+    },
+    _C + "Cluster.CommonLbConfig.ConsistentHashingLbConfig": {"use_hostname_for_hashing": OK},
+    _C + "Cluster.EdsClusterConfig": {"eds_config": OK, "service_name": OK},
+    _C + "Cluster.LeastRequestLbConfig": {"choice_count": OK, "active_request_bias": OK},
     UPSTREAM_HTTP_OPTIONS_TYPE: {"common_http_protocol_options": OK, "explicit_http_config": OK},
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig": {
         "http_protocol_options": OK,
     },
-    _E + "ClusterLoadAssignment": {"cluster_name": OK, "endpoints": OK, "policy": WARN},
+    _E + "ClusterLoadAssignment": {"cluster_name": OK, "endpoints": OK, "policy": OK},
+    _E + "ClusterLoadAssignment.Policy": {
+        "overprovisioning_factor": OK, "weighted_priority_health": OK, "endpoint_stale_after": WARN,
+    },
     _E + "LocalityLbEndpoints": {
         "locality": OK, "lb_endpoints": OK, "load_balancing_weight": OK, "priority": OK,
         "metadata": WARN,
     },
     _E + "LbEndpoint": {
-        "endpoint": OK, "health_status": OK, "load_balancing_weight": OK, "metadata": WARN,
+        "endpoint": OK, "health_status": OK, "load_balancing_weight": OK,
+        "metadata": OK,  # filter_metadata["envoy.lb"]["hash_key"] is read; the rest cannot change traffic
     },
     _E + "Endpoint": {"address": OK, "hostname": OK, "health_check_config": WARN},
 }
 
 #: Fields whose absence of support deserves a more helpful message than the generic one.
 HINTS: dict[str, str] = {
-    "dynamic_resources": "dynamic_resources (xDS/ADS) is not supported yet; use static_resources",
-    "rds": "RDS is not supported yet; use an inline route_config",
+    "api_config_source": "only ADS is supported: use {ads: {}} and dynamic_resources.ads_config",
+    "path_config_source": "only ADS is supported: use {ads: {}} and dynamic_resources.ads_config",
+    "channel_credentials": "only insecure gRPC channels to the management server are supported yet",
     "transport_socket": "TLS (transport_socket) is not supported yet",
     "filter_chain_match": "filter_chain_match is not supported yet: one filter chain per listener",
     "retry_policy": "retry policies are not supported yet",
@@ -202,7 +264,7 @@ def check_message(msg: message.Message, path: str, result: CheckResult) -> None:
     if rules is None:
         return
     if full_name == _HCM + "HttpFilter" and msg.is_optional:
-        type_name = msg.typed_config.type_url.rsplit("/", 1)[-1]
+        type_name = effective_type_name(msg.typed_config)
         if type_name not in EXTENSIONS["http_filter"]:
             result.warnings.append(f"{path}: optional filter {type_name!r} is not supported; skipped")
             return
@@ -240,6 +302,8 @@ def unpack_any(value: any_pb2.Any, path: str, kind: str) -> message.Message:
     """Unpack a typed_config, refusing extension types the proxy does not implement."""
     type_name = value.type_url.rsplit("/", 1)[-1]
     allowed = EXTENSIONS.get(kind, frozenset())
+    if type_name in TYPED_STRUCT_TYPES and effective_type_name(value) in allowed:
+        return unpack_typed_struct(value, path)[1]  # Istio's way of naming its own filters
     if type_name not in allowed:
         raise ProxyConfigError(
             f"extension type {type_name!r} is not supported here (supported: {', '.join(sorted(allowed))})",

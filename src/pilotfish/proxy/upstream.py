@@ -29,24 +29,35 @@ class PoolOptions:
 
 
 class UpstreamConnection(asyncio.Protocol):
+    """One upstream HTTP/1.1 connection. While it serves a stream, its codec delivers response
+    events to that stream directly (``attach``); when idle, to the connection, which drops them."""
+
     __slots__ = ("pool", "transport", "codec", "stream", "requests", "closed", "idle_since",
-                 "response_bytes", "paused_writing")
+                 "paused_writing", "stats")
 
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
+        self.stats = pool.stats
         self.transport: asyncio.Transport | None = None
         self.codec = Http1ClientCodec(self)
         self.stream: Any = None
         self.requests = 0
         self.closed = False
         self.idle_since = 0.0
-        self.response_bytes = 0
         self.paused_writing = False
+
+    def attach(self, stream: Any) -> None:
+        self.stream = stream
+        self.codec.handler = stream
+
+    def detach(self) -> None:
+        self.stream = None
+        self.codec.handler = self
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.pool.stats.upstream_cx_active += 1
+        self.stats.upstream_cx_active += 1
         self.pool.cx_active += 1
 
     def data_received(self, data: bytes) -> None:
@@ -54,21 +65,19 @@ class UpstreamConnection(asyncio.Protocol):
         if stream is None:  # bytes on an idle connection: nothing can be pending; drop it
             self.close()
             return
-        self.response_bytes += len(data)
-        self.pool.stats.upstream_cx_rx_bytes_total += len(data)
+        self.stats.upstream_cx_rx_bytes_total += len(data)
         try:
             self.codec.feed(data)
         except ProtocolError:
-            self.pool.stats.upstream_cx_protocol_error += 1
+            self.stats.upstream_cx_protocol_error += 1
             self.close()
             stream = self.stream
             if stream is not None:
-                self.stream = None
+                self.detach()
                 stream.on_upstream_reset(self, protocol_error=True)
         conn = stream.conn
         if conn.out:
             conn.flush()
-
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost follows
@@ -76,12 +85,13 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed:
             self.closed = True
-        self.pool.stats.upstream_cx_active -= 1
+        stats = self.stats
+        stats.upstream_cx_active -= 1
         self.pool.cx_active -= 1
-        self.pool.stats.upstream_cx_destroy += 1
+        stats.upstream_cx_destroy += 1
         stream = self.stream
         if stream is not None:
-            self.stream = None
+            self.detach()
             stream.on_upstream_reset(self, protocol_error=False)
             if stream.conn.out:
                 stream.conn.flush()
@@ -96,24 +106,19 @@ class UpstreamConnection(asyncio.Protocol):
         if self.stream is not None:
             self.stream.conn.pause_reading_for_upstream(False)
 
-    # codec callbacks → the stream
+    # codec callbacks while no stream is attached: a response nobody waits for is dropped
     def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool,
                          content_length: int | None, chunked: bool) -> None:
-        if self.stream is not None:
-            self.stream.on_response_head(status, headers, keep_alive, content_length, chunked)
+        pass
 
     def on_response_body(self, data: bytes) -> None:
-        if self.stream is not None:
-            self.stream.on_response_body(data)
+        pass
 
     def on_response_end(self) -> None:
-        stream = self.stream
-        if stream is not None:
-            self.stream = None
-            stream.on_response_end(self)
+        pass
 
     def write(self, data: bytes) -> None:
-        self.pool.stats.upstream_cx_tx_bytes_total += len(data)
+        self.stats.upstream_cx_tx_bytes_total += len(data)
         self.transport.write(data)  # type: ignore[union-attr]
 
     def close(self) -> None:
@@ -144,9 +149,8 @@ class ConnectionPool:
             conn = idle.pop()  # LIFO: the most recently used is the most likely alive
             if conn.closed:
                 continue
-            conn.stream = stream
+            conn.attach(stream)
             conn.requests += 1
-            conn.response_bytes = 0
             stream.on_upstream_ready(conn, True)
             return
         self.stats.upstream_rq_pending_total += 1
@@ -178,7 +182,7 @@ class ConnectionPool:
             if stream.done:
                 self.release(conn)
             else:
-                conn.stream = stream
+                conn.attach(stream)
                 stream.on_upstream_ready(conn, False)
         out = stream.conn.out
         if out:
@@ -186,7 +190,7 @@ class ConnectionPool:
 
     def release(self, conn: UpstreamConnection) -> None:
         """Return a connection whose exchange completed cleanly; it is kept unless limits say no."""
-        conn.stream = None
+        conn.detach()
         max_rq = self.options.max_requests_per_connection
         if conn.closed or self._closed:
             conn.close()

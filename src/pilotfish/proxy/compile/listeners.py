@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..access_log import AccessLogSink
 from ..errors import ProxyConfigError
+from ..istio_filters import compile_istio_filters
 from ..runtime import HcmConfig, ListenerConfig
 from ..stats import StatsStore
 from ..support import FILE_LOG_TYPE, STDERR_LOG_TYPE, STDOUT_LOG_TYPE, unpack_any
@@ -27,8 +29,17 @@ def socket_address(addr: Any, path: str) -> tuple[str, int]:
     return sa.address, sa.port_value
 
 
+class RouteWarming(Exception):
+    """An RDS route configuration the listener needs has not arrived yet (the listener warms)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 def compile_listener(lst: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
-                     sinks: dict[str, AccessLogSink]) -> ListenerConfig:
+                     sinks: dict[str, AccessLogSink],
+                     routes: Mapping[str, Any] | None = None) -> ListenerConfig:
     address, port = socket_address(lst.address, f"{path}.address")
     if len(lst.filter_chains) != 1:
         raise ProxyConfigError("exactly one filter chain per listener is supported", f"{path}.filter_chains")
@@ -37,7 +48,8 @@ def compile_listener(lst: Any, path: str, stats: StatsStore, clusters: dict[str,
     if len(fc.filters) != 1:
         raise ProxyConfigError("the filter chain must hold exactly one filter: the http_connection_manager", fpath)
     hcm_msg = unpack_any(fc.filters[0].typed_config, f"{fpath}[0].typed_config", "network_filter")
-    hcm = compile_hcm(hcm_msg, f"{fpath}[0].typed_config", stats, clusters, sinks)
+    hcm = compile_hcm(hcm_msg, f"{fpath}[0].typed_config", stats, clusters, sinks, routes)
+    hcm.peer_exchange, hcm.istio_stats = compile_istio_filters(hcm_msg, lst, f"{fpath}[0].typed_config", stats)
     hcm.listener_port = port
     if lst.HasField("per_connection_buffer_limit_bytes"):
         hcm.buffer_limit = lst.per_connection_buffer_limit_bytes.value
@@ -48,13 +60,17 @@ def compile_listener(lst: Any, path: str, stats: StatsStore, clusters: dict[str,
 
 
 def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
-                sinks: dict[str, AccessLogSink]) -> HcmConfig:
+                sinks: dict[str, AccessLogSink], routes: Mapping[str, Any] | None = None) -> HcmConfig:
     if m.codec_type not in (0, 1):  # AUTO, HTTP1
         raise ProxyConfigError("only HTTP/1.1 is supported yet (codec_type AUTO or HTTP1)", f"{path}.codec_type")
     if not m.stat_prefix:
         raise ProxyConfigError("stat_prefix is required", f"{path}.stat_prefix")
-    if not m.HasField("route_config"):
-        raise ProxyConfigError("an inline route_config is required (RDS is not supported yet)", path)
+    if m.HasField("rds"):
+        route_msg, route_path, validate_default = _rds_route(m.rds, f"{path}.rds", routes)
+    elif m.HasField("route_config"):
+        route_msg, route_path, validate_default = m.route_config, f"{path}.route_config", True
+    else:
+        raise ProxyConfigError("an inline route_config or rds is required", path)
     if m.normalize_path.value or m.merge_slashes:
         raise ProxyConfigError("path normalization is not supported yet",
                                f"{path}.{'normalize_path' if m.normalize_path.value else 'merge_slashes'}")
@@ -75,7 +91,7 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
         raise ProxyConfigError("the router filter must be present, once, and last", f"{path}.http_filters")
     router = unpack_any(m.http_filters[len(m.http_filters) - 1].typed_config, path, "http_filter")
     suppress = router.suppress_envoy_headers
-    table = compile_route_config(m.route_config, f"{path}.route_config", set(clusters))
+    table = compile_route_config(route_msg, route_path, set(clusters), validate_default)
     hcm = HcmConfig(stat_prefix=m.stat_prefix, stats=stats.http(m.stat_prefix), route_table=table,
                     filters=tuple(filters), suppress_envoy_headers=suppress, clusters=clusters,
                     max_request_bytes=max_request_bytes)
@@ -127,3 +143,20 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
         logs.append(sinks[target])
     hcm.access_logs = tuple(logs)
     return hcm
+
+
+def _rds_route(rds: Any, path: str, routes: Mapping[str, Any] | None) -> tuple[Any, str, bool]:
+    """The RouteConfiguration an ``rds`` block names, from the accepted RDS resources."""
+    source = rds.config_source.WhichOneof("config_source_specifier")
+    if source not in ("ads", "self"):
+        raise ProxyConfigError("RDS needs config_source ads {} (ADS is the only xDS transport)",
+                               f"{path}.config_source")
+    name = rds.route_config_name
+    if not name:
+        raise ProxyConfigError("route_config_name is required", f"{path}.route_config_name")
+    if routes is None:
+        raise ProxyConfigError("RDS needs dynamic_resources.ads_config in the bootstrap", path)
+    rc = routes.get(name)
+    if rc is None:
+        raise RouteWarming(name)
+    return rc, f"RouteConfiguration[{name}]", False

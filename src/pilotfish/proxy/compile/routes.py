@@ -13,6 +13,7 @@ from ..route_table import (
 )
 from .matchers import compile_regex, header_matcher, query_matcher
 from .durations import seconds
+from .hash_policy import compile_hash_policy
 
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
 _NOT_FOUND_CODES = (503, 404, 500)
@@ -59,7 +60,10 @@ def _levels(*levels: HeaderMutation | None) -> tuple[HeaderMutation, ...]:
     return tuple(m for m in levels if m is not None)
 
 
-def compile_route_config(rc: Any, path: str, cluster_names: set[str]) -> RouteTable:
+def compile_route_config(rc: Any, path: str, cluster_names: set[str],
+                         validate_default: bool = True) -> RouteTable:
+    """``validate_default``: Envoy checks cluster names by default for inline route configs only,
+    not for ones delivered by RDS (whose clusters may arrive later)."""
     g_req = header_mutation(rc, path, True)
     g_resp = header_mutation(rc, path, False)
     exact: dict[bytes, VirtualHost] = {}
@@ -75,7 +79,7 @@ def compile_route_config(rc: Any, path: str, cluster_names: set[str]) -> RouteTa
         v_resp = header_mutation(vh_msg, vpath, False)
         routes = tuple(
             _route(r, f"{vpath}.routes[{ri}]", (v_req, g_req), (v_resp, g_resp), cluster_names,
-                   rc.validate_clusters.value if rc.HasField("validate_clusters") else True)
+                   rc.validate_clusters.value if rc.HasField("validate_clusters") else validate_default)
             for ri, r in enumerate(vh_msg.routes)
         )
         vh = VirtualHost(vh_msg.name, routes, 0)
@@ -194,6 +198,7 @@ def _forward(a: Any, path: str, cluster_names: set[str], validate: bool) -> Forw
         regex_rewrite=_rewrite(a, path), host_rewrite=host_rewrite,
         auto_host_rewrite=a.auto_host_rewrite.value,
         timeout=seconds(a.timeout) if a.HasField("timeout") else 15.0,
+        hash_policy=compile_hash_policy(a.hash_policy, f"{path}.hash_policy"),
     )
 
 

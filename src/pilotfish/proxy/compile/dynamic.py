@@ -1,0 +1,150 @@
+"""Bootstrap + accepted xDS resources → a NEW RuntimeConfig, keeping what did not change.
+
+Compiling never touches the running snapshot: a Cluster whose message is unchanged is reused
+(its hosts and pools survive), and new endpoint sets for kept clusters are returned in
+``host_updates`` for the swap to install. A listener whose RDS route has not arrived warms; if
+an older version of it is serving, that one keeps serving on the new clusters.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..access_log import AccessLogSink
+from ..cluster import Cluster, ClusterSettings
+from ..errors import ProxyConfigError
+from ..runtime import AdminConfig, ListenerConfig, RuntimeConfig
+from ..stats import StatsStore
+from .clusters import compile_cluster, compile_load_assignment
+from .listeners import RouteWarming, compile_listener, socket_address
+
+_EDS = 3
+_ADS_SOURCES = ("ads", "self")
+
+
+@dataclass(frozen=True)
+class DynamicState:
+    """What /config_dump shows beyond the bootstrap: accepted resources and who is warming."""
+
+    resources: Any  # xds.resources.Resources
+    warming_clusters: tuple[str, ...] = ()
+    warming_listeners: tuple[str, ...] = ()
+
+
+def compile_snapshot(bootstrap: Any, resources: Any, *, stats: StatsStore,
+                     sinks: dict[str, AccessLogSink], rng: random.Random,
+                     previous: RuntimeConfig | None = None,
+                     warnings: list[str] | None = None) -> RuntimeConfig:
+    """``resources`` is None for a static-only bootstrap (RDS and EDS are then errors)."""
+    clusters, keys, updates, warming_clusters = _clusters(bootstrap, resources, stats, rng, previous)
+    listeners, warming_listeners = _listeners(bootstrap, resources, stats, clusters, sinks, previous)
+    admin = None
+    if bootstrap.HasField("admin") and bootstrap.admin.HasField("address"):
+        address, port = socket_address(bootstrap.admin.address, "admin.address")
+        admin = AdminConfig(address, port)
+    dynamic = None
+    if resources is not None:
+        dynamic = DynamicState(resources, tuple(warming_clusters), tuple(warming_listeners))
+    return RuntimeConfig(listeners, clusters, admin, bootstrap, list(warnings or []),
+                         cluster_keys=keys, host_updates=updates, dynamic=dynamic)
+
+
+def _clusters(bootstrap: Any, resources: Any, stats: StatsStore, rng: random.Random,
+              previous: RuntimeConfig | None
+              ) -> tuple[dict[str, Cluster], dict[str, bytes], list[tuple[Cluster, ClusterSettings]], list[str]]:
+    prev = previous.clusters if previous is not None else {}
+    prev_keys = previous.cluster_keys if previous is not None else {}
+    endpoints: Mapping[str, Any] = {}
+    sources = [(f"static_resources.clusters[{i}]", c, True)
+               for i, c in enumerate(bootstrap.static_resources.clusters)]
+    if resources is not None:
+        endpoints = {name: e.message for name, e in resources.endpoints.items()}
+        sources += [(f"Cluster[{name}]", e.message, False) for name, e in resources.clusters.items()]
+    clusters: dict[str, Cluster] = {}
+    keys: dict[str, bytes] = {}
+    updates: list[tuple[Cluster, ClusterSettings]] = []
+    warming: list[str] = []
+    seen: set[str] = set()
+    for path, c, static in sources:
+        if c.name in seen:
+            raise ProxyConfigError(f"duplicate cluster name {c.name!r}", f"{path}.name")
+        seen.add(c.name)
+        if c.WhichOneof("cluster_discovery_type") == "type" and c.type == _EDS:
+            if resources is None:
+                raise ProxyConfigError("EDS clusters need dynamic_resources.ads_config", f"{path}.type")
+            service = c.eds_cluster_config.service_name or c.name
+            cla = endpoints.get(service)
+            settings = _eds_settings(c, path, service, cla)
+            if cla is None and not static:
+                warming.append(c.name)  # Envoy keeps a new EDS cluster warming until its endpoints arrive
+                continue
+        else:
+            settings = compile_cluster(c, path)
+        key = c.SerializeToString(deterministic=True)
+        old = prev.get(c.name)
+        if old is not None and prev_keys.get(c.name) == key:
+            cluster = old
+            if old.settings != settings:
+                updates.append((old, settings))
+        else:
+            cluster = Cluster(settings, stats.cluster(c.alt_stat_name or settings.name), rng)
+        clusters[c.name] = cluster
+        keys[c.name] = key
+    return clusters, keys, updates, warming
+
+
+def _eds_settings(c: Any, path: str, service: str, cla: Any) -> ClusterSettings:
+    """An EDS cluster with the endpoints of its ClusterLoadAssignment, compiled by the same
+    function as a static load_assignment (weights, health, localities, priorities)."""
+    source = c.eds_cluster_config.eds_config.WhichOneof("config_source_specifier")
+    if source not in _ADS_SOURCES:
+        raise ProxyConfigError("EDS needs eds_config ads {} (ADS is the only xDS transport)",
+                               f"{path}.eds_cluster_config.eds_config")
+    settings = compile_cluster(c, path)
+    if cla is None:
+        return settings
+    assignment = compile_load_assignment(cla, f"ClusterLoadAssignment[{service}]", settings.kind)
+    return replace(settings, assignment=assignment)
+
+
+def _listeners(bootstrap: Any, resources: Any, stats: StatsStore, clusters: dict[str, Cluster],
+               sinks: dict[str, AccessLogSink], previous: RuntimeConfig | None
+               ) -> tuple[list[ListenerConfig], list[str]]:
+    prev = {lc.name: lc for lc in previous.listeners} if previous is not None else {}
+    routes = None
+    sources = [(f"static_resources.listeners[{i}]", lst)
+               for i, lst in enumerate(bootstrap.static_resources.listeners)]
+    if resources is not None:
+        routes = {name: e.message for name, e in resources.routes.items()}
+        sources += [(f"Listener[{name}]", e.message) for name, e in resources.listeners.items()]
+    listeners: list[ListenerConfig] = []
+    warming: list[str] = []
+    names: set[str] = set()
+    addresses: dict[tuple[str, int], str] = {}
+    for path, lst in sources:
+        try:
+            lc = compile_listener(lst, path, stats, clusters, sinks, routes)
+        except RouteWarming:
+            name = lst.name
+            warming.append(name)
+            old = prev.get(name)
+            if old is None:
+                continue
+            # The serving version keeps serving (on the new clusters) until the new one is warm.
+            lc = replace(old, hcm=replace(old.hcm, clusters=clusters))
+        else:
+            lc.source = lst
+            lc.key = lst.SerializeToString(deterministic=True)
+        if lc.name in names:
+            raise ProxyConfigError(f"duplicate listener name {lc.name!r}", f"{path}.name")
+        names.add(lc.name)
+        if lc.port:
+            other = addresses.setdefault((lc.address, lc.port), lc.name)
+            if other != lc.name:
+                raise ProxyConfigError(f"address {lc.address}:{lc.port} is already used by listener {other!r}",
+                                       f"{path}.address")
+        listeners.append(lc)
+    return listeners, warming

@@ -1,0 +1,130 @@
+"""Upstream hosts and the per-priority host sets the load balancers read.
+
+A ``Host`` lives as long as its address stays in the cluster: it carries the connection pool
+and the active-request count, so an endpoint update that keeps an address keeps its Host.
+Health is two fields the balancers read when they are (re)built: ``eds_health`` (the
+endpoint's configured ``health_status``) and ``healthy`` (cleared by outlier detection or
+active health checking, which then call ``Cluster.health_changed()`` so a new balancer
+snapshot is built). ``build_levels`` partitions hosts exactly like Envoy's
+``partitionHostList``: healthy, degraded, excluded (EDS DRAINING), per priority and locality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+if TYPE_CHECKING:
+    from .upstream import ConnectionPool
+
+# envoy.config.core.v3.HealthStatus
+UNKNOWN, HEALTHY, UNHEALTHY, DRAINING, TIMEOUT, DEGRADED = range(6)
+HEALTH_NAMES = {UNKNOWN: "UNKNOWN", HEALTHY: "HEALTHY", UNHEALTHY: "UNHEALTHY", DRAINING: "DRAINING",
+                TIMEOUT: "TIMEOUT", DEGRADED: "DEGRADED"}
+
+# Coarse health, as Envoy's Host::Health.
+IS_HEALTHY, IS_DEGRADED, IS_UNHEALTHY = range(3)
+
+Locality = tuple[str, str, str]  # (region, zone, sub_zone)
+
+
+class Host:
+    __slots__ = ("address", "port", "weight", "hostname", "active_rq", "pool", "label", "priority",
+                 "locality", "locality_weight", "eds_health", "healthy", "hash_key", "used")
+
+    def __init__(self, address: str, port: int, weight: int = 1, hostname: bytes = b"", *,
+                 priority: int = 0, locality: Locality = ("", "", ""), locality_weight: int = 0,
+                 eds_health: int = UNKNOWN, hash_key: str = "") -> None:
+        self.address = address
+        self.port = port
+        self.weight = weight
+        self.hostname = hostname  # for auto_host_rewrite
+        self.active_rq = 0
+        self.pool: ConnectionPool | None = None
+        self.label = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        self.priority = priority
+        self.locality = locality
+        self.locality_weight = locality_weight
+        self.eds_health = eds_health
+        self.healthy = True  # false while ejected by outlier detection or failing active checks
+        self.hash_key = hash_key or self.label  # what RING_HASH/MAGLEV hash (Envoy's hashKey)
+        self.used = False  # ORIGINAL_DST: chosen since the last cleanup
+
+    def set_address(self, address: str) -> None:
+        """LOGICAL_DNS: new connections go to the newly resolved address; pooled ones stay."""
+        self.address = address
+        self.label = f"[{address}]:{self.port}" if ":" in address else f"{address}:{self.port}"
+
+    @property
+    def health(self) -> int:
+        """Envoy's coarseHealth(): any failure flag wins, then degraded, else healthy."""
+        eds = self.eds_health
+        if not self.healthy or eds == UNHEALTHY or eds == TIMEOUT or eds == DRAINING:
+            return IS_UNHEALTHY
+        return IS_DEGRADED if eds == DEGRADED else IS_HEALTHY
+
+    @property
+    def excluded(self) -> bool:
+        """EDS DRAINING hosts are excluded: not chosen and not counted in a level's size."""
+        return self.eds_health == DRAINING
+
+    def __repr__(self) -> str:
+        return f"Host({self.label}, w={self.weight}, p={self.priority})"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalityHosts:
+    locality: Locality
+    weight: int  # the locality's load_balancing_weight, 0 when unset
+    hosts: tuple[Host, ...]
+    healthy: tuple[Host, ...]
+    degraded: tuple[Host, ...]
+    excluded: tuple[Host, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One priority's host set (Envoy's HostSet)."""
+
+    priority: int
+    hosts: tuple[Host, ...]
+    healthy: tuple[Host, ...]
+    degraded: tuple[Host, ...]
+    excluded: tuple[Host, ...]
+    localities: tuple[LocalityHosts, ...]  # ordered by (region, zone, sub_zone), as Envoy's LocalityLess
+
+
+def _partition(hosts: Sequence[Host]) -> tuple[tuple[Host, ...], tuple[Host, ...], tuple[Host, ...]]:
+    healthy, degraded, excluded = [], [], []
+    for h in hosts:
+        state = h.health
+        if state == IS_HEALTHY:
+            healthy.append(h)
+        elif state == IS_DEGRADED:
+            degraded.append(h)
+        if h.excluded:
+            excluded.append(h)
+    return tuple(healthy), tuple(degraded), tuple(excluded)
+
+
+def build_level(priority: int, hosts: Sequence[Host]) -> Level:
+    by_locality: dict[Locality, list[Host]] = {}
+    weights: dict[Locality, int] = {}
+    for h in hosts:
+        by_locality.setdefault(h.locality, []).append(h)
+        weights[h.locality] = h.locality_weight
+    localities = []
+    for loc in sorted(by_locality):
+        members = by_locality[loc]
+        localities.append(LocalityHosts(loc, weights[loc], tuple(members), *_partition(members)))
+    return Level(priority, tuple(hosts), *_partition(hosts), tuple(localities))
+
+
+def build_levels(hosts: Iterable[Host]) -> tuple[Level, ...]:
+    """Priorities 0..max, each with its hosts in configuration order; gaps are empty levels."""
+    by_priority: dict[int, list[Host]] = {}
+    for h in hosts:
+        by_priority.setdefault(h.priority, []).append(h)
+    if not by_priority:
+        return (build_level(0, ()),)
+    return tuple(build_level(p, by_priority.get(p, ())) for p in range(max(by_priority) + 1))

@@ -1,0 +1,280 @@
+"""``--concurrency N``: a supervisor and N worker processes sharing the listeners (SO_REUSEPORT).
+
+Envoy runs N worker threads in one process; Python scales across cores with processes instead.
+The supervisor compiles the config once, reserves every listener and the admin port (a socket
+bound with SO_REUSEPORT but never listening keeps the port, receives no connections, and lets a
+``port_value: 0`` resolve to one port for all), then forks the workers from a state with no
+event loop. Each worker binds its own SO_REUSEPORT socket per listener, so the kernel spreads
+connections across them. Worker 0 also serves the admin port.
+
+The supervisor does nothing but wait: a worker that dies is reported in the log and forked
+again (from the pristine config); SIGTERM/SIGINT stop every worker; SIGUSR1 (sent by worker 0's
+``/drain_listeners``) drains every worker.
+
+Admin numbers cover all workers: each worker answers on a private unix socket (in a 0700
+directory, bound by the supervisor before forking so that a restarted worker inherits it) with
+a JSON snapshot of its stats; worker 0 sums the snapshots before rendering /stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("pilotfish.proxy")
+
+_RESTART_WINDOW = 10.0  # seconds; more than _RESTART_BURST deaths in it slow restarts down
+_RESTART_BURST = 5
+
+
+@dataclass
+class WorkerContext:
+    """What a worker process knows about its group. ``current`` is set in each worker."""
+
+    index: int
+    count: int
+    control_paths: list[str]
+    control_socket: socket.socket
+    supervisor_pid: int
+    draining: bool = False
+
+    @property
+    def siblings(self) -> list[str]:
+        return [p for i, p in enumerate(self.control_paths) if i != self.index]
+
+
+current: WorkerContext | None = None
+
+
+def reserve_ports(compiled: Any) -> list[socket.socket]:
+    """Bind (never listen) every listener and the admin address with SO_REUSEPORT; fix ports."""
+    held = []
+    targets = list(compiled.runtime.listeners)
+    if compiled.runtime.admin is not None:
+        targets.append(compiled.runtime.admin)
+    for cfg in targets:
+        family = socket.AF_INET6 if ":" in cfg.address else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind((cfg.address, cfg.port))
+        cfg.port = s.getsockname()[1]
+        if hasattr(cfg, "reuse_port"):
+            cfg.reuse_port = True  # each worker needs its own socket on the shared port
+        held.append(s)
+    return held
+
+
+@dataclass
+class Supervisor:
+    """Fork, watch and restart workers. ``run_worker(index)`` runs in the child and returns its exit code."""
+
+    count: int
+    run_worker: Callable[[int], int]
+    pids: dict[int, int] = field(default_factory=dict)  # pid → worker index
+    stopping: bool = False
+    draining: bool = False
+    deaths: list[float] = field(default_factory=list)
+    restarts: int = 0
+
+    def run(self, compiled: Any) -> int:
+        rundir = tempfile.mkdtemp(prefix="pilotfish-workers-")
+        controls, paths = [], []
+        held: list[socket.socket] = []
+        try:
+            for i in range(self.count):
+                path = os.path.join(rundir, f"worker-{i}.sock")
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.bind(path)
+                s.listen(16)
+                controls.append(s)
+                paths.append(path)
+            held = reserve_ports(compiled)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._on_stop)
+            signal.signal(signal.SIGUSR1, self._on_drain)
+            for i in range(self.count):
+                self._spawn(i, controls, paths)
+            while self.pids:
+                try:
+                    pid, status = os.waitpid(-1, 0)
+                except ChildProcessError:
+                    break
+                index = self.pids.pop(pid, None)
+                if index is None:
+                    continue
+                if self.stopping or self.draining:
+                    continue
+                log.warning("worker %d (pid %d) %s; starting a new one", index, pid, describe_exit(status))
+                self._pace()
+                if not self.stopping:
+                    self._spawn(index, controls, paths)
+                    self.restarts += 1
+            return 0
+        finally:
+            for s in held + controls:
+                s.close()
+            shutil.rmtree(rundir, ignore_errors=True)
+
+    def _spawn(self, index: int, controls: list[socket.socket], paths: list[str]) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+                    signal.signal(sig, signal.SIG_DFL)
+                for i, s in enumerate(controls):
+                    if i != index:
+                        s.close()
+                global current
+                current = WorkerContext(index, self.count, paths, controls[index], os.getppid())
+                code = self.run_worker(index)
+            except BaseException:  # noqa: BLE001 - a worker must never return into the supervisor
+                log.exception("worker %d failed", index)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        self.pids[pid] = index
+        log.info("worker %d started (pid %d)", index, pid)
+
+    def _pace(self) -> None:
+        now = time.monotonic()
+        self.deaths = [t for t in self.deaths if now - t < _RESTART_WINDOW] + [now]
+        if len(self.deaths) > _RESTART_BURST:
+            time.sleep(1.0)  # a worker that dies at once must not turn into a fork loop
+
+    def _on_stop(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+        self._forward(signal.SIGTERM)
+
+    def _on_drain(self, signum: int, frame: Any) -> None:
+        self.draining = True
+        self._forward(signal.SIGUSR1)
+
+    def _forward(self, sig: int) -> None:
+        for pid in list(self.pids):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+def describe_exit(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        return f"was killed by signal {sig} ({name})"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
+
+
+# ---- inside a worker ------------------------------------------------------------------------
+class _ControlConnection(asyncio.Protocol):
+    """One query from worker 0: ``stats`` → this worker's stats snapshot as JSON, then close."""
+
+    def __init__(self, stats: Any) -> None:
+        self.stats = stats
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if b"\n" not in self.buf or self.transport is None:
+            return
+        command = self.buf.split(b"\n", 1)[0].strip()
+        if command == b"stats":
+            self.transport.write(json.dumps(self.stats.snapshot()).encode())
+        self.transport.close()
+
+
+async def serve_control(ctx: WorkerContext, stats: Any) -> asyncio.base_events.Server:
+    loop = asyncio.get_running_loop()
+    return await loop.create_unix_server(lambda: _ControlConnection(stats), sock=ctx.control_socket)
+
+
+async def sibling_snapshots(ctx: WorkerContext, timeout: float = 2.0) -> list[dict[str, Any]]:
+    """The other workers' stats snapshots; a worker that does not answer in time is left out."""
+
+    async def one(path: str) -> dict[str, Any] | None:
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_unix_connection(path)
+                writer.write(b"stats\n")
+                data = await reader.read()
+                writer.close()
+                return json.loads(data) if data else None
+        except (OSError, TimeoutError, ValueError):
+            return None
+
+    found = await asyncio.gather(*(one(p) for p in ctx.siblings))
+    return [s for s in found if s is not None]
+
+
+def request_group_stop() -> bool:
+    """From a worker: ask the supervisor to stop every worker (``/quitquitquit``)."""
+    if current is None:
+        return False
+    os.kill(current.supervisor_pid, signal.SIGTERM)
+    return True
+
+
+def request_group_drain() -> bool:
+    """From a worker: ask the supervisor to drain every worker (``/drain_listeners``)."""
+    if current is None:
+        return False
+    os.kill(current.supervisor_pid, signal.SIGUSR1)
+    return True
+
+
+def run_worker(compiled: Any, drain_time: float, options: dict[str, Any]) -> int:
+    """A worker's life: serve until told to stop, then drain."""
+    from .admin import drain_listeners
+    from .server import ProxyServer
+
+    ctx = current
+    assert ctx is not None
+    if ctx.index != 0:
+        compiled.runtime.admin = None  # worker 0 serves admin for the group
+
+    async def main() -> None:
+        server = ProxyServer(compiled, drain_time=drain_time, command_line=options)
+        server.install_signal_handlers()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, drain_listeners, server)
+        control = await serve_control(ctx, server.stats)
+        await server.start()
+        if ctx.index == 0:
+            for name, port in server.listener_ports.items():
+                log.info("listener %s on port %d", name, port)
+            if server.admin_port:
+                log.info("admin on port %d", server.admin_port)
+        await server._stop.wait()
+        control.close()
+        await server.stop()
+
+    try:
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency
+            asyncio.run(main())
+        else:
+            uvloop.run(main())
+    except OSError as exc:
+        log.error("worker %d cannot start: %s", ctx.index, exc)
+        return 1
+    return 0

@@ -1,0 +1,148 @@
+"""The accepted xDS resources: an immutable snapshot per update, and what they reference.
+
+State of the world: a Listener or Cluster response is the whole set (a name left out is removed);
+RouteConfiguration and ClusterLoadAssignment responses update the names they carry and the rest
+stay until nothing references them any more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from google.protobuf import any_pb2
+
+from ..errors import ProxyConfigError
+from ..support import HCM_TYPE, CheckResult, check_message
+from .type_state import CLUSTER, ENDPOINT, FULL_STATE, LISTENER, ROUTE
+
+#: Short names used in error paths and logs, Envoy's resource kinds.
+KIND = {LISTENER: "Listener", ROUTE: "RouteConfiguration", CLUSTER: "Cluster",
+        ENDPOINT: "ClusterLoadAssignment"}
+_FIELD = {LISTENER: "listeners", ROUTE: "routes", CLUSTER: "clusters", ENDPOINT: "endpoints"}
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One accepted resource, the version it came with and when (wall clock, for /config_dump)."""
+
+    message: Any
+    version: str
+    last_updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    listeners: Mapping[str, Entry] = field(default_factory=_empty)
+    routes: Mapping[str, Entry] = field(default_factory=_empty)
+    clusters: Mapping[str, Entry] = field(default_factory=_empty)
+    endpoints: Mapping[str, Entry] = field(default_factory=_empty)
+    versions: Mapping[str, str] = field(default_factory=_empty)  # last accepted, by type URL
+
+    def of(self, type_url: str) -> Mapping[str, Entry]:
+        return getattr(self, _FIELD[type_url])  # type: ignore[no-any-return]
+
+    def messages(self, type_url: str) -> dict[str, Any]:
+        return {name: e.message for name, e in self.of(type_url).items()}
+
+    def with_response(self, type_url: str, version: str, messages: Mapping[str, Any],
+                      now: float) -> Resources:
+        """A new snapshot with one response applied; unchanged resources keep their entries."""
+        old = self.of(type_url)
+        new: dict[str, Entry] = {} if type_url in FULL_STATE else dict(old)
+        for name, msg in messages.items():
+            prev = old.get(name)
+            if prev is not None and prev.message == msg:
+                new[name] = prev
+            else:
+                new[name] = Entry(msg, version, now)
+        versions = dict(self.versions)
+        versions[type_url] = version
+        return replace(self, **{_FIELD[type_url]: MappingProxyType(new)},
+                       versions=MappingProxyType(versions))
+
+    def keep_only(self, route_names: Iterable[str], eds_names: Iterable[str]) -> Resources:
+        """Drop routes and endpoints nothing references any more."""
+        rn, en = set(route_names), set(eds_names)
+        routes = {k: v for k, v in self.routes.items() if k in rn}
+        endpoints = {k: v for k, v in self.endpoints.items() if k in en}
+        if len(routes) == len(self.routes) and len(endpoints) == len(self.endpoints):
+            return self
+        return replace(self, routes=MappingProxyType(routes), endpoints=MappingProxyType(endpoints))
+
+
+# ---- decoding a response --------------------------------------------------------------------
+def resource_name(type_url: str, msg: Any) -> str:
+    return msg.cluster_name if type_url == ENDPOINT else msg.name  # type: ignore[no-any-return]
+
+
+def decode(type_url: str, resources: Iterable[any_pb2.Any], wanted: Any,
+           warnings: list[str]) -> dict[str, Any]:
+    """Unpack and check a response's resources; ProxyConfigError names the resource and field.
+
+    ``wanted(name)`` says whether the client asked for a name; RDS and EDS resources it did not
+    ask for are ignored, as Envoy does.
+    """
+    from google.protobuf import symbol_database
+
+    cls = symbol_database.Default().GetSymbol(type_url.rsplit("/", 1)[-1])
+    kind = KIND[type_url]
+    out: dict[str, Any] = {}
+    for i, item in enumerate(resources):
+        if item.type_url != type_url:
+            raise ProxyConfigError(f"resource of type {item.type_url!r} in a {kind} response",
+                                   f"resources[{i}]")
+        msg = cls()
+        try:
+            item.Unpack(msg)
+        except Exception as exc:  # a DecodeError from the protobuf runtime
+            raise ProxyConfigError(f"cannot decode: {exc}", f"resources[{i}]") from None
+        name = resource_name(type_url, msg)
+        if not name:
+            raise ProxyConfigError(f"a {kind} needs a name", f"resources[{i}]")
+        if name in out:
+            raise ProxyConfigError(f"duplicate {kind} {name!r}", f"{kind}[{name}]")
+        if type_url not in FULL_STATE and not wanted(name):
+            continue
+        result = CheckResult()
+        check_message(msg, f"{kind}[{name}]", result)
+        warnings.extend(result.warnings)
+        out[name] = msg
+    return out
+
+
+# ---- references ----------------------------------------------------------------------------
+def route_names(listeners: Iterable[Any]) -> set[str]:
+    """RDS names the listeners' HttpConnectionManagers ask for."""
+    from envoy.extensions.filters.network.http_connection_manager.v3 import (
+        http_connection_manager_pb2 as hcm_pb2,
+    )
+
+    names: set[str] = set()
+    for lst in listeners:
+        for fc in lst.filter_chains:
+            for f in fc.filters:
+                if f.typed_config.type_url.rsplit("/", 1)[-1] != HCM_TYPE:
+                    continue
+                hcm = hcm_pb2.HttpConnectionManager()
+                f.typed_config.Unpack(hcm)
+                if hcm.HasField("rds") and hcm.rds.route_config_name:
+                    names.add(hcm.rds.route_config_name)
+    return names
+
+
+def eds_name(cluster: Any) -> str | None:
+    """The ClusterLoadAssignment name an EDS cluster asks for (service_name, else its name)."""
+    if cluster.WhichOneof("cluster_discovery_type") != "type" or cluster.type != 3:  # EDS
+        return None
+    return cluster.eds_cluster_config.service_name or cluster.name  # type: ignore[no-any-return]
+
+
+def eds_names(clusters: Iterable[Any]) -> set[str]:
+    return {n for n in map(eds_name, clusters) if n is not None}
