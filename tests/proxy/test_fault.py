@@ -98,3 +98,9 @@ def test_max_active_faults():
 def test_route_override_replaces_whole():
     f, r = FaultPolicy(), FaultPolicy(upstream_cluster="x")
     assert resolve(f, r) is r and resolve(f, None) is f
+
+
+def test_fault_flags_render_in_envoy_order():
+    from pilotfish.proxy.access_log import DI, FI, NR, UO, flags_string
+
+    assert flags_string(DI | FI) == "DI,FI" and flags_string(FI | UO | NR) == "UO,NR,FI"

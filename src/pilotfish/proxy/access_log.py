@@ -12,9 +12,9 @@ import time
 from typing import IO
 
 # Response flags, in Envoy's order (StreamInfo::ResponseFlag).
-UH, UT, UF, UC, UO, NR, DC, URX, DPE, UPE, NC = (1 << i for i in range(11))
+UH, UT, UF, UC, UO, NR, DC, URX, DPE, UPE, NC, DI, FI = (1 << i for i in range(13))
 _FLAG_NAMES = ((UH, "UH"), (UT, "UT"), (UF, "UF"), (UC, "UC"), (UO, "UO"), (NR, "NR"),
-               (DC, "DC"), (URX, "URX"), (DPE, "DPE"), (UPE, "UPE"), (NC, "NC"))
+               (DI, "DI"), (FI, "FI"), (DC, "DC"), (URX, "URX"), (DPE, "DPE"), (UPE, "UPE"), (NC, "NC"))
 
 
 def flags_string(flags: int) -> str:

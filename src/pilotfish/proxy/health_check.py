@@ -21,7 +21,7 @@ or ``on_timeout()``. Health moves through HostHealth's FAILED_ACTIVE_HC flag, as
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .backoff import RandomSource
