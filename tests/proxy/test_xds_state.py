@@ -15,7 +15,7 @@ from pilotfish.proxy.xds.resources import Resources, eds_names
 from pilotfish.proxy.xds.settings import ads_settings
 from pilotfish.proxy.xds.type_state import CLUSTER, ENDPOINT, ROUTE, TypeState
 
-from .conftest import cluster, sa
+from .conftest import cluster
 
 
 def test_first_request_carries_node_and_no_version() -> None:
@@ -147,4 +147,3 @@ def test_rds_without_ads_is_an_error() -> None:
     hcm["rds"] = {"route_config_name": "r", "config_source": {"ads": {}}}
     with pytest.raises(ProxyConfigError, match="ads_config"):
         compile_bootstrap(parse_bootstrap(doc).message)
-    _ = sa

@@ -9,7 +9,6 @@ A compile error leaves everything as it was.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -21,8 +20,6 @@ from .type_state import ENDPOINT, ROUTE
 
 if TYPE_CHECKING:
     from ..server import ProxyServer
-
-log = logging.getLogger("pilotfish.proxy.xds")
 
 
 class DynamicConfig:
