@@ -56,7 +56,7 @@ def test_layered_runtime_is_a_warning() -> None:
 
 
 @pytest.mark.parametrize(("mutate", "path"), [
-    (lambda d: d["static_resources"]["clusters"][0].update(outlier_detection={}),
+    (lambda d: d["static_resources"]["clusters"][0].update(outlier_detection={"max_ejection_percent": 101}),
      "static_resources.clusters[0].outlier_detection"),
     (lambda d: d["static_resources"]["clusters"][0].update(type="EDS"), "static_resources.clusters[0].type"),
     (lambda d: d["static_resources"]["clusters"][0].update(lb_policy="LOAD_BALANCING_POLICY_CONFIG"), "static_resources.clusters[0].lb_policy"),

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from .. import __version__
-from .config_commands import analyze, validate
-from .proxy_command import proxy
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Imports a subcommand's module when the subcommand is looked up, so ``pilotfish proxy``
+    does not load the config models (pydantic, ~10 MB of RSS) that only validate/analyze use."""
+
+    LAZY = {"validate": "config_commands", "analyze": "config_commands", "proxy": "proxy_command"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY and name not in self.commands:
+            module = importlib.import_module(f"{__package__}.{self.LAZY[name]}")
+            self.add_command(getattr(module, name), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="pilotfish", message="%(prog)s %(version)s")
 def cli() -> None:
     """pilotfish: a service mesh in Python that speaks Istio's API."""
-
-
-cli.add_command(validate)
-cli.add_command(analyze)
-cli.add_command(proxy)
 
 
 def main() -> None:

@@ -117,11 +117,12 @@ class AdminServer:
         lines = []
         for name, cluster in self.proxy.config.clusters.items():
             lines.append(f"{name}::observability_name::{name}")
+            lines += cluster.admin_summary()  # outlier averages and circuit-breaker limits
             for h in cluster.hosts:
                 p = f"{name}::{h.label}"
                 cx = h.pool.cx_active if h.pool is not None else 0
                 lines += [f"{p}::cx_active::{cx}", f"{p}::rq_active::{h.active_rq}",
-                          f"{p}::health_flags::healthy", f"{p}::weight::{h.weight}",
+                          f"{p}::health_flags::{cluster.health_flags(h)}", f"{p}::weight::{h.weight}",
                           f"{p}::hostname::{h.hostname.decode()}"]
         return "\n".join(lines) + "\n"
 

@@ -7,21 +7,39 @@
   there, pooled ones stay (Envoy's LogicalDnsCluster).
 * ORIGINAL_DST makes hosts on demand and drops unused ones every ``cleanup_interval``.
 
-Installing builds new Host tuples and a new balancer; Host objects (and their pools and
-active-request counts) survive for addresses that stay.
+Installing builds new Host tuples and a new balancer; Host objects (and their pools,
+active-request counts and health) survive for addresses that stay.
+
+Resilience per cluster, as Envoy: ``resources`` (circuit breakers, per routing priority),
+``outlier`` (outlier detection; results come in through ``report_http_status`` and
+``report_local_origin``, an interval timer un-ejects) and active health checking
+(health_check_runner.py). Both health sources write HostHealth, which flips ``Host.healthy``
+and calls ``health_changed()``: a new balancer with the priority, locality and panic
+arithmetic redone over the hosts still usable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import lb
-from .host_set import UNKNOWN, Host, Level, build_levels
+from .circuit_breaker import CircuitBreakerSettings, ClusterResources
+from .health_check import HealthChecker, HealthCheckSettings
+from .health_check_runner import HealthCheckRunner
+from .host_health import HostHealth
+from .host_set import UNKNOWN, Host, Level, build_levels, eds_flags, health_flags_string
+from .outlier import (
+    LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_CONNECT_SUCCESS, LOCAL_ORIGIN_TIMEOUT, SUCCESS_RATE,
+    SUCCESS_RATE_LOCAL_ORIGIN, OutlierDetector, OutlierSettings,
+)
 from .priority import DEFAULT_OVERPROVISIONING, priority_load
 from .stats import ClusterStats
 from .upstream import ConnectionPool, PoolOptions
@@ -32,7 +50,8 @@ STATIC, STRICT_DNS, LOGICAL_DNS, EDS, ORIGINAL_DST = (
     "STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST")
 
 __all__ = ["Cluster", "ClusterSettings", "EndpointSpec", "Host", "LoadAssignment", "LocalitySpec",
-           "OriginalDstOptions", "STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST"]
+           "OriginalDstOptions", "STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST",
+           "LOCAL_ORIGIN_CONNECT_FAILED", "LOCAL_ORIGIN_CONNECT_SUCCESS", "LOCAL_ORIGIN_TIMEOUT"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +64,9 @@ class EndpointSpec:
     hostname: str = ""
     health: int = UNKNOWN
     hash_key: str = ""  # metadata filter_metadata["envoy.lb"]["hash_key"]
+    hc_port: int = 0  # health_check_config.port_value
+    hc_hostname: str = ""  # health_check_config.hostname
+    hc_disabled: bool = False  # health_check_config.disable_active_health_check
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +111,9 @@ class ClusterSettings:
     eds_service_name: str = ""
     cleanup_interval: float = 5.0
     original_dst: OriginalDstOptions = field(default_factory=OriginalDstOptions)
+    circuit_breakers: CircuitBreakerSettings = CircuitBreakerSettings()
+    outlier: OutlierSettings | None = None  # outlier_detection
+    health_check: HealthCheckSettings | None = None  # health_checks[0]
 
     @property
     def lb_policy(self) -> str:
@@ -99,15 +124,41 @@ class ClusterSettings:
         return self.assignment.endpoints
 
 
+def _ignore(host: Host, value: int) -> None:
+    """report_* of a cluster without outlier detection."""
+
+
 class Cluster:
     __slots__ = ("settings", "name", "stats", "rng", "hosts", "levels", "lb", "assignment",
-                 "original_dst_hosts", "_loop", "_timer", "_closed")
+                 "original_dst_hosts", "_loop", "_timer", "_closed", "resources", "host_health",
+                 "outlier", "health_checker", "hc_runner", "report_http_status", "report_local_origin",
+                 "_outlier_timer")
 
     def __init__(self, settings: ClusterSettings, stats: ClusterStats, rng: random.Random) -> None:
         self.settings = settings
         self.name = settings.name
         self.stats = stats
         self.rng = rng
+        self.resources = ClusterResources(settings.circuit_breakers)
+        self.host_health = HostHealth(self.health_changed)
+        self.outlier: OutlierDetector | None = None
+        self.health_checker: HealthChecker | None = None
+        self.hc_runner: HealthCheckRunner | None = None
+        self._outlier_timer: asyncio.TimerHandle | None = None
+        # The request path reports upstream results here: report_http_status(host, status) for
+        # a response head, report_local_origin(host, LOCAL_ORIGIN_*) for connect success,
+        # connect failure and timeout. Without outlier detection both do nothing.
+        self.report_http_status = self.report_local_origin = _ignore
+        if settings.outlier is not None:
+            self.outlier = OutlierDetector(settings.outlier, self.host_health, self._now, rng)
+            self.report_http_status = self.outlier.put_http_status
+            self.report_local_origin = self.outlier.put_result
+        if settings.health_check is not None:
+            self.health_checker = HealthChecker(
+                settings.health_check, self.host_health, self._now, rng,
+                has_traffic=lambda: stats.upstream_cx_total > 0,
+                on_success=self.outlier.on_health_check_success if self.outlier is not None else None)
+        stats.extra = (ResilienceStats(self),)
         self.hosts: tuple[Host, ...] = ()
         self.levels: tuple[Level, ...] = build_levels(())
         self.assignment = LoadAssignment()
@@ -124,8 +175,19 @@ class Cluster:
     def choose_host(self, context: object) -> Host | None:
         return self.lb.choose_host(context)  # type: ignore[no-any-return]
 
+    def _now(self) -> float:
+        """The loop's clock (health-check times are loop.call_at deadlines)."""
+        loop = self._loop
+        return loop.time() if loop is not None else time.monotonic()
+
     async def initialize(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Resolve or install the hosts and start the timers. With health checking the cluster
+        warms, as Envoy's, until every initial host has been checked once."""
         self._loop = loop
+        if self.outlier is not None:
+            self._outlier_timer = loop.call_later(self.outlier.settings.interval, self._outlier_interval)
+        if self.health_checker is not None:
+            self.hc_runner = HealthCheckRunner(self.health_checker, self.name, loop, self.health_changed)
         kind = self.settings.kind
         if kind in (STATIC, EDS):
             self.install(self.settings.assignment)
@@ -133,6 +195,21 @@ class Cluster:
             self._timer = loop.call_later(self.settings.cleanup_interval, self._cleanup)
         else:
             await self._resolve()
+        runner = self.hc_runner
+        if runner is not None and not self._closed:
+            for session in self.health_checker.sessions.values():  # type: ignore[union-attr]
+                session.start()  # first checks from now (initial_jitter), on the loop's clock
+            runner.start()
+            s = self.health_checker.settings  # type: ignore[union-attr]
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(s.timeout + s.initial_jitter + 1.0):
+                    await runner.first_round.wait()
+
+    def _outlier_interval(self) -> None:
+        if self._closed or self.outlier is None or self._loop is None:
+            return
+        delay = self.outlier.on_interval()
+        self._outlier_timer = self._loop.call_later(delay, self._outlier_interval)
 
     # ---- endpoint updates ----------------------------------------------------------------
     def update_load_assignment(self, cla: Any) -> list[str]:
@@ -173,25 +250,43 @@ class Cluster:
                     h.weight, h.priority, h.locality = e.weight, loc.priority, loc.locality
                     h.locality_weight, h.eds_health, h.hostname = loc.weight, e.health, hostname.encode()
                     h.hash_key = key or h.label
+                    h.hc_port, h.hc_hostname = e.hc_port, e.hc_hostname.encode()
                 else:
                     h = Host(e.address, e.port, e.weight, hostname.encode(), priority=loc.priority,
                              locality=loc.locality, locality_weight=loc.weight, eds_health=e.health,
-                             hash_key=key)
+                             hash_key=key, hc_port=e.hc_port, hc_hostname=e.hc_hostname.encode())
                     h.pool = ConnectionPool(h, self.settings.pool, self.stats, self._loop)
-                hosts.append(h)
+                hosts.append((h, e.hc_disabled))
         for rest in old.values():
             for gone in rest:
                 if gone.pool is not None:
                     gone.pool.close()
-        if [id(h) for h in hosts] != [id(h) for h in self.hosts]:
+        if [id(h) for h, _ in hosts] != [id(h) for h in self.hosts]:
             self.stats.membership_change += 1
         self.assignment = assignment
-        self.hosts = tuple(hosts)
+        self.hosts = tuple(h for h, _ in hosts)
+        self._track_hosts([h for h, disabled in hosts if not disabled])
         self.health_changed()
 
+    def _track_hosts(self, checked: list[Host] | None = None) -> None:
+        """Tell outlier detection and health checking the current hosts (``checked``: those
+        with active health checking; all by default). New hosts start failed when checked."""
+        if self.outlier is not None:
+            self.outlier.set_hosts(self.hosts)
+        if self.health_checker is not None:
+            self.health_checker.set_hosts(self.hosts if checked is None else checked)
+            if self.hc_runner is not None:
+                self.hc_runner.hosts_changed()
+        live = set(map(id, self.hosts))
+        for h in [h for h in self.host_health.flags if id(h) not in live]:
+            self.host_health.forget(h)
+
     def health_changed(self) -> None:
-        """Rebuild the balancer from the hosts' current health (outlier detection and health
-        checking call this after flipping ``Host.healthy``)."""
+        """Rebuild the balancer from the hosts' current health (HostHealth calls this when
+        outlier detection or health checking flips ``Host.healthy``)."""
+        flags = self.host_health.flags
+        for h in self.hosts:
+            h.health_flags = flags.get(h, 0)
         if self.settings.kind == ORIGINAL_DST:
             self._count_members()
             return
@@ -205,6 +300,26 @@ class Cluster:
     def _count_members(self) -> None:
         self.stats.membership_total = len(self.hosts)
         self.stats.membership_healthy = sum(1 for h in self.hosts if h.health == 0)
+
+    def admin_summary(self) -> list[str]:
+        """/clusters lines Envoy prints before the hosts: outlier success-rate figures (with
+        outlier detection) and each priority's circuit-breaker limits."""
+        name = self.name
+        lines = []
+        od = self.outlier
+        if od is not None:
+            for prefix, kind in (("", SUCCESS_RATE), ("local_origin_", SUCCESS_RATE_LOCAL_ORIGIN)):
+                lines.append(f"{name}::outlier::{prefix}success_rate_average::{od.sr_average[kind]:g}")
+                lines.append(f"{name}::outlier::{prefix}success_rate_ejection_threshold::{od.sr_threshold[kind]:g}")
+        for priority, rm in zip(("default", "high"), self.resources.managers):
+            for field_name, res in (("max_connections", rm.connections), ("max_pending_requests", rm.pending_requests),
+                                    ("max_requests", rm.requests), ("max_retries", rm.retries)):
+                lines.append(f"{name}::{priority}_priority::{field_name}::{res.max}")
+        return lines
+
+    def health_flags(self, host: Host) -> str:
+        """The host's Envoy health flags for /clusters (``healthy``, ``/failed_active_hc``, …)."""
+        return health_flags_string(self.host_health.flags.get(host, 0) | eds_flags(host.eds_health))
 
     # ---- DNS ---------------------------------------------------------------------------
     async def _lookup(self, name: str, port: int) -> list[str] | None:
@@ -273,6 +388,8 @@ class Cluster:
         self.original_dst_hosts[(address, port)] = h
         self.hosts = self.hosts + (h,)
         self.stats.membership_change += 1
+        if self.outlier is not None:
+            self.outlier.set_hosts(self.hosts)
         self._count_members()
         return h
 
@@ -290,14 +407,47 @@ class Cluster:
         if len(keep) != len(self.hosts):
             self.hosts = tuple(keep)
             self.stats.membership_change += 1
+            self._track_hosts()
             self._count_members()
         if not self._closed and self._loop is not None:
             self._timer = self._loop.call_later(self.settings.cleanup_interval, self._cleanup)
 
     def close(self) -> None:
+        """Removed from the configuration: timers, health checks and idle connections stop."""
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
+        if self._outlier_timer is not None:
+            self._outlier_timer.cancel()
+        if self.hc_runner is not None:
+            self.hc_runner.stop()
         for h in self.hosts:
             if h.pool is not None:
                 h.pool.close()
+
+
+class ResilienceStats:
+    """Circuit-breaker, outlier-detection and health-check stats of one cluster, read only
+    when /stats is (``ClusterStats.extra``), under Envoy's names."""
+
+    __slots__ = ("cluster",)
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def values(self) -> Iterator[tuple[str, int, bool]]:
+        c = self.cluster
+        managers = c.resources.managers
+        totals: dict[str, int] = {}
+        for rm in managers:
+            for name, value in rm.counters():
+                totals[name] = totals.get(name, 0) + value
+        for name, value in totals.items():
+            yield name, value, True
+        for rm in managers:
+            for name, value in rm.gauges():
+                yield name, value, False
+        if c.outlier is not None:
+            yield from c.outlier.stats.values()
+        if c.health_checker is not None:
+            yield from c.health_checker.stats.values()

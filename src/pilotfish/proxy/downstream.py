@@ -10,17 +10,63 @@ from __future__ import annotations
 
 import asyncio
 import random
+import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ProtocolError
-from .http1 import Http1ServerCodec, RequestHead, encode_response_head
+from .http1 import PARSE_ERRORS, Http1ServerCodec, RequestHead, encode_response_head
 from .stream import RequestIds, Stream
 
 if TYPE_CHECKING:
     from .runtime import ListenerConfig
 
 _PAUSE_PIPELINE, _PAUSE_UPSTREAM, _PAUSE_BUFFER = 1, 2, 4
+
+
+class _Flushable(Protocol):
+    def flush_now(self) -> None: ...
+
+
+class OutputBatch:
+    """Writes made while the loop dispatches one round of I/O events go out after the round.
+
+    A write to a peer asleep in epoll wakes it, and on a VM that wake-up (an inter-processor
+    interrupt) costs the writer more than the rest of the system call. Written as they are
+    produced, a busy proxy's writes trickle out one per request and wake the backend and the
+    client for each; written together after the round, one wake-up serves many. A connection
+    with output registers once per round (``add``) and is flushed by one ``call_soon``.
+    """
+
+    __slots__ = ("loop", "dirty", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.dirty: list[_Flushable] = []
+
+    def add(self, conn: _Flushable) -> None:
+        """Flush ``conn`` after this round (hot callers inline these three lines)."""
+        dirty = self.dirty
+        if not dirty:
+            self.loop.call_soon(self.run)
+        dirty.append(conn)
+
+    def run(self) -> None:
+        dirty = self.dirty
+        self.dirty = []
+        for conn in dirty:
+            conn.flush_now()
+
+
+_BATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OutputBatch] = weakref.WeakKeyDictionary()
+
+
+def output_batch(loop: asyncio.AbstractEventLoop) -> OutputBatch:
+    """The loop's one OutputBatch (every connection on a loop shares it)."""
+    batch = _BATCHES.get(loop)
+    if batch is None:
+        batch = _BATCHES[loop] = OutputBatch(loop)
+    return batch
 
 
 class ConnectionSet:
@@ -30,14 +76,15 @@ class ConnectionSet:
         self.loop = loop
         self.rng = rng
         self.request_ids = RequestIds(rng)
+        self.batch = output_batch(loop)
         self.connections: set[DownstreamConnection] = set()
         self.draining = False
 
 
 class DownstreamConnection(asyncio.Protocol):
     __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
-                 "out", "active", "parsing", "queue", "paused", "closing", "in_feed", "_remote_ip",
-                 "requests", "timer", "timer_when", "last_activity", "header_deadline",
+                 "parse", "out", "batch", "dirty", "active", "queue", "paused", "closing", "in_feed",
+                 "_remote_ip", "requests", "timer", "timer_when", "last_activity", "header_deadline",
                  "write_paused", "error_status", "_advancing")
 
     def __init__(self, listener: ListenerConfig, shared: ConnectionSet) -> None:
@@ -50,9 +97,11 @@ class DownstreamConnection(asyncio.Protocol):
         self.request_ids = shared.request_ids
         self.transport: asyncio.Transport | None = None
         self.codec = Http1ServerCodec(self, hcm.max_header_bytes, hcm.max_headers)
+        self.parse = self.codec.parser.feed_data  # the codec's feed without a Python frame
         self.out: list[bytes] = []
+        self.batch = shared.batch
+        self.dirty = False  # registered with the batch for this round
         self.active: Stream | None = None  # the stream whose response is being produced
-        self.parsing: Stream | None = None  # the stream whose request is being read
         self.queue: deque[Stream] = deque()
         self.paused = 0
         self.closing = False
@@ -104,9 +153,11 @@ class DownstreamConnection(asyncio.Protocol):
             return
         self.in_feed = True
         try:
-            self.codec.feed(data)
-        except ProtocolError as exc:
-            self._protocol_error(exc)
+            self.parse(data)
+        except PARSE_ERRORS as exc:
+            error = self.codec.error(exc)
+            if error is not None:
+                self._protocol_error(error)
         finally:
             self.in_feed = False
         active = self.active
@@ -154,29 +205,28 @@ class DownstreamConnection(asyncio.Protocol):
             active.upstream.transport.resume_reading()
 
     # ---- codec callbacks -------------------------------------------------------------
-    def on_request_head(self, head: RequestHead) -> None:
-        self.header_deadline = 0.0
+    def on_request_head(self, head: RequestHead) -> Stream:
+        """A new request: its stream starts now, or after the streams ahead of it."""
+        if self.header_deadline:
+            self.header_deadline = 0.0
         self.requests += 1
-        stats = self.hcm.stats
+        hcm = self.hcm
+        stats = hcm.stats
         stats.downstream_rq_total += 1
         stats.downstream_rq_http1_total += 1
         stats.downstream_rq_active += 1
-        stream = Stream(self, head)
-        self.parsing = stream
+        stream = Stream()  # no __init__ frame: the per-stream fields, the rest are class defaults
+        stream.conn = self
+        stream.head = head
+        stream.hcm = hcm
+        stream.start = self.loop.time()
         if self.active is None:
             self.active = stream
             stream.begin()
         else:
             self.queue.append(stream)
             self._set_pause(_PAUSE_PIPELINE, True)
-
-    def on_request_body(self, data: bytes) -> None:
-        self.parsing.on_body(data)  # type: ignore[union-attr]
-
-    def on_request_end(self) -> None:
-        stream = self.parsing
-        self.parsing = None
-        stream.on_request_end()  # type: ignore[union-attr]
+        return stream
 
     # ---- streams ---------------------------------------------------------------------
     def stream_done(self, stream: Stream) -> None:
@@ -191,7 +241,11 @@ class DownstreamConnection(asyncio.Protocol):
             if not self.in_feed:  # the upstream answered early; the rest of the body is unwanted
                 self._close_after_flush()
             return
-        self._advance()
+        if self.queue or self.paused or self.error_status or self.shared.draining \
+                or self.hcm.request_headers_timeout:
+            self._advance()
+        else:
+            self.active = None  # idle, with nothing to start, resume or arm
 
     def _advance(self) -> None:
         self.active = None
@@ -218,7 +272,7 @@ class DownstreamConnection(asyncio.Protocol):
 
     def _protocol_error(self, exc: ProtocolError) -> None:
         self.hcm.stats.downstream_cx_protocol_error += 1
-        parsing = self.parsing
+        parsing = self.codec.stream  # the stream whose request bytes were bad, if its head was read
         if parsing is not None and parsing is self.active and parsing.response_started:
             self.abort()
             return
@@ -248,6 +302,18 @@ class DownstreamConnection(asyncio.Protocol):
             self.flush()
 
     def flush(self) -> None:
+        """Send ``out`` after this round of events (see OutputBatch); at once when closing."""
+        if self.closing:
+            self.flush_now()
+        elif not self.dirty and self.out:
+            self.dirty = True
+            dirty = self.batch.dirty  # OutputBatch.add, inlined
+            if not dirty:
+                self.batch.loop.call_soon(self.batch.run)
+            dirty.append(self)
+
+    def flush_now(self) -> None:
+        self.dirty = False
         out = self.out
         if not out or self.transport is None:
             return
@@ -261,7 +327,7 @@ class DownstreamConnection(asyncio.Protocol):
     def _close_after_flush(self) -> None:
         self.closing = True
         if not self.in_feed:
-            self.flush()
+            self.flush_now()
             if self.transport is not None:
                 self.transport.close()
 
@@ -269,7 +335,7 @@ class DownstreamConnection(asyncio.Protocol):
         """Reset: the only way HTTP/1.1 can tell a client its response is broken."""
         self.closing = True
         if self.out:
-            self.flush()
+            self.flush_now()
         if self.transport is not None:
             self.transport.abort()
 

@@ -63,6 +63,7 @@ class RequestHead:
     upgrade = False
     expect_continue = False
     connection_tokens: tuple[bytes, ...] = ()  # extra names the Connection header nominated
+    has_connection_header = False
     # Values of the x-request-id / x-forwarded-for / x-forwarded-proto headers (repeats joined
     # with ","), so the router need not search the list for them.
     request_id: bytes | None = None
@@ -90,10 +91,22 @@ class RequestHead:
         self._query = None
 
 
-class ServerHandler(Protocol):
-    def on_request_head(self, head: RequestHead) -> None: ...
-    def on_request_body(self, data: bytes) -> None: ...
+#: What ``parser.feed_data`` raises for bad input (see the codecs' ``error``).
+HttpParserError = httptools.HttpParserError
+PARSE_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
+
+
+class RequestSink(Protocol):
+    """Where one request's body goes (a stream)."""
+
+    def on_body(self, data: bytes) -> None: ...
     def on_request_end(self) -> None: ...
+
+
+class ServerHandler(Protocol):
+    def on_request_head(self, head: RequestHead) -> RequestSink:
+        """A request head arrived; returns what receives its body and end."""
+        ...
 
 
 class _HeadersTooLarge(Exception):
@@ -104,13 +117,15 @@ class Http1ServerCodec:
     """Request parser. ``feed`` raises ProtocolError (400, 413, 431) for bad input."""
 
     __slots__ = ("handler", "parser", "head", "header_bytes", "max_header_bytes", "max_headers",
-                 "url", "in_message", "host", "header_count")
+                 "url", "in_message", "host", "header_count", "stream")
 
     def __init__(self, handler: ServerHandler, max_header_bytes: int = 60 * 1024,
                  max_headers: int = 100) -> None:
         self.handler = handler
         self.parser = httptools.HttpRequestParser(self)
-        self.head = RequestHead()
+        self.head = RequestHead()  # the next request's, filled by the callbacks
+        self.head.headers = []
+        self.stream: RequestSink | None = None  # receiving the current request's body
         self.header_bytes = 0
         self.header_count = 0
         self.max_header_bytes = max_header_bytes
@@ -122,31 +137,34 @@ class Http1ServerCodec:
     def feed(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # the head was delivered with upgrade=True; the handler refuses it
-        except httptools.HttpParserCallbackError as exc:
+        except PARSE_ERRORS as exc:
+            error = self.error(exc)
+            if error is not None:
+                raise error from None
+
+    @staticmethod
+    def error(exc: Exception) -> ProtocolError | None:
+        """What a parser exception means: a ProtocolError to answer, or None (an upgrade request,
+        delivered with upgrade=True and refused by the handler). Other errors are re-raised.
+
+        Hot callers call ``parser.feed_data`` themselves and pass what it raised through here."""
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            return None
+        if isinstance(exc, httptools.HttpParserCallbackError):
             cause = exc.__context__ or exc.__cause__
             if isinstance(cause, _HeadersTooLarge):
-                raise ProtocolError("request headers too large", 431) from None
+                return ProtocolError("request headers too large", 431)
             if isinstance(cause, ProtocolError):
-                raise cause from None
+                return cause
             if isinstance(cause, ValueError):  # a Content-Length that is not a number
-                raise ProtocolError("malformed request: invalid content-length") from None
-            raise
-        except httptools.HttpParserError as exc:
-            raise ProtocolError(f"malformed request: {exc}") from None
+                return ProtocolError("malformed request: invalid content-length")
+            raise exc
+        return ProtocolError(f"malformed request: {exc}")
 
-    # httptools callbacks
-    def on_message_begin(self) -> None:
-        head = self.head = RequestHead()
-        head.headers = []
-        self.header_bytes = 0
-        self.header_count = 0
-        self.url = b""
-        self.host = None
-        self.in_message = True
-
+    # httptools callbacks (no on_message_begin: the state for the next message is reset when
+    # a head is complete, saving a callback per request)
     def on_url(self, url: bytes) -> None:
+        self.in_message = True
         self.url += url
         self.header_bytes += len(url)
         if self.header_bytes > self.max_header_bytes:
@@ -178,6 +196,7 @@ class Http1ServerCodec:
                 setattr(self.head, field, value if old is None else old + b"," + value)
             else:
                 if name == b"connection":
+                    self.head.has_connection_header = True
                     tokens = tuple(t for t in (t.strip().lower() for t in value.split(b","))
                                    if t and t not in HOP_BY_HOP and t != b"close")
                     if tokens:
@@ -189,11 +208,13 @@ class Http1ServerCodec:
         parser = self.parser
         head = self.head
         head.method = parser.get_method()
-        version = parser.get_http_version()
-        if version != "1.1":
-            head.version = version
-        if not parser.should_keep_alive():
-            head.keep_alive = False
+        if not parser.should_keep_alive() or head.has_connection_header:
+            # Only then can the version be other than 1.1; get_http_version formats a string
+            # in Python and costs as much as the rest of this method.
+            head.keep_alive = parser.should_keep_alive()
+            version = parser.get_http_version()
+            if version != "1.1":
+                head.version = version
         if parser.should_upgrade():
             head.upgrade = True
         if head.chunked and head.content_length is not None:
@@ -215,7 +236,13 @@ class Http1ServerCodec:
             for name, field in _REQ_RECORDED.items():
                 if name in drop:
                     setattr(head, field, None)
-        self.handler.on_request_head(head)
+        nxt = self.head = RequestHead()
+        nxt.headers = []
+        self.header_bytes = 0
+        self.header_count = 0
+        self.url = b""
+        self.host = None
+        self.stream = self.handler.on_request_head(head)
 
     @staticmethod
     def _other_target(head: RequestHead, url: bytes) -> None:
@@ -241,11 +268,13 @@ class Http1ServerCodec:
             raise ProtocolError("invalid request target")
 
     def on_body(self, body: bytes) -> None:
-        self.handler.on_request_body(body)
+        self.stream.on_body(body)  # type: ignore[union-attr]
 
     def on_message_complete(self) -> None:
         self.in_message = False
-        self.handler.on_request_end()
+        stream = self.stream
+        self.stream = None
+        stream.on_request_end()  # type: ignore[union-attr]
 
 
 class ClientHandler(Protocol):
@@ -275,20 +304,20 @@ class Http1ClientCodec:
     def feed(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserCallbackError:
-            raise
         except httptools.HttpParserError as exc:
-            raise ProtocolError(f"malformed response: {exc}", 502) from None
+            raise self.error(exc) from None
+
+    @staticmethod
+    def error(exc: Exception) -> ProtocolError:
+        """A parser exception as a ProtocolError (502); errors raised by callbacks are re-raised."""
+        if isinstance(exc, httptools.HttpParserCallbackError):
+            raise exc
+        return ProtocolError(f"malformed response: {exc}", 502)
 
     @property
     def has_framing(self) -> bool:
-        """Whether the last response head declared its length (Content-Length or chunked)."""
+        """Whether the response being read declared its length (Content-Length or chunked)."""
         return self.content_length is not None or self.chunked
-
-    def on_message_begin(self) -> None:
-        self.headers = []
-        self.content_length = None
-        self.chunked = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
@@ -306,6 +335,9 @@ class Http1ClientCodec:
         status = parser.get_status_code()
         if status < 200 and status >= 100 and status != 101:
             self.informational = True
+            self.headers = []
+            self.content_length = None
+            self.chunked = False
             return
         self.informational = False
         content_length = self.content_length
@@ -320,6 +352,10 @@ class Http1ClientCodec:
         self.handler.on_response_body(body)
 
     def on_message_complete(self) -> None:
+        # The next response starts from scratch (instead of an on_message_begin callback).
+        self.headers = []
+        self.content_length = None
+        self.chunked = False
         if self.informational:
             self.informational = False
             return

@@ -119,9 +119,11 @@ class ForwardAction:
     timeout: float  # seconds; 0 means none
     # The x-envoy-expected-rq-timeout-ms line the router adds, encoded once.
     timeout_header: bytes = field(default=b"", init=False)
+    rewrites_path: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.timeout_header = b"x-envoy-expected-rq-timeout-ms: %d" % int(self.timeout * 1000)
+        self.rewrites_path = self.prefix_rewrite is not None or self.regex_rewrite is not None
     hash_policy: object = None  # hash_policy.HashPolicy, read by RING_HASH/MAGLEV clusters
 
 
@@ -145,7 +147,8 @@ class DirectAction:
 
 class Route:
     __slots__ = ("name", "kind", "value", "case_sensitive", "regex", "headers", "query",
-                 "action_kind", "action", "request_mutations", "response_mutations", "vhost")
+                 "action_kind", "action", "request_mutations", "response_mutations", "vhost",
+                 "simple_prefix", "edits_request")
 
     def __init__(self, name: str, kind: int, value: bytes, case_sensitive: bool, regex: object,
                  headers: tuple[HeaderMatcher, ...], query: tuple[QueryMatcher, ...],
@@ -164,6 +167,13 @@ class Route:
         self.request_mutations = request_mutations
         self.response_mutations = response_mutations
         self.vhost: VirtualHost | None = None
+        # A case-sensitive prefix and nothing else to match (Istio's usual route): the router
+        # tests it inline. None: call ``matches``.
+        self.simple_prefix = (self.value if kind == PREFIX and case_sensitive and not headers and not query
+                              else None)
+        # Whether forwarding needs the request headers as an editable list.
+        self.edits_request = bool(request_mutations) or (
+            isinstance(action, ForwardAction) and (action.host_rewrite is not None or action.auto_host_rewrite))
 
     def matches(self, path: bytes, path_only: bytes, headers: list[tuple[bytes, bytes]],
                 query: Callable[[], dict[bytes, bytes]]) -> bool:
@@ -208,7 +218,7 @@ class RouteTable:
     """Virtual hosts by domain with Envoy's precedence: exact, longest ``*suffix``,
     longest ``prefix*``, then ``*``."""
 
-    __slots__ = ("name", "exact", "suffixes", "prefixes", "default", "ignore_port")
+    __slots__ = ("name", "exact", "suffixes", "prefixes", "default", "ignore_port", "default_only")
 
     def __init__(self, name: str, exact: dict[bytes, VirtualHost],
                  suffixes: list[tuple[int, dict[bytes, VirtualHost]]],
@@ -220,6 +230,7 @@ class RouteTable:
         self.prefixes = prefixes  # longest first
         self.default = default
         self.ignore_port = ignore_port
+        self.default_only = not exact and not suffixes and not prefixes  # one "*" host (or none)
 
     def find_virtual_host(self, host: bytes) -> VirtualHost | None:
         if not self.exact and not self.suffixes and not self.prefixes:

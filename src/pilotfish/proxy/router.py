@@ -15,12 +15,16 @@ from .route_table import (
 
 def select_route(table: RouteTable, head: RequestHead, authority: bytes) -> Route | None:
     """The first route of the matching virtual host that matches the request, or None (NR)."""
-    vh = table.find_virtual_host(authority)
+    vh = table.default if table.default_only else table.find_virtual_host(authority)
     if vh is None:
         return None
-    path, path_only, headers, query = head.path, head.path_only, head.headers, head.query
+    path = head.path
     for route in vh.routes:
-        if route.matches(path, path_only, headers, query):
+        prefix = route.simple_prefix
+        if prefix is not None:
+            if path.startswith(prefix):
+                return route
+        elif route.matches(path, head.path_only, head.headers, head.query):
             return route
     return None
 

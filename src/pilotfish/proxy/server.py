@@ -93,7 +93,7 @@ class ProxyServer:
         its connections (their next requests see the new routes); a changed or removed listener
         drains its connections. Clusters no longer present close their idle connections.
         """
-        if self.state == PRE_INITIALIZING:  # listeners are bound by start()
+        if self.state != LIVE:  # starting: start() binds the listeners; draining: bind nothing
             self._swap_clusters(runtime)
             return
         bound: dict[str, _ActiveListener] = {}

@@ -39,11 +39,12 @@ class ClusterStats(_Scope):
         "upstream_cx_rx_bytes_total", "upstream_cx_tx_bytes_total", "membership_change",
     )
     GAUGES = ("upstream_rq_active", "upstream_cx_active", "membership_total", "membership_healthy")
-    __slots__ = COUNTERS + GAUGES + ("rq_code",)
+    __slots__ = COUNTERS + GAUGES + ("rq_code", "extra")
 
     def __init__(self) -> None:
         super().__init__()
         self.rq_code = [0] * 600  # upstream_rq_<code>; the classes are summed when read
+        self.extra: tuple[Any, ...] = ()  # parts with their own values(): circuit breakers, outlier, HC
 
     def values(self) -> Iterator[tuple[str, int, bool]]:
         yield from super().values()
@@ -56,6 +57,8 @@ class ClusterStats(_Scope):
         for code, n in enumerate(self.rq_code):
             if n:
                 yield f"upstream_rq_{code}", n, True
+        for part in self.extra:
+            yield from part.values()
 
 
 class HttpStats(_Scope):
@@ -208,7 +211,7 @@ def _prom_name(family: str, name: str, label: str) -> tuple[str, str]:
                 return f"envoy_{family}_{prefix[:-1]}", f'envoy_response_code="{rest}",{label}'
             if len(rest) == 3 and rest.endswith("xx") and rest[0].isdigit():
                 return f"envoy_{family}_{prefix}xx", f'envoy_response_code_class="{rest[0]}",{label}'
-    return f"envoy_{family}_{name}", label
+    return f"envoy_{family}_{name.replace('.', '_')}", label
 
 
 def _escape(v: str) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .access_log import DC, NC, NR, UC, UF, UH, UPE, UT
 from .http1 import _STATUS_LINES, CHUNKED_END, RequestHead, encode_chunk, status_line
-from .route_table import DIRECT, REDIRECT, header_value, strip_port
+from .route_table import DIRECT, FORWARD, header_value, strip_port
 from .router import pick_weighted, redirect_location, rewrite_path, select_route
 from .runtime import APPEND_IF_ABSENT, OVERWRITE
 
@@ -106,7 +106,7 @@ class Stream:
     replay_bytes = 0
     flags = 0
     status = 0
-    sent_at = 0.0
+    complete_at = 0.0  # when the request was read completely (x-envoy-upstream-service-time counts from it)
     rx = 0
     tx = 0
     mode = _LENGTH
@@ -121,55 +121,38 @@ class Stream:
     original_path: bytes | None = None
     peer: Any = None  # the other side's Istio workload (peer_metadata.PeerInfo), when exchanged
 
-    def __init__(self, conn: DownstreamConnection, head: RequestHead) -> None:
-        self.conn = conn
-        self.head = head
-        self.hcm = conn.hcm
-        self.start = conn.loop.time()
-        self.authority = head.authority
+    authority = b""
+    # Set by DownstreamConnection.on_request_head when it makes the stream (no __init__ on the
+    # request path): conn, head, hcm (the connection's at that moment) and start (loop time).
+    conn: DownstreamConnection
+    head: RequestHead
+    hcm: Any
+    start: float
 
     # ---- request side ------------------------------------------------------------------
     def begin(self) -> None:
         """Route the request and either reply locally or ask a pool for a connection."""
         hcm = self.hcm
         head = self.head
-        stats = hcm.stats
-        if head.upgrade:
-            return self.local_reply(403, b"", close=True)  # no upgrade_configs: Envoy's upgrade_failed
-        if head.version == "1.0" and not hcm.accept_http_10:
-            return self.local_reply(426, b"", close=True)
-        authority = head.authority
-        if not authority:
-            if head.version == "1.0" and hcm.default_host_http10:
-                authority = hcm.default_host_http10
-            else:
-                return self.local_reply(400, b"missing host header", close=True)
-        if hcm.strip_any_host_port:
-            authority = strip_port(authority)
-        elif hcm.strip_matching_host_port and authority.endswith(b":%d" % hcm.listener_port):
-            authority = strip_port(authority)
-        self.authority = authority
+        authority = self.authority = head.authority
+        if (head.upgrade or head.version != "1.1" or not authority or hcm.strip_any_host_port
+                or hcm.strip_matching_host_port):
+            authority = self._check_head(hcm, head, authority)
+            if authority is None:
+                return
         limit = hcm.max_request_bytes
         if limit and head.content_length is not None and head.content_length > limit:
-            stats.downstream_rq_too_large += 1
+            hcm.stats.downstream_rq_too_large += 1
             return self.local_reply(413, b"Payload Too Large", close=True)
         route = select_route(hcm.route_table, head, authority)
         if route is None:
-            stats.no_route += 1
+            hcm.stats.no_route += 1
             self.flags |= NR
             return self.local_reply(404, b"")
         self.route = route
         action = route.action
-        kind = route.action_kind
-        if kind == DIRECT:
-            stats.rq_direct_response += 1
-            return self.local_reply(action.status, action.body, mutations=route.response_mutations)
-        if kind == REDIRECT:
-            stats.rq_redirect += 1
-            scheme = header_value(head.headers, b"x-forwarded-proto") or b"http"
-            location = redirect_location(route, action, head, authority, scheme)
-            return self.local_reply(action.status, b"", extra=((b"location", location),),
-                                    mutations=route.response_mutations)
+        if route.action_kind != FORWARD:
+            return self._reply_by_route(route, action, authority)
         entry = None
         if action.weighted:
             entry = pick_weighted(action, self.conn.rng)
@@ -181,7 +164,7 @@ class Stream:
             name = action.cluster
         cluster = hcm.clusters.get(name)
         if cluster is None:
-            stats.no_cluster += 1
+            hcm.stats.no_cluster += 1
             self.flags |= NC
             return self.local_reply(action.not_found_status, b"")
         self.cluster = cluster
@@ -199,21 +182,56 @@ class Stream:
         if entry is not None:
             self.resp_mutations = entry.response_mutations + route.response_mutations
             self.upstream_head = self._edited_upstream_head(route, action, entry, host)
-        elif (route.request_mutations or hcm.use_remote_address or hcm.peer_exchange is not None
-              or action.host_rewrite is not None or action.auto_host_rewrite):
-            self.resp_mutations = route.response_mutations
-            self.upstream_head = self._edited_upstream_head(route, action, None, host)
         else:
-            self.resp_mutations = route.response_mutations
-            self.upstream_head = self._upstream_head(action)
+            if route.response_mutations:
+                self.resp_mutations = route.response_mutations
+            if route.edits_request or hcm.use_remote_address or hcm.peer_exchange is not None:
+                self.upstream_head = self._edited_upstream_head(route, action, None, host)
+            else:
+                self.upstream_head = self._upstream_head(action)
         if self.set_cookies:
             self.resp_mutations += self.set_cookies
         if head.expect_continue:
             self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if self.request_complete and self.timeout:
+        if self.request_complete and self.timeout:  # a pipelined request read while it waited
             self.deadline = self.conn.loop.time() + self.timeout
             self.conn.arm(self.deadline)
         host.pool.acquire(self)
+
+    def _check_head(self, hcm: Any, head: RequestHead, authority: bytes) -> bytes | None:
+        """Upgrades, HTTP/1.0, a missing host, port stripping: the authority to route by, or
+        None when a local reply was sent."""
+        if head.upgrade:
+            self.local_reply(403, b"", close=True)  # no upgrade_configs: Envoy's upgrade_failed
+            return None
+        if head.version == "1.0" and not hcm.accept_http_10:
+            self.local_reply(426, b"", close=True)
+            return None
+        if not authority:
+            if head.version == "1.0" and hcm.default_host_http10:
+                authority = hcm.default_host_http10
+            else:
+                self.local_reply(400, b"missing host header", close=True)
+                return None
+        if hcm.strip_any_host_port:
+            authority = strip_port(authority)
+        elif hcm.strip_matching_host_port and authority.endswith(b":%d" % hcm.listener_port):
+            authority = strip_port(authority)
+        self.authority = authority
+        return authority
+
+    def _reply_by_route(self, route: Any, action: Any, authority: bytes) -> None:
+        """direct_response and redirect routes."""
+        stats = self.hcm.stats
+        if route.action_kind == DIRECT:
+            stats.rq_direct_response += 1
+            return self.local_reply(action.status, action.body, mutations=route.response_mutations)
+        stats.rq_redirect += 1
+        head = self.head
+        scheme = head.forwarded_proto or b"http"
+        location = redirect_location(route, action, head, authority, scheme)
+        return self.local_reply(action.status, b"", extra=((b"location", location),),
+                                mutations=route.response_mutations)
 
     def _upstream_head(self, action: Any) -> bytes:
         """The request head when no configured edit needs a header list: lines straight away."""
@@ -223,7 +241,8 @@ class Stream:
         if hcm.generate_request_id:
             rid = head.request_id
             if rid is None:
-                rid = self.conn.request_ids()
+                ids = self.conn.request_ids
+                rid = ids.ready.pop() if ids.ready else ids()
                 lines.append(b"x-request-id: " + rid)
             self.request_id = rid
         if head.forwarded_proto is None:
@@ -233,7 +252,7 @@ class Stream:
         if head.chunked:
             lines.append(_TE_CHUNKED)
         path = head.path
-        if action.prefix_rewrite is not None or action.regex_rewrite is not None:
+        if action.rewrites_path:
             path = self._rewrite(path, lines, None)
         lines.append(_END)
         return b"%b %b HTTP/1.1\r\nhost: %b\r\n%b" % (head.method, path, self.authority, _CRLF.join(lines))
@@ -320,9 +339,12 @@ class Stream:
             return
         if self.head.chunked:
             self._send(CHUNKED_END)
+        conn = self.conn
+        now = self.complete_at = conn.loop.time()
         if self.timeout and self.host is not None:
-            self.deadline = self.conn.loop.time() + self.timeout
-            self.conn.arm(self.deadline)
+            deadline = self.deadline = now + self.timeout
+            if conn.timer is None or conn.timer_when > deadline:
+                conn.arm(deadline)
 
     def _send(self, data: bytes) -> None:
         up = self.upstream
@@ -354,19 +376,25 @@ class Stream:
             if self.upstream_head:
                 pending.insert(0, self.upstream_head)
             data = b"".join(pending) if len(pending) != 1 else pending[0]
+            if self.pending_bytes > self.hcm.buffer_limit:
+                self.conn.pause_reading_for_buffer(False)
         else:
             data = self.upstream_head
-        if reused and len(data) <= self.hcm.buffer_limit:
+        n = len(data)
+        if reused and n <= self.hcm.buffer_limit:
             self.replay = [data]
-            self.replay_bytes = len(data)
+            self.replay_bytes = n
         elif self.replay is not None:
             self.replay = None
-        if self.pending_bytes > self.hcm.buffer_limit:
-            self.conn.pause_reading_for_buffer(False)
-        conn = self.conn
-        self.sent_at = conn.loop.time()
-        up.write(data)
-        if conn.write_paused:
+        up.stats.upstream_cx_tx_bytes_total += n  # UpstreamConnection.write, inlined
+        out = up.out
+        if not out:
+            dirty = up.batch.dirty
+            if not dirty:
+                up.batch.loop.call_soon(up.batch.run)
+            dirty.append(up)
+        out.append(data)
+        if self.conn.write_paused:
             up.transport.pause_reading()
 
     def on_upstream_connect_failure(self, reason: str) -> None:
@@ -385,7 +413,6 @@ class Stream:
         self.upstream_keep_alive = keep_alive
         hcm = self.hcm
         head = self.head
-        method = head.method
         if self.resp_mutations or hcm.peer_exchange is not None or hcm.always_set_request_id:
             data = self._edited_response_head(status, headers, content_length)
         else:
@@ -397,21 +424,27 @@ class Stream:
                 lines = _lines(headers)
                 if t == APPEND_IF_ABSENT and header_value(headers, b"server") is None:
                     lines.append(b"server: " + hcm.server_name)
-            if content_length is not None or method == b"HEAD" or status == 204 or status == 304:
-                pass  # _LENGTH, the default
-            elif head.version == "1.1":
-                self.mode = _CHUNKED
-                lines.append(_TE_CHUNKED)
-            else:
-                self.mode = _UNTIL_CLOSE
+            if content_length is None and status != 204 and status != 304 and head.method != b"HEAD":
+                if head.version == "1.1":
+                    self.mode = _CHUNKED
+                    lines.append(_TE_CHUNKED)
+                else:
+                    self.mode = _UNTIL_CLOSE
+            conn = self.conn
             if not hcm.suppress_envoy_headers:
-                service_time = self.service_time = int((self.conn.loop.time() - self.sent_at) * 1000)
-                lines.append(b"x-envoy-upstream-service-time: %d" % service_time)
-            self._connection_header(lines, self.mode == _UNTIL_CLOSE)
+                ms = self.service_time = int((conn.loop.time() - (self.complete_at or self.start)) * 1000)
+                lines.append(b"x-envoy-upstream-service-time: %d" % ms)
+            max_rq = hcm.max_requests_per_connection
+            if (not head.keep_alive or self.mode == _UNTIL_CLOSE or self.close_after or conn.shared.draining
+                    or (max_rq and conn.requests >= max_rq)):
+                self.close_after = True
+                lines.append(_CONNECTION_CLOSE)
+            elif head.version == "1.0":
+                lines.append(_CONNECTION_KEEP_ALIVE)
             lines.append(_END)
             data = (_STATUS_LINES.get(status) or status_line(status)) + _CRLF.join(lines)
-        self.conn.write(data)
-        if method == b"HEAD":
+        self.conn.out.append(data)  # flushed when the upstream read that brought it is done
+        if head.method == b"HEAD":
             # httptools cannot be told a response has no body; end here and retire the connection.
             self._drop_upstream()
             self.finish()
@@ -432,7 +465,7 @@ class Stream:
         else:
             self.mode = _UNTIL_CLOSE
         if not hcm.suppress_envoy_headers:
-            self.service_time = int((self.conn.loop.time() - self.sent_at) * 1000)
+            self.service_time = int((self.conn.loop.time() - (self.complete_at or self.start)) * 1000)
             out.append((b"x-envoy-upstream-service-time", b"%d" % self.service_time))
         self._server_header(out)
         for m in self.resp_mutations:
@@ -448,7 +481,11 @@ class Stream:
         self.tx += len(data)
         if self.mode == _CHUNKED:
             data = encode_chunk(data)
-        self.conn.write(data)
+        conn = self.conn
+        out = conn.out  # DownstreamConnection.write, inlined
+        out.append(data)
+        if len(out) > 16 and not conn.in_feed:
+            conn.flush()
 
     def on_response_end(self) -> None:
         if self.mode == _CHUNKED:
@@ -583,7 +620,8 @@ class Stream:
         if self.done:
             return
         self.done = True
-        self.pending = None
+        if self.pending is not None:
+            self.pending = None
         status = self.status
         hcm = self.hcm
         stats = hcm.stats

@@ -207,6 +207,8 @@ FIELDS: dict[str, dict[str, str]] = {
         "http_protocol_options": OK, "eds_cluster_config": OK,
         "ring_hash_lb_config": OK, "maglev_lb_config": OK, "original_dst_lb_config": OK,
         "common_lb_config": OK,
+        # compile/resilience.py checks the fields inside these three
+        "circuit_breakers": OK, "outlier_detection": OK, "health_checks": OK,
     },
     _C + "Cluster.RingHashLbConfig": {"minimum_ring_size": OK, "maximum_ring_size": OK, "hash_function": OK},
     _C + "Cluster.MaglevLbConfig": {"table_size": OK},
@@ -238,7 +240,18 @@ FIELDS: dict[str, dict[str, str]] = {
         "endpoint": OK, "health_status": OK, "load_balancing_weight": OK,
         "metadata": OK,  # filter_metadata["envoy.lb"]["hash_key"] is read; the rest cannot change traffic
     },
-    _E + "Endpoint": {"address": OK, "hostname": OK, "health_check_config": WARN},
+    _E + "Endpoint": {"address": OK, "hostname": OK, "health_check_config": OK},
+    _E + "Endpoint.HealthCheckConfig": {"port_value": OK, "hostname": OK, "disable_active_health_check": OK},
+    _CORE + "HealthCheck": {
+        "timeout": OK, "interval": OK, "initial_jitter": OK, "interval_jitter": OK,
+        "interval_jitter_percent": OK, "unhealthy_threshold": OK, "healthy_threshold": OK,
+        "reuse_connection": OK, "http_health_check": OK, "tcp_health_check": OK, "grpc_health_check": OK,
+        "custom_health_check": OK,  # compile/resilience.py: only http_health_check is accepted
+        "no_traffic_interval": OK, "no_traffic_healthy_interval": OK, "unhealthy_interval": OK,
+        "unhealthy_edge_interval": OK, "healthy_edge_interval": OK,
+        "event_log_path": WARN, "event_logger": WARN, "event_service": WARN,
+        "always_log_health_check_failures": WARN, "always_log_health_check_success": WARN,
+    },
 }
 
 #: Fields whose absence of support deserves a more helpful message than the generic one.

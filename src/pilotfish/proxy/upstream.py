@@ -12,8 +12,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ProtocolError
-from .http1 import Http1ClientCodec
+from .downstream import output_batch
+from .http1 import Http1ClientCodec, HttpParserError
 
 if TYPE_CHECKING:
     from .cluster import Host
@@ -32,19 +32,22 @@ class UpstreamConnection(asyncio.Protocol):
     """One upstream HTTP/1.1 connection. While it serves a stream, its codec delivers response
     events to that stream directly (``attach``); when idle, to the connection, which drops them."""
 
-    __slots__ = ("pool", "transport", "codec", "stream", "requests", "closed", "idle_since",
-                 "paused_writing", "stats")
+    __slots__ = ("pool", "transport", "codec", "parse", "stream", "requests", "closed", "idle_since",
+                 "paused_writing", "stats", "out", "batch")
 
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
         self.stats = pool.stats
         self.transport: asyncio.Transport | None = None
         self.codec = Http1ClientCodec(self)
+        self.parse = self.codec.parser.feed_data  # the codec's feed without a Python frame
         self.stream: Any = None
         self.requests = 0
         self.closed = False
         self.idle_since = 0.0
         self.paused_writing = False
+        self.out: list[bytes] = []  # written after this round of events (downstream.OutputBatch)
+        self.batch = output_batch(pool.loop or asyncio.get_running_loop())
 
     def attach(self, stream: Any) -> None:
         self.stream = stream
@@ -67,8 +70,9 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.stats.upstream_cx_rx_bytes_total += len(data)
         try:
-            self.codec.feed(data)
-        except ProtocolError:
+            self.parse(data)
+        except HttpParserError as exc:
+            self.codec.error(exc)  # re-raises what a callback raised
             self.stats.upstream_cx_protocol_error += 1
             self.close()
             stream = self.stream
@@ -119,9 +123,23 @@ class UpstreamConnection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         self.stats.upstream_cx_tx_bytes_total += len(data)
-        self.transport.write(data)  # type: ignore[union-attr]
+        out = self.out
+        if not out:
+            dirty = self.batch.dirty  # OutputBatch.add, inlined
+            if not dirty:
+                self.batch.loop.call_soon(self.batch.run)
+            dirty.append(self)
+        out.append(data)
+
+    def flush_now(self) -> None:
+        out = self.out
+        if out and not self.closed:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
+        out.clear()
 
     def close(self) -> None:
+        """Close, dropping output not yet written (the exchange it belonged to is over)."""
+        self.out.clear()
         if not self.closed:
             self.closed = True
             if self.transport is not None:
@@ -149,7 +167,8 @@ class ConnectionPool:
             conn = idle.pop()  # LIFO: the most recently used is the most likely alive
             if conn.closed:
                 continue
-            conn.attach(stream)
+            conn.stream = stream  # attach(), inlined
+            conn.codec.handler = stream
             conn.requests += 1
             stream.on_upstream_ready(conn, True)
             return
@@ -190,7 +209,8 @@ class ConnectionPool:
 
     def release(self, conn: UpstreamConnection) -> None:
         """Return a connection whose exchange completed cleanly; it is kept unless limits say no."""
-        conn.detach()
+        conn.stream = None  # detach(), inlined
+        conn.codec.handler = conn
         max_rq = self.options.max_requests_per_connection
         if conn.closed or self._closed:
             conn.close()

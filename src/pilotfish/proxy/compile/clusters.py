@@ -1,4 +1,8 @@
-"""Cluster → runtime ClusterSettings; ClusterLoadAssignment → LoadAssignment."""
+"""Cluster → runtime ClusterSettings; ClusterLoadAssignment → LoadAssignment.
+
+Circuit breakers, outlier detection and health checks are compiled by compile/resilience.py
+(which checks their fields) and stored on the settings; the Cluster builds the live objects.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import ipaddress
 import socket
 from typing import Any
 
+from ..circuit_breaker import CircuitBreakerSettings
 from ..cluster import (
     EDS, LOGICAL_DNS, ORIGINAL_DST, STATIC, STRICT_DNS, ClusterSettings, EndpointSpec,
     LoadAssignment, LocalitySpec, OriginalDstOptions,
@@ -19,6 +24,7 @@ from ..priority import DEFAULT_OVERPROVISIONING, DEFAULT_PANIC_THRESHOLD
 from ..support import unpack_any
 from ..upstream import PoolOptions
 from .durations import seconds
+from .resilience import compile_circuit_breakers, compile_health_checks, compile_outlier_detection
 
 _TYPES = {0: STATIC, 1: STRICT_DNS, 2: LOGICAL_DNS, 3: EDS, 4: ORIGINAL_DST}
 _LB = {0: "ROUND_ROBIN", 1: "LEAST_REQUEST", 2: "RING_HASH", 3: "RANDOM", 5: "MAGLEV",
@@ -72,6 +78,14 @@ def compile_cluster(c: Any, path: str) -> ClusterSettings:
     buffer_limit = (c.per_connection_buffer_limit_bytes.value
                     if c.HasField("per_connection_buffer_limit_bytes") else 1024 * 1024)
     family, prefer_v6 = _FAMILY.get(c.dns_lookup_family, (socket.AF_UNSPEC, False))
+    breakers = (compile_circuit_breakers(c.circuit_breakers, f"{path}.circuit_breakers")
+                if c.HasField("circuit_breakers") else CircuitBreakerSettings())
+    outlier = (compile_outlier_detection(c.outlier_detection, f"{path}.outlier_detection")
+               if c.HasField("outlier_detection") else None)
+    health_check = compile_health_checks(c.health_checks, f"{path}.health_checks")
+    if health_check is not None and ctype == ORIGINAL_DST:
+        raise ProxyConfigError("health checks are not supported on ORIGINAL_DST clusters (hosts are made "
+                               "on demand)", f"{path}.health_checks")
     return ClusterSettings(
         name=c.name, kind=ctype, assignment=assignment, lb=options,
         pool=PoolOptions(connect_timeout=connect_timeout, idle_timeout=idle,
@@ -81,6 +95,7 @@ def compile_cluster(c: Any, path: str) -> ClusterSettings:
         eds_service_name=c.eds_cluster_config.service_name or c.name,
         cleanup_interval=seconds(c.cleanup_interval) if c.HasField("cleanup_interval") else 5.0,
         original_dst=_original_dst(c, path),
+        circuit_breakers=breakers, outlier=outlier, health_check=health_check,
     )
 
 
@@ -184,8 +199,13 @@ def compile_load_assignment(la: Any, path: str, kind: str = STATIC) -> LoadAssig
             weight = lbe.load_balancing_weight.value if lbe.HasField("load_balancing_weight") else 1
             if weight < 1:
                 raise ProxyConfigError("load_balancing_weight must be at least 1", f"{epath}.load_balancing_weight")
+            hc = lbe.endpoint.health_check_config
+            if hc.HasField("address"):
+                raise ProxyConfigError("health_check_config.address is not supported (port_value is)",
+                                       f"{epath}.endpoint.health_check_config.address")
             endpoints.append(EndpointSpec(sa.address, sa.port_value, weight, lbe.endpoint.hostname,
-                                          lbe.health_status, _hash_key(lbe)))
+                                          lbe.health_status, _hash_key(lbe), hc.port_value, hc.hostname,
+                                          hc.disable_active_health_check))
         l = loc.locality
         localities.append(LocalitySpec(tuple(endpoints), loc.priority, (l.region, l.zone, l.sub_zone), lweight))
     factor, weighted = DEFAULT_OVERPROVISIONING, False
