@@ -207,3 +207,34 @@ async def test_slow_client_back_pressures_the_upstream(backend: Backend) -> None
         assert conn.transport.get_write_buffer_size() < 2 * 1024 * 1024
         r = await c.read_response(timeout=10)
     assert len(r.body) == 128 * 65536
+
+
+async def test_many_connections_in_one_round_each_get_their_own_responses(backend: Backend) -> None:
+    """Output is written after each round of events (OutputBatch); nothing may cross connections."""
+    async with running_proxy(simple(backend)) as proxy:
+        port = port_of(proxy)
+
+        async def user(i: int) -> list[bytes]:
+            async with client(port) as c:
+                return [(await c.request(path=f"/{i}/{j}")).body for j in range(3)]
+
+        bodies = await asyncio.gather(*(user(i) for i in range(20)))
+    assert bodies == [[f"a /{i}/{j}".encode() for j in range(3)] for i in range(20)]
+
+
+async def test_generated_request_id_is_a_fresh_uuid_per_request(backend: Backend) -> None:
+    async with running_proxy(simple(backend)) as proxy, client(port_of(proxy)) as c:
+        for _ in range(3):
+            await c.request()
+    ids = [s.headers["x-request-id"] for s in backend.seen]
+    assert len(set(ids)) == 3 and all(len(i) == 36 and i[14] == "4" and i[19] in "89ab" for i in ids)
+
+
+async def test_x_forwarded_proto_is_kept_unless_use_remote_address(backend: Backend) -> None:
+    async with running_proxy(simple(backend)) as proxy, client(port_of(proxy)) as c:
+        await c.request(headers={"x-forwarded-proto": "https"})
+    assert backend.seen[0].headers["x-forwarded-proto"] == "https"
+    async with running_proxy(simple(backend, use_remote_address=True)) as proxy, client(port_of(proxy)) as c:
+        await c.request(headers={"x-forwarded-proto": "https"})
+    assert backend.seen[1].headers["x-forwarded-proto"] == "http"
+    assert backend.seen[1].headers["x-forwarded-for"] == "127.0.0.1"

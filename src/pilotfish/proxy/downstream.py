@@ -1,9 +1,10 @@
 """The downstream side: one asyncio.Protocol per client connection, HTTP/1.1 via the codec.
 
 Requests are answered in order. A pipelined request that arrives while another is in flight
-waits in a queue (reading pauses meanwhile). Output produced while handling one event is
-collected in ``out`` and written with one ``transport.write``. One lazily re-armed timer per
-connection covers the request-header timeout, the idle timeout and the route timeout.
+waits in a queue (reading pauses meanwhile). Output is collected in ``out`` and written with
+one ``transport.write`` after the loop's current round of events (``OutputBatch``; at once when
+the connection closes). One lazily re-armed timer per connection covers the request-header
+timeout, the idle timeout and the route timeout.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ _REQ_RECORDED = {b"x-request-id": "request_id", b"x-forwarded-for": "forwarded_f
 # Response headers the client codec consumes or looks at.
 _RESP_SPECIAL = HOP_BY_HOP | {b"content-length"}
 
-_STATUS_LINES = {
+STATUS_LINES = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
 }
 CHUNKED_END = b"0\r\n\r\n"
@@ -363,7 +363,7 @@ class Http1ClientCodec:
 
 
 def status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
+    line = STATUS_LINES.get(status)
     if line is None:
         line = f"HTTP/1.1 {status} Unknown\r\n".encode()
     return line

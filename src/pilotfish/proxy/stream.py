@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .access_log import DC, NC, NR, UC, UF, UH, UPE, UT
-from .http1 import _STATUS_LINES, CHUNKED_END, RequestHead, encode_chunk, status_line
+from .http1 import CHUNKED_END, STATUS_LINES, RequestHead, encode_chunk, status_line
 from .route_table import DIRECT, FORWARD, header_value, strip_port
 from .router import pick_weighted, redirect_location, rewrite_path, select_route
 from .runtime import APPEND_IF_ABSENT, OVERWRITE
@@ -442,7 +442,7 @@ class Stream:
             elif head.version == "1.0":
                 lines.append(_CONNECTION_KEEP_ALIVE)
             lines.append(_END)
-            data = (_STATUS_LINES.get(status) or status_line(status)) + _CRLF.join(lines)
+            data = (STATUS_LINES.get(status) or status_line(status)) + _CRLF.join(lines)
         self.conn.out.append(data)  # flushed when the upstream read that brought it is done
         if head.method == b"HEAD":
             # httptools cannot be told a response has no body; end here and retire the connection.

@@ -3,7 +3,8 @@
 A connection serves one stream at a time. ``ConnectionPool.acquire(stream)`` hands the stream
 an idle connection at once (``stream.on_upstream_ready(conn, reused=True)``) or starts one
 connect task, the only task on the request path, and later calls ``on_upstream_ready`` or
-``on_upstream_connect_failure``.
+``on_upstream_connect_failure``. Writes go out after the loop's round of events, as downstream
+ones do (``downstream.OutputBatch``).
 """
 
 from __future__ import annotations
