@@ -62,14 +62,14 @@ def test_layered_runtime_is_a_warning() -> None:
     (lambda d: d["static_resources"]["clusters"][0].update(lb_policy="LOAD_BALANCING_POLICY_CONFIG"), "static_resources.clusters[0].lb_policy"),
     (lambda d: d["static_resources"]["listeners"][0]["filter_chains"][0].update(filter_chain_match={"destination_port": 80}),
      "static_resources.listeners[0].filter_chains[0].filter_chain_match"),
-    (lambda d: _hcm(d)["route_config"]["virtual_hosts"][0]["routes"][0]["route"].update(retry_policy={}),
-     "route_config.virtual_hosts[0].routes[0].route.retry_policy"),
+    (lambda d: _hcm(d)["route_config"]["virtual_hosts"][0]["routes"][0]["route"].update(hedge_policy={"hedge_on_per_try_timeout": True}),
+     "route_config.virtual_hosts[0].routes[0].route.hedge_policy"),
     (lambda d: _hcm(d)["route_config"]["virtual_hosts"][0]["routes"][0]["route"].update(cluster="missing"),
      "route_config.virtual_hosts[0].routes[0].route.cluster"),
     (lambda d: _hcm(d)["route_config"]["virtual_hosts"][0]["routes"][0]["match"].update(prefix=None, safe_regex={"regex": "(("}),
      "routes[0].match.safe_regex.regex"),
-    (lambda d: _hcm(d)["http_filters"].insert(0, {"name": "fault", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}}),
+    (lambda d: _hcm(d)["http_filters"].insert(0, {"name": "cors", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"}}),
      "http_filters[0].typed_config"),
     (lambda d: _hcm(d)["http_filters"].append(dict(_hcm(d)["http_filters"][0])), "http_filters"),
     (lambda d: _hcm(d).update(codec_type="HTTP2"), "typed_config.codec_type"),
@@ -84,8 +84,8 @@ def test_unsupported_config_names_the_field(mutate, path: str) -> None:
 
 def test_optional_unknown_filter_is_skipped() -> None:
     doc = bootstrap(route(), [cluster("a", 8080)])
-    _hcm(doc)["http_filters"].insert(0, {"name": "fault", "is_optional": True, "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}})
+    _hcm(doc)["http_filters"].insert(0, {"name": "cors", "is_optional": True, "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"}})
     assert compile_doc(doc).runtime.listeners[0].hcm.filters == ("envoy.extensions.filters.http.router.v3.Router",)
 
 

@@ -60,10 +60,10 @@ async def test_proxy_subprocess_serves_and_drains(backend: Backend, tmp_path: Pa
 
 
 def test_config_error_exits_1_naming_the_field(tmp_path: Path) -> None:
-    doc = bootstrap([{"match": {"prefix": "/"}, "route": {"cluster": "a", "retry_policy": {"retry_on": "5xx"}}}],
+    doc = bootstrap([{"match": {"prefix": "/"}, "route": {"cluster": "a", "hedge_policy": {"hedge_on_per_try_timeout": True}}}],
                     [cluster("a", 1)])
     path = tmp_path / "envoy.json"
     path.write_text(json.dumps(doc))
     r = subprocess.run([*PILOTFISH, "proxy", "-c", str(path)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
-    assert "routes[0].route.retry_policy" in r.stderr
+    assert "routes[0].route.hedge_policy" in r.stderr

@@ -12,9 +12,10 @@ import time
 from typing import IO
 
 # Response flags, in Envoy's order (StreamInfo::ResponseFlag).
-UH, UT, UF, UC, UO, NR, DC, URX, DPE, UPE, NC, DI, FI = (1 << i for i in range(13))
+UH, UT, UF, UC, UO, NR, DC, URX, DPE, UPE, NC, DI, FI, SI, DT = (1 << i for i in range(15))
 _FLAG_NAMES = ((UH, "UH"), (UT, "UT"), (UF, "UF"), (UC, "UC"), (UO, "UO"), (NR, "NR"),
-               (DI, "DI"), (FI, "FI"), (DC, "DC"), (URX, "URX"), (DPE, "DPE"), (UPE, "UPE"), (NC, "NC"))
+               (DI, "DI"), (FI, "FI"), (DC, "DC"), (URX, "URX"), (SI, "SI"), (DPE, "DPE"), (UPE, "UPE"),
+               (NC, "NC"), (DT, "DT"))
 
 
 def flags_string(flags: int) -> str:

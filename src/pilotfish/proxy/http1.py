@@ -35,6 +35,14 @@ _REQ_RECORDED = {b"x-request-id": "request_id", b"x-forwarded-for": "forwarded_f
                  b"x-forwarded-proto": "forwarded_proto"}
 # Response headers the client codec consumes or looks at.
 _RESP_SPECIAL = HOP_BY_HOP | {b"content-length"}
+#: Router control headers (timeouts, retries): kept in the list, flagged on the head so the
+#: router looks for them only when one is present.
+ENVOY_CONTROL_HEADERS = frozenset({
+    b"x-envoy-upstream-rq-timeout-ms", b"x-envoy-upstream-rq-per-try-timeout-ms", b"x-envoy-retry-on",
+    b"x-envoy-retry-grpc-on", b"x-envoy-max-retries", b"x-envoy-retriable-status-codes",
+    b"x-envoy-retriable-header-names", b"x-envoy-hedge-on-per-try-timeout",
+})
+_REQ_SPECIAL = _REQ_SPECIAL | ENVOY_CONTROL_HEADERS
 
 STATUS_LINES = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
@@ -69,6 +77,7 @@ class RequestHead:
     request_id: bytes | None = None
     forwarded_for: bytes | None = None
     forwarded_proto: bytes | None = None
+    envoy_control = False  # one of ENVOY_CONTROL_HEADERS is present
     _query: dict[bytes, bytes] | None = None
 
     def query(self) -> dict[bytes, bytes]:
@@ -190,6 +199,8 @@ class Http1ServerCodec:
                 if value.lower() == b"100-continue":
                     self.head.expect_continue = True
                 return  # the proxy answers 100-continue itself; Expect is not forwarded
+            elif name in ENVOY_CONTROL_HEADERS:
+                self.head.envoy_control = True
             elif name in _REQ_RECORDED:
                 field = _REQ_RECORDED[name]
                 old = getattr(self.head, field)

@@ -125,6 +125,16 @@ class ForwardAction:
         self.timeout_header = b"x-envoy-expected-rq-timeout-ms: %d" % int(self.timeout * 1000)
         self.rewrites_path = self.prefix_rewrite is not None or self.regex_rewrite is not None
     hash_policy: object = None  # hash_policy.HashPolicy, read by RING_HASH/MAGLEV clusters
+    mirrors: tuple = ()  # shadow.MirrorPolicy of request_mirror_policies
+    # Resilience (compile/routes.py): the route's retry_policy, else its virtual host's.
+    retry_policy: object = None  # retry_state.RetryPolicy
+    idle_timeout: float = 0.0  # route idle_timeout (stream idle), seconds; 0: none
+    max_stream_duration: float = 0.0  # max_stream_duration.max_stream_duration; 0: none
+    retry_buffer_limit: int | None = None  # per_request_buffer_limit_bytes (route, else virtual host)
+    attempt_count_upstream: bool = False  # virtual host include_request_attempt_count
+    attempt_count_response: bool = False  # virtual host include_attempt_count_in_response
+    resilient: bool = False  # any of the above: the stream takes the retry/timeout path
+    retry_min_status: int = 0  # responses below this status cannot be retried by retry_policy
 
 
 @dataclass(slots=True)
@@ -148,7 +158,7 @@ class DirectAction:
 class Route:
     __slots__ = ("name", "kind", "value", "case_sensitive", "regex", "headers", "query",
                  "action_kind", "action", "request_mutations", "response_mutations", "vhost",
-                 "simple_prefix", "edits_request")
+                 "simple_prefix", "edits_request", "typed_per_filter")
 
     def __init__(self, name: str, kind: int, value: bytes, case_sensitive: bool, regex: object,
                  headers: tuple[HeaderMatcher, ...], query: tuple[QueryMatcher, ...],
@@ -167,6 +177,8 @@ class Route:
         self.request_mutations = request_mutations
         self.response_mutations = response_mutations
         self.vhost: VirtualHost | None = None
+        # typed_per_filter_config by filter name, the virtual host's merged under the route's
+        self.typed_per_filter: dict[str, object] = {}
         # A case-sensitive prefix and nothing else to match (Istio's usual route): the router
         # tests it inline. None: call ``matches``.
         self.simple_prefix = (self.value if kind == PREFIX and case_sensitive and not headers and not query

@@ -48,6 +48,7 @@ class HcmConfig:
     listener_port: int = 0
     peer_exchange: Any = None  # istio.metadata_exchange (peer_metadata.PeerExchange)
     istio_stats: Any = None  # istio.stats (istio_metrics.IstioStatsRecorder)
+    fault: Any = None  # envoy.filters.http.fault (fault_filter.FaultFilter)
 
 
 @dataclass(slots=True)

@@ -37,6 +37,8 @@ class ClusterStats(_Scope):
         "upstream_cx_destroy", "upstream_cx_idle_timeout", "upstream_cx_max_requests",
         "upstream_cx_protocol_error", "upstream_rq_rx_reset", "upstream_cx_none_healthy",
         "upstream_cx_rx_bytes_total", "upstream_cx_tx_bytes_total", "membership_change",
+        "upstream_rq_per_try_timeout", "upstream_rq_retry_limit_exceeded",
+        "upstream_rq_retry_backoff_exponential",
     )
     GAUGES = ("upstream_rq_active", "upstream_cx_active", "membership_total", "membership_healthy")
     __slots__ = COUNTERS + GAUGES + ("rq_code", "extra")
@@ -71,6 +73,7 @@ class HttpStats(_Scope):
         "downstream_rq_too_large", "downstream_rq_rx_reset", "downstream_rq_completed",
         "downstream_cx_rx_bytes_total", "downstream_cx_tx_bytes_total",
         "no_route", "no_cluster", "rq_redirect", "rq_direct_response",
+        "downstream_rq_idle_timeout", "downstream_rq_max_duration_reached",
     )
     GAUGES = ("downstream_rq_active", "downstream_cx_active")
     __slots__ = COUNTERS + GAUGES + ("rq_class",)

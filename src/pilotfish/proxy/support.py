@@ -40,11 +40,14 @@ FILE_LOG_TYPE = "envoy.extensions.access_loggers.file.v3.FileAccessLog"
 STDOUT_LOG_TYPE = "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
 STDERR_LOG_TYPE = "envoy.extensions.access_loggers.stream.v3.StderrAccessLog"
 UPSTREAM_HTTP_OPTIONS_TYPE = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+FAULT_TYPE = "envoy.extensions.filters.http.fault.v3.HTTPFault"
 
 #: typed_config types the proxy implements, by the field that may hold them.
 EXTENSIONS: dict[str, frozenset[str]] = {
     "network_filter": frozenset({HCM_TYPE}),
-    "http_filter": frozenset({ROUTER_TYPE, BUFFER_TYPE, STATS_TYPE, PEER_METADATA_TYPE}),
+    "http_filter": frozenset({ROUTER_TYPE, BUFFER_TYPE, STATS_TYPE, PEER_METADATA_TYPE, FAULT_TYPE}),
+    # typed_per_filter_config values (route configuration, virtual host, route)
+    "per_filter_config": frozenset({FAULT_TYPE}),
     "access_log": frozenset({FILE_LOG_TYPE, STDOUT_LOG_TYPE, STDERR_LOG_TYPE}),
     "protocol_options": frozenset({UPSTREAM_HTTP_OPTIONS_TYPE}),
 }
@@ -147,15 +150,21 @@ FIELDS: dict[str, dict[str, str]] = {
     _R + "RouteConfiguration": {
         "name": OK, "virtual_hosts": OK, "ignore_port_in_host_matching": OK,
         "validate_clusters": OK, "max_direct_response_body_size_bytes": OK,
+        "typed_per_filter_config": "per_filter_config",
         **_HEADER_MUTATIONS,
     },
     _R + "VirtualHost": {
         "name": OK, "domains": OK, "routes": OK, "require_tls": OK, "metadata": WARN,
+        # compile/resilience.py checks retry_policy's fields
+        "retry_policy": OK, "include_request_attempt_count": OK, "include_attempt_count_in_response": OK,
+        "per_request_buffer_limit_bytes": OK,
+        "typed_per_filter_config": "per_filter_config",
         **_HEADER_MUTATIONS,
     },
     _R + "Route": {
         "name": OK, "match": OK, "route": OK, "redirect": OK, "direct_response": OK,
-        "metadata": WARN, "decorator": WARN, **_HEADER_MUTATIONS,
+        "metadata": WARN, "decorator": WARN, **_HEADER_MUTATIONS, "per_request_buffer_limit_bytes": OK,
+        "typed_per_filter_config": "per_filter_config",
     },
     _R + "RouteMatch": {
         "prefix": OK, "path": OK, "safe_regex": OK, "path_separated_prefix": OK,
@@ -171,8 +180,16 @@ FIELDS: dict[str, dict[str, str]] = {
         "cluster": OK, "cluster_header": OK, "weighted_clusters": OK,
         "cluster_not_found_response_code": OK, "prefix_rewrite": OK, "regex_rewrite": OK,
         "host_rewrite_literal": OK, "auto_host_rewrite": OK, "timeout": OK,
-        "hash_policy": OK, "priority": OK,
+        "hash_policy": OK, "priority": OK, "request_mirror_policies": OK,
+        "retry_policy": OK, "idle_timeout": OK, "max_stream_duration": OK,
     },
+    _R + "RouteAction.MaxStreamDuration": {"max_stream_duration": OK},
+    # shadow.py: cluster_header, request_headers_mutations and host_rewrite_literal are not yet
+    _R + "RouteAction.RequestMirrorPolicy": {
+        "cluster": OK, "runtime_fraction": OK, "disable_shadow_host_suffix_append": OK,
+        "trace_sampled": WARN,
+    },
+    _CORE + "RuntimeFractionalPercent": {"default_value": OK, "runtime_key": WARN},
     _R + "RouteAction.HashPolicy": {
         "header": OK, "cookie": OK, "connection_properties": OK, "query_parameter": OK, "terminal": OK,
     },
@@ -261,7 +278,6 @@ HINTS: dict[str, str] = {
     "channel_credentials": "only insecure gRPC channels to the management server are supported yet",
     "transport_socket": "TLS (transport_socket) is not supported yet",
     "filter_chain_match": "filter_chain_match is not supported yet: one filter chain per listener",
-    "retry_policy": "retry policies are not supported yet",
 }
 
 

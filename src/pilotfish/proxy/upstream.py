@@ -5,11 +5,20 @@ an idle connection at once (``stream.on_upstream_ready(conn, reused=True)``) or 
 connect task, the only task on the request path, and later calls ``on_upstream_ready`` or
 ``on_upstream_connect_failure``. Writes go out after the loop's round of events, as downstream
 ones do (``downstream.OutputBatch``).
+
+Circuit breakers (the stream's ``rm``, its cluster's ResourceManager), as Envoy's HTTP/1 pool:
+a request that needs a new connection takes a ``pending_requests`` slot until it has one (none
+left: ``stream.on_upstream_overflow()``, 503 UO); a new connection takes a ``connections``
+slot for its life. With none left the request waits for one of this pool's connections to be
+released or closed, unless the pool has no connection at all (Envoy lets every pool have
+one). The first connection a pool opens takes a ``connection_pools`` slot, kept until the pool
+closes. The stream holds ``requests`` itself (stream.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +26,7 @@ from .downstream import output_batch
 from .http1 import Http1ClientCodec, HttpParserError
 
 if TYPE_CHECKING:
+    from .circuit_breaker import ResourceManager
     from .cluster import Host
     from .stats import ClusterStats
 
@@ -34,7 +44,7 @@ class UpstreamConnection(asyncio.Protocol):
     events to that stream directly (``attach``); when idle, to the connection, which drops them."""
 
     __slots__ = ("pool", "transport", "codec", "parse", "stream", "requests", "closed", "idle_since",
-                 "paused_writing", "stats", "out", "batch")
+                 "paused_writing", "stats", "out", "batch", "rm")
 
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
@@ -49,6 +59,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.paused_writing = False
         self.out: list[bytes] = []  # written after this round of events (downstream.OutputBatch)
         self.batch = output_batch(pool.loop or asyncio.get_running_loop())
+        self.rm: ResourceManager | None = None  # holds one of its ``connections`` slots
 
     def attach(self, stream: Any) -> None:
         self.stream = stream
@@ -94,6 +105,12 @@ class UpstreamConnection(asyncio.Protocol):
         stats.upstream_cx_active -= 1
         self.pool.cx_active -= 1
         stats.upstream_cx_destroy += 1
+        rm = self.rm
+        if rm is not None:
+            self.rm = None
+            rm.connections.dec()
+            if self.pool.waiting:
+                self.pool.connect_waiter()
         stream = self.stream
         if stream is not None:
             self.detach()
@@ -148,7 +165,8 @@ class UpstreamConnection(asyncio.Protocol):
 
 
 class ConnectionPool:
-    __slots__ = ("host", "options", "stats", "loop", "idle", "cx_active", "_timer", "_closed")
+    __slots__ = ("host", "options", "stats", "loop", "idle", "cx_active", "_timer", "_closed", "waiting",
+                 "connecting", "pool_rm")
 
     def __init__(self, host: Host, options: PoolOptions, stats: ClusterStats,
                  loop: asyncio.AbstractEventLoop | None) -> None:
@@ -160,6 +178,9 @@ class ConnectionPool:
         self.cx_active = 0
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        self.waiting: deque[Any] = deque()  # streams waiting for a connection slot (max_connections)
+        self.connecting = 0
+        self.pool_rm: ResourceManager | None = None  # holds a ``connection_pools`` slot
 
     def acquire(self, stream: Any, fresh: bool = False) -> None:
         """Give ``stream`` a connection, now (reused) or when a new one is connected."""
@@ -173,12 +194,58 @@ class ConnectionPool:
             conn.requests += 1
             stream.on_upstream_ready(conn, True)
             return
+        rm = getattr(stream, "rm", None)
+        if rm is not None:
+            if self.pool_rm is None:
+                if not rm.try_connection_pool():
+                    stream.on_upstream_overflow(no_pool=True)
+                    return
+                self.pool_rm = rm
+            if not rm.try_pending():
+                stream.on_upstream_overflow()
+                return
+            if not rm.try_connection():
+                if self.cx_active or self.connecting:
+                    self.stats.upstream_rq_pending_total += 1
+                    self.waiting.append(stream)  # served by release() or connect_waiter()
+                    return
+                rm.connections.count += 1  # a pool may always have one connection
         self.stats.upstream_rq_pending_total += 1
+        self._start_connect(stream, rm)
+
+    def _start_connect(self, stream: Any, rm: ResourceManager | None) -> None:
         loop = self.loop or asyncio.get_running_loop()
         self.loop = loop
-        loop.create_task(self._connect(stream))
+        self.connecting += 1
+        loop.create_task(self._connect(stream, rm))
 
-    async def _connect(self, stream: Any) -> None:
+    def connect_waiter(self) -> None:
+        """A connection slot may have freed: connect for the first stream still waiting."""
+        waiting = self.waiting
+        while waiting:
+            stream = waiting[0]
+            rm = stream.rm
+            if stream.done:
+                waiting.popleft()
+                rm.pending_requests.dec()
+                continue
+            if not rm.try_connection():
+                if self.cx_active or self.connecting:
+                    return
+                rm.connections.count += 1  # a pool may always have one connection
+            waiting.popleft()
+            self._start_connect(stream, rm)
+            return
+
+    def cancel_wait(self, stream: Any) -> None:
+        """A stream that waited for a connection is over (timeout, client gone)."""
+        try:
+            self.waiting.remove(stream)
+        except ValueError:
+            return
+        stream.rm.pending_requests.dec()
+
+    async def _connect(self, stream: Any, rm: ResourceManager | None = None) -> None:
         stats = self.stats
         stats.upstream_cx_total += 1
         loop = self.loop
@@ -189,13 +256,22 @@ class ConnectionPool:
                 _, conn = await loop.create_connection(
                     lambda: UpstreamConnection(self), host.address, host.port)
         except TimeoutError:
+            self._connect_done(rm, True)
             stats.upstream_cx_connect_fail += 1
             stats.upstream_cx_connect_timeout += 1
             stream.on_upstream_connect_failure("connection timeout")
         except OSError as exc:
+            self._connect_done(rm, True)
             stats.upstream_cx_connect_fail += 1
             stream.on_upstream_connect_failure(exc.strerror or "connection failure")
         else:
+            self._connect_done(None, False)
+            if rm is not None:
+                rm.pending_requests.dec()
+                if conn.closed:  # lost before this task resumed: connection_lost gave back nothing
+                    rm.connections.dec()
+                else:
+                    conn.rm = rm
             conn.requests = 1
             if self._closed:
                 conn.close()
@@ -207,6 +283,14 @@ class ConnectionPool:
         out = stream.conn.out
         if out:
             stream.conn.flush()
+        if self.waiting and not self.connecting:
+            self.connect_waiter()
+
+    def _connect_done(self, rm: ResourceManager | None, failed: bool) -> None:
+        self.connecting -= 1
+        if failed and rm is not None:
+            rm.pending_requests.dec()
+            rm.connections.dec()
 
     def release(self, conn: UpstreamConnection) -> None:
         """Return a connection whose exchange completed cleanly; it is kept unless limits say no."""
@@ -222,6 +306,19 @@ class ConnectionPool:
             return
         if conn.paused_writing:
             conn.close()
+            return
+        waiting = self.waiting
+        while waiting:  # a stream waiting for a connection slot
+            stream = waiting.popleft()
+            stream.rm.pending_requests.dec()
+            if stream.done:
+                continue
+            conn.stream = stream
+            conn.codec.handler = stream
+            conn.requests += 1
+            stream.on_upstream_ready(conn, True)
+            if stream.conn.out:
+                stream.conn.flush()
             return
         assert self.loop is not None
         conn.idle_since = self.loop.time()
@@ -257,3 +354,11 @@ class ConnectionPool:
         for conn in self.idle:
             conn.close()
         self.idle = []
+        if self.pool_rm is not None:
+            self.pool_rm.connection_pools.dec()
+            self.pool_rm = None
+        waiting, self.waiting = self.waiting, deque()
+        for stream in waiting:
+            stream.rm.pending_requests.dec()
+            if not stream.done:
+                stream.on_upstream_connect_failure("connection pool closed")

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..access_log import AccessLogSink
 from ..errors import ProxyConfigError
+from ..fault_filter import FAULT_TYPE, compile_fault_filter
 from ..istio_filters import compile_istio_filters
 from ..runtime import HcmConfig, ListenerConfig
 from ..stats import StatsStore
@@ -76,6 +77,7 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
                                f"{path}.{'normalize_path' if m.normalize_path.value else 'merge_slashes'}")
     filters = []
     max_request_bytes = 0
+    fault = None
     for i, f in enumerate(m.http_filters):
         fp = f"{path}.http_filters[{i}]"
         if not f.HasField("typed_config"):
@@ -86,6 +88,10 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
         cfg = unpack_any(f.typed_config, f"{fp}.typed_config", "http_filter")
         if type_name == BUFFER:
             max_request_bytes = cfg.max_request_bytes.value
+        elif type_name == FAULT_TYPE:
+            if fault is not None:
+                raise ProxyConfigError("only one fault filter per connection manager is supported", fp)
+            fault = compile_fault_filter(f.name, cfg, fp, stats, m.stat_prefix)
         filters.append(type_name)
     if not filters or filters[-1] != ROUTER or filters.count(ROUTER) != 1:
         raise ProxyConfigError("the router filter must be present, once, and last", f"{path}.http_filters")
@@ -95,6 +101,7 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
     hcm = HcmConfig(stat_prefix=m.stat_prefix, stats=stats.http(m.stat_prefix), route_table=table,
                     filters=tuple(filters), suppress_envoy_headers=suppress, clusters=clusters,
                     max_request_bytes=max_request_bytes)
+    hcm.fault = fault
     if m.server_name:
         hcm.server_name = m.server_name.encode()
     hcm.server_transformation = m.server_header_transformation

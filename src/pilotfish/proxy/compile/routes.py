@@ -14,6 +14,10 @@ from ..route_table import (
 from .matchers import compile_regex, header_matcher, query_matcher
 from .durations import seconds
 from .hash_policy import compile_hash_policy
+from .resilience import compile_retry_policy
+from .. import retry_state as rs
+from ..shadow import compile_mirror_policies
+from ..fault_filter import compile_per_filter
 
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
 _NOT_FOUND_CODES = (503, 404, 500)
@@ -65,6 +69,7 @@ def compile_route_config(rc: Any, path: str, cluster_names: set[str],
     """``validate_default``: Envoy checks cluster names by default for inline route configs only,
     not for ones delivered by RDS (whose clusters may arrive later)."""
     g_req = header_mutation(rc, path, True)
+    g_pf = compile_per_filter(rc.typed_per_filter_config, f"{path}.typed_per_filter_config")
     g_resp = header_mutation(rc, path, False)
     exact: dict[bytes, VirtualHost] = {}
     suffixes: dict[int, dict[bytes, VirtualHost]] = {}
@@ -83,8 +88,14 @@ def compile_route_config(rc: Any, path: str, cluster_names: set[str],
             for ri, r in enumerate(vh_msg.routes)
         )
         vh = VirtualHost(vh_msg.name, routes, 0)
-        for r in routes:
+        _resilience(routes, vh_msg, vpath)
+        v_pf = {**g_pf, **compile_per_filter(vh_msg.typed_per_filter_config, f"{vpath}.typed_per_filter_config")}
+        for ri, r in enumerate(routes):
             r.vhost = vh
+            r_pf = vh_msg.routes[ri].typed_per_filter_config
+            if v_pf or r_pf:  # the most specific level wins, per filter name
+                r.typed_per_filter = {**v_pf, **compile_per_filter(
+                    r_pf, f"{vpath}.routes[{ri}].typed_per_filter_config")}
         if not vh_msg.domains:
             raise ProxyConfigError("a virtual host needs at least one domain", f"{vpath}.domains")
         for di, domain in enumerate(vh_msg.domains):
@@ -199,6 +210,8 @@ def _forward(a: Any, path: str, cluster_names: set[str], validate: bool) -> Forw
         auto_host_rewrite=a.auto_host_rewrite.value,
         timeout=seconds(a.timeout) if a.HasField("timeout") else 15.0,
         hash_policy=compile_hash_policy(a.hash_policy, f"{path}.hash_policy"),
+        mirrors=compile_mirror_policies(a.request_mirror_policies, f"{path}.request_mirror_policies",
+                                        cluster_names, validate),
     )
 
 
@@ -236,3 +249,58 @@ def _direct(d: Any, path: str) -> DirectAction:
             except OSError as exc:
                 raise ProxyConfigError(f"cannot read {src.filename}: {exc.strerror}", f"{path}.body.filename") from exc
     return DirectAction(d.status, body)
+
+
+def _resilience(routes: tuple[Route, ...], vh_msg: Any, vpath: str) -> None:
+    """Retry policy (the route's replaces the virtual host's whole), route timeouts, the retry
+    buffer limit and attempt-count headers onto each forwarding route's action."""
+    vh_policy = (compile_retry_policy(vh_msg.retry_policy, f"{vpath}.retry_policy")
+                 if vh_msg.HasField("retry_policy") else None)
+    vh_limit = (vh_msg.per_request_buffer_limit_bytes.value
+                if vh_msg.HasField("per_request_buffer_limit_bytes") else None)
+    for ri, (route, msg) in enumerate(zip(routes, vh_msg.routes)):
+        if route.action_kind != FORWARD:
+            continue
+        a = msg.route
+        apath = f"{vpath}.routes[{ri}].route"
+        act = route.action
+        assert isinstance(act, ForwardAction)
+        act.retry_policy = (compile_retry_policy(a.retry_policy, f"{apath}.retry_policy")
+                            if a.HasField("retry_policy") else vh_policy)
+        act.idle_timeout = seconds(a.idle_timeout) if a.HasField("idle_timeout") else 0.0
+        if a.HasField("max_stream_duration"):
+            msd = a.max_stream_duration
+            for name in ("grpc_timeout_header_max", "grpc_timeout_header_offset"):
+                if msd.HasField(name):
+                    raise ProxyConfigError(f"{name} is not supported yet (no gRPC timeouts)",
+                                           f"{apath}.max_stream_duration.{name}")
+            if msd.HasField("max_stream_duration"):
+                act.max_stream_duration = seconds(msd.max_stream_duration)
+        act.retry_buffer_limit = (msg.per_request_buffer_limit_bytes.value
+                                  if msg.HasField("per_request_buffer_limit_bytes") else vh_limit)
+        act.attempt_count_upstream = vh_msg.include_request_attempt_count
+        act.attempt_count_response = vh_msg.include_attempt_count_in_response
+        if act.retry_policy is not None:
+            act.retry_min_status = _retry_min_status(act.retry_policy)
+        act.resilient = bool(act.retry_policy is not None or act.idle_timeout or act.max_stream_duration
+                             or act.attempt_count_upstream or act.attempt_count_response)
+
+
+def _retry_min_status(p: Any) -> int:
+    """The lowest response status ``p`` may retry (0: any, e.g. gRPC or header conditions), so a
+    stream makes no RetryState for the responses it can never retry."""
+    bits = p.retry_on
+    if bits & (rs.RETRY_ON_RETRIABLE_HEADERS | rs.RETRY_ON_ENVOY_RATE_LIMITED | rs.RETRY_ON_GRPC_CANCELLED
+               | rs.RETRY_ON_GRPC_DEADLINE_EXCEEDED | rs.RETRY_ON_GRPC_RESOURCE_EXHAUSTED
+               | rs.RETRY_ON_GRPC_UNAVAILABLE | rs.RETRY_ON_GRPC_INTERNAL):
+        return 0
+    low = 600
+    if bits & rs.RETRY_ON_5XX:
+        low = 500
+    if bits & rs.RETRY_ON_GATEWAY_ERROR:
+        low = min(low, 502)
+    if bits & rs.RETRY_ON_RETRIABLE_4XX:
+        low = min(low, 409)
+    if bits & rs.RETRY_ON_RETRIABLE_STATUS_CODES and p.retriable_status_codes:
+        low = min(low, *p.retriable_status_codes)
+    return low

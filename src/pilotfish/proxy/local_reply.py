@@ -1,0 +1,110 @@
+"""Replies from the proxy itself (Envoy's sendLocalReply) and the end of a stream: stats,
+Istio metrics and access-log entries."""
+
+from __future__ import annotations
+
+import time
+
+from .route_table import header_value
+from .shadow import cancel_unfinished
+from .runtime import APPEND_IF_ABSENT, OVERWRITE
+from .stream_state import _CONNECTION_CLOSE, _CONNECTION_KEEP_ALIVE, _CRLF, _END, _TEXT_PLAIN, StreamState, _lines
+from .http1 import status_line
+
+
+class LocalReplyMixin(StreamState):
+    """Local replies and the end-of-stream bookkeeping."""
+
+    def _server_header(self, out: list[tuple[bytes, bytes]]) -> None:
+        t = self.hcm.server_transformation
+        if t == OVERWRITE:
+            for i, h in enumerate(out):
+                if h[0] == b"server":
+                    out[i] = (b"server", self.hcm.server_name)
+                    break
+            else:
+                out.append((b"server", self.hcm.server_name))
+        elif t == APPEND_IF_ABSENT:
+            if header_value(out, b"server") is None:
+                out.append((b"server", self.hcm.server_name))
+
+    def _connection_header(self, lines: list[bytes], until_close: bool) -> None:
+        conn = self.conn
+        head = self.head
+        max_rq = self.hcm.max_requests_per_connection
+        if (until_close or not head.keep_alive or conn.shared.draining or self.close_after
+                or (max_rq and conn.requests >= max_rq)):
+            self.close_after = True
+            lines.append(_CONNECTION_CLOSE)
+        elif head.version == "1.0":
+            lines.append(_CONNECTION_KEEP_ALIVE)
+
+    def local_reply(self, status: int, body: bytes, *, close: bool = False,
+                    extra: tuple[tuple[bytes, bytes], ...] = (), mutations: tuple = ()) -> None:
+        """Answer from the proxy itself (Envoy's sendLocalReply)."""
+        if self.response_started:
+            self.conn.abort()
+            self.finish()
+            return
+        self.status = status
+        self.response_started = True
+        self.close_after = close
+        out = [(b"content-length", b"%d" % len(body))]
+        if body:
+            out.append(_TEXT_PLAIN)
+        out.extend(extra)
+        self._server_header(out)
+        for m in mutations:
+            out = m.apply(out)
+        lines = _lines(out)
+        self._connection_header(lines, False)
+        lines.append(_END)
+        data = status_line(status) + _CRLF.join(lines)
+        if body and self.head.method != b"HEAD":
+            self.tx = len(body)
+            data += body
+        self.conn.write(data)
+        self.finish()
+
+    def finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.pending is not None:
+            self.pending = None
+        if self.shadows is not None and not self.request_complete:
+            cancel_unfinished(self.shadows)
+        status = self.status
+        hcm = self.hcm
+        stats = hcm.stats
+        stats.downstream_rq_active -= 1
+        stats.downstream_rq_completed += 1
+        stats.rq_class[status // 100] += 1
+        host = self.host
+        if host is not None:
+            host.active_rq -= 1
+            self.rm.requests.count -= 1
+            cstats = self.cluster.stats
+            cstats.upstream_rq_active -= 1
+            cstats.upstream_rq_completed += 1
+            if 100 <= status < 600:
+                cstats.rq_code[status] += 1
+        if hcm.istio_stats is not None:
+            hcm.istio_stats.record(self)
+        if hcm.access_logs:
+            entry = self._log_entry()
+            for sink in hcm.access_logs:
+                sink.record(entry)
+        self.conn.stream_done(self)
+
+    def _log_entry(self) -> tuple:
+        head = self.head
+        headers = head.headers
+        now = self.conn.loop.time()
+        start_wall = time.time() - (now - self.start)
+        host = self.host
+        return (start_wall, head.method, self.original_path or head.path, head.version, self.status,
+                self.flags, self.rx, self.tx, int((now - self.start) * 1000), self.service_time,
+                head.forwarded_for, header_value(headers, b"user-agent"),
+                self.request_id or head.request_id, self.authority,
+                host.label if host is not None else None)

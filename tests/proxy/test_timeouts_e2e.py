@@ -1,0 +1,104 @@
+"""Route timeouts over loopback: the route timeout (and its request header), per-try timeouts
+with retries, stream idle timeout and max stream duration; timed-out upstream connections close."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from .conftest import Backend, Reply, Seen, client, port_of, running_proxy
+from .test_retries_e2e import doc_for
+
+
+async def until(pred: Any, timeout: float = 2.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not pred():
+            await asyncio.sleep(0.01)
+
+
+async def test_route_timeout_504_ut_and_upstream_closed(backend: Backend, tmp_path: Path) -> None:
+    backend.handler = lambda s: Reply(delay=2.0)
+    log = tmp_path / "access.log"
+    doc = doc_for([backend.port], route={"timeout": "0.2s"}, log=log)
+    async with running_proxy(doc) as proxy:
+        loop = asyncio.get_running_loop()
+        async with client(port_of(proxy)) as c:
+            t0 = loop.time()
+            r = await c.request()
+            assert r.status == 504 and r.body == b"upstream request timeout"
+            assert 0.15 < loop.time() - t0 < 1.0
+        stats = proxy.config.clusters["c"].stats
+        assert stats.upstream_rq_timeout == 1
+        await until(lambda: stats.upstream_cx_active == 0 and not backend._conns)
+        assert proxy.config.clusters["c"].resources[0].requests.count == 0
+    assert " 504 UT " in log.read_text()
+
+
+async def test_timeout_zero_means_none(backend: Backend) -> None:
+    backend.handler = lambda s: Reply(delay=0.3, body=b"slow")
+    async with running_proxy(doc_for([backend.port], route={"timeout": "0s"})) as proxy, \
+            client(port_of(proxy)) as c:
+        r = await c.request()
+        assert r.status == 200 and "x-envoy-expected-rq-timeout-ms" not in backend.seen[0].headers
+
+
+async def test_timeout_header_overrides_route(backend: Backend) -> None:
+    backend.handler = lambda s: Reply(delay=2.0)
+    async with running_proxy(doc_for([backend.port])) as proxy, client(port_of(proxy)) as c:
+        r = await c.request(headers={"x-envoy-upstream-rq-timeout-ms": "150"})
+        assert r.status == 504
+        seen = backend.seen[0].headers
+        assert "x-envoy-upstream-rq-timeout-ms" not in seen
+        assert seen["x-envoy-expected-rq-timeout-ms"] == "150"
+
+
+async def test_per_try_timeout_then_success(backend: Backend) -> None:
+    def handler(s: Seen) -> Reply:
+        return Reply(delay=2.0) if len(backend.seen) == 1 else Reply(body=b"second")
+
+    backend.handler = handler
+    retry = {"retry_on": "reset", "num_retries": 2, "per_try_timeout": "0.2s"}
+    async with running_proxy(doc_for([backend.port], retry)) as proxy, client(port_of(proxy)) as c:
+        r = await c.request()
+        assert r.status == 200 and r.body == b"second"
+        assert [s.headers["x-envoy-expected-rq-timeout-ms"] for s in backend.seen] == ["200", "200"]
+        stats = proxy.config.clusters["c"].stats
+        assert stats.upstream_rq_per_try_timeout == 1 and stats.upstream_rq_retry == 1
+
+
+async def test_per_try_timeout_without_retry_is_504(backend: Backend) -> None:
+    backend.handler = lambda s: Reply(delay=2.0)
+    retry = {"retry_on": "5xx", "num_retries": 1, "per_try_timeout": "0.1s"}
+    async with running_proxy(doc_for([backend.port], retry)) as proxy, client(port_of(proxy)) as c:
+        r = await c.request(headers={"x-envoy-upstream-rq-per-try-timeout-ms": "150"})
+        assert r.status == 504
+        assert len(backend.seen) == 2  # 5xx covers a per-try timeout: one retry, then 504
+
+
+async def test_idle_timeout(backend: Backend, tmp_path: Path) -> None:
+    backend.handler = lambda s: Reply(delay=2.0)
+    log = tmp_path / "access.log"
+    async with running_proxy(doc_for([backend.port], route={"idle_timeout": "0.15s"}, log=log)) as proxy:
+        async with client(port_of(proxy)) as c:
+            r = await c.request()
+            assert r.status == 504 and r.body == b"stream timeout"
+        assert proxy.stats.http("ingress").downstream_rq_idle_timeout == 1
+    assert " 504 SI " in log.read_text()
+
+
+async def test_idle_timeout_spares_a_streaming_response(backend: Backend) -> None:
+    backend.handler = lambda s: Reply(chunks=[b"a"] * 6, chunk_delay=0.05)
+    async with running_proxy(doc_for([backend.port], route={"idle_timeout": "0.15s"})) as proxy, \
+            client(port_of(proxy)) as c:
+        r = await c.request()
+        assert r.status == 200 and r.body == b"aaaaaa"
+
+
+async def test_max_stream_duration(backend: Backend) -> None:
+    backend.handler = lambda s: Reply(delay=2.0)
+    doc = doc_for([backend.port], route={"max_stream_duration": {"max_stream_duration": "0.15s"}})
+    async with running_proxy(doc) as proxy, client(port_of(proxy)) as c:
+        r = await c.request()
+        assert r.status == 504 and r.body == b"downstream duration timeout"
+        assert proxy.stats.http("ingress").downstream_rq_max_duration_reached == 1
