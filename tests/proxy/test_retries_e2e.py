@@ -7,6 +7,12 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from pilotfish.proxy.bootstrap import parse_bootstrap
+from pilotfish.proxy.compile import compile_bootstrap
+from pilotfish.proxy.errors import ProxyConfigError
+
 from .conftest import Backend, Reply, Seen, bootstrap, client, cluster, port_of, running_proxy
 
 LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
@@ -184,3 +190,16 @@ async def test_consecutive_5xx_from_traffic_eject_the_host(backend: Backend, bac
         assert bodies[-6:] == [b"b /"] * 6
         host = next(h for h in proxy.config.clusters["c"].hosts if h.port == backend.port)
         assert not host.healthy
+
+
+def test_unsupported_retry_fields_name_their_path() -> None:
+    for retry, route, field in [
+        ({"retry_on": "5xx", "per_try_idle_timeout": "1s"}, {}, "route.retry_policy.per_try_idle_timeout"),
+        ({"retry_on": "5xx", "retry_priority": {"name": "x"}}, {}, "route.retry_policy.retry_priority"),
+        (None, {"max_stream_duration": {"grpc_timeout_header_max": "1s"}},
+         "route.max_stream_duration.grpc_timeout_header_max"),
+    ]:
+        with pytest.raises(ProxyConfigError) as e:
+            loaded = parse_bootstrap(doc_for([1], retry, route=route))
+            compile_bootstrap(loaded.message, warnings=loaded.warnings)
+        assert field in str(e.value)

@@ -4,7 +4,9 @@ A stream whose route has a retry policy, an idle timeout, a max stream duration 
 headers, whose request carries router control headers (x-envoy-retry-on, x-envoy-upstream-rq-
 timeout-ms, ...), or whose cluster has outlier detection becomes a ``ResilientStream`` in
 ``Stream.begin`` (its class is switched; the layout is the same). Every other stream runs the
-plain Stream code: no RetryState, no extra timer, no per-event check for any of this.
+plain Stream code: no RetryState, no extra timer, no per-event check for any of this. Even here
+the RetryState is made only when an attempt fails or a response could be retried
+(``retry_min_status``), unless control headers must be merged into it.
 
 As Envoy's router (source/common/router/router.cc):
 * the route timeout (x-envoy-upstream-rq-timeout-ms when trusted; 0 = none) runs from the end of
@@ -38,7 +40,6 @@ from .outlier import LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_CONNECT_SUCCESS, 
 from .retry_state import (
     NO_LIMIT, NO_OVERFLOW, RESET_CONNECT_FAILURE, RESET_CONNECTION_TERMINATION, RESET_LOCAL,
     RESET_PROTOCOL_ERROR, RETRY, RetryPolicy, RetryState, expected_timeout_ms, per_try_timeout,
-    retry_buffer_limit,
 )
 from .route_table import OVERWRITE_OR_ADD, HeaderMutation, header_value
 from .stream_state import StreamState
@@ -141,7 +142,8 @@ class ResilienceMixin(StreamState):
         if policy is not None:
             self.policy = policy
             self.body_buf = []
-            self.buf_limit = retry_buffer_limit(self.hcm.buffer_limit, action.retry_buffer_limit)
+            limit = self.hcm.buffer_limit  # retry_buffer_limit(), inlined
+            self.buf_limit = limit if action.retry_buffer_limit is None else min(limit, action.retry_buffer_limit)
         if self.per_try or action.attempt_count_upstream:
             self.fix_head = True
         if action.idle_timeout or action.max_stream_duration or self.request_complete:
@@ -430,7 +432,9 @@ class ResilienceMixin(StreamState):
     def finish(self) -> None:
         if self.done:
             return
-        self._cancel_retry()
+        if self.backoff is not None:
+            self.backoff.cancel()
+            self.backoff = None
         rs = self.rs
         if rs is not None:
             rs.finish()

@@ -281,6 +281,10 @@ def _resilience(routes: tuple[Route, ...], vh_msg: Any, vpath: str) -> None:
         act.attempt_count_upstream = vh_msg.include_request_attempt_count
         act.attempt_count_response = vh_msg.include_attempt_count_in_response
         if act.retry_policy is not None:
+            if act.retry_policy.per_try_idle_timeout:  # type: ignore[attr-defined]
+                where = apath if a.HasField("retry_policy") else vpath
+                raise ProxyConfigError("per_try_idle_timeout is not supported yet",
+                                       f"{where}.retry_policy.per_try_idle_timeout")
             act.retry_min_status = _retry_min_status(act.retry_policy)
         act.resilient = bool(act.retry_policy is not None or act.idle_timeout or act.max_stream_duration
                              or act.attempt_count_upstream or act.attempt_count_response)
