@@ -162,7 +162,7 @@ def start_haproxy(workdir: Path, upstream: int, name: str = "haproxy") -> Server
     return Server(name, proc, port)
 
 
-def pilotfish_bootstrap(port: int, admin: int, upstream: int, extra_filters: str = "") -> str:
+def pilotfish_bootstrap(port: int, admin: int, upstream: int, extra_filters: str = "", route_extra: str = "") -> str:
     return textwrap.dedent(f"""
         admin:
           address: {{socket_address: {{address: 127.0.0.1, port_value: {admin}}}}}
@@ -183,7 +183,7 @@ def pilotfish_bootstrap(port: int, admin: int, upstream: int, extra_filters: str
                       domains: ["*"]
                       routes:
                       - match: {{prefix: "/"}}
-                        route: {{cluster: backend}}
+                        route: {{cluster: backend{route_extra}}}
                   http_filters:{extra_filters}
                   - name: envoy.filters.http.router
                     typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
@@ -199,10 +199,11 @@ def pilotfish_bootstrap(port: int, admin: int, upstream: int, extra_filters: str
     """)
 
 
-def start_pilotfish(workdir: Path, upstream: int, name: str = "pilotfish", extra_filters: str = "") -> Server:
+def start_pilotfish(workdir: Path, upstream: int, name: str = "pilotfish", extra_filters: str = "",
+                    route_extra: str = "") -> Server:
     port, admin = free_port(), free_port()
     path = workdir / f"{name}.yaml"
-    path.write_text(pilotfish_bootstrap(port, admin, upstream, extra_filters))
+    path.write_text(pilotfish_bootstrap(port, admin, upstream, extra_filters, route_extra))
     python = os.environ.get("PILOTFISH_PYTHON", sys.executable)
     proc = subprocess.Popen([python, "-m", "pilotfish.cli.main", "proxy", "--bootstrap", str(path), "--log-level", "error"])
     wait_port(port)
@@ -310,6 +311,21 @@ ISTIO_STATS_FILTER = """
                       type_url: type.googleapis.com/stats.PluginConfig
                       value: {}"""
 PATHS["pilotfish + Istio metrics"] = lambda w, b: [start_pilotfish(w, b, "pilotfish-istio", ISTIO_STATS_FILTER)]
+# Istio's default retry policy, a fault filter that never fires and a mirror sampled at 0%:
+# configured but not triggered, so the cost is the features' bookkeeping alone.
+RESILIENCE_FILTERS = """
+                  - name: envoy.filters.http.fault
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                      abort: {http_status: 503, percentage: {numerator: 0}}"""
+RESILIENCE_ROUTE = (
+    ", retry_policy: {retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',"
+    " num_retries: 2, retriable_status_codes: [503]},"
+    " request_mirror_policies: [{cluster: backend, runtime_fraction: {default_value: {numerator: 0}}}]"
+)
+PATHS["pilotfish + retry/fault/mirror (not triggered)"] = lambda w, b: [
+    start_pilotfish(w, b, "pilotfish-resilience", RESILIENCE_FILTERS, RESILIENCE_ROUTE)
+]
 PATHS["two HAProxies chained"] = _chain(lambda w, b, n: start_haproxy(w, b, f"haproxy-{n}"))
 PATHS["two pilotfish chained"] = _chain(lambda w, b, n: start_pilotfish(w, b, f"pilotfish-{n}"))
 
@@ -367,6 +383,11 @@ def verdicts(results: dict[str, Result]) -> list[str]:
         f"- vCPU per 1,000 rps per proxy: {vcpu:.3f} (target <= 0.10) {'met' if vcpu <= 0.10 else 'MISSED'}",
         f"- RSS per proxy: {pf.median('rss'):.0f} MB (target <= 40 MB) {'met' if pf.median('rss') <= 40 else 'MISSED'}",
     ]
+    res = results.get("pilotfish + retry/fault/mirror (not triggered)")
+    if res is not None and res.rps:
+        ratio = res.median("rps") / pf.median("rps")
+        lines.append(f"- retry/fault/mirror configured, not triggered: {ratio:.2f}x the requests/s without them "
+                     f"(target >= 0.90x) {'met' if ratio >= 0.9 else 'MISSED'}")
     return lines
 
 
