@@ -15,6 +15,7 @@ import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
+from . import tunnel
 from .errors import ProtocolError
 from .http1 import PARSE_ERRORS, Http1ServerCodec, RequestHead, encode_response_head
 from .stream import RequestIds, Stream
@@ -159,6 +160,8 @@ class DownstreamConnection(asyncio.Protocol):
             error = self.codec.error(exc)
             if error is not None:
                 self._protocol_error(error)
+            else:  # an upgrade: the parser stopped at the first tunnelled byte
+                tunnel.downstream_upgraded(self, data, exc.args[0])
         finally:
             self.in_feed = False
         active = self.active

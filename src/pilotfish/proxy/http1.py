@@ -69,6 +69,7 @@ class RequestHead:
     chunked = False
     content_length: int | None = None
     upgrade = False
+    upgrade_proto = b""  # the Upgrade header's value
     expect_continue = False
     connection_tokens: tuple[bytes, ...] = ()  # extra names the Connection header nominated
     has_connection_header = False
@@ -78,6 +79,7 @@ class RequestHead:
     forwarded_for: bytes | None = None
     forwarded_proto: bytes | None = None
     envoy_control = False  # one of ENVOY_CONTROL_HEADERS is present
+    trailers: list[tuple[bytes, bytes]] | None = None  # a chunked body's trailer fields
     _query: dict[bytes, bytes] | None = None
 
     def query(self) -> dict[bytes, bytes]:
@@ -102,6 +104,7 @@ class RequestHead:
 
 #: What ``parser.feed_data`` raises for bad input (see the codecs' ``error``).
 HttpParserError = httptools.HttpParserError
+HttpParserUpgrade = httptools.HttpParserUpgrade
 PARSE_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 
 
@@ -154,7 +157,8 @@ class Http1ServerCodec:
     @staticmethod
     def error(exc: Exception) -> ProtocolError | None:
         """What a parser exception means: a ProtocolError to answer, or None (an upgrade request,
-        delivered with upgrade=True and refused by the handler). Other errors are re-raised.
+        delivered with upgrade=True; the bytes after ``exc.args[0]`` are tunnel payload, see
+        tunnel.py). Other errors are re-raised.
 
         Hot callers call ``parser.feed_data`` themselves and pass what it raised through here."""
         if isinstance(exc, httptools.HttpParserUpgrade):
@@ -206,7 +210,9 @@ class Http1ServerCodec:
                 old = getattr(self.head, field)
                 setattr(self.head, field, value if old is None else old + b"," + value)
             else:
-                if name == b"connection":
+                if name == b"upgrade":
+                    self.head.upgrade_proto = value
+                elif name == b"connection":
                     self.head.has_connection_header = True
                     tokens = tuple(t for t in (t.strip().lower() for t in value.split(b","))
                                    if t and t not in HOP_BY_HOP and t != b"close")
@@ -285,7 +291,21 @@ class Http1ServerCodec:
         self.in_message = False
         stream = self.stream
         self.stream = None
+        if self.header_count:  # fields after the body: a chunked request's trailers
+            self._take_trailers(stream)
         stream.on_request_end()  # type: ignore[union-attr]
+
+    def _take_trailers(self, stream: RequestSink | None) -> None:
+        """on_header filled the next request's head with trailer fields: move them over."""
+        trailers = self.head.headers
+        nxt = self.head = RequestHead()
+        nxt.headers = []
+        self.header_bytes = 0
+        self.header_count = 0
+        self.host = None
+        head = getattr(stream, "head", None)
+        if head is not None and head.chunked and trailers:
+            head.trailers = trailers
 
 
 class ClientHandler(Protocol):
@@ -302,7 +322,7 @@ class Http1ClientCodec:
     time and hands the stream to its codec directly).
     """
 
-    __slots__ = ("handler", "parser", "headers", "informational", "content_length", "chunked")
+    __slots__ = ("handler", "parser", "headers", "informational", "content_length", "chunked", "trailers")
 
     def __init__(self, handler: ClientHandler) -> None:
         self.handler = handler
@@ -311,6 +331,7 @@ class Http1ClientCodec:
         self.informational = False
         self.content_length: int | None = None
         self.chunked = False
+        self.trailers: list[tuple[bytes, bytes]] | None = None  # the last chunked response's
 
     def feed(self, data: bytes) -> None:
         try:
@@ -358,12 +379,15 @@ class Http1ClientCodec:
             self.headers = [h for h in self.headers if h[0] != b"content-length"]
         self.handler.on_response_head(status, self.headers, parser.should_keep_alive(),
                                       content_length, self.chunked)
+        if self.chunked:
+            self.headers = []  # what on_header adds from now on are trailers
 
     def on_body(self, body: bytes) -> None:
         self.handler.on_response_body(body)
 
     def on_message_complete(self) -> None:
         # The next response starts from scratch (instead of an on_message_begin callback).
+        self.trailers = self.headers if self.chunked and self.headers else None
         self.headers = []
         self.content_length = None
         self.chunked = False
@@ -395,6 +419,20 @@ def encode_request_head(method: bytes, path: bytes, headers: list[tuple[bytes, b
 def encode_response_head(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
     out = [status_line(status)]
     encode_headers(out, headers)
+    return b"".join(out)
+
+
+#: Fields a trailer section must not carry (RFC 9110 §6.5.1): framing, routing, hop-by-hop.
+_NOT_IN_TRAILERS = HOP_BY_HOP | {b"content-length", b"host", b"content-type", b"content-encoding",
+                                 b"content-range", b"expect"}
+
+
+def encode_last_chunk(trailers: list[tuple[bytes, bytes]] | None) -> bytes:
+    """The last chunk, with the trailer section when there are trailers."""
+    if not trailers:
+        return CHUNKED_END
+    out = [b"0\r\n"]
+    encode_headers(out, [(n.lower(), v) for n, v in trailers if n.lower() not in _NOT_IN_TRAILERS])
     return b"".join(out)
 
 

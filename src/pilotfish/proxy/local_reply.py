@@ -78,7 +78,6 @@ class LocalReplyMixin(StreamState):
         hcm = self.hcm
         stats = hcm.stats
         stats.downstream_rq_active -= 1
-        stats.downstream_rq_completed += 1
         stats.rq_class[status // 100] += 1
         host = self.host
         if host is not None:

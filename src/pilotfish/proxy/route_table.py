@@ -133,8 +133,10 @@ class ForwardAction:
     retry_buffer_limit: int | None = None  # per_request_buffer_limit_bytes (route, else virtual host)
     attempt_count_upstream: bool = False  # virtual host include_request_attempt_count
     attempt_count_response: bool = False  # virtual host include_attempt_count_in_response
+    upgrades: dict | None = None  # route upgrade_configs: type (lower-case bytes) -> enabled
     resilient: bool = False  # any of the above: the stream takes the retry/timeout path
     retry_min_status: int = 0  # responses below this status cannot be retried by retry_policy
+    retry_gate_headers: frozenset = frozenset()  # ...unless one of these response headers is present
 
 
 @dataclass(slots=True)

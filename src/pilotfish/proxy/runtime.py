@@ -49,6 +49,7 @@ class HcmConfig:
     peer_exchange: Any = None  # istio.metadata_exchange (peer_metadata.PeerExchange)
     istio_stats: Any = None  # istio.stats (istio_metrics.IstioStatsRecorder)
     fault: Any = None  # envoy.filters.http.fault (fault_filter.FaultFilter)
+    upgrades: dict[bytes, bool] = field(default_factory=dict)  # upgrade_configs: type -> enabled
 
 
 @dataclass(slots=True)

@@ -83,7 +83,11 @@ class HttpStats(_Scope):
         self.rq_class = [0] * 6  # downstream_rq_<n>xx
 
     def values(self) -> Iterator[tuple[str, int, bool]]:
-        yield from super().values()
+        # Every finished stream counts once in rq_class (index 0: reset before a response), so
+        # downstream_rq_completed is their sum, not a counter bumped per request.
+        completed = sum(self.rq_class)
+        for name, value, counter in super().values():
+            yield name, completed if name == "downstream_rq_completed" else value, counter
         for c in range(1, 6):
             yield f"downstream_rq_{c}xx", self.rq_class[c], True
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import shadow
+from . import shadow, tunnel
 from .access_log import DC, NC, NR, UC, UF, UH, UO, UPE, UT
-from .http1 import CHUNKED_END, encode_chunk
+from .http1 import CHUNKED_END, encode_chunk, encode_last_chunk
 from .request_ids import RequestIds, request_id
 from .route_table import FORWARD, header_value
 from .router import pick_weighted, select_route
@@ -58,6 +58,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
         action = route.action
         if route.action_kind != FORWARD:
             return self._reply_by_route(route, action, authority)
+        if head.upgrade and not tunnel.admit(self, route):
+            return
         entry = None
         if action.weighted:
             entry = pick_weighted(action, self.conn.rng)
@@ -75,7 +77,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
             self.flags |= NC
             return self.local_reply(action.not_found_status, b"")
         self.cluster = cluster
-        host = cluster.choose_host(self)
+        host = cluster.lb.choose_host(self)  # Cluster.choose_host, inlined
         if host is None:
             cluster.stats.upstream_cx_none_healthy += 1
             self.flags |= UH
@@ -114,6 +116,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
         if self.request_complete and self.timeout:  # a pipelined request read while it waited
             self.deadline = self.conn.loop.time() + self.timeout
             self.conn.arm(self.deadline)
+        if head.upgrade and head.method == b"CONNECT":
+            return tunnel.connect(self, host)
         host.pool.acquire(self)
 
     def on_body(self, data: bytes) -> None:
@@ -139,7 +143,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
             self.conn.stream_done(self)
             return
         if self.head.chunked:
-            self._send(CHUNKED_END)
+            trailers = self.head.trailers
+            self._send(CHUNKED_END if trailers is None else encode_last_chunk(trailers))
         if self.shadows is not None:
             shadow.end(self.shadows, self.head.chunked)
         conn = self.conn

@@ -21,9 +21,6 @@ class RequestHeadMixin(StreamState):
     def _check_head(self, hcm: Any, head: RequestHead, authority: bytes) -> bytes | None:
         """Upgrades, HTTP/1.0, a missing host, port stripping: the authority to route by, or
         None when a local reply was sent."""
-        if head.upgrade:
-            self.local_reply(403, b"", close=True)  # no upgrade_configs: Envoy's upgrade_failed
-            return None
         if head.version == "1.0" and not hcm.accept_http_10:
             self.local_reply(426, b"", close=True)
             return None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .http1 import CHUNKED_END, STATUS_LINES, encode_chunk, status_line
+from . import tunnel
+from .http1 import CHUNKED_END, STATUS_LINES, encode_chunk, encode_last_chunk, status_line
 from .local_reply import LocalReplyMixin
 from .route_table import header_value
 from .runtime import APPEND_IF_ABSENT, OVERWRITE
@@ -16,6 +17,8 @@ class ResponseMixin(LocalReplyMixin):
     def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool,
                          content_length: int | None, chunked: bool) -> None:
         """The upstream's head (end-to-end headers only) → the client's head, as lines."""
+        if status == 101:
+            return tunnel.on_switching(self, headers)
         self.replay = None
         self.response_started = True
         self.status = status
@@ -98,7 +101,9 @@ class ResponseMixin(LocalReplyMixin):
 
     def on_response_end(self) -> None:
         if self.mode == _CHUNKED:
-            self.conn.write(CHUNKED_END)
+            up = self.upstream
+            trailers = up.codec.trailers if up is not None else None
+            self.conn.write(CHUNKED_END if trailers is None else encode_last_chunk(trailers))
         up = self.upstream
         self.upstream = None
         if up is not None:

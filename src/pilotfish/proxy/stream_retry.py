@@ -58,6 +58,13 @@ def _stat(name: str) -> property:
                     lambda self, value: setattr(self.stats, name, value))
 
 
+def _has_any(headers: list[tuple[bytes, bytes]], names: frozenset) -> bool:
+    for name, _ in headers:
+        if name in names:
+            return True
+    return False
+
+
 class RetryCounters:
     """What RetryState counts, onto the cluster's stats (``upstream_rq_retry_overflow`` is
     counted by the ResourceManager, ``retry_or_shadow_abandoned`` shared with mirroring)."""
@@ -89,7 +96,8 @@ def trusted(stream: Any) -> bool:
 
 
 class ResilienceMixin(StreamState):
-    """The ResilientStream overrides (see the module docstring); ``super()`` is Stream."""
+    """The ResilientStream overrides (see the module docstring); ``super()`` is Stream, and
+    ``_stream_<name>`` its method for the overrides run on every request."""
 
     rs: RetryState | None = None
     per_try = 0.0
@@ -99,7 +107,8 @@ class ResilienceMixin(StreamState):
     idle_mark = -1
     stream_deadline = 0.0
     policy: RetryPolicy | None = None  # while a retry is possible; ``rs`` made at the first failure
-    retry_min_status = 0  # responses below this status cannot be retried by ``policy``
+    retry_min_status = 0  # responses below this status cannot be retried by ``policy``...
+    retry_gate: frozenset = frozenset()  # ...unless one of these response headers is present
     body_buf: list[bytes] | None = None  # request body kept for a retry (wire form)
     buffered = 0
     buf_limit = 0
@@ -108,6 +117,21 @@ class ResilienceMixin(StreamState):
     head_base: bytes | None = None  # the request head without its per-attempt lines and end
     attempt = 1
     action: Any = None
+
+    _HOT = ("_send", "on_request_end", "on_upstream_ready", "on_response_head", "finish")
+    _stream_send: Any
+    _stream_on_request_end: Any
+    _stream_on_upstream_ready: Any
+    _stream_on_response_head: Any
+    _stream_finish: Any
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Bind the Stream methods the hot overrides extend as ``_stream_<name>``: calling them
+        so costs no super() object per call (about 0.4 µs each on CPython 3.11)."""
+        super().__init_subclass__(**kwargs)
+        base = cls.__mro__[cls.__mro__.index(ResilienceMixin) + 1]
+        for name in ResilienceMixin._HOT:
+            setattr(cls, "_stream_" + name.lstrip("_"), getattr(base, name))
 
     @property  # type: ignore[override]
     def deadline(self) -> float:
@@ -137,6 +161,7 @@ class ResilienceMixin(StreamState):
             policy = self._control_headers(action, policy, host)
         elif policy is not None:
             self.retry_min_status = action.retry_min_status
+            self.retry_gate = action.retry_gate_headers
             if policy.per_try_timeout:
                 self.per_try = per_try_timeout(policy.per_try_timeout, None, self.timeout)
         if policy is not None:
@@ -244,10 +269,10 @@ class ResilienceMixin(StreamState):
                     self.backoff = None
                     self.local_reply(507, b"exceeded request buffer limit while retrying upstream")
                     return
-        super()._send(data)  # type: ignore[misc]
+        self._stream_send(data)
 
     def on_request_end(self) -> None:
-        super().on_request_end()  # type: ignore[misc]
+        self._stream_on_request_end()
         if not self.done and self.per_try and self.upstream is not None:
             self.try_deadline = self.complete_at + self.per_try
             self._arm()
@@ -259,7 +284,7 @@ class ResilienceMixin(StreamState):
         cluster = self.cluster
         if not reused and cluster.outlier is not None:
             cluster.report_local_origin(self.host, LOCAL_ORIGIN_CONNECT_SUCCESS)
-        super().on_upstream_ready(up, reused)  # type: ignore[misc]
+        self._stream_on_upstream_ready(up, reused)
         if self.per_try and self.request_complete:
             self.try_deadline = self.conn.loop.time() + self.per_try
             self._arm()
@@ -294,7 +319,10 @@ class ResilienceMixin(StreamState):
         if cluster.outlier is not None:
             cluster.report_http_status(self.host, status)
         if self.policy is not None:
-            rs = self.rs if status < self.retry_min_status else self._retry_state()
+            rs = self.rs
+            if rs is None and (status >= self.retry_min_status
+                               or (self.retry_gate and _has_any(headers, self.retry_gate))):
+                rs = self._retry_state()
             if rs is not None:
                 verdict = rs.should_retry_headers(status, headers)
                 if verdict == RETRY:
@@ -312,7 +340,7 @@ class ResilienceMixin(StreamState):
         if self.action.attempt_count_response:
             self.resp_mutations = self.resp_mutations + (HeaderMutation((), (
                 (b"x-envoy-attempt-count", b"%d" % self.attempt, OVERWRITE_OR_ADD),)),)
-        super().on_response_head(status, headers, keep_alive, content_length, chunked)  # type: ignore[misc]
+        self._stream_on_response_head(status, headers, keep_alive, content_length, chunked)
 
     # ---- retries -----------------------------------------------------------------------
     def _maybe_retry(self, reason: str, request_started: bool) -> bool:
@@ -439,4 +467,4 @@ class ResilienceMixin(StreamState):
         if rs is not None:
             rs.finish()
             self.rs = None
-        super().finish()  # type: ignore[misc]
+        self._stream_finish()

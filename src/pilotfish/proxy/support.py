@@ -124,8 +124,9 @@ FIELDS: dict[str, dict[str, str]] = {
         "strip_matching_host_port": OK, "strip_any_host_port": OK, "tracing": WARN,
         "stream_error_on_invalid_http_message": WARN, "internal_address_config": WARN,
         "normalize_path": OK, "merge_slashes": OK, "http2_protocol_options": WARN,
-        "access_log_options": WARN, "rds": OK,
+        "access_log_options": WARN, "rds": OK, "upgrade_configs": OK,
     },
+    _HCM + "HttpConnectionManager.UpgradeConfig": {"upgrade_type": OK, "enabled": OK, "filters": OK},
     _HCM + "Rds": {"config_source": OK, "route_config_name": OK},
     _HCM + "HttpFilter": {"name": OK, "typed_config": "http_filter", "is_optional": OK},
     # Istio's filters (istio_config.py); expressions (CEL dimensions, definitions) only shape telemetry.
@@ -168,8 +169,9 @@ FIELDS: dict[str, dict[str, str]] = {
     },
     _R + "RouteMatch": {
         "prefix": OK, "path": OK, "safe_regex": OK, "path_separated_prefix": OK,
-        "case_sensitive": OK, "headers": OK, "query_parameters": OK,
+        "case_sensitive": OK, "headers": OK, "query_parameters": OK, "connect_matcher": OK,
     },
+    _R + "RouteMatch.ConnectMatcher": {},
     _R + "HeaderMatcher": {
         "name": OK, "exact_match": OK, "safe_regex_match": OK, "range_match": OK,
         "present_match": OK, "prefix_match": OK, "suffix_match": OK, "contains_match": OK,
@@ -181,8 +183,11 @@ FIELDS: dict[str, dict[str, str]] = {
         "cluster_not_found_response_code": OK, "prefix_rewrite": OK, "regex_rewrite": OK,
         "host_rewrite_literal": OK, "auto_host_rewrite": OK, "timeout": OK,
         "hash_policy": OK, "priority": OK, "request_mirror_policies": OK,
-        "retry_policy": OK, "idle_timeout": OK, "max_stream_duration": OK,
+        "retry_policy": OK, "idle_timeout": OK, "max_stream_duration": OK, "upgrade_configs": OK,
     },
+    _R + "RouteAction.UpgradeConfig": {"upgrade_type": OK, "enabled": OK, "connect_config": OK},
+    # CONNECT is terminated here (raw TCP upstream); allow_post/proxy_protocol are not supported
+    _R + "RouteAction.UpgradeConfig.ConnectConfig": {},
     _R + "RouteAction.MaxStreamDuration": {"max_stream_duration": OK},
     # shadow.py: cluster_header, request_headers_mutations and host_rewrite_literal are not yet
     _R + "RouteAction.RequestMirrorPolicy": {

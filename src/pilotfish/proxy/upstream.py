@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .downstream import output_batch
-from .http1 import Http1ClientCodec, HttpParserError
+from . import tunnel
+from .http1 import Http1ClientCodec, HttpParserError, HttpParserUpgrade
 
 if TYPE_CHECKING:
     from .circuit_breaker import ResourceManager
@@ -83,6 +84,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.stats.upstream_cx_rx_bytes_total += len(data)
         try:
             self.parse(data)
+        except HttpParserUpgrade as exc:  # after a 101: the rest is tunnel payload
+            tunnel.upstream_upgraded(self, data, exc.args[0])
         except HttpParserError as exc:
             self.codec.error(exc)  # re-raises what a callback raised
             self.stats.upstream_cx_protocol_error += 1

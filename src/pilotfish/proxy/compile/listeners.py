@@ -125,6 +125,10 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
     if m.HasField("max_request_headers_kb"):
         hcm.max_header_bytes = m.max_request_headers_kb.value * 1024
     hcm.strip_any_host_port = m.strip_any_host_port
+    for i, uc in enumerate(m.upgrade_configs):
+        if uc.filters:
+            raise ProxyConfigError("upgrade filter chains are not supported", f"{path}.upgrade_configs[{i}].filters")
+        hcm.upgrades[uc.upgrade_type.lower().encode()] = uc.enabled.value if uc.HasField("enabled") else True
     hcm.strip_matching_host_port = m.strip_matching_host_port
     hp = m.http_protocol_options
     hcm.accept_http_10 = hp.accept_http_10

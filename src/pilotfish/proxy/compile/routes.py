@@ -136,6 +136,8 @@ def _route(r: Any, path: str, parent_req: tuple, parent_resp: tuple, cluster_nam
         kind, value = PATH, m.path.encode()
     elif which == "safe_regex":
         kind, regex = REGEX, compile_regex(m.safe_regex.regex, f"{mpath}.safe_regex.regex")
+    elif which == "connect_matcher":  # only CONNECT requests have an empty path
+        kind, value = PATH, b""
     elif which == "path_separated_prefix":
         kind, value = SEPARATED_PREFIX, m.path_separated_prefix.encode()
         if b"?" in value or b"#" in value or value.endswith(b"/"):
@@ -212,6 +214,8 @@ def _forward(a: Any, path: str, cluster_names: set[str], validate: bool) -> Forw
         hash_policy=compile_hash_policy(a.hash_policy, f"{path}.hash_policy"),
         mirrors=compile_mirror_policies(a.request_mirror_policies, f"{path}.request_mirror_policies",
                                         cluster_names, validate),
+        upgrades={uc.upgrade_type.lower().encode(): uc.enabled.value if uc.HasField("enabled") else True
+                  for uc in a.upgrade_configs} or None,
     )
 
 
@@ -285,19 +289,24 @@ def _resilience(routes: tuple[Route, ...], vh_msg: Any, vpath: str) -> None:
                 where = apath if a.HasField("retry_policy") else vpath
                 raise ProxyConfigError("per_try_idle_timeout is not supported yet",
                                        f"{where}.retry_policy.per_try_idle_timeout")
-            act.retry_min_status = _retry_min_status(act.retry_policy)
+            act.retry_min_status, act.retry_gate_headers = _retry_min_status(act.retry_policy)
         act.resilient = bool(act.retry_policy is not None or act.idle_timeout or act.max_stream_duration
                              or act.attempt_count_upstream or act.attempt_count_response)
 
 
-def _retry_min_status(p: Any) -> int:
-    """The lowest response status ``p`` may retry (0: any, e.g. gRPC or header conditions), so a
-    stream makes no RetryState for the responses it can never retry."""
+def _retry_min_status(p: Any) -> tuple[int, frozenset[bytes]]:
+    """The lowest response status ``p`` may retry (0: any, for retriable_headers), and the
+    response headers that make a lower one retriable (grpc-status for the gRPC conditions,
+    x-envoy-ratelimited), so a stream makes no RetryState for responses it can never retry."""
     bits = p.retry_on
-    if bits & (rs.RETRY_ON_RETRIABLE_HEADERS | rs.RETRY_ON_ENVOY_RATE_LIMITED | rs.RETRY_ON_GRPC_CANCELLED
-               | rs.RETRY_ON_GRPC_DEADLINE_EXCEEDED | rs.RETRY_ON_GRPC_RESOURCE_EXHAUSTED
+    if bits & rs.RETRY_ON_RETRIABLE_HEADERS:
+        return 0, frozenset()
+    gate = set()
+    if bits & (rs.RETRY_ON_GRPC_CANCELLED | rs.RETRY_ON_GRPC_DEADLINE_EXCEEDED | rs.RETRY_ON_GRPC_RESOURCE_EXHAUSTED
                | rs.RETRY_ON_GRPC_UNAVAILABLE | rs.RETRY_ON_GRPC_INTERNAL):
-        return 0
+        gate.add(b"grpc-status")
+    if bits & rs.RETRY_ON_ENVOY_RATE_LIMITED:
+        gate.add(b"x-envoy-ratelimited")
     low = 600
     if bits & rs.RETRY_ON_5XX:
         low = 500
@@ -307,4 +316,4 @@ def _retry_min_status(p: Any) -> int:
         low = min(low, 409)
     if bits & rs.RETRY_ON_RETRIABLE_STATUS_CODES and p.retriable_status_codes:
         low = min(low, *p.retriable_status_codes)
-    return low
+    return low, frozenset(gate)
