@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import tunnel
 from .errors import ProtocolError
 from .http1 import PARSE_ERRORS, Http1ServerCodec, RequestHead, encode_response_head
-from .stream import RequestIds, Stream
+from .stream import RequestIds, ResilientStream, Stream
 
 if TYPE_CHECKING:
     from .runtime import ListenerConfig
@@ -219,7 +219,8 @@ class DownstreamConnection(asyncio.Protocol):
         stats.downstream_rq_total += 1
         stats.downstream_rq_http1_total += 1
         stats.downstream_rq_active += 1
-        stream = Stream()  # no __init__ frame: the per-stream fields, the rest are class defaults
+        # No __init__ frame: the per-stream fields, the rest are class defaults.
+        stream = ResilientStream() if hcm.route_table.resilient else Stream()
         stream.conn = self
         stream.head = head
         stream.hcm = hcm

@@ -70,6 +70,8 @@ class LocalReplyMixin(StreamState):
         if self.done:
             return
         self.done = True
+        if self.backoff is not None or self.rs is not None:
+            self.end_retries()  # type: ignore[attr-defined]  # ResilientStream
         if self.pending is not None:
             self.pending = None
         if self.shadows is not None and not self.request_complete:

@@ -95,7 +95,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
         host.active_rq += 1
         self.timeout = action.timeout
         if action.resilient or head.envoy_control or cluster.outlier is not None:
-            self.__class__ = ResilientStream  # same layout; retries, timeouts, outlier reports
+            if self.__class__ is not ResilientStream:  # made as one when the route table needs it
+                self.__class__ = ResilientStream  # same layout; retries, timeouts, outlier reports
             self.setup_resilience(action, host)
         if entry is not None:
             self.resp_mutations = entry.response_mutations + route.response_mutations
@@ -153,6 +154,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
             deadline = self.deadline = now + self.timeout
             if conn.timer is None or conn.timer_when > deadline:
                 conn.arm(deadline)
+        if self.per_try:
+            self.start_per_try()  # type: ignore[attr-defined]  # ResilientStream
 
     def _send(self, data: bytes) -> None:
         up = self.upstream

@@ -2,11 +2,13 @@
 
 A stream whose route has a retry policy, an idle timeout, a max stream duration or attempt-count
 headers, whose request carries router control headers (x-envoy-retry-on, x-envoy-upstream-rq-
-timeout-ms, ...), or whose cluster has outlier detection becomes a ``ResilientStream`` in
-``Stream.begin`` (its class is switched; the layout is the same). Every other stream runs the
-plain Stream code: no RetryState, no extra timer, no per-event check for any of this. Even here
-the RetryState is made only when an attempt fails or a response could be retried
-(``retry_min_status``), unless control headers must be merged into it.
+timeout-ms, ...), or whose cluster has outlier detection is a ``ResilientStream``: made as one
+when its route table has such a route (``RouteTable.resilient``; until ``setup_resilience`` it
+behaves as a Stream), else switched to one in ``Stream.begin`` (the slower way: an instance whose
+class changed loses CPython's fast attribute access). Every other stream runs the plain Stream
+code: no RetryState, no extra timer, no per-event check for any of this. Even here the
+RetryState is made only when an attempt fails or a response could be retried
+(``retry_min_status``, ``retry_gate_headers``), unless control headers must be merged into it.
 
 As Envoy's router (source/common/router/router.cc):
 * the route timeout (x-envoy-upstream-rq-timeout-ms when trusted; 0 = none) runs from the end of
@@ -58,13 +60,6 @@ def _stat(name: str) -> property:
                     lambda self, value: setattr(self.stats, name, value))
 
 
-def _has_any(headers: list[tuple[bytes, bytes]], names: frozenset) -> bool:
-    for name, _ in headers:
-        if name in names:
-            return True
-    return False
-
-
 class RetryCounters:
     """What RetryState counts, onto the cluster's stats (``upstream_rq_retry_overflow`` is
     counted by the ResourceManager, ``retry_or_shadow_abandoned`` shared with mirroring)."""
@@ -99,31 +94,27 @@ class ResilienceMixin(StreamState):
     """The ResilientStream overrides (see the module docstring); ``super()`` is Stream, and
     ``_stream_<name>`` its method for the overrides run on every request."""
 
-    rs: RetryState | None = None
-    per_try = 0.0
+    rs: RetryState | None  # (default in StreamState: Stream.finish checks it)
+    per_try: float  # (default in StreamState: Stream.on_request_end checks it)
     rq_deadline = 0.0
     try_deadline = 0.0
     idle_deadline = 0.0
     idle_mark = -1
     stream_deadline = 0.0
     policy: RetryPolicy | None = None  # while a retry is possible; ``rs`` made at the first failure
-    retry_min_status = 0  # responses below this status cannot be retried by ``policy``...
-    retry_gate: frozenset = frozenset()  # ...unless one of these response headers is present
-    body_buf: list[bytes] | None = None  # request body kept for a retry (wire form)
+    body_buf: list[bytes] | None = None  # request body kept for a retry (wire form), from its first bytes
     buffered = 0
     buf_limit = 0
     fix_head = False  # attempt 1's head needs its per-attempt lines redone
-    backoff: Any = None  # the back-off TimerHandle
+    backoff: Any  # the back-off TimerHandle (default in StreamState: Stream.finish checks it)
     head_base: bytes | None = None  # the request head without its per-attempt lines and end
     attempt = 1
     action: Any = None
 
-    _HOT = ("_send", "on_request_end", "on_upstream_ready", "on_response_head", "finish")
+    _HOT = ("_send", "on_upstream_ready", "on_response_head")
     _stream_send: Any
-    _stream_on_request_end: Any
     _stream_on_upstream_ready: Any
     _stream_on_response_head: Any
-    _stream_finish: Any
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Bind the Stream methods the hot overrides extend as ``_stream_<name>``: calling them
@@ -159,16 +150,10 @@ class ResilienceMixin(StreamState):
         policy = action.retry_policy
         if self.head.envoy_control:
             policy = self._control_headers(action, policy, host)
-        elif policy is not None:
-            self.retry_min_status = action.retry_min_status
-            self.retry_gate = action.retry_gate_headers
-            if policy.per_try_timeout:
-                self.per_try = per_try_timeout(policy.per_try_timeout, None, self.timeout)
+        elif policy is not None and policy.per_try_timeout:
+            self.per_try = per_try_timeout(policy.per_try_timeout, None, self.timeout)
         if policy is not None:
-            self.policy = policy
-            self.body_buf = []
-            limit = self.hcm.buffer_limit  # retry_buffer_limit(), inlined
-            self.buf_limit = limit if action.retry_buffer_limit is None else min(limit, action.retry_buffer_limit)
+            self.policy = policy  # body_buf and buf_limit when the body's first bytes come
         if self.per_try or action.attempt_count_upstream:
             self.fix_head = True
         if action.idle_timeout or action.max_stream_duration or self.request_complete:
@@ -249,8 +234,13 @@ class ResilienceMixin(StreamState):
 
     # ---- request side ------------------------------------------------------------------
     def _send(self, data: bytes) -> None:
-        buf = self.body_buf
-        if buf is not None:
+        if self.policy is not None:
+            buf = self.body_buf
+            if buf is None:  # the body's first bytes
+                buf = self.body_buf = []
+                limit = self.hcm.buffer_limit  # retry_buffer_limit(), inlined
+                own = self.action.retry_buffer_limit
+                self.buf_limit = limit if own is None else min(limit, own)
             rs = self.rs
             if rs is None:
                 self.buffered += len(data)
@@ -271,9 +261,10 @@ class ResilienceMixin(StreamState):
                     return
         self._stream_send(data)
 
-    def on_request_end(self) -> None:
-        self._stream_on_request_end()
-        if not self.done and self.per_try and self.upstream is not None:
+    def start_per_try(self) -> None:
+        """From Stream.on_request_end when ``per_try`` is set: the per-try timeout starts when
+        an attempt has both a connection and the whole request."""
+        if not self.done and self.upstream is not None:
             self.try_deadline = self.complete_at + self.per_try
             self._arm()
 
@@ -320,9 +311,17 @@ class ResilienceMixin(StreamState):
             cluster.report_http_status(self.host, status)
         if self.policy is not None:
             rs = self.rs
-            if rs is None and (status >= self.retry_min_status
-                               or (self.retry_gate and _has_any(headers, self.retry_gate))):
-                rs = self._retry_state()
+            if rs is None:
+                action = self.action
+                if status >= action.retry_min_status:
+                    rs = self._retry_state()
+                else:  # a lower status is retried only for a response header (gRPC, rate limit)
+                    gate = action.retry_gate_headers
+                    if gate:
+                        for name, _ in headers:
+                            if name in gate:
+                                rs = self._retry_state()
+                                break
             if rs is not None:
                 verdict = rs.should_retry_headers(status, headers)
                 if verdict == RETRY:
@@ -337,7 +336,8 @@ class ResilienceMixin(StreamState):
                 self.rs = None
             self.policy = None
             self.body_buf = None
-        if self.action.attempt_count_response:
+        action = self.action  # None: a plain route (the stream was made resilient up front)
+        if action is not None and action.attempt_count_response:
             self.resp_mutations = self.resp_mutations + (HeaderMutation((), (
                 (b"x-envoy-attempt-count", b"%d" % self.attempt, OVERWRITE_OR_ADD),)),)
         self._stream_on_response_head(status, headers, keep_alive, content_length, chunked)
@@ -457,9 +457,8 @@ class ResilienceMixin(StreamState):
             self.backoff.cancel()
             self.backoff = None
 
-    def finish(self) -> None:
-        if self.done:
-            return
+    def end_retries(self) -> None:
+        """From Stream.finish when a back-off or a RetryState is pending."""
         if self.backoff is not None:
             self.backoff.cancel()
             self.backoff = None
@@ -467,4 +466,3 @@ class ResilienceMixin(StreamState):
         if rs is not None:
             rs.finish()
             self.rs = None
-        self._stream_finish()

@@ -67,6 +67,10 @@ class StreamState:
     peer: Any = None  # the other side's Istio workload (peer_metadata.PeerInfo), when exchanged
     fault_resumed = False  # a fault delay is over: begin() again skips the fault filter
     shadows: list | None = None  # shadow.Shadow mirrors of this request
+    # ResilientStream's (stream_retry.py), read by Stream methods so it needs no override there.
+    per_try = 0.0  # the per-try timeout, seconds
+    rs: Any = None  # retry_state.RetryState
+    backoff: Any = None  # a pending retry's back-off TimerHandle
 
     authority = b""
     # Set by DownstreamConnection.on_request_head when it makes the stream (no __init__ on the
