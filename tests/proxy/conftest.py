@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import copy
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -320,3 +321,22 @@ async def running_proxy(doc: dict[str, Any], seed: int = 1) -> AsyncIterator[Pro
 
 def port_of(server: ProxyServer) -> int:
     return server.listener_ports["main"]
+
+
+async def until(pred: Callable[[], bool], timeout: float = 3.0) -> None:
+    """Poll a condition the proxy reaches asynchronously (stats, health, ejections)."""
+    async with asyncio.timeout(timeout):
+        while not pred():
+            await asyncio.sleep(0.01)
+
+
+async def admin_get(proxy: Any, path: str) -> str:
+    async with client(proxy.admin_port) as c:
+        return (await c.request(path=path)).body.decode()
+
+
+async def first_words(port: int, n: int) -> Counter[str]:
+    """Send n requests on one connection; count which backend answered (the body's first word)."""
+    async with client(port) as c:
+        return Counter([(await c.request()).body.split(b" ")[0].decode() for _ in range(n)])
+

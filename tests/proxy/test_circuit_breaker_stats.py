@@ -12,7 +12,7 @@ from pilotfish.proxy.circuit_breaker import UNLIMITED
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.errors import ProxyConfigError
 
-from .conftest import Backend, bootstrap, client, cluster, running_proxy
+from .conftest import Backend, admin_get, bootstrap, cluster, running_proxy
 
 ROUTE = [{"match": {"prefix": "/"}, "route": {"cluster": "c"}}]
 BREAKERS = {"thresholds": [
@@ -25,11 +25,6 @@ BREAKERS = {"thresholds": [
 def compile_clusters(*clusters: dict[str, Any]) -> Any:
     loaded = parse_bootstrap(bootstrap(ROUTE, list(clusters)))
     return compile_bootstrap(loaded.message, warnings=loaded.warnings).runtime.clusters
-
-
-async def admin_get(proxy: Any, path: str) -> str:
-    async with client(proxy.admin_port) as c:
-        return (await c.request(path=path)).body.decode()
 
 
 def test_thresholds_per_priority_and_defaults() -> None:

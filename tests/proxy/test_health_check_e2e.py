@@ -4,7 +4,6 @@ following them, no_traffic_interval, priority failover, EDS health combined, tim
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +13,7 @@ from pilotfish.proxy.bootstrap import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.errors import ProxyConfigError
 
-from .conftest import Backend, Reply, Seen, bootstrap, client, cluster, port_of, running_proxy, sa
+from .conftest import Backend, Reply, Seen, admin_get, bootstrap, cluster, first_words, port_of, running_proxy, sa, until
 
 ROUTE = [{"match": {"prefix": "/"}, "route": {"cluster": "c"}}]
 
@@ -39,22 +38,6 @@ def probes(backend: Backend) -> list[Seen]:
     return [s for s in backend.seen if s.path == "/healthz"]
 
 
-async def bodies(port: int, n: int) -> Counter[str]:
-    async with client(port) as c:
-        return Counter([(await c.request()).body.split(b" ")[0].decode() for _ in range(n)])
-
-
-async def admin_get(proxy: Any, path: str) -> str:
-    async with client(proxy.admin_port) as c:
-        return (await c.request(path=path)).body.decode()
-
-
-async def until(pred: Callable[[], bool], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.01)
-
-
 @pytest.fixture
 async def backend_c() -> Any:
     b = await Backend("c").start()
@@ -72,10 +55,10 @@ async def test_failing_host_is_skipped_and_returns_after_healthy_threshold(backe
         a = next(h for h in c.hosts if h.port == backend.port)
         assert all(h.healthy for h in c.hosts)  # warmed: every host checked once before start returned
         port = port_of(proxy)
-        assert set(await bodies(port, 6)) == {"a", "b"}
+        assert set(await first_words(port, 6)) == {"a", "b"}
         sick["a"] = 503  # not an expected status: unhealthy at once
         await until(lambda: not a.healthy)
-        assert await bodies(port, 6) == {"b": 6}
+        assert await first_words(port, 6) == {"b": 6}
         clusters = await admin_get(proxy, "/clusters")
         assert f"c::127.0.0.1:{backend.port}::health_flags::/failed_active_hc" in clusters
         assert f"c::127.0.0.1:{backend_b.port}::health_flags::healthy" in clusters
@@ -83,7 +66,7 @@ async def test_failing_host_is_skipped_and_returns_after_healthy_threshold(backe
         n = len(probes(backend))
         await until(lambda: a.healthy)
         assert len(probes(backend)) >= n + 2  # healthy_threshold successes in a row
-        assert set(await bodies(port, 6)) == {"a", "b"}
+        assert set(await first_words(port, 6)) == {"a", "b"}
         stats = await admin_get(proxy, "/stats?filter=health_check")
         assert "cluster.c.health_check.healthy: 2" in stats
         counters = dict(line.split(": ") for line in stats.splitlines())
@@ -118,7 +101,7 @@ async def test_timeouts_fail_after_unhealthy_threshold(backend: Backend, backend
         await until(lambda: not a.healthy)
         assert loop.time() - start >= 0.2  # two timeouts in a row (unhealthy_threshold 2)
         assert "::health_flags::/failed_active_hc/active_hc_timeout" in await admin_get(proxy, "/clusters")
-        assert await bodies(port_of(proxy), 4) == {"b": 4}
+        assert await first_words(port_of(proxy), 4) == {"b": 4}
 
 
 async def test_no_traffic_interval_until_the_cluster_has_traffic(backend: Backend) -> None:
@@ -127,7 +110,7 @@ async def test_no_traffic_interval_until_the_cluster_has_traffic(backend: Backen
     async with running_proxy(doc) as proxy:
         await asyncio.sleep(0.3)
         assert len(probes(backend)) == 1  # the first check, then nothing for no_traffic_interval
-        assert await bodies(port_of(proxy), 1) == {"a": 1}
+        assert await first_words(port_of(proxy), 1) == {"a": 1}
         await asyncio.sleep(0.6)  # the pending quiet-interval check runs, then every 0.05 s
         assert len(probes(backend)) >= 4
 
@@ -149,13 +132,13 @@ async def test_all_p0_hosts_failing_fails_over_to_p1(backend: Backend, backend_b
     async with running_proxy(doc) as proxy:
         c = proxy.config.clusters["c"]
         port = port_of(proxy)
-        assert set(await bodies(port, 6)) == {"a", "c"}
+        assert set(await first_words(port, 6)) == {"a", "c"}
         sick["a"] = sick["c"] = 500
         await until(lambda: not any(h.healthy for h in c.hosts if h.priority == 0))
-        assert await bodies(port, 6) == {"b": 6}
+        assert await first_words(port, 6) == {"b": 6}
         sick.clear()
         await until(lambda: all(h.healthy for h in c.hosts))
-        assert set(await bodies(port, 6)) == {"a", "c"}
+        assert set(await first_words(port, 6)) == {"a", "c"}
 
 
 async def test_eds_health_and_active_health_both_count(backend: Backend, backend_b: Backend) -> None:
@@ -167,7 +150,7 @@ async def test_eds_health_and_active_health_both_count(backend: Backend, backend
             {"endpoint": {"address": sa(backend.port)}, "health_status": "UNHEALTHY"},
             {"endpoint": {"address": sa(backend_b.port)}}]}]}}])
     async with running_proxy(doc) as proxy:
-        assert await bodies(port_of(proxy), 4) == {"b": 4}  # passing its checks does not override EDS
+        assert await first_words(port_of(proxy), 4) == {"b": 4}  # passing its checks does not override EDS
         assert f"c::127.0.0.1:{backend.port}::health_flags::/failed_eds_health" in await admin_get(proxy, "/clusters")
 
 
@@ -182,7 +165,7 @@ async def test_degraded_host_takes_load_only_after_healthy_ones(backend: Backend
     async with running_proxy(doc) as proxy:
         c = proxy.config.clusters["c"]
         assert c.health_flags(c.hosts[0]) == "/degraded_active_hc"
-        assert await bodies(port_of(proxy), 6) == {"b": 6}
+        assert await first_words(port_of(proxy), 6) == {"b": 6}
 
 
 async def test_endpoint_health_check_config(backend: Backend, backend_b: Backend, backend_c: Backend) -> None:

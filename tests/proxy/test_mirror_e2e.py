@@ -14,7 +14,7 @@ import pytest
 
 from pilotfish.proxy.shadow import port_start, shadow_head, shadow_host
 
-from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, running_proxy
+from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, running_proxy, until
 
 
 def mirror_route(*policies: dict[str, Any], **route: Any) -> list[dict[str, Any]]:
@@ -27,12 +27,6 @@ def doc_for(main: int, mirror: int, *policies: dict[str, Any], mirror_extra: dic
     policies = policies or ({"cluster": "mirror"},)
     return bootstrap(mirror_route(*policies), [cluster("main", main), cluster("mirror", mirror, **(mirror_extra or {}))],
                      **hcm)
-
-
-async def until(pred: Any, timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.01)
 
 
 async def stats(proxy: Any) -> str:

@@ -5,15 +5,13 @@ priority failover, and detector state across xDS updates."""
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from pilotfish.proxy.cluster import LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_CONNECT_SUCCESS, Cluster, Host
 
-from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, running_proxy, sa
+from .conftest import Backend, Reply, admin_get, bootstrap, client, cluster, first_words, port_of, running_proxy, sa, until
 
 ROUTE = [{"match": {"prefix": "/"}, "route": {"cluster": "c"}}]
 
@@ -21,22 +19,6 @@ ROUTE = [{"match": {"prefix": "/"}, "route": {"cluster": "c"}}]
 def od(**fields: Any) -> dict[str, Any]:
     base = {"consecutive_5xx": 3, "interval": "0.1s", "base_ejection_time": "0.4s", "max_ejection_percent": 100}
     return {**base, **fields}
-
-
-async def bodies(port: int, n: int) -> Counter[str]:
-    async with client(port) as c:
-        return Counter([(await c.request()).body.split(b" ")[0].decode() for _ in range(n)])
-
-
-async def admin_get(proxy: Any, path: str) -> str:
-    async with client(proxy.admin_port) as c:
-        return (await c.request(path=path)).body.decode()
-
-
-async def until(pred: Callable[[], bool], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.01)
 
 
 def host_of(c: Cluster, backend: Backend) -> Host:
@@ -67,7 +49,7 @@ async def test_consecutive_5xx_eject_and_traffic_moves_then_returns(backend: Bac
         assert a.healthy
         c.report_http_status(a, 503)
         assert not a.healthy
-        assert await bodies(port_of(proxy), 8) == {"b": 8}
+        assert await first_words(port_of(proxy), 8) == {"b": 8}
         clusters = await admin_get(proxy, "/clusters")
         assert f"c::127.0.0.1:{backend.port}::health_flags::/failed_outlier_check" in clusters
         assert f"c::127.0.0.1:{backend_b.port}::health_flags::healthy" in clusters
@@ -84,7 +66,7 @@ async def test_consecutive_5xx_eject_and_traffic_moves_then_returns(backend: Bac
         assert "# TYPE envoy_cluster_outlier_detection_ejections_enforced_total counter" in prom
         backend.handler = lambda s: Reply(body=b"a ok")
         await until(lambda: a.healthy)  # base_ejection_time later, on an interval tick
-        assert set(await bodies(port_of(proxy), 8)) == {"a", "b"}
+        assert set(await first_words(port_of(proxy), 8)) == {"a", "b"}
         assert "cluster.c.outlier_detection.ejections_active: 0" in await admin_get(proxy, "/stats")
 
 
@@ -110,7 +92,7 @@ async def test_max_ejection_percent_is_honoured(backend: Backend, backend_b: Bac
         eject(c, a)
         eject(c, b)  # a second ejection would make 2/3 = 67% > 34%
         assert not a.healthy and b.healthy
-        assert await bodies(port_of(proxy), 10) == {"b": 5, "c": 5}
+        assert await first_words(port_of(proxy), 10) == {"b": 5, "c": 5}
         stats = await admin_get(proxy, "/stats?filter=outlier")
         assert "cluster.c.outlier_detection.ejections_active: 1" in stats
         assert "cluster.c.outlier_detection.ejections_overflow: 1" in stats
@@ -149,7 +131,7 @@ async def test_panic_when_too_many_are_ejected(backend: Backend, backend_b: Back
         c = proxy.config.clusters["c"]
         eject(c, host_of(c, backend))
         eject(c, host_of(c, backend_b))
-        assert set(await bodies(port_of(proxy), 12)) == expected
+        assert set(await first_words(port_of(proxy), 12)) == expected
 
 
 async def test_ejecting_the_p0_host_fails_over_to_p1(backend: Backend, backend_b: Backend) -> None:
@@ -162,12 +144,12 @@ async def test_ejecting_the_p0_host_fails_over_to_p1(backend: Backend, backend_b
     async with running_proxy(doc) as proxy:
         c = proxy.config.clusters["c"]
         port = port_of(proxy)
-        assert await bodies(port, 6) == {"a": 6}
+        assert await first_words(port, 6) == {"a": 6}
         a = host_of(c, backend)
         eject(c, a)
-        assert await bodies(port, 6) == {"b": 6}
+        assert await first_words(port, 6) == {"b": 6}
         await until(lambda: a.healthy)
-        assert await bodies(port, 6) == {"a": 6}
+        assert await first_words(port, 6) == {"a": 6}
 
 
 async def test_detector_state_survives_eds_updates_and_stops_with_the_cluster(

@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
-from .conftest import Backend, Reply, Seen, client, port_of, running_proxy
+from .conftest import Backend, Reply, Seen, client, port_of, running_proxy, until
 from .test_retries_e2e import doc_for
-
-
-async def until(pred: Any, timeout: float = 2.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.01)
 
 
 async def test_route_timeout_504_ut_and_upstream_closed(backend: Backend, tmp_path: Path) -> None:
