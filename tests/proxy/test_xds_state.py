@@ -10,7 +10,7 @@ from envoy.config.route.v3 import route_pb2
 
 from pilotfish.proxy.bootstrap import parse_bootstrap
 from pilotfish.proxy.errors import ProxyConfigError
-from pilotfish.proxy.xds.backoff import Backoff
+from pilotfish.proxy.backoff import JitteredExponentialBackOff
 from pilotfish.proxy.xds.resources import Resources, eds_names
 from pilotfish.proxy.xds.settings import ads_settings
 from pilotfish.proxy.xds.type_state import CLUSTER, ENDPOINT, ROUTE, TypeState
@@ -62,12 +62,12 @@ def test_reconnect_resends_last_accepted_version_without_nonce() -> None:
 
 
 def test_backoff_is_jittered_exponential_and_capped() -> None:
-    b = Backoff(random.Random(1), base=0.5, cap=4.0)
-    delays = [b.next_delay() for _ in range(10)]
+    b = JitteredExponentialBackOff(500, 4000, random.Random(1))
+    delays = [b.next_backoff() for _ in range(10)]
     assert all(0 <= d < 4.0 for d in delays)
     assert delays[0] < 0.5 and delays[1] < 1.0
     b.reset()
-    assert b.next_delay() < 0.5
+    assert b.next_backoff() < 0.5
 
 
 def _route(name: str, cluster_name: str) -> route_pb2.RouteConfiguration:

@@ -19,7 +19,7 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from ..errors import ProxyConfigError
-from .backoff import Backoff
+from ..backoff import JitteredExponentialBackOff
 from .resources import KIND, decode
 from .settings import AdsSettings
 from .type_state import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, RequestSpec, TypeState
@@ -39,11 +39,12 @@ class ConfigTarget(Protocol):
 
 class AdsClient:
     def __init__(self, settings: AdsSettings, node: Any, config: ConfigTarget,
-                 rng: random.Random, backoff: Backoff | None = None) -> None:
+                 rng: random.Random, backoff: JitteredExponentialBackOff | None = None) -> None:
         self.settings = settings
         self.node = node
         self.config = config
-        self.backoff = backoff or Backoff(rng)
+        # Envoy's gRPC mux: the router's jittered back-off with a 500 ms base and a 30 s cap.
+        self.backoff = backoff or JitteredExponentialBackOff(500, 30_000, rng)
         self.states = {t: TypeState(t, wildcard=t in (CLUSTER, LISTENER)) for t in ORDER}
         self.active: set[str] = set()  # types subscribed to (re-sent on every new stream)
         self.ready = asyncio.Event()  # initial config fetched (or initial_fetch_timeout passed)
@@ -107,7 +108,7 @@ class AdsClient:
             self.connected = False
             if self._closing:
                 return
-            await asyncio.sleep(self.backoff.next_delay())
+            await asyncio.sleep(self.backoff.next_backoff())
 
     async def _stream_once(self) -> None:
         options = [("grpc.default_authority", self.settings.authority)] if self.settings.authority else []
