@@ -252,19 +252,27 @@ def run_wrk(port: int, seconds: int) -> tuple[float, dict[str, float], int]:
     return rps, pct, total
 
 
-def run_fixed_rate(port: int, seconds: int, workdir: Path) -> tuple[float, float, int]:
-    """1,000 requests/s for ``seconds``: p50 and p90 in ms from h2load's per-request log."""
+def run_fixed_rate(port: int, seconds: int, workdir: Path,
+                   cpu: Callable[[], float] = lambda: 0.0) -> tuple[float, float, int, float]:
+    """1,000 requests/s for ``seconds`` after a 1 s warm-up: p50 and p90 in ms from h2load's
+    per-request log, the request count, and the CPU ``cpu()`` reports over the measured part only
+    (h2load neither logs nor counts the warm-up's requests, so its CPU is left out too)."""
     log = workdir / f"h2load-{port}.log"
-    subprocess.run(
+    proc = subprocess.Popen(
         ["h2load", "--h1", "-c16", "--rps=62.5", f"-D{seconds}", "--warm-up-time=1", f"--log-file={log}",
          f"http://127.0.0.1:{port}/"],
-        capture_output=True, text=True, check=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    time.sleep(1.0)
+    cpu0 = cpu()
+    if proc.wait() != 0:
+        raise RuntimeError(f"h2load failed on port {port}")
+    used = cpu() - cpu0
     durations = sorted(int(line.split()[2]) / 1000 for line in log.read_text().splitlines() if line.strip())
     log.unlink()
     if not durations:
-        return float("nan"), float("nan"), 0
-    return durations[len(durations) // 2], durations[int(len(durations) * 0.9)], len(durations)
+        return float("nan"), float("nan"), 0, used
+    return durations[len(durations) // 2], durations[int(len(durations) * 0.9)], len(durations), used
 
 
 def measure(target: Server, proxies: list[Server], seconds: int, workdir: Path, result: Result) -> None:
@@ -279,13 +287,12 @@ def measure(target: Server, proxies: list[Server], seconds: int, workdir: Path, 
     if proxies and total:
         result.cpu_per_1k.append((cpu1 - cpu0) * 1000 / total * 1000)
         result.rss.append(sum(p.rss_mb() for p in proxies))
-    cpu0 = sum(p.cpu_seconds() for p in proxies)
-    p50, p90, n = run_fixed_rate(target.port, seconds, workdir)
-    cpu1 = sum(p.cpu_seconds() for p in proxies)
+    p50, p90, n, used = run_fixed_rate(target.port, seconds, workdir,
+                                       lambda: sum(p.cpu_seconds() for p in proxies))
     result.fixed_p50.append(p50)
     result.fixed_p90.append(p90)
     if proxies and n:
-        result.fixed_cpu_per_1k.append((cpu1 - cpu0) * 1000 / n * 1000)
+        result.fixed_cpu_per_1k.append(used * 1000 / n * 1000)
 
 
 PATHS: dict[str, Callable[[Path, int], list[Server]]] = {

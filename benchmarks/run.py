@@ -16,7 +16,7 @@ import proxy_bench  # noqa: E402
 
 def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
-          f"{platform.python_version()}, {platform.system()} {platform.release()}, {time.strftime('%Y-%m-%d')}")
+          f"{platform.python_version()} ({os.path.realpath(sys.executable)}), {platform.system()} {platform.release()}, {time.strftime('%Y-%m-%d')}")
     rows = [("benchmark", "result", "notes")]
     rows += config_validate.run()
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
