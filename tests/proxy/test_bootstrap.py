@@ -82,6 +82,24 @@ def test_unsupported_config_names_the_field(mutate, path: str) -> None:
     assert path in err.field_path, (err.field_path, err.message)
 
 
+@pytest.mark.parametrize(("mutate", "path"), [
+    (lambda d: d["static_resources"]["listeners"][0].update(address={"pipe": {"path": "/tmp/l.sock"}}),
+     "static_resources.listeners[0].address"),
+    (lambda d: d["admin"].update(address={"pipe": {"path": "/tmp/admin.sock"}}), "admin.address"),
+])
+def test_unix_socket_addresses_outside_the_ads_cluster_are_errors(mutate, path: str) -> None:
+    doc = bootstrap(route(), [cluster("a", 8080)])
+    mutate(doc)
+    assert error_of(doc).field_path == path
+
+
+def test_listener_connection_limit_exemptions_are_accepted() -> None:
+    """No global connection limit or overload manager exists: these ask for what already is."""
+    doc = bootstrap(route(), [cluster("a", 8080)])
+    doc["static_resources"]["listeners"][0].update(ignore_global_conn_limit=True, bypass_overload_manager=True)
+    assert compile_doc(doc).runtime.warnings == []
+
+
 def test_optional_unknown_filter_is_skipped() -> None:
     doc = bootstrap(route(), [cluster("a", 8080)])
     _hcm(doc)["http_filters"].insert(0, {"name": "cors", "is_optional": True, "typed_config": {

@@ -110,3 +110,47 @@ async def test_workers_share_the_port_sum_stats_and_restart(backend: Backend, tm
 def test_describe_exit() -> None:
     assert describe_exit(signal.SIGKILL) == "was killed by signal 9 (SIGKILL)"
     assert describe_exit(3 << 8) == "exited with status 3"
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.data = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Stats:
+    def snapshot(self) -> dict[str, int]:
+        return {"x": 1}
+
+
+def test_control_socket_speaks_bounded_frames() -> None:
+    from pilotfish.proxy.workers import FrameDecoder, _ControlConnection, frame
+
+    def run(data: bytes, relay: object = None) -> tuple[_ControlConnection, _Transport]:
+        conn, t = _ControlConnection(_Stats(), relay), _Transport()
+        conn.connection_made(t)  # type: ignore[arg-type]
+        for i in range(len(data)):  # byte by byte: a command split across reads still parses
+            conn.data_received(data[i:i + 1])
+        return conn, t
+
+    _, t = run(frame(b"stats"))
+    assert FrameDecoder().feed(t.data) == [b'{"x": 1}'] and t.closed
+    _, t = run(frame(b"nope"))
+    assert t.data == b"" and t.closed
+    _, t = run(frame(b"xds"))  # only worker 0 (which has a relay hub) takes subscriptions
+    assert t.data == b"" and t.closed
+    _, t = run((1 << 20).to_bytes(4, "big"))  # an oversized command is cut off at its length
+    assert t.data == b"" and t.closed
+
+    class Hub:
+        def attach(self, transport: object) -> str:
+            return "subscriber"
+
+    conn, t = run(frame(b"xds"), Hub())
+    assert conn.peer == "subscriber" and not t.closed

@@ -147,3 +147,100 @@ def test_rds_without_ads_is_an_error() -> None:
     hcm["rds"] = {"route_config_name": "r", "config_source": {"ads": {}}}
     with pytest.raises(ProxyConfigError, match="ads_config"):
         compile_bootstrap(parse_bootstrap(doc).message)
+
+
+# ---- per-resource acceptance and xDS stats: pure parts --------------------------------------
+def _packed(*msgs: object) -> list:
+    from google.protobuf import any_pb2
+
+    out = []
+    for m in msgs:
+        a = any_pb2.Any()
+        a.Pack(m)  # type: ignore[arg-type]
+        out.append(a)
+    return out
+
+
+def test_decode_each_rejects_resources_one_by_one() -> None:
+    from google.protobuf import any_pb2
+
+    from pilotfish.proxy.xds.resources import decode_each
+
+    items = _packed(cluster_pb2.Cluster(name="a"), cluster_pb2.Cluster(name="dup"),
+                    cluster_pb2.Cluster(name="dup", alt_stat_name="x"), cluster_pb2.Cluster(name="b"))
+    items.append(any_pb2.Any(type_url=CLUSTER, value=b"\xff\xff"))
+    items.append(any_pb2.Any(type_url=ROUTE, value=b""))
+    d = decode_each(CLUSTER, items, lambda n: True, [])
+    assert sorted(d.messages) == ["a", "b"] and d.unnamed
+    assert set(d.rejected) == {"dup", "resources[4]", "resources[5]"}
+    assert "duplicate Cluster 'dup'" in d.rejected["dup"]
+    assert d.names == {"a", "b", "dup"}
+    routes = decode_each(ROUTE, _packed(_route("r1", "c"), _route("other", "c")), {"r1"}.__contains__, [])
+    assert list(routes.messages) == ["r1"] and not routes.rejected and not routes.unnamed
+
+
+def test_with_partial_keeps_the_previous_version_of_rejected_resources() -> None:
+    a1, b1 = cluster_pb2.Cluster(name="a"), cluster_pb2.Cluster(name="b")
+    res = Resources().with_response(CLUSTER, "1", {"a": a1, "b": b1}, now=1.0)
+    a2 = cluster_pb2.Cluster(name="a", alt_stat_name="2")
+    part = res.with_partial(CLUSTER, "2", {"a": a2}, keep={"b", "new"}, now=2.0)
+    assert part.clusters["a"].message == a2 and part.clusters["b"] is res.clusters["b"]
+    assert "new" not in part.clusters
+    assert set(res.with_partial(CLUSTER, "2", {}, keep=(), now=2.0).clusters) == set()
+    assert set(res.with_partial(CLUSTER, "2", {}, keep=(), now=2.0, keep_absent=True).clusters) == {"a", "b"}
+
+
+def test_culprit_is_an_added_or_changed_resource_named_by_the_error() -> None:
+    from pilotfish.proxy.xds.dynamic_config import _culprit
+
+    old = Resources().with_response(CLUSTER, "1", {"a": cluster_pb2.Cluster(name="a")}, now=1.0).clusters
+    same = {"a": cluster_pb2.Cluster(name="a"), "b.x": cluster_pb2.Cluster(name="b.x")}
+    err = ProxyConfigError("bad", "Cluster[b.x].lb_policy")
+    assert _culprit("Cluster", err, same, old) == "b.x"
+    assert _culprit("Cluster", ProxyConfigError("bad", "Cluster[a].lb_policy"), same, old) is None  # unchanged
+    assert _culprit("Cluster", ProxyConfigError("bad", "RouteConfiguration[r].x"), same, old) is None
+
+
+def test_version_hash_is_envoys_xxhash64() -> None:
+    from pilotfish.proxy.xds.subscription_stats import version_hash
+
+    assert version_hash("") == 0xEF46DB3751D8E999  # XXH64 of no input, seed 0
+    assert version_hash("1") == version_hash("1") != version_hash("2")
+
+
+def test_one_scope_per_name_and_pruning() -> None:
+    from pilotfish.proxy.stats import StatsStore
+
+    s = StatsStore()
+    a = s.cluster("a")
+    a.upstream_rq_total = 3
+    assert s.cluster("a") is a and s.listener("0.0.0.0_80") is s.listener("0.0.0.0_80")
+    sub = s.subscription("cluster.a")
+    sub.update_success = 1
+    s.subscription("http.in.rds.r1").update_attempt = 2
+    s.subscription("cluster_manager.cds").version = 7
+    s.control_plane().connected_state = 1
+    text = s.text()
+    assert text.count("cluster.a.upstream_rq_total: 3") == 1 and "cluster.a.update_success: 1" in text
+    prom = s.prometheus()
+    assert 'envoy_http_rds_update_attempt{envoy_http_conn_manager_prefix="in",envoy_rds_route_config="r1"} 2' in prom
+    assert "envoy_cluster_manager_cds_version{} 7" in prom and "envoy_control_plane_connected_state{} 1" in prom
+    assert 'envoy_cluster_update_success{envoy_cluster_name="a"} 1' in prom
+    s.prune_scopes({"cluster.b"})
+    text = s.text()
+    assert "cluster.a." not in text and "http.in.rds" not in text and "listener." not in text
+    assert "cluster_manager.cds.version: 7" in text and "control_plane.connected_state: 1" in text
+    assert s.cluster("a") is not a and s.cluster("a").upstream_rq_total == 0
+
+
+def test_merged_workers_do_not_add_up_versions() -> None:
+    from pilotfish.proxy.stats import StatsStore, merge_snapshots, render_text
+
+    stores = [StatsStore(), StatsStore()]
+    for st in stores:
+        sub = st.subscription("listener_manager.lds")
+        sub.version, sub.update_success = 99, 1
+        st.control_plane().connected_state = 1
+    text = render_text(merge_snapshots([st.snapshot() for st in stores]))
+    assert "listener_manager.lds.version: 99" in text and "listener_manager.lds.update_success: 2" in text
+    assert "control_plane.connected_state: 1" in text

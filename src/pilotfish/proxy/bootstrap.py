@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from envoy.config.bootstrap.v3 import bootstrap_pb2
 from google.protobuf import json_format, symbol_database
 
-from envoy.config.bootstrap.v3 import bootstrap_pb2
-
+from .compile.service_clusters import check_service_clusters
 from .errors import ProxyConfigError
+from .istio_config import effective_type_name
 from .support import CheckResult, check_message
 from .xds.settings import ads_settings
 
@@ -35,6 +36,16 @@ _BASE_MODULES = (
     "envoy.extensions.access_loggers.stream.v3.stream_pb2",
     "envoy.extensions.upstreams.http.v3.http_protocol_options_pb2",
 )
+
+#: bootstrap_extensions that only serve features which are errors here when used, or telemetry:
+#: ignored with a warning. Any other extension is a startup error.
+_IGNORED_EXTENSIONS = {
+    # internal listeners: an envoy_internal_address listener or endpoint is itself an error
+    "envoy.extensions.bootstrap.internal_listener.v3.InternalListener":
+        "only internal listeners use it, and none can be configured here",
+    # Istio's workload metadata discovery (metadata_discovery): peer labels of telemetry only
+    "istio.workload.BootstrapExtension": "peer metadata comes from istio_headers only",
+}
 
 
 @dataclass
@@ -82,8 +93,20 @@ def parse_bootstrap(doc: dict[str, Any]) -> LoadedBootstrap:
         raise ProxyConfigError(f"invalid bootstrap: {exc}") from exc
     result = CheckResult()
     check_message(msg, "", result)
+    _check_extensions(msg, result.warnings)
     ads_settings(msg)  # dynamic_resources: ADS over gRPC only, checked here at the edge
+    result.warnings.extend(check_service_clusters(msg))
     return LoadedBootstrap(msg, "", result.warnings)
+
+
+def _check_extensions(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
+    for i, ext in enumerate(msg.bootstrap_extensions):
+        path = f"bootstrap_extensions[{i}]"
+        type_name = effective_type_name(ext.typed_config)
+        why = _IGNORED_EXTENSIONS.get(type_name)
+        if why is None:
+            raise ProxyConfigError(f"bootstrap extension {type_name!r} is not supported", f"{path}.typed_config")
+        warnings.append(f"{path} ({ext.name or type_name}): ignored ({why})")
 
 
 def _type_names(node: Any) -> set[str]:

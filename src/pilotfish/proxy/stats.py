@@ -1,13 +1,15 @@
 """Envoy-style stats as plain integer attributes: a request costs a few ``+= 1``.
 
 Each scope (cluster, HTTP connection manager, listener) is a slotted object; names and tags
-are only built when /stats or /stats/prometheus is read.
+are only built when /stats or /stats/prometheus is read. A name has one scope: a cluster or
+listener replaced by an xDS update keeps counting into it, and it goes (prune_scopes) once the
+configuration no longer names it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from .istio_metrics import IstioMetrics, merge_rows, prometheus_families, text_lines
 
@@ -29,6 +31,9 @@ class _Scope:
             yield name, getattr(self, name), False
 
 
+S = TypeVar("S", bound=_Scope)
+
+
 class ClusterStats(_Scope):
     COUNTERS = (
         "upstream_rq_total", "upstream_rq_completed", "upstream_rq_timeout",
@@ -38,7 +43,7 @@ class ClusterStats(_Scope):
         "upstream_cx_protocol_error", "upstream_rq_rx_reset", "upstream_cx_none_healthy",
         "upstream_cx_rx_bytes_total", "upstream_cx_tx_bytes_total", "membership_change",
         "upstream_rq_per_try_timeout", "upstream_rq_retry_limit_exceeded",
-        "upstream_rq_retry_backoff_exponential",
+        "upstream_rq_retry_backoff_exponential", "upstream_rq_per_try_idle_timeout",
     )
     GAUGES = ("upstream_rq_active", "upstream_cx_active", "membership_total", "membership_healthy")
     __slots__ = COUNTERS + GAUGES + ("rq_code", "extra")
@@ -98,6 +103,36 @@ class ListenerStats(_Scope):
     __slots__ = COUNTERS + GAUGES
 
 
+class SubscriptionStats(_Scope):
+    """Envoy's xDS subscription stats (``cluster_manager.cds.*``, ``listener_manager.lds.*``,
+    ``http.<stat_prefix>.rds.<route>.*``, ``cluster.<name>.*`` for EDS), counted per response.
+
+    ``version`` is the xxHash64 of the last accepted ``version_info`` and ``update_time`` the
+    wall clock of the last accepted response in milliseconds, as Envoy's. ``update_empty``
+    counts accepted responses that carried no resource for the subscription.
+    """
+
+    COUNTERS = ("update_attempt", "update_success", "update_rejected", "update_failure",
+                "update_empty", "init_fetch_timeout")
+    GAUGES = ("version", "update_time")
+    __slots__ = COUNTERS + GAUGES
+
+
+class ControlPlaneStats(_Scope):
+    """``control_plane.*``: the ADS stream's state (no rate limiting is applied: zero)."""
+
+    COUNTERS = ("rate_limit_enforced",)
+    GAUGES = ("connected_state", "pending_requests")
+    __slots__ = COUNTERS + GAUGES
+
+
+#: Families whose scopes follow the configuration: a name has one scope, kept across updates,
+#: removed (prune_scopes) once nothing in the configuration names it.
+PRUNED_FAMILIES = ("cluster", "listener", "http", "http.rds")
+#: Gauges that describe the one ADS client rather than add up across worker processes.
+_NOT_SUMMED = frozenset({"version", "update_time", "connected_state", "pending_requests"})
+
+
 class StatsStore:
     """Every scope, by the prefix Envoy gives it, plus the tags /stats/prometheus needs.
 
@@ -107,14 +142,47 @@ class StatsStore:
 
     def __init__(self, node: Any = None) -> None:
         self.scopes: list[tuple[str, str, str, str, _Scope]] = []  # (prefix, family, tag, value, scope)
+        self._index: dict[tuple[str, type], _Scope] = {}  # one scope per (prefix, class)
         self.server: dict[str, int] = {}
         self.node = node  # the bootstrap's Node: Istio metrics label with its metadata
         self.istio: IstioMetrics | None = None  # set when a listener has the istio.stats filter
 
+    def _scope(self, cls: type[S], prefix: str, family: str, tag: str, value: str) -> S:
+        """The scope of ``prefix``, made on first use: a cluster or listener replaced by an
+        update continues the counters of the one it replaces, as Envoy's do."""
+        key = (prefix, cls)
+        s = self._index.get(key)
+        if s is None:
+            s = self._index[key] = cls()
+            self.scopes.append((prefix, family, tag, value, s))
+        return s  # type: ignore[return-value]
+
     def cluster(self, name: str) -> ClusterStats:
-        s = ClusterStats()
-        self.scopes.append((f"cluster.{name}", "cluster", "envoy_cluster_name", name, s))
-        return s
+        return self._scope(ClusterStats, f"cluster.{name}", "cluster", "envoy_cluster_name", name)
+
+    def control_plane(self) -> ControlPlaneStats:
+        return self._scope(ControlPlaneStats, "control_plane", "control_plane", "", "")
+
+    def subscription(self, prefix: str) -> SubscriptionStats:
+        """``cluster_manager.cds``, ``listener_manager.lds``, ``http.<sp>.rds.<route>`` or
+        ``cluster.<name>`` (EDS: beside the cluster's own stats, as Envoy's)."""
+        if prefix.startswith("cluster."):
+            name = prefix[len("cluster."):]
+            return self._scope(SubscriptionStats, prefix, "cluster", "envoy_cluster_name", name)
+        if prefix.startswith("http."):
+            route = prefix.rsplit(".rds.", 1)[1]
+            return self._scope(SubscriptionStats, prefix, "http.rds", "envoy_rds_route_config", route)
+        return self._scope(SubscriptionStats, prefix, prefix, "", "")
+
+    def prune_scopes(self, live: set[str]) -> None:
+        """Drop the cluster, listener, connection manager and RDS scopes not named in ``live``."""
+        gone = [e for e in self.scopes if e[1] in PRUNED_FAMILIES and e[0] not in live]
+        if not gone:
+            return
+        for entry in gone:
+            self._index.pop((entry[0], type(entry[4])), None)
+        ids = {id(e) for e in gone}
+        self.scopes = [e for e in self.scopes if id(e) not in ids]
 
     def http(self, stat_prefix: str) -> HttpStats:
         for prefix, family, _, _, scope in self.scopes:
@@ -125,9 +193,7 @@ class StatsStore:
         return s
 
     def listener(self, address: str) -> ListenerStats:
-        s = ListenerStats()
-        self.scopes.append((f"listener.{address}", "listener", "envoy_listener_address", address, s))
-        return s
+        return self._scope(ListenerStats, f"listener.{address}", "listener", "envoy_listener_address", address)
 
     def snapshot(self) -> dict[str, Any]:
         """Current values as plain data: {"scopes": [...], "server": {...}, "istio": {...}|None}."""
@@ -159,7 +225,10 @@ def merge_snapshots(snaps: list[dict[str, Any]]) -> dict[str, Any]:
             into = scopes.setdefault((prefix, family, tag, value), {})
             for name, v, counter in stats:
                 if name in into:
-                    into[name][1] += v
+                    if not counter and name in _NOT_SUMMED:
+                        into[name][1] = max(into[name][1], v)
+                    else:
+                        into[name][1] += v
                 else:
                     into[name] = [name, v, counter]
     istio = None
@@ -185,8 +254,11 @@ def render_text(snap: dict[str, Any], name_filter: Any = None) -> str:
 def render_prometheus(snap: dict[str, Any], name_filter: Any = None) -> str:
     """Envoy's exposition: counters, then gauges, then histograms, each family sorted by name."""
     families: dict[str, tuple[str, list[str]]] = {}
-    for _, family, tag, tag_value, stats in snap["scopes"]:
-        label = f'{tag}="{_escape(tag_value)}"'
+    for prefix, family, tag, tag_value, stats in snap["scopes"]:
+        label = f'{tag}="{_escape(tag_value)}"' if tag else ""
+        if family == "http.rds":  # http.<stat_prefix>.rds.<route>: both are tags in Envoy
+            stat_prefix = prefix[len("http."):-len(f".rds.{tag_value}")]
+            label = f'envoy_http_conn_manager_prefix="{_escape(stat_prefix)}",{label}'
         for name, value, counter in stats:
             metric, labels = _prom_name(family, name, label)
             families.setdefault(metric, ("counter" if counter else "gauge", []))[1].append(
@@ -218,7 +290,7 @@ def _prom_name(family: str, name: str, label: str) -> tuple[str, str]:
                 return f"envoy_{family}_{prefix[:-1]}", f'envoy_response_code="{rest}",{label}'
             if len(rest) == 3 and rest.endswith("xx") and rest[0].isdigit():
                 return f"envoy_{family}_{prefix}xx", f'envoy_response_code_class="{rest[0]}",{label}'
-    return f"envoy_{family}_{name.replace('.', '_')}", label
+    return f"envoy_{family}_{name}".replace(".", "_"), label
 
 
 def _escape(v: str) -> str:

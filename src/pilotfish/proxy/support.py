@@ -68,6 +68,10 @@ FIELDS: dict[str, dict[str, str]] = {
         "stats_server_version_override": WARN, "node_context_params": WARN,
         "application_log_config": WARN, "default_regex_engine": WARN,
         "cluster_manager": WARN, "use_tcp_for_dns_lookups": WARN,
+        "deferred_stat_options": WARN, "stats_flush_on_admin": WARN, "stats_eviction_interval": WARN,
+        # the tracer only reports spans (HttpConnectionManager.tracing is ignored too)
+        "tracing": WARN,
+        "bootstrap_extensions": OK,  # bootstrap.py: each known type is ignored with a warning
     },
     _B + "Bootstrap.StaticResources": {"listeners": OK, "clusters": OK},
     # xDS: ADS over gRPC only (xds/settings.py checks the combinations).
@@ -87,7 +91,9 @@ FIELDS: dict[str, dict[str, str]] = {
         "address": OK, "access_log_path": WARN, "access_log": WARN,
         "profile_path": WARN, "socket_options": WARN, "ignore_global_conn_limit": WARN,
     },
-    _CORE + "Address": {"socket_address": OK},
+    # pipe (a unix socket): only where a gRPC client dials it (compile/service_clusters.py)
+    _CORE + "Address": {"socket_address": OK, "pipe": OK},
+    _CORE + "Pipe": {"path": OK, "mode": OK},
     _CORE + "SocketAddress": {
         "address": OK, "port_value": OK, "protocol": OK, "ipv4_compat": WARN,
     },
@@ -110,6 +116,9 @@ FIELDS: dict[str, dict[str, str]] = {
         "enable_reuse_port": OK, "tcp_backlog_size": OK, "socket_options": WARN,
         "connection_balance_config": WARN, "listener_filters_timeout": WARN,
         "continue_on_listener_filters_timeout": WARN,
+        # there is no global connection limit nor overload manager: every listener already
+        # behaves as these two ask
+        "ignore_global_conn_limit": OK, "bypass_overload_manager": OK,
     },
     _L + "FilterChain": {"filters": OK, "name": OK, "metadata": WARN},
     _L + "Filter": {"name": OK, "typed_config": "network_filter"},
@@ -118,7 +127,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "server_name": OK, "server_header_transformation": OK, "access_log": OK,
         "use_remote_address": OK, "xff_num_trusted_hops": OK, "generate_request_id": OK,
         "preserve_external_request_id": OK, "always_set_request_id_in_response": OK,
-        "request_headers_timeout": OK, "stream_idle_timeout": WARN, "request_timeout": WARN,
+        "request_headers_timeout": OK, "stream_idle_timeout": OK, "request_timeout": WARN,
         "common_http_protocol_options": OK, "http_protocol_options": OK,
         "max_request_headers_kb": OK, "drain_timeout": WARN, "delayed_close_timeout": WARN,
         "strip_matching_host_port": OK, "strip_any_host_port": OK, "tracing": WARN,
@@ -227,6 +236,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "least_request_lb_config": OK, "round_robin_lb_config": WARN,
         "close_connections_on_host_health_failure": WARN, "ignore_health_on_host_removal": WARN,
         "http_protocol_options": OK, "eds_cluster_config": OK,
+        "http2_protocol_options": OK,  # HTTP/2: service clusters only (compile/service_clusters.py)
         "ring_hash_lb_config": OK, "maglev_lb_config": OK, "original_dst_lb_config": OK,
         "common_lb_config": OK,
         # compile/resilience.py checks the fields inside these three
@@ -248,7 +258,7 @@ FIELDS: dict[str, dict[str, str]] = {
     _C + "Cluster.LeastRequestLbConfig": {"choice_count": OK, "active_request_bias": OK},
     UPSTREAM_HTTP_OPTIONS_TYPE: {"common_http_protocol_options": OK, "explicit_http_config": OK},
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig": {
-        "http_protocol_options": OK,
+        "http_protocol_options": OK, "http2_protocol_options": OK,  # HTTP/2: service clusters only
     },
     _E + "ClusterLoadAssignment": {"cluster_name": OK, "endpoints": OK, "policy": OK},
     _E + "ClusterLoadAssignment.Policy": {
@@ -281,8 +291,18 @@ HINTS: dict[str, str] = {
     "api_config_source": "only ADS is supported: use {ads: {}} and dynamic_resources.ads_config",
     "path_config_source": "only ADS is supported: use {ads: {}} and dynamic_resources.ads_config",
     "channel_credentials": "only insecure gRPC channels to the management server are supported yet",
-    "transport_socket": "TLS (transport_socket) is not supported yet",
+    "transport_socket": "TLS (transport_socket, SDS secrets) is not supported yet",
     "filter_chain_match": "filter_chain_match is not supported yet: one filter chain per listener",
+}
+
+
+#: Why an ignored field cannot change traffic, where the generic words say too little.
+WARN_NOTES: dict[str, str] = {
+    "stats_config": "stats are tagged with Envoy's default tags (envoy_cluster_name, "
+                    "envoy_http_conn_manager_prefix, ...) instead of stats_tags, and every stat is listed "
+                    "(no stats_matcher); this shapes only the names and selection of /stats and "
+                    "/stats/prometheus",
+    "tracing": "no spans are reported and no trace context headers are generated",
 }
 
 
@@ -310,7 +330,8 @@ def check_message(msg: message.Message, path: str, result: CheckResult) -> None:
             hint = HINTS.get(name, f"field {name!r} of {full_name} is not supported")
             raise ProxyConfigError(hint, fpath)
         if rule == WARN:
-            result.warnings.append(f"{fpath}: ignored (not supported; cannot change traffic)")
+            note = WARN_NOTES.get(fpath, "not supported; cannot change traffic")
+            result.warnings.append(f"{fpath}: ignored ({note})")
             continue
         if fd.type != fd.TYPE_MESSAGE:
             continue

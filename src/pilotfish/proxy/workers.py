@@ -11,9 +11,13 @@ The supervisor does nothing but wait: a worker that dies is reported in the log 
 again (from the pristine config); SIGTERM/SIGINT stop every worker; SIGUSR1 (sent by worker 0's
 ``/drain_listeners``) drains every worker.
 
-Admin numbers cover all workers: each worker answers on a private unix socket (in a 0700
-directory, bound by the supervisor before forking so that a restarted worker inherits it) with
-a JSON snapshot of its stats; worker 0 sums the snapshots before rendering /stats.
+Each worker has a private unix control socket (in a 0700 directory, bound by the supervisor
+before forking, so a restarted worker inherits it and a client that connects while the worker
+is being restarted waits in the backlog instead of failing). Messages on it are frames: a 4-byte
+big-endian length, then that many bytes, at most ``MAX_FRAME``. A client's first frame is its
+command: ``stats`` is answered with one frame holding the worker's stats snapshot (JSON) and
+worker 0 sums them before rendering /stats; ``xds`` (worker 0 only) subscribes the caller to the
+accepted xDS config, so that the group has one ADS stream (xds/relay.py).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,6 +40,11 @@ log = logging.getLogger("pilotfish.proxy")
 
 _RESTART_WINDOW = 10.0  # seconds; more than _RESTART_BURST deaths in it slow restarts down
 _RESTART_BURST = 5
+
+#: Largest control-socket frame (bytes): far above any accepted config, and a corrupt length
+#: prefix can never make a reader allocate more.
+MAX_FRAME = 256 << 20
+_LENGTH = struct.Struct("!I")
 
 
 @dataclass
@@ -47,6 +57,7 @@ class WorkerContext:
     control_socket: socket.socket
     supervisor_pid: int
     draining: bool = False
+    relay: Any = None  # worker 0's xds.relay.RelayHub when the bootstrap has dynamic_resources
 
     @property
     def siblings(self) -> list[str]:
@@ -96,7 +107,7 @@ class Supervisor:
                 path = os.path.join(rundir, f"worker-{i}.sock")
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.bind(path)
-                s.listen(16)
+                s.listen(max(16, 2 * self.count))  # every sibling may be waiting on worker 0
                 controls.append(s)
                 paths.append(path)
             held = reserve_ports(compiled)
@@ -139,7 +150,7 @@ class Supervisor:
                 global current
                 current = WorkerContext(index, self.count, paths, controls[index], os.getppid())
                 code = self.run_worker(index)
-            except BaseException:  # noqa: BLE001 - a worker must never return into the supervisor
+            except BaseException:
                 log.exception("worker %d failed", index)
             finally:
                 logging.shutdown()
@@ -180,31 +191,110 @@ def describe_exit(status: int) -> str:
     return f"exited with status {os.waitstatus_to_exitcode(status)}"
 
 
+# ---- control-socket frames ------------------------------------------------------------------
+def frame(payload: bytes) -> bytes:
+    """``payload`` with its length prefix; ValueError when it is larger than MAX_FRAME."""
+    if len(payload) > MAX_FRAME:
+        raise ValueError(f"a control frame of {len(payload)} bytes is over the {MAX_FRAME}-byte limit")
+    return _LENGTH.pack(len(payload)) + payload
+
+
+class FrameDecoder:
+    """Bytes in, whole frames out (no I/O). A length over the limit raises ValueError."""
+
+    __slots__ = ("buf", "limit")
+
+    def __init__(self, limit: int = MAX_FRAME) -> None:
+        self.buf = bytearray()
+        self.limit = limit
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self.buf += data
+        out = []
+        while len(self.buf) >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(self.buf)
+            if size > self.limit:
+                raise ValueError(f"a control frame of {size} bytes is over the {self.limit}-byte limit")
+            end = _LENGTH.size + size
+            if len(self.buf) < end:
+                break
+            out.append(bytes(self.buf[_LENGTH.size:end]))
+            del self.buf[:end]
+        return out
+
+
+async def read_frame(reader: asyncio.StreamReader, limit: int = MAX_FRAME) -> bytes | None:
+    """The next frame; None at a clean end of stream. A cut or oversized frame is ConnectionError."""
+    try:
+        head = await reader.readexactly(_LENGTH.size)
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            return None
+        raise ConnectionError("control connection closed inside a frame") from None
+    (size,) = _LENGTH.unpack(head)
+    if size > limit:
+        raise ConnectionError(f"a control frame of {size} bytes is over the {limit}-byte limit")
+    try:
+        return await reader.readexactly(size)
+    except asyncio.IncompleteReadError:
+        raise ConnectionError("control connection closed inside a frame") from None
+
+
 # ---- inside a worker ------------------------------------------------------------------------
 class _ControlConnection(asyncio.Protocol):
-    """One query from worker 0: ``stats`` → this worker's stats snapshot as JSON, then close."""
+    """One client of this worker's control socket; its first frame is the command.
 
-    def __init__(self, stats: Any) -> None:
+    ``stats`` → this worker's stats snapshot as JSON in one frame, then close. ``xds`` → the
+    connection is handed to worker 0's relay hub, which writes config frames to it from then on
+    (its pause/resume callbacks are how a slow sibling is noticed without blocking anyone).
+    """
+
+    def __init__(self, stats: Any, relay: Any) -> None:
         self.stats = stats
-        self.buf = b""
+        self.relay = relay
+        self.decoder = FrameDecoder(limit=64)  # commands are short
         self.transport: asyncio.Transport | None = None
+        self.peer: Any = None  # the relay subscriber this connection became
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if b"\n" not in self.buf or self.transport is None:
+        if self.peer is not None or self.transport is None:
+            return  # a subscriber sends nothing after its command
+        try:
+            frames = self.decoder.feed(data)
+        except ValueError:
+            self.transport.close()
             return
-        command = self.buf.split(b"\n", 1)[0].strip()
+        if not frames:
+            return
+        command = frames[0]
         if command == b"stats":
-            self.transport.write(json.dumps(self.stats.snapshot()).encode())
-        self.transport.close()
+            self.transport.write(frame(json.dumps(self.stats.snapshot()).encode()))
+            self.transport.close()
+        elif command == b"xds" and self.relay is not None:
+            self.peer = self.relay.attach(self.transport)
+        else:
+            self.transport.close()
+
+    def pause_writing(self) -> None:
+        if self.peer is not None:
+            self.peer.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None:
+            self.peer.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None:
+            self.peer.connection_lost()
 
 
 async def serve_control(ctx: WorkerContext, stats: Any) -> asyncio.base_events.Server:
     loop = asyncio.get_running_loop()
-    return await loop.create_unix_server(lambda: _ControlConnection(stats), sock=ctx.control_socket)
+    return await loop.create_unix_server(lambda: _ControlConnection(stats, ctx.relay),
+                                         sock=ctx.control_socket)
 
 
 async def sibling_snapshots(ctx: WorkerContext, timeout: float = 2.0) -> list[dict[str, Any]]:
@@ -214,9 +304,11 @@ async def sibling_snapshots(ctx: WorkerContext, timeout: float = 2.0) -> list[di
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_unix_connection(path)
-                writer.write(b"stats\n")
-                data = await reader.read()
-                writer.close()
+                try:
+                    writer.write(frame(b"stats"))
+                    data = await read_frame(reader)
+                finally:
+                    writer.close()
                 return json.loads(data) if data else None
         except (OSError, TimeoutError, ValueError):
             return None
@@ -250,6 +342,10 @@ def run_worker(compiled: Any, drain_time: float, options: dict[str, Any]) -> int
     assert ctx is not None
     if ctx.index != 0:
         compiled.runtime.admin = None  # worker 0 serves admin for the group
+    elif compiled.runtime.bootstrap.HasField("dynamic_resources"):
+        from .xds.relay import RelayHub
+
+        ctx.relay = RelayHub()  # worker 0 runs the group's one ADS client (xds/__init__.py)
 
     async def main() -> None:
         server = ProxyServer(compiled, drain_time=drain_time, command_line=options)
@@ -266,6 +362,8 @@ def run_worker(compiled: Any, drain_time: float, options: dict[str, Any]) -> int
         await server._stop.wait()
         control.close()
         await server.stop()
+        if ctx.relay is not None:
+            ctx.relay.close()
 
     try:
         try:

@@ -34,6 +34,8 @@ _LB_NAMES = {7: "LOAD_BALANCING_POLICY_CONFIG"}
 _FAMILY = {0: (socket.AF_UNSPEC, True), 1: (socket.AF_INET, False), 2: (socket.AF_INET6, True),
            3: (socket.AF_UNSPEC, False), 4: (socket.AF_UNSPEC, False)}
 _MAX_TABLE_SIZE = 5000011
+_NO_H2 = ("HTTP/2 upstreams are not supported yet for proxied traffic (http2_protocol_options is accepted "
+          "only on the ADS cluster and on static clusters of gRPC services no route uses)")
 
 
 def compile_cluster(c: Any, path: str) -> ClusterSettings:
@@ -186,6 +188,13 @@ def compile_load_assignment(la: Any, path: str, kind: str = STATIC) -> LoadAssig
             epath = f"{lpath}.lb_endpoints[{ei}]"
             if lbe.WhichOneof("host_identifier") != "endpoint":
                 raise ProxyConfigError("an lb_endpoint needs an endpoint", epath)
+            kind_of_address = lbe.endpoint.address.WhichOneof("address")
+            if kind_of_address == "pipe":
+                raise ProxyConfigError("unix socket (pipe) endpoints are supported only for the ADS cluster",
+                                       f"{epath}.endpoint.address.pipe")
+            if kind_of_address not in (None, "socket_address"):
+                raise ProxyConfigError(f"{kind_of_address} endpoints are not supported",
+                                       f"{epath}.endpoint.address.{kind_of_address}")
             sa = lbe.endpoint.address.socket_address
             if not sa.address or not sa.port_value:
                 raise ProxyConfigError("an endpoint needs a socket_address with address and port_value",
@@ -246,6 +255,8 @@ def _is_prime(n: int) -> bool:
 
 def _protocol_options(c: Any, path: str) -> Any:
     """typed_extension_protocol_options' HttpProtocolOptions (HTTP/1.1 only, for now)."""
+    if c.HasField("http2_protocol_options"):
+        raise ProxyConfigError(_NO_H2, f"{path}.http2_protocol_options")
     common = None
     for key, value in c.typed_extension_protocol_options.items():
         p = f"{path}.typed_extension_protocol_options[{key!r}]"
@@ -253,7 +264,10 @@ def _protocol_options(c: Any, path: str) -> Any:
         which = opts.WhichOneof("upstream_protocol_options")
         if which is not None and which != "explicit_http_config":
             raise ProxyConfigError(f"{which} is not supported yet (HTTP/1.1 upstreams only)", p)
-        if which == "explicit_http_config" and opts.explicit_http_config.WhichOneof("protocol_config") != "http_protocol_options":
+        protocol = opts.explicit_http_config.WhichOneof("protocol_config") if which else None
+        if protocol == "http2_protocol_options":
+            raise ProxyConfigError(_NO_H2, f"{p}.explicit_http_config.http2_protocol_options")
+        if which == "explicit_http_config" and protocol != "http_protocol_options":
             raise ProxyConfigError("only http_protocol_options (HTTP/1.1) is supported", f"{p}.explicit_http_config")
         if opts.HasField("common_http_protocol_options"):
             common = opts.common_http_protocol_options

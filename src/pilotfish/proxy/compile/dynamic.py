@@ -14,15 +14,35 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..access_log import AccessLogSink
-from ..cluster import Cluster, ClusterSettings
+from ..cluster import EDS, Cluster, ClusterSettings
 from ..errors import ProxyConfigError
 from ..runtime import AdminConfig, ListenerConfig, RuntimeConfig
-from ..stats import StatsStore
+from ..stats import ClusterStats, StatsStore
 from .clusters import compile_cluster, compile_load_assignment
 from .listeners import RouteWarming, compile_listener, socket_address
+from .service_clusters import data_path_clusters
 
 _EDS = 3
 _ADS_SOURCES = ("ads", "self")
+
+
+@dataclass(frozen=True, slots=True)
+class StatsUndo:
+    """A shared cluster scope's state before a candidate Cluster took it over."""
+
+    scope: ClusterStats
+    extra: tuple[Any, ...]
+    membership_total: int
+    membership_healthy: int
+
+    @classmethod
+    def of(cls, scope: ClusterStats) -> StatsUndo:
+        return cls(scope, scope.extra, scope.membership_total, scope.membership_healthy)
+
+    def restore(self) -> None:
+        s = self.scope
+        s.extra, s.membership_total, s.membership_healthy = (self.extra, self.membership_total,
+                                                              self.membership_healthy)
 
 
 @dataclass(frozen=True)
@@ -37,9 +57,15 @@ class DynamicState:
 def compile_snapshot(bootstrap: Any, resources: Any, *, stats: StatsStore,
                      sinks: dict[str, AccessLogSink], rng: random.Random,
                      previous: RuntimeConfig | None = None,
-                     warnings: list[str] | None = None) -> RuntimeConfig:
-    """``resources`` is None for a static-only bootstrap (RDS and EDS are then errors)."""
-    clusters, keys, updates, warming_clusters = _clusters(bootstrap, resources, stats, rng, previous)
+                     warnings: list[str] | None = None,
+                     undo: list[StatsUndo] | None = None) -> RuntimeConfig:
+    """``resources`` is None for a static-only bootstrap (RDS and EDS are then errors).
+
+    A replaced cluster's successor shares its stats scope (counters continue); what the new
+    Cluster writes into a scope at construction is recorded in ``undo`` so that a snapshot that
+    is never applied can give the scope back to the cluster still serving (``StatsUndo.restore``).
+    """
+    clusters, keys, updates, warming_clusters = _clusters(bootstrap, resources, stats, rng, previous, undo)
     listeners, warming_listeners = _listeners(bootstrap, resources, stats, clusters, sinks, previous)
     admin = None
     if bootstrap.HasField("admin") and bootstrap.admin.HasField("address"):
@@ -53,13 +79,12 @@ def compile_snapshot(bootstrap: Any, resources: Any, *, stats: StatsStore,
 
 
 def _clusters(bootstrap: Any, resources: Any, stats: StatsStore, rng: random.Random,
-              previous: RuntimeConfig | None
+              previous: RuntimeConfig | None, undo: list[StatsUndo] | None
               ) -> tuple[dict[str, Cluster], dict[str, bytes], list[tuple[Cluster, ClusterSettings]], list[str]]:
     prev = previous.clusters if previous is not None else {}
     prev_keys = previous.cluster_keys if previous is not None else {}
     endpoints: Mapping[str, Any] = {}
-    sources = [(f"static_resources.clusters[{i}]", c, True)
-               for i, c in enumerate(bootstrap.static_resources.clusters)]
+    sources = [(f"static_resources.clusters[{i}]", c, True) for i, c in data_path_clusters(bootstrap)]
     if resources is not None:
         endpoints = {name: e.message for name, e in resources.endpoints.items()}
         sources += [(f"Cluster[{name}]", e.message, False) for name, e in resources.clusters.items()]
@@ -90,10 +115,33 @@ def _clusters(bootstrap: Any, resources: Any, stats: StatsStore, rng: random.Ran
             if old.settings != settings:
                 updates.append((old, settings))
         else:
-            cluster = Cluster(settings, stats.cluster(c.alt_stat_name or settings.name), rng)
+            scope = stats.cluster(c.alt_stat_name or settings.name)
+            if undo is not None:
+                undo.append(StatsUndo.of(scope))
+            cluster = Cluster(settings, scope, rng)
         clusters[c.name] = cluster
         keys[c.name] = key
     return clusters, keys, updates, warming
+
+
+def precheck(kind: str, msg: Any, path: str, *, stats: StatsStore, sinks: dict[str, AccessLogSink],
+             clusters: Mapping[str, Cluster], routes: Mapping[str, Any]) -> None:
+    """Compile one Listener, Cluster or ClusterLoadAssignment alone; raise what compiling the
+    whole snapshot would raise for it. Lets a response with several bad resources be sorted out
+    in one pass rather than one whole-snapshot compile per bad resource. (A RouteConfiguration
+    compiles only inside its listeners: the whole compile finds those.)"""
+    if kind == "Cluster":
+        if msg.WhichOneof("cluster_discovery_type") == "type" and msg.type == _EDS:
+            _eds_settings(msg, path, msg.eds_cluster_config.service_name or msg.name, None)
+        else:
+            compile_cluster(msg, path)
+    elif kind == "Listener":
+        try:
+            compile_listener(msg, path, stats, dict(clusters), sinks, routes)
+        except RouteWarming:
+            pass
+    elif kind == "ClusterLoadAssignment":
+        compile_load_assignment(msg, path, EDS)
 
 
 def _eds_settings(c: Any, path: str, service: str, cla: Any) -> ClusterSettings:

@@ -113,6 +113,8 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
     hcm.always_set_request_id = m.always_set_request_id_in_response
     if m.HasField("request_headers_timeout"):
         hcm.request_headers_timeout = seconds(m.request_headers_timeout)
+    if m.HasField("stream_idle_timeout"):
+        hcm.stream_idle_timeout = seconds(m.stream_idle_timeout)
     cp = m.common_http_protocol_options
     if cp.HasField("idle_timeout"):
         hcm.idle_timeout = seconds(cp.idle_timeout)

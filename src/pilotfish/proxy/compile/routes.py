@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..circuit_breaker import DEFAULT_PRIORITY, HIGH_PRIORITY
 from ..errors import ProxyConfigError
 from ..route_table import (
     DIRECT, FORWARD, PATH, PREFIX, REDIRECT, REGEX, SEPARATED_PREFIX, APPEND_OR_ADD,
@@ -204,7 +205,9 @@ def _forward(a: Any, path: str, cluster_names: set[str], validate: bool) -> Forw
         total += e.weight
         cumulative.append(total)
     host_rewrite = a.host_rewrite_literal.encode() if a.HasField("host_rewrite_literal") else None
-    return ForwardAction(
+    if a.priority not in (DEFAULT_PRIORITY, HIGH_PRIORITY):
+        raise ProxyConfigError(f"unknown routing priority {a.priority}", f"{path}.priority")
+    action = ForwardAction(
         cluster=cluster, cluster_header=header, weighted=weighted, cumulative=tuple(cumulative),
         total_weight=total, not_found_status=_NOT_FOUND_CODES[a.cluster_not_found_response_code],
         prefix_rewrite=a.prefix_rewrite.encode() if a.prefix_rewrite else None,
@@ -217,6 +220,8 @@ def _forward(a: Any, path: str, cluster_names: set[str], validate: bool) -> Forw
         upgrades={uc.upgrade_type.lower().encode(): uc.enabled.value if uc.HasField("enabled") else True
                   for uc in a.upgrade_configs} or None,
     )
+    action.priority = a.priority  # stream.py takes cluster.resources.managers[action.priority]
+    return action
 
 
 def _redirect(r: Any, path: str) -> RedirectAction:
@@ -271,7 +276,8 @@ def _resilience(routes: tuple[Route, ...], vh_msg: Any, vpath: str) -> None:
         assert isinstance(act, ForwardAction)
         act.retry_policy = (compile_retry_policy(a.retry_policy, f"{apath}.retry_policy")
                             if a.HasField("retry_policy") else vh_policy)
-        act.idle_timeout = seconds(a.idle_timeout) if a.HasField("idle_timeout") else 0.0
+        act.idle_timeout_set = a.HasField("idle_timeout")
+        act.idle_timeout = seconds(a.idle_timeout) if act.idle_timeout_set else 0.0
         if a.HasField("max_stream_duration"):
             msd = a.max_stream_duration
             for name in ("grpc_timeout_header_max", "grpc_timeout_header_offset"):
@@ -285,10 +291,6 @@ def _resilience(routes: tuple[Route, ...], vh_msg: Any, vpath: str) -> None:
         act.attempt_count_upstream = vh_msg.include_request_attempt_count
         act.attempt_count_response = vh_msg.include_attempt_count_in_response
         if act.retry_policy is not None:
-            if act.retry_policy.per_try_idle_timeout:  # type: ignore[attr-defined]
-                where = apath if a.HasField("retry_policy") else vpath
-                raise ProxyConfigError("per_try_idle_timeout is not supported yet",
-                                       f"{where}.retry_policy.per_try_idle_timeout")
             act.retry_min_status, act.retry_gate_headers = _retry_min_status(act.retry_policy)
         act.resilient = bool(act.retry_policy is not None or act.idle_timeout or act.max_stream_duration
                              or act.attempt_count_upstream or act.attempt_count_response)

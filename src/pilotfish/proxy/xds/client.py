@@ -1,8 +1,12 @@
 """The ADS client: one gRPC stream (``grpc.aio``) carrying CDS, EDS, LDS and RDS, state of the world.
 
 Order as Envoy: CDS first, EDS for the EDS clusters it names, then (once clusters are warm) LDS,
-then RDS for the routes listeners name. Every response is compiled before it is ACKed; one that
-does not compile is NACKed and the previous config stays in force. When the stream fails the
+then RDS for the routes listeners name. Every response is compiled before it is ACKed. As in
+Envoy, resources are accepted one by one: those that compile are applied, and if any is rejected
+the response is NACKed with ``error_detail`` naming each rejected resource and why, while a
+rejected resource that existed keeps its previous version (dynamic_config.py). Envoy's
+``control_plane.*`` and subscription stats are counted per response (subscription_stats.py).
+When the stream fails the
 client reconnects with jittered exponential back-off, re-sending the last accepted versions,
 and the proxy keeps serving the last good config meanwhile.
 """
@@ -20,9 +24,11 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from ..errors import ProxyConfigError
 from ..backoff import JitteredExponentialBackOff
-from .resources import KIND, decode
+from .dynamic_config import RejectedResources, ResponseResources
+from .resources import KIND, decode_each
 from .settings import AdsSettings
-from .type_state import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, RequestSpec, TypeState
+from .subscription_stats import XdsStats
+from .type_state import CLUSTER, ENDPOINT, FULL_STATE, LISTENER, ORDER, ROUTE, RequestSpec, TypeState
 
 log = logging.getLogger("pilotfish.proxy.xds")
 
@@ -30,7 +36,12 @@ _INVALID_ARGUMENT = 3
 
 
 class ConfigTarget(Protocol):
-    """What the client drives: DynamicConfig in the proxy, a fake in tests."""
+    """What the client drives: DynamicConfig in the proxy, a fake in tests.
+
+    ``update`` gets a ResponseResources (a mapping with ``rejected``/``unnamed``) and raises
+    ProxyConfigError to NACK (RejectedResources when the rest was applied). Targets that also
+    have ``stats`` (a StatsStore) and ``resources`` get Envoy's xDS stats counted there.
+    """
 
     def wanted(self, type_url: str) -> frozenset[str]: ...
     def is_warm(self, type_url: str) -> bool: ...
@@ -58,12 +69,16 @@ class AdsClient:
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closing = False
+        store = getattr(config, "stats", None)
+        self.stats: XdsStats | None = XdsStats(store, config) if store is not None else None
 
     # ---- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         if self.settings.cds:
             self.active.add(CLUSTER)
+            if self.stats is not None:
+                self.stats.subscribe(CLUSTER)
         self._advance()
         if self.settings.initial_fetch_timeout > 0:
             self._timer = loop.call_later(self.settings.initial_fetch_timeout, self._on_initial_timeout)
@@ -88,6 +103,8 @@ class AdsClient:
         self._timer = None
         if not self.ready.is_set():
             log.warning("xDS: initial fetch timed out; starting with what has arrived")
+        if self.stats is not None:
+            self.stats.initial_fetch_timeout(self._waiting())
         self._timed_out = True
         self._advance()
         self.ready.set()
@@ -106,6 +123,8 @@ class AdsClient:
             else:
                 log.warning("xDS stream to %s closed by the server", self.settings.target)
             self.connected = False
+            if self.stats is not None:
+                self.stats.stream_failed(self._subscriptions())
             if self._closing:
                 return
             await asyncio.sleep(self.backoff.next_backoff())
@@ -129,6 +148,8 @@ class AdsClient:
                 if not self.connected:
                     self.connected = True
                     self.backoff.reset()
+                    if self.stats is not None:
+                        self.stats.connected(True)
                 await self._on_response(response)
         finally:
             if self._queue is queue:
@@ -153,7 +174,25 @@ class AdsClient:
 
     def _start(self, type_url: str) -> None:
         self.active.add(type_url)
+        if self.stats is not None:
+            self.stats.subscribe(type_url)
         self._send(self.states[type_url].subscribe())
+
+    def _subscriptions(self) -> list[tuple[str, frozenset[str]]]:
+        """Every active subscription: (type, names) — names for RDS and EDS."""
+        return [(t, self.states[t].names) for t in ORDER if t in self.active]
+
+    def _waiting(self) -> list[tuple[str, frozenset[str]]]:
+        """Subscriptions still without their first response (RDS/EDS: names not arrived)."""
+        out = []
+        for t, names in self._subscriptions():
+            if t in FULL_STATE:
+                if self.states[t].responses == 0:
+                    out.append((t, names))
+            else:
+                have = self.config.resources.of(t) if hasattr(self.config, "resources") else {}
+                out.append((t, frozenset(n for n in names if n not in have)))
+        return out
 
     def _sync(self, type_url: str) -> None:
         """Follow the names the accepted config references (subscribe, widen, narrow)."""
@@ -190,24 +229,38 @@ class AdsClient:
         version = response.version_info
         st.on_response(version, response.nonce)
         kind = KIND[type_url]
+        warnings: list[str] = []
+        decoded = decode_each(type_url, response.resources, st.wants, warnings)
+        for w in warnings:
+            log.warning("%s", w)
+        rejected: set[str] = set()
+        whole = False
         try:
-            warnings: list[str] = []
-            messages = decode(type_url, response.resources, st.wants, warnings)
-            for w in warnings:
-                log.warning("%s", w)
-            await self.config.update(type_url, version, messages)
+            await self.config.update(type_url, version,
+                                     ResponseResources(decoded.messages, decoded.rejected, decoded.unnamed))
+        except RejectedResources as exc:
+            self.rejected += 1
+            rejected = set(exc.rejected)
+            whole = type_url in FULL_STATE  # one LDS/CDS subscription: the response is rejected
+            log.warning("xDS: %s version %s applied in part: %s", kind, version, exc)
+            self._send(st.nack(version, str(exc)))
         except ProxyConfigError as exc:
             self.rejected += 1
+            whole = True
             log.warning("xDS: rejected %s version %s: %s", kind, version, exc)
             self._send(st.nack(version, str(exc)))
         except Exception as exc:  # a bug must not take the last good config down with it
             self.rejected += 1
+            whole = True
             log.exception("xDS: rejected %s version %s", kind, version)
             self._send(st.nack(version, f"{kind} update failed: {exc}"))
         else:
             self.accepted += 1
-            log.info("xDS: accepted %s version %s (%d resources)", kind, version, len(messages))
+            log.info("xDS: accepted %s version %s (%d resources)", kind, version, len(decoded.messages))
             self._send(st.ack(version))
+        if self.stats is not None:
+            self.stats.response(type_url, version, sorted(decoded.names), rejected, whole,
+                                empty=not response.resources)
         self._advance()
 
 

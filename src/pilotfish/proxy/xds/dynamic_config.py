@@ -3,23 +3,65 @@
 Each update builds a candidate set of resources, compiles the whole configuration from it (the
 bootstrap's static part included) and only then touches the server: new clusters are warmed,
 the server swaps listeners and clusters in one step, kept clusters get their new endpoints.
-A compile error leaves everything as it was.
+
+A response is accepted or rejected resource by resource, as Envoy's listener and cluster
+managers do: the resources that compile are applied and each one that does not is rejected —
+a new one does not exist, one that existed keeps its previous version in force — and the
+response is still NACKed, ``error_detail`` naming every rejected resource and why
+(``RejectedResources``). A resource the client already rejected while decoding (it does not
+decode, or its name appears twice) is handed in through ``ResponseResources.rejected`` and
+treated the same way. An error that names no resource of the response (a cross-resource
+conflict elsewhere) rejects the whole response and leaves everything as it was.
+
+Stats scopes follow the configuration: a cluster or listener replaced by an update continues
+its predecessor's scope, and a scope nothing names any more is removed once the server's drain
+period is over (the connections that still counted into it are gone by then).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..compile.dynamic import compile_snapshot
+from ..compile.dynamic import StatsUndo, compile_snapshot, precheck
 from ..errors import ProxyConfigError
-from .resources import Resources, eds_names, route_names
-from .type_state import ENDPOINT, ROUTE
+from .resources import KIND, Failure, Resources, eds_names, route_names, route_stat_prefixes
+from .type_state import ENDPOINT, LISTENER, ROUTE
 
 if TYPE_CHECKING:
+    from ..runtime import RuntimeConfig
     from ..server import ProxyServer
+
+
+_UNNAMED = re.compile(r"resources\[\d+\]")  # the key of a rejected resource without a name
+
+
+class ResponseResources(dict[str, Any]):
+    """A response's decoded resources by name, plus those rejected before compiling.
+
+    A plain mapping to whoever only iterates it (the relay passes it through unchanged);
+    ``rejected`` maps a name (or ``resources[i]`` for a resource that has none) to the error,
+    and ``unnamed`` says a full-state response must not remove anything (a rejected resource
+    could have carried any name).
+    """
+
+    def __init__(self, messages: Mapping[str, Any], rejected: Mapping[str, str] | None = None,
+                 unnamed: bool = False) -> None:
+        super().__init__(messages)
+        self.rejected = dict(rejected or {})
+        self.unnamed = unnamed
+
+
+class RejectedResources(ProxyConfigError):
+    """Some resources of a response were rejected (the others were applied): NACK with this."""
+
+    def __init__(self, kind: str, rejected: Mapping[str, str]) -> None:
+        self.rejected = dict(rejected)
+        lines = "; ".join(f"{kind} {name!r} rejected: {err}" for name, err in sorted(self.rejected.items()))
+        super().__init__(f"{len(self.rejected)} of the response's resources rejected: {lines}")
 
 
 class DynamicConfig:
@@ -55,27 +97,159 @@ class DynamicConfig:
 
     # ---- an update -----------------------------------------------------------------------
     async def update(self, type_url: str, version: str, messages: Mapping[str, Any]) -> None:
-        """Apply one accepted-looking response; raise ProxyConfigError to have it NACKed."""
-        candidate = self.resources.with_response(type_url, version, messages, self.clock())
+        """Apply one response; raise ProxyConfigError to have it NACKed.
+
+        RejectedResources: the rest was applied. Any other ProxyConfigError: nothing was.
+        """
+        rejected: dict[str, str] = dict(getattr(messages, "rejected", {}))
+        keep_absent = bool(getattr(messages, "unnamed", False))
+        accepted = {n: m for n, m in messages.items() if n not in rejected}
+        kind = KIND[type_url]
+        prev = self.resources.of(type_url)
+        checked = False
+        try:
+            for _ in range(len(accepted) + 1):  # each pass applies, or rejects one more resource
+                try:
+                    await self._apply(type_url, version, accepted, rejected, keep_absent, messages)
+                    break
+                except ProxyConfigError as exc:
+                    name = _culprit(kind, exc, accepted, prev)
+                    if name is None:
+                        raise
+                    rejected[name] = str(exc)
+                    del accepted[name]
+                if not checked:  # one bad resource found: find the others without whole compiles
+                    checked = True
+                    rejected.update(self._precheck(kind, accepted, prev))
+                    for bad in rejected:
+                        accepted.pop(bad, None)
+        finally:
+            self._schedule_prune()
+        if rejected:
+            raise RejectedResources(kind, rejected)
+
+    async def _apply(self, type_url: str, version: str, accepted: dict[str, Any], rejected: Mapping[str, str],
+                     keep_absent: bool, sent: Mapping[str, Any]) -> None:
+        now = self.clock()
+        if rejected or keep_absent:
+            candidate = self.resources.with_partial(type_url, version, accepted, rejected, now, keep_absent)
+        else:
+            candidate = self.resources.with_response(type_url, version, accepted, now)
+        failures = {n: Failure(sent.get(n), version, err, now) for n, err in rejected.items()
+                    if n in sent or not _UNNAMED.fullmatch(n)}
+        candidate = candidate.with_failures(type_url, failures, [*sent, *failures])
         candidate = candidate.keep_only(self._route_names(candidate), self._eds_names(candidate))
         server = self.server
         previous = server.config
         compiled = server.compiled
-        runtime = compile_snapshot(self.bootstrap, candidate, stats=compiled.stats, sinks=compiled.sinks,
-                                   rng=compiled.rng or server.rng, previous=previous,
-                                   warnings=previous.warnings)
+        undo: list[StatsUndo] = []
+        try:
+            runtime = compile_snapshot(self.bootstrap, candidate, stats=compiled.stats, sinks=compiled.sinks,
+                                       rng=compiled.rng or server.rng, previous=previous,
+                                       warnings=previous.warnings, undo=undo)
+        except ProxyConfigError:
+            _restore(undo)
+            raise
         loop = asyncio.get_running_loop()
         kept = {id(c) for c in previous.clusters.values()}
         fresh = [c for c in runtime.clusters.values() if id(c) not in kept]
-        for cluster in fresh:  # warmed before anything can route to them
-            await cluster.initialize(loop)
         try:
+            for cluster in fresh:  # warmed before anything can route to them
+                await cluster.initialize(loop)
             await server.apply_config(runtime)
         except OSError as exc:
             for cluster in fresh:
                 cluster.close()
-            raise ProxyConfigError(f"cannot bind: {exc.strerror or exc}", "listener") from None
+            _restore(undo)
+            raise ProxyConfigError(f"cannot bind: {exc.strerror or exc}",
+                                   _bind_path(type_url, exc, runtime, previous)) from None
         for cluster, settings in runtime.host_updates:
             cluster.update_settings(settings)  # the same install path a static load_assignment takes
         self.resources = candidate
         self.updates += 1
+
+    def _precheck(self, kind: str, accepted: Mapping[str, Any], prev: Mapping[str, Any]) -> dict[str, str]:
+        """Errors of the added or changed resources, each compiled alone."""
+        compiled = self.server.compiled
+        routes = {n: e.message for n, e in self.resources.routes.items()}
+        out = {}
+        for name, msg in accepted.items():
+            old = prev.get(name)
+            if old is not None and old.message == msg:
+                continue
+            try:
+                precheck(kind, msg, f"{kind}[{name}]", stats=compiled.stats, sinks=compiled.sinks,
+                         clusters=self.server.config.clusters, routes=routes)
+            except ProxyConfigError as exc:
+                out[name] = str(exc)
+        return out
+
+    # ---- stats scopes --------------------------------------------------------------------
+    def live_scopes(self) -> set[str]:
+        """The prefixes of the cluster, listener, connection manager and RDS scopes the
+        configuration still names (PRUNED_FAMILIES)."""
+        sr = self.bootstrap.static_resources
+        res = self.resources
+        clusters = [*sr.clusters, *(e.message for e in res.clusters.values())]
+        live = {f"cluster.{c.alt_stat_name or c.name}" for c in clusters}
+        for lc in self.server.config.listeners:
+            live.add(f"listener.{lc.address}_{lc.port}")
+            if lc.hcm is not None:
+                live.add(f"http.{lc.hcm.stat_prefix}")
+        listeners = [*sr.listeners, *(e.message for e in res.listeners.values())]
+        for route, prefixes in route_stat_prefixes(listeners).items():
+            live.update(f"http.{p}.rds.{route}" for p in prefixes)
+        return live
+
+    def _schedule_prune(self) -> None:
+        """Drop dead scopes after the drain period (a draining listener or cluster still counts)."""
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.server.drain_time, self.prune_scopes)
+
+    def prune_scopes(self) -> None:
+        self.server.stats.prune_scopes(self.live_scopes())
+
+    @property
+    def stats(self) -> Any:
+        """The proxy's StatsStore (the ADS client counts its xDS stats there)."""
+        return self.server.stats
+
+
+def _restore(undo: list[StatsUndo]) -> None:
+    for u in reversed(undo):
+        u.restore()
+
+
+def _culprit(kind: str, exc: ProxyConfigError, accepted: Mapping[str, Any],
+             prev: Mapping[str, Any]) -> str | None:
+    """The resource of this response an error names (``Listener[name]...``), if it is one the
+    response added or changed; None when the error lies elsewhere."""
+    m = re.match(rf"{re.escape(kind)}\[(.*?)\](?:\.|$)", exc.field_path)
+    if m is None:
+        return None
+    name = m.group(1)
+    if name not in accepted:
+        for candidate in accepted:  # a name holding "]."
+            if exc.field_path.startswith(f"{kind}[{candidate}]"):
+                name = candidate
+                break
+        else:
+            return None
+    old = prev.get(name)
+    if old is not None and old.message == accepted[name]:
+        return None
+    return name
+
+
+def _bind_path(type_url: str, exc: OSError, runtime: RuntimeConfig, previous: RuntimeConfig) -> str:
+    """``Listener[name]`` of the listener whose address could not be bound (an LDS response;
+    any other response that fails to bind is rejected whole)."""
+    if type_url != LISTENER:
+        return "listener"
+    old = {lc.name: (lc.address, lc.port) for lc in previous.listeners}
+    new = [lc for lc in runtime.listeners if old.get(lc.name) != (lc.address, lc.port)]
+    text = str(exc)
+    for lc in new:
+        if len(new) == 1 or f"'{lc.address}', {lc.port})" in text:
+            return f"Listener[{lc.name}].address"
+    return "listener"

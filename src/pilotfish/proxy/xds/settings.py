@@ -3,6 +3,10 @@
 Only ADS over gRPC is supported: ``ads_config`` (api_type GRPC, transport_api_version V3, one
 grpc_service: ``envoy_grpc`` naming a static cluster, or ``google_grpc.target_uri``) and
 ``lds_config`` / ``cds_config`` of ``{ads: {}}``. Anything else is a startup error naming it.
+
+The ``envoy_grpc`` cluster is dialled by grpcio, not by the data path: its first endpoint becomes
+the channel target, ``host:port`` or, for a ``pipe`` (Istio's ``./etc/istio/proxy/XDS``),
+``unix:PATH`` (relative to the working directory, as Envoy) or ``unix-abstract:NAME`` for ``@NAME``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ DEFAULT_INITIAL_FETCH_TIMEOUT = 15.0  # Envoy's ConfigSource.initial_fetch_timeo
 
 @dataclass(frozen=True, slots=True)
 class AdsSettings:
-    target: str  # a gRPC channel target, "host:port"
+    target: str  # a gRPC channel target: "host:port", "unix:path" or "unix-abstract:name"
     authority: str
     metadata: tuple[tuple[str, str], ...]
     lds: bool
@@ -71,7 +75,9 @@ def ads_settings(bootstrap: object) -> AdsSettings | None:
 
 
 def _cluster_target(bootstrap: object, name: str, path: str) -> str:
-    """``envoy_grpc`` names a static cluster; its first endpoint is the management server."""
+    """``envoy_grpc`` names a static cluster; its first endpoint is the management server.
+    HTTP/2 options, keepalive, circuit breakers and max_requests_per_connection on it are
+    grpcio's business: it speaks HTTP/2 itself, on one connection (compile/service_clusters.py)."""
     for c in bootstrap.static_resources.clusters:  # type: ignore[attr-defined]
         if c.name != name:
             continue
@@ -79,7 +85,11 @@ def _cluster_target(bootstrap: object, name: str, path: str) -> str:
             raise ProxyConfigError("the xDS cluster must be STATIC or STRICT_DNS", path)
         for loc in c.load_assignment.endpoints:
             for lbe in loc.lb_endpoints:
-                sa = lbe.endpoint.address.socket_address
+                address = lbe.endpoint.address
+                if address.WhichOneof("address") == "pipe" and address.pipe.path:
+                    pipe = address.pipe.path
+                    return f"unix-abstract:{pipe[1:]}" if pipe.startswith("@") else f"unix:{pipe}"
+                sa = address.socket_address
                 if sa.address and sa.port_value:
                     host = f"[{sa.address}]" if ":" in sa.address else sa.address
                     return f"{host}:{sa.port_value}"
