@@ -44,11 +44,15 @@ def test_istio_default_retry_policy():
 def test_retry_defaults_and_back_off():
     p = compile_retry_policy(parse(route_components_pb2.RetryPolicy, {"retry_on": "5xx"}), "p")
     assert p.num_retries == 1 and p.per_try_timeout == 0.0 and p.host_selection_max_attempts == 1
+    assert not p.per_try_timers  # streams of routes without per-try timers arm none
     p = compile_retry_policy(parse(route_components_pb2.RetryPolicy, {
         "retry_on": "5xx", "per_try_timeout": "0.25s", "per_try_idle_timeout": "2s",
         "retry_back_off": {"base_interval": "0.0001s", "max_interval": "1s"},
         "retriable_headers": [{"name": "x-retry", "present_match": True}]}), "p")
-    assert (p.per_try_timeout, p.per_try_idle_timeout) == (0.25, 2.0)
+    assert (p.per_try_timeout, p.per_try_idle_timeout, p.per_try_timers) == (0.25, 2.0, True)
+    idle_only = compile_retry_policy(parse(route_components_pb2.RetryPolicy, {
+        "retry_on": "reset", "per_try_idle_timeout": "0.5s"}), "p")
+    assert (idle_only.per_try_timeout, idle_only.per_try_idle_timeout, idle_only.per_try_timers) == (0.0, 0.5, True)
     assert (p.base_interval_ms, p.max_interval_ms) == (1, 1000)  # under 1 ms rounds up to 1 ms
     assert len(p.retriable_headers) == 1
     with pytest.raises(ProxyConfigError, match="max_interval") as e:

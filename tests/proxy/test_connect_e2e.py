@@ -16,7 +16,7 @@ from pilotfish.proxy.bootstrap import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.errors import ProxyConfigError
 
-from .conftest import ROUTER, bootstrap, cluster, port_of, running_proxy
+from .conftest import ROUTER, bootstrap, cluster, port_of, running_proxy, until
 
 
 @contextlib.asynccontextmanager
@@ -137,3 +137,29 @@ def test_unsupported_upgrade_fields_are_config_errors() -> None:
     hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"]["upgrade_configs"][0]["connect_config"] = {
         "allow_post": True}
     assert "connect_config.allow_post" in str(config_error(doc))
+
+
+async def test_connect_bytes_counted_and_idle_tunnel_closed() -> None:
+    async with tcp_echo() as port:
+        doc = connect_doc(port)
+        doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"][
+            "stream_idle_timeout"] = "0.3s"
+        async with running_proxy(doc) as proxy:
+            loop = asyncio.get_running_loop()
+            target = b"echo.local:%d" % port
+            reader, writer, head = await open_connect(port_of(proxy), target)
+            t0 = loop.time()
+            writer.write(b"ping")
+            assert await asyncio.wait_for(reader.readexactly(4), 5) == b"ping"
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # idle: both sides closed
+            assert 0.25 < loop.time() - t0 < 1.5
+            writer.close()
+            hcm = proxy.config.listeners[0].hcm
+            cstats = hcm.clusters["echo"].stats
+            await until(lambda: hcm.stats.downstream_cx_active == 0 and cstats.upstream_cx_active == 0)
+            request = b"CONNECT %b HTTP/1.1\r\nHost: %b\r\n\r\n" % (target, target)
+            assert hcm.stats.downstream_cx_rx_bytes_total == len(request) + 4
+            assert hcm.stats.downstream_cx_tx_bytes_total == len(head) + 4
+            assert (cstats.upstream_cx_tx_bytes_total, cstats.upstream_cx_rx_bytes_total) == (4, 4)
+            assert hcm.stats.downstream_rq_idle_timeout == 1 and hcm.stats.rq_class[2] == 1
+            assert cstats.upstream_cx_destroy == 1

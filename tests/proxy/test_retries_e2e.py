@@ -194,7 +194,6 @@ async def test_consecutive_5xx_from_traffic_eject_the_host(backend: Backend, bac
 
 def test_unsupported_retry_fields_name_their_path() -> None:
     for retry, route, field in [
-        ({"retry_on": "5xx", "per_try_idle_timeout": "1s"}, {}, "route.retry_policy.per_try_idle_timeout"),
         ({"retry_on": "5xx", "retry_priority": {"name": "x"}}, {}, "route.retry_policy.retry_priority"),
         (None, {"max_stream_duration": {"grpc_timeout_header_max": "1s"}},
          "route.max_stream_duration.grpc_timeout_header_max"),
@@ -203,3 +202,34 @@ def test_unsupported_retry_fields_name_their_path() -> None:
             loaded = parse_bootstrap(doc_for([1], retry, route=route))
             compile_bootstrap(loaded.message, warnings=loaded.warnings)
         assert field in str(e.value)
+
+
+async def test_grpc_trailers_only_unavailable_is_retried(backend: Backend, tmp_path: Path) -> None:
+    grpc = [("content-type", "application/grpc")]
+
+    def handler(s: Seen) -> Reply:
+        if len(backend.seen) == 1:  # trailers-only: the status in the response headers
+            return Reply(200, headers=grpc + [("grpc-status", "14"), ("grpc-message", "try later")])
+        return Reply(200, headers=grpc + [("grpc-status", "0")])
+
+    backend.handler = handler
+    log = tmp_path / "access.log"
+    retry = {"retry_on": "unavailable", "num_retries": 2}
+    async with running_proxy(doc_for([backend.port], retry, log=log)) as proxy:
+        async with client(port_of(proxy)) as c:
+            r = await c.request("POST", "/pkg.Svc/Call", headers={"content-type": "application/grpc", "te": "trailers"},
+                                body=b"\x00\x00\x00\x00\x00")
+        assert r.status == 200 and r.headers["grpc-status"] == "0"
+        assert [s.body for s in backend.seen] == [b"\x00\x00\x00\x00\x00"] * 2  # the body re-sent
+        stats = proxy.config.clusters["c"].stats
+        assert stats.upstream_rq_retry == 1 and stats.upstream_rq_retry_success == 1
+    assert " 200 - 5 0 " in log.read_text()
+
+
+async def test_grpc_status_not_in_retry_on_is_passed_through(backend: Backend) -> None:
+    backend.handler = lambda s: Reply(200, headers=[("content-type", "application/grpc"), ("grpc-status", "13")])
+    async with running_proxy(doc_for([backend.port], {"retry_on": "unavailable,cancelled"})) as proxy:
+        async with client(port_of(proxy)) as c:
+            r = await c.request("POST", "/pkg.Svc/Call", headers={"content-type": "application/grpc"})
+        assert r.status == 200 and r.headers["grpc-status"] == "13" and len(backend.seen) == 1
+        assert proxy.config.clusters["c"].stats.upstream_rq_retry == 0

@@ -174,3 +174,33 @@ def test_per_try_timeout_rules():
     assert per_try_timeout(20.0, None, 0.0) == 20.0  # no route timeout
     assert expected_timeout_ms(15.0, 0.0) == 15000 and expected_timeout_ms(15.0, 0.2) == 200
     assert expected_timeout_ms(1.0, 0.0, elapsed=2.0) == 1
+
+
+GRPC_CODES = {"cancelled": 1, "deadline-exceeded": 4, "resource-exhausted": 8, "internal": 13, "unavailable": 14}
+TRAILERS_ONLY = [(b"content-type", b"application/grpc")]
+
+
+@pytest.mark.parametrize("token,code", sorted(GRPC_CODES.items()))
+def test_grpc_conditions_read_grpc_status_of_the_response_headers(token, code):
+    s, _ = begin(policy(token, num_retries=5))
+    for other in range(17):  # each token retries its own code only
+        headers = [*TRAILERS_ONLY, (b"grpc-status", b"%d" % other), (b"grpc-message", b"x")]
+        assert s.would_retry_headers(200, headers) == (other == code), other
+    s, _ = begin(RetryPolicy(), [(b"x-envoy-retry-grpc-on", token.encode())])  # the request header too
+    assert s.should_retry_headers(200, [*TRAILERS_ONLY, (b"grpc-status", b"%d" % code)]) == RETRY
+
+
+def test_grpc_status_rule_as_envoy():
+    # Envoy's wouldRetryFromHeaders reads Grpc::Common::getGrpcStatus(response_headers): any HTTP
+    # status, with or without content-type; a status in trailers (a normal gRPC reply) is never seen.
+    s, _ = begin(policy("unavailable", num_retries=5))
+    assert s.would_retry_headers(503, [(b"grpc-status", b"14")])
+    assert s.would_retry_headers(200, [(b"grpc-status", b" 14 ")])  # SimpleAtoi allows blanks
+    for bad in (b"", b"x", b"-14", b"14x", b"17", b"1400"):  # empty: none; else InvalidCode
+        assert not s.would_retry_headers(200, [(b"grpc-status", bad)]), bad
+    assert not s.would_retry_headers(200, TRAILERS_ONLY)  # no grpc-status: a streaming reply
+    assert not s.would_retry_headers(503, [])  # an HTTP 5xx is not a gRPC condition
+    s, _ = begin(policy("5xx"))
+    assert not s.would_retry_headers(200, [(b"grpc-status", b"14")])  # gRPC codes need gRPC tokens
+    s, _ = begin(policy("unavailable,retriable-status-codes", retriable_status_codes=(503,)))
+    assert s.would_retry_headers(503, []) and s.would_retry_headers(200, [(b"grpc-status", b"14")])

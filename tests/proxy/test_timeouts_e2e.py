@@ -4,6 +4,7 @@ with retries, stream idle timeout and max stream duration; timed-out upstream co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from .conftest import Backend, Reply, Seen, client, port_of, running_proxy, until
@@ -95,3 +96,73 @@ async def test_max_stream_duration(backend: Backend) -> None:
         r = await c.request()
         assert r.status == 504 and r.body == b"downstream duration timeout"
         assert proxy.stats.http("ingress").downstream_rq_max_duration_reached == 1
+
+
+async def test_per_try_idle_timeout_is_retried(backend: Backend) -> None:
+    def handler(s: Seen) -> Reply:
+        return Reply(delay=2.0) if len(backend.seen) == 1 else Reply(body=b"second")
+
+    backend.handler = handler
+    retry = {"retry_on": "reset", "num_retries": 2, "per_try_idle_timeout": "0.2s"}
+    async with running_proxy(doc_for([backend.port], retry)) as proxy, client(port_of(proxy)) as c:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        r = await c.request()
+        assert r.status == 200 and r.body == b"second"
+        assert 0.15 < loop.time() - t0 < 1.0
+        stats = proxy.config.clusters["c"].stats
+        assert stats.upstream_rq_per_try_idle_timeout == 1 and stats.upstream_rq_retry == 1
+        assert stats.upstream_rq_per_try_timeout == 0
+        # no per_try_timeout: the expected timeout is the route's (15 s), idle or not
+        assert backend.seen[0].headers["x-envoy-expected-rq-timeout-ms"] == "15000"
+
+
+async def test_per_try_idle_timeout_without_retry_is_504_ut(backend: Backend, tmp_path: Path) -> None:
+    backend.handler = lambda s: Reply(delay=2.0)
+    log = tmp_path / "access.log"
+    retry = {"retry_on": "retriable-4xx", "per_try_idle_timeout": "0.2s"}
+    async with running_proxy(doc_for([backend.port], retry, log=log)) as proxy:
+        async with client(port_of(proxy)) as c:
+            r = await c.request()
+            assert r.status == 504 and r.body == b"upstream request timeout"
+        stats = proxy.config.clusters["c"].stats
+        assert stats.upstream_rq_per_try_idle_timeout == 1 and len(backend.seen) == 1
+        await until(lambda: stats.upstream_cx_active == 0)  # the attempt's connection was reset
+    assert " 504 UT " in log.read_text()
+
+
+async def test_per_try_idle_timeout_spares_a_response_that_makes_progress(backend: Backend) -> None:
+    backend.handler = lambda s: Reply(chunks=[b"a"] * 8, chunk_delay=0.08)
+    retry = {"retry_on": "reset", "per_try_idle_timeout": "0.25s"}
+    async with running_proxy(doc_for([backend.port], retry)) as proxy, client(port_of(proxy)) as c:
+        r = await c.request()
+        assert r.status == 200 and r.body == b"a" * 8
+        assert proxy.config.clusters["c"].stats.upstream_rq_per_try_idle_timeout == 0
+
+
+async def test_per_try_idle_timeout_after_the_response_started_resets_the_client(backend: Backend) -> None:
+    backend.handler = lambda s: Reply(chunks=[b"a", b"b"], chunk_delay=3.0)
+    retry = {"retry_on": "reset", "num_retries": 3, "per_try_idle_timeout": "0.2s"}
+    async with running_proxy(doc_for([backend.port], retry)) as proxy, client(port_of(proxy)) as c:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        c.send(b"GET / HTTP/1.1\r\nhost: example.com\r\n\r\n")
+        got = b""
+        with contextlib.suppress(ConnectionError):
+            while data := await asyncio.wait_for(c.reader.read(65536), 3.0):  # type: ignore[union-attr]
+                got += data
+        assert got.startswith(b"HTTP/1.1 200 ") and b"\r\n0\r\n\r\n" not in got  # cut short
+        assert loop.time() - t0 < 1.0
+        stats = proxy.config.clusters["c"].stats
+        assert stats.upstream_rq_per_try_idle_timeout == 1
+        assert stats.upstream_rq_retry == 0 and len(backend.seen) == 1  # never retried once started
+
+
+async def test_per_try_timeout_stops_once_the_response_started(backend: Backend) -> None:
+    # Envoy ignores the per-try timeout after the response head: the route timeout still applies.
+    backend.handler = lambda s: Reply(chunks=[b"a"] * 5, chunk_delay=0.1)
+    retry = {"retry_on": "reset", "per_try_timeout": "0.2s"}
+    async with running_proxy(doc_for([backend.port], retry)) as proxy, client(port_of(proxy)) as c:
+        r = await c.request()
+        assert r.status == 200 and r.body == b"aaaaa"
+        assert proxy.config.clusters["c"].stats.upstream_rq_per_try_timeout == 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
-from .conftest import bootstrap, cluster, port_of, running_proxy
+from .conftest import bootstrap, cluster, port_of, running_proxy, until
 
 # A client's masked text frame "hello" (RFC 6455 §5.7).
 FRAME = bytes([0x81, 0x85, 0x37, 0xFA, 0x21, 0x3D, 0x7F, 0x9F, 0x4D, 0x51, 0x58])
@@ -157,3 +158,92 @@ async def test_declined_upgrade_is_answered_and_the_connection_closed() -> None:
         assert head.startswith(b"HTTP/1.1 426 ")
         assert await asyncio.wait_for(reader.read(), 5) == b"nope"  # then the proxy closes
         writer.close()
+
+
+LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
+SWITCHING = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")  # what WsEcho answers
+
+
+def logged_doc(port: int, log: Any, route: dict | None = None, **hcm: Any) -> dict:
+    d = bootstrap([{"match": {"prefix": "/"}, "route": {"cluster": "ws", **(route or {})}}], [cluster("ws", port)],
+                  upgrade_configs=[{"upgrade_type": "websocket"}],
+                  access_log=[{"name": "log", "typed_config": {"@type": LOG, "path": str(log)}}], **hcm)
+    return d
+
+
+async def test_tunnelled_bytes_are_counted_and_logged_when_the_tunnel_closes(tmp_path: Any) -> None:
+    log = tmp_path / "access.log"
+    async with ws_echo() as echo, running_proxy(logged_doc(echo.port, log)) as proxy:
+        reader, writer, head = await open_ws(port_of(proxy))
+        hcm = proxy.config.listeners[0].hcm
+        cstats = hcm.clusters["ws"].stats
+        for _ in range(3):
+            writer.write(FRAME)
+            assert await asyncio.wait_for(reader.readexactly(len(FRAME)), 5) == FRAME
+        assert hcm.stats.downstream_rq_active == 1 and cstats.upstream_rq_active == 1  # still open
+        assert hcm.stats.rq_class[1] == 0
+        writer.close()
+        await until(lambda: hcm.stats.downstream_cx_active == 0 and cstats.upstream_cx_active == 0)
+        n = 3 * len(FRAME)
+        assert hcm.stats.downstream_cx_rx_bytes_total == len(HANDSHAKE) + n
+        assert hcm.stats.downstream_cx_tx_bytes_total == len(head) + n
+        assert cstats.upstream_cx_tx_bytes_total == len(echo.heads[0]) + n
+        assert cstats.upstream_cx_rx_bytes_total == len(SWITCHING) + n
+        assert hcm.stats.rq_class[1] == 1 and hcm.stats.downstream_rq_active == 0
+        assert cstats.upstream_rq_active == 0 and hcm.clusters["ws"].resources[0].requests.count == 0
+    assert f" 101 - {n} {n} " in log.read_text()
+
+
+async def test_bytes_with_the_handshake_and_after_the_101_are_counted_once(tmp_path: Any) -> None:
+    log = tmp_path / "access.log"
+    async with ws_echo() as echo, running_proxy(logged_doc(echo.port, log)) as proxy:
+        reader, writer, _ = await open_ws(port_of(proxy), extra=FRAME)
+        assert await asyncio.wait_for(reader.readexactly(len(FRAME)), 5) == FRAME
+        writer.close()
+        hcm = proxy.config.listeners[0].hcm
+        cstats = hcm.clusters["ws"].stats
+        await until(lambda: hcm.stats.downstream_cx_active == 0 and cstats.upstream_cx_active == 0)
+        assert hcm.stats.downstream_cx_rx_bytes_total == len(HANDSHAKE) + len(FRAME)
+        assert cstats.upstream_cx_tx_bytes_total == len(echo.heads[0]) + len(FRAME)
+        assert cstats.upstream_cx_rx_bytes_total == len(SWITCHING) + len(FRAME)
+    assert f" 101 - {len(FRAME)} {len(FRAME)} " in log.read_text()
+
+
+async def test_idle_tunnel_is_closed_both_ways(tmp_path: Any) -> None:
+    log = tmp_path / "access.log"
+    async with ws_echo() as echo, running_proxy(logged_doc(echo.port, log, {"idle_timeout": "0.3s"})) as proxy:
+        loop = asyncio.get_running_loop()
+        reader, writer, _ = await open_ws(port_of(proxy))
+        t0 = loop.time()
+        for _ in range(3):  # traffic keeps it open past the timeout
+            await asyncio.sleep(0.15)
+            writer.write(FRAME)
+            assert await asyncio.wait_for(reader.readexactly(len(FRAME)), 5) == FRAME
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # then idle: closed
+        elapsed = loop.time() - t0
+        assert 0.7 < elapsed < 1.5
+        await asyncio.wait_for(echo.eof.wait(), 5)  # the upstream side was closed too
+        writer.close()
+        hcm = proxy.config.listeners[0].hcm
+        assert hcm.stats.downstream_rq_idle_timeout == 1
+        await until(lambda: hcm.stats.downstream_cx_active == 0)
+    assert " 101 SI " in log.read_text()
+
+
+async def test_hcm_stream_idle_timeout_applies_unless_the_route_sets_its_own(tmp_path: Any) -> None:
+    log = tmp_path / "access.log"
+    async with ws_echo() as echo:
+        async with running_proxy(logged_doc(echo.port, log, stream_idle_timeout="0.2s")) as proxy:
+            reader, writer, _ = await open_ws(port_of(proxy))
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            writer.close()
+            assert proxy.config.listeners[0].hcm.stats.downstream_rq_idle_timeout == 1
+        doc = logged_doc(echo.port, log, {"idle_timeout": "0s"}, stream_idle_timeout="0.2s")
+        async with running_proxy(doc) as proxy:  # the route's 0 disables it
+            reader, writer, _ = await open_ws(port_of(proxy))
+            await asyncio.sleep(0.5)
+            writer.write(FRAME)
+            assert await asyncio.wait_for(reader.readexactly(len(FRAME)), 5) == FRAME
+            writer.close()
+            assert proxy.config.listeners[0].hcm.stats.downstream_rq_idle_timeout == 0

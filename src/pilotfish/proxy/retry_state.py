@@ -18,7 +18,7 @@ them before forwarding (``RETRY_REQUEST_HEADERS``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .backoff import DEFAULT_BASE_MS, JitteredExponentialBackOff, RandomSource
@@ -69,7 +69,7 @@ RESET_CONNECT_FAILURE = "connect_failure"  # local/remote connection failure, co
 RESET_CONNECTION_TERMINATION = "connection_termination"
 RESET_REMOTE = "remote_reset"
 RESET_REFUSED_STREAM = "remote_refused_stream_reset"
-RESET_LOCAL = "local_reset"  # the per-try timeout
+RESET_LOCAL = "local_reset"  # a per-try timeout or per-try idle timeout
 RESET_OVERFLOW = "overflow"  # a circuit breaker: never retried
 RESET_PROTOCOL_ERROR = "protocol_error"
 
@@ -163,6 +163,10 @@ class RetryPolicy:
     retriable_request_headers: tuple[HeaderMatcher, ...] = ()
     previous_hosts: bool = False  # envoy.retry_host_predicates.previous_hosts
     host_selection_max_attempts: int = 1
+    per_try_timers: bool = field(default=False, init=False)  # per_try_timeout or per_try_idle_timeout
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "per_try_timers", bool(self.per_try_timeout or self.per_try_idle_timeout))
 
     def begin(self, headers: Headers, resources: ResourceManager, rng: RandomSource,
               counters: Any, trusted: bool = True) -> RetryState | None:
@@ -229,7 +233,11 @@ class RetryState:
 
     # ---- decisions ---------------------------------------------------------------------
     def would_retry_headers(self, status: int, headers: Headers) -> bool:
-        """Envoy's wouldRetryFromHeaders (no budget or count checks)."""
+        """Envoy's wouldRetryFromHeaders (no budget or count checks). The gRPC conditions read
+        ``grpc-status`` of the response headers, i.e. a trailers-only reply (a status sent in
+        trailers is never retried), whatever the HTTP status or content-type, as Envoy's
+        ``Grpc::Common::getGrpcStatus(response_headers)``; a code that is not a number from 0
+        to 16 matches none."""
         retry_on = self.retry_on
         for name, _ in headers:
             if name == b"x-envoy-ratelimited":  # from an upstream Envoy: only envoy-ratelimited

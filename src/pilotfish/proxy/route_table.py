@@ -134,6 +134,8 @@ class ForwardAction:
     attempt_count_upstream: bool = False  # virtual host include_request_attempt_count
     attempt_count_response: bool = False  # virtual host include_attempt_count_in_response
     upgrades: dict | None = None  # route upgrade_configs: type (lower-case bytes) -> enabled
+    idle_timeout_set: bool = False  # idle_timeout present (a tunnel then uses it, not the HCM's)
+    priority: int = 0  # route priority: the cluster's circuit breakers (0 DEFAULT, 1 HIGH)
     resilient: bool = False  # any of the above: the stream takes the retry/timeout path
     retry_min_status: int = 0  # responses below this status cannot be retried by retry_policy
     retry_gate_headers: frozenset = frozenset()  # ...unless one of these response headers is present

@@ -13,8 +13,13 @@ RetryState is made only when an attempt fails or a response could be retried
 As Envoy's router (source/common/router/router.cc):
 * the route timeout (x-envoy-upstream-rq-timeout-ms when trusted; 0 = none) runs from the end of
   the request to the end of the response: 504 UT, the upstream connection closed;
-* the per-try timeout runs from when an attempt has both a connection and the whole request;
-  it is retried as a local reset (retry_on reset, 5xx, gateway-error), else 504 UT;
+* the per-try timeout runs from when an attempt has both a connection and the whole request
+  until the response head (once the response has started it no longer applies); it is retried
+  as a local reset (retry_on reset, 5xx, gateway-error), else 504 UT;
+* the per-try idle timeout (retry_policy.per_try_idle_timeout) starts at the same moment and
+  runs as long as the attempt lasts, restarted by each response byte: expiry counts
+  ``upstream_rq_per_try_idle_timeout`` and is retried like a per-try timeout, else 504 UT (after
+  the response head: the client connection is reset);
 * a retry waits a jittered back-off (``loop.call_later``, no task), picks a host again (with
   the previous_hosts predicate when configured) and re-sends the head and the buffered body;
   a body beyond the retry buffer abandons retries (507 while a back-off is pending);
@@ -24,9 +29,10 @@ As Envoy's router (source/common/router/router.cc):
 The silent re-send of a request that met a stale keep-alive connection (Stream.on_upstream_reset)
 is neither a retry nor an outlier failure.
 
-Stream idle timeout is checked lazily: when its deadline passes, the stream is idle unless bytes
-moved since the deadline was set, in which case the deadline moves on. It so fires between one
-and two idle periods after the last activity, for no work per body chunk.
+Stream idle and per-try idle timeouts are checked lazily: when the deadline passes, the stream
+is idle unless bytes moved since the deadline was set, in which case the deadline moves on. They
+so fire between one and two idle periods after the last activity, for no work per body chunk
+(an attempt that never sees a response byte times out after exactly one period).
 
 All stream deadlines share the downstream connection's one timer: ``deadline`` is the earliest.
 """
@@ -95,9 +101,13 @@ class ResilienceMixin(StreamState):
     ``_stream_<name>`` its method for the overrides run on every request."""
 
     rs: RetryState | None  # (default in StreamState: Stream.finish checks it)
-    per_try: float  # (default in StreamState: Stream.on_request_end checks it)
+    per_try: float  # a per-try timer is configured (default in StreamState: Stream.on_request_end checks it)
+    try_timeout = 0.0  # per_try_timeout (or its header), seconds
+    try_idle = 0.0  # per_try_idle_timeout, seconds
     rq_deadline = 0.0
     try_deadline = 0.0
+    try_idle_deadline = 0.0
+    try_idle_mark = -1
     idle_deadline = 0.0
     idle_mark = -1
     stream_deadline = 0.0
@@ -128,7 +138,7 @@ class ResilienceMixin(StreamState):
     def deadline(self) -> float:
         """The earliest of the stream's deadlines (the connection's timer reads this)."""
         d = self.rq_deadline
-        for x in (self.try_deadline, self.idle_deadline, self.stream_deadline):
+        for x in (self.try_deadline, self.idle_deadline, self.stream_deadline, self.try_idle_deadline):
             if x and (not d or x < d):
                 d = x
         return d
@@ -150,11 +160,11 @@ class ResilienceMixin(StreamState):
         policy = action.retry_policy
         if self.head.envoy_control:
             policy = self._control_headers(action, policy, host)
-        elif policy is not None and policy.per_try_timeout:
-            self.per_try = per_try_timeout(policy.per_try_timeout, None, self.timeout)
+        elif policy is not None and policy.per_try_timers:
+            self._per_try_timers(policy, None)
         if policy is not None:
             self.policy = policy  # body_buf and buf_limit when the body's first bytes come
-        if self.per_try or action.attempt_count_upstream:
+        if self.try_timeout or action.attempt_count_upstream:
             self.fix_head = True
         if action.idle_timeout or action.max_stream_duration or self.request_complete:
             now = self.conn.loop.time()
@@ -171,13 +181,12 @@ class ResilienceMixin(StreamState):
         trusted, removed either way. The RetryState is made now (it merges the headers)."""
         head = self.head
         headers = head.headers
-        timeout = self.timeout
         per_try_hdr = None
         is_trusted = trusted(self)
         if is_trusted:
             value = header_value(headers, b"x-envoy-upstream-rq-timeout-ms")
             if value is not None and value.strip().isdigit():
-                timeout = self.timeout = int(value) / 1000.0
+                self.timeout = int(value) / 1000.0
                 self.fix_head = True
             per_try_hdr = header_value(headers, b"x-envoy-upstream-rq-per-try-timeout-ms")
             if policy is None:
@@ -185,13 +194,20 @@ class ResilienceMixin(StreamState):
         rs = None
         if policy is not None:
             rs = policy.begin(headers, self.rm, self.conn.rng, RetryCounters(self.cluster), is_trusted)
-            self.per_try = per_try_timeout(policy.per_try_timeout, per_try_hdr, timeout)
+            self._per_try_timers(policy, per_try_hdr)
         head.headers = [h for h in headers if h[0] not in _ROUTER_HEADERS]
         if rs is None:
             return None
         rs.on_host_attempted(host)
         self.rs = rs
         return policy
+
+    def _per_try_timers(self, policy: RetryPolicy, header: bytes | None) -> None:
+        """The per-try timeout (the trusted header may set it) and per-try idle timeout;
+        ``per_try`` is set when either runs, for Stream.on_request_end to start them."""
+        self.try_timeout = per_try_timeout(policy.per_try_timeout, header, self.timeout)
+        self.try_idle = policy.per_try_idle_timeout
+        self.per_try = self.try_timeout or self.try_idle
 
     def _retry_state(self) -> RetryState | None:
         """The RetryState, made at the first failed attempt (that attempt's host is the first
@@ -227,7 +243,8 @@ class ResilienceMixin(StreamState):
             elapsed = self.conn.loop.time() - self.complete_at if self.complete_at and self.attempt > 1 else 0.0
             # expected_timeout_ms on whole milliseconds (0.15 s is 150, not 149)
             ms = expected_timeout_ms(round(self.timeout * 1000) / 1000 + 1e-7,
-                                     round(self.per_try * 1000) / 1000 + 1e-7 if self.per_try else 0.0, elapsed)
+                                     round(self.try_timeout * 1000) / 1000 + 1e-7 if self.try_timeout else 0.0,
+                                     elapsed)
             if ms:
                 out += b"x-envoy-expected-rq-timeout-ms: %d\r\n" % ms
         return out
@@ -262,11 +279,18 @@ class ResilienceMixin(StreamState):
         self._stream_send(data)
 
     def start_per_try(self) -> None:
-        """From Stream.on_request_end when ``per_try`` is set: the per-try timeout starts when
+        """From Stream.on_request_end when ``per_try`` is set: the per-try timers start when
         an attempt has both a connection and the whole request."""
         if not self.done and self.upstream is not None:
-            self.try_deadline = self.complete_at + self.per_try
-            self._arm()
+            self._start_try_timers(self.complete_at)
+
+    def _start_try_timers(self, now: float) -> None:
+        if self.try_timeout:
+            self.try_deadline = now + self.try_timeout
+        if self.try_idle:
+            self.try_idle_deadline = now + self.try_idle
+            self.try_idle_mark = self.tx + self.response_started
+        self._arm()
 
     # ---- upstream side -----------------------------------------------------------------
     def on_upstream_ready(self, up: Any, reused: bool) -> None:
@@ -277,8 +301,7 @@ class ResilienceMixin(StreamState):
             cluster.report_local_origin(self.host, LOCAL_ORIGIN_CONNECT_SUCCESS)
         self._stream_on_upstream_ready(up, reused)
         if self.per_try and self.request_complete:
-            self.try_deadline = self.conn.loop.time() + self.per_try
-            self._arm()
+            self._start_try_timers(self.conn.loop.time())
 
     def on_upstream_connect_failure(self, reason: str) -> None:
         if self.done:
@@ -359,6 +382,7 @@ class ResilienceMixin(StreamState):
 
     def _schedule_retry(self) -> None:
         self.try_deadline = 0.0
+        self.try_idle_deadline = 0.0
         self.replay = None
         self.reused = False
         delay = self.rs.next_backoff()  # type: ignore[union-attr]
@@ -424,17 +448,34 @@ class ResilienceMixin(StreamState):
                 return self._end_by_timeout(b"stream timeout")
         if self.try_deadline and now >= self.try_deadline:
             self.try_deadline = 0.0
-            self.cluster.stats.upstream_rq_per_try_timeout += 1
-            self._report_timeout()
-            self._drop_upstream()  # type: ignore[attr-defined]
-            if self.response_started or self.policy is None or not self._maybe_retry(RESET_LOCAL, True):
-                self.flags |= UT
-                if not self.response_started:
-                    self.local_reply(504, b"upstream request timeout")
-                else:
-                    self.conn.abort()
-                    self.finish()
-                return
+            if not self.response_started:  # once it has, Envoy lets the route timeout decide
+                self.cluster.stats.upstream_rq_per_try_timeout += 1
+                return self._try_timed_out()
+        if self.try_idle_deadline and now >= self.try_idle_deadline:
+            mark = self.tx + self.response_started
+            if mark != self.try_idle_mark:  # response bytes came: idle from now on at the latest
+                self.try_idle_mark = mark
+                self.try_idle_deadline = now + self.try_idle
+            else:
+                self.try_idle_deadline = 0.0
+                self.cluster.stats.upstream_rq_per_try_idle_timeout += 1
+                return self._try_timed_out()
+        self._arm()
+
+    def _try_timed_out(self) -> None:
+        """A per-try (idle) timeout: reset the attempt; retry it as a local reset when the
+        policy allows and the response has not started, else 504 UT (or reset the client)."""
+        self.try_deadline = self.try_idle_deadline = 0.0
+        self._report_timeout()
+        self._drop_upstream()  # type: ignore[attr-defined]
+        if self.response_started or self.policy is None or not self._maybe_retry(RESET_LOCAL, True):
+            self.flags |= UT
+            if not self.response_started:
+                self.local_reply(504, b"upstream request timeout")
+            else:
+                self.conn.abort()
+                self.finish()
+            return
         self._arm()
 
     def _report_timeout(self) -> None:

@@ -7,6 +7,14 @@ route's ``upgrade_configs`` override that (Envoy's rule); otherwise 403. It is f
 back-pressure (a side whose writes are paused pauses reading on its peer) and half-close. The
 upstream connection of a tunnel never goes back to its pool.
 
+As Envoy's upgraded streams, the stream lives as long as the tunnel: it stays an active request
+(and holds its circuit-breaker slot) and is counted and logged when either side closes, with the
+tunnelled bytes as its bytes received and sent; those bytes also count in
+``downstream_cx_rx/tx_bytes_total`` and ``upstream_cx_rx/tx_bytes_total``. The stream idle
+timeout applies to it: the route's ``idle_timeout`` when set (0: none), else the connection
+manager's ``stream_idle_timeout`` (5 minutes by default). No byte either way for that long
+resets both connections (flag SI, ``downstream_rq_idle_timeout``).
+
 CONNECT (a route whose ``upgrade_configs`` enable CONNECT, matched by ``connect_matcher``) is
 terminated here as Envoy does by default: 200 once TCP to the routed host is open, then the
 payload travels over that raw TCP connection.
@@ -17,16 +25,63 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from .access_log import SI
 from .http1 import encode_response_head
 
 _CONNECT = b"connect"
 _CONNECTING: set[asyncio.Task] = set()
 
 
+class Tunnel:
+    """What both sides of one tunnel share: the stream (logged and counted when the tunnel
+    closes), the byte counters, and the idle timer (none when the timeout is 0)."""
+
+    __slots__ = ("stream", "hstats", "cstats", "timeout", "last", "timer", "time", "down", "up")
+
+    def __init__(self, stream: Any, timeout: float) -> None:
+        self.stream = stream
+        self.hstats = stream.hcm.stats
+        self.cstats = stream.cluster.stats
+        self.timeout = timeout
+        self.time = stream.conn.loop.time
+        self.last = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.down: TunnelSide | None = None
+        self.up: TunnelSide | None = None
+
+    def start(self) -> None:
+        if self.timeout:
+            self.last = now = self.time()
+            self.timer = self.stream.conn.loop.call_at(now + self.timeout, self._check)
+
+    def _check(self) -> None:
+        """No byte either way for ``timeout``: Envoy's stream idle timeout on an upgraded
+        stream resets it (flag SI, ``downstream_rq_idle_timeout``): both connections close."""
+        self.timer = None
+        idle_at = self.last + self.timeout
+        if self.time() < idle_at:
+            self.timer = self.stream.conn.loop.call_at(idle_at, self._check)
+            return
+        self.hstats.downstream_rq_idle_timeout += 1
+        self.stream.flags |= SI
+        for side in (self.down, self.up):
+            if side is not None and not side.lost:
+                side.transport.abort()
+
+    def side_lost(self) -> None:
+        """Either side closed (the other is being closed): the exchange is over."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        stream = self.stream
+        if not stream.done:
+            stream.finish()  # stats, Istio metrics, access log: with the tunnelled bytes
+
+
 class TunnelSide(asyncio.Protocol):
     """One transport of a tunnel; what it reads is written to ``peer``'s transport."""
 
-    __slots__ = ("transport", "peer", "on_lost", "lost", "eof_out")
+    __slots__ = ("transport", "peer", "on_lost", "lost", "eof_out", "tunnel", "downstream")
 
     def __init__(self, transport: Any, on_lost: Any) -> None:
         self.transport = transport
@@ -34,14 +89,32 @@ class TunnelSide(asyncio.Protocol):
         self.on_lost = on_lost  # called once with the exception when this side's transport closes
         self.lost = False
         self.eof_out = False  # EOF written to this side's transport
+        self.tunnel: Tunnel | None = None
+        self.downstream = False  # the client's side
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        n = len(data)
+        t = self.tunnel
         peer = self.peer
-        if peer is not None and not peer.lost:
-            peer.transport.write(data)
+        sent = peer is not None and not peer.lost
+        if t is not None:
+            if t.timer is not None:
+                t.last = t.time()
+            if self.downstream:  # client → upstream
+                t.stream.rx += n
+                t.hstats.downstream_cx_rx_bytes_total += n
+                if sent:
+                    t.cstats.upstream_cx_tx_bytes_total += n
+            else:  # upstream → client
+                t.stream.tx += n
+                t.cstats.upstream_cx_rx_bytes_total += n
+                if sent:
+                    t.hstats.downstream_cx_tx_bytes_total += n
+        if sent:
+            peer.transport.write(data)  # type: ignore[union-attr]
 
     def eof_received(self) -> bool:
         peer = self.peer
@@ -59,6 +132,8 @@ class TunnelSide(asyncio.Protocol):
         peer = self.peer
         if peer is not None and not peer.lost:
             peer.transport.close()
+        if self.tunnel is not None:
+            self.tunnel.side_lost()
         if self.on_lost is not None:
             on_lost, self.on_lost = self.on_lost, None
             on_lost(exc)
@@ -70,6 +145,15 @@ class TunnelSide(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.peer is not None and not self.peer.lost:
             self.peer.transport.resume_reading()
+
+
+def idle_timeout(stream: Any) -> float:
+    """The tunnel's idle timeout: the route's ``idle_timeout`` when set (0: none), else the
+    connection manager's ``stream_idle_timeout`` (Envoy's default 5 minutes)."""
+    action = stream.route.action
+    if action.idle_timeout_set:
+        return float(action.idle_timeout)
+    return float(getattr(stream.hcm, "stream_idle_timeout", 300.0))
 
 
 def admit(stream: Any, route: Any) -> bool:
@@ -102,28 +186,43 @@ def upstream_upgraded(up: Any, data: bytes, offset: int) -> None:
     """The response parser stopped after a 101; bytes after it belong to the client."""
     side = up.transport.get_protocol() if up.transport is not None else None
     if isinstance(side, TunnelSide) and offset < len(data):
-        side.data_received(data[offset:])
+        rest = data[offset:]
+        if side.tunnel is not None:  # UpstreamConnection.data_received counted them already
+            side.tunnel.cstats.upstream_cx_rx_bytes_total -= len(rest)
+        side.data_received(rest)
 
 
 def _join(stream: Any, up_transport: Any, on_up_lost: Any) -> None:
-    """Swap both transports over to TunnelSide protocols; the stream is over."""
+    """Swap both transports over to TunnelSide protocols. The HTTP connection is done; the
+    stream stays open (an active request, as Envoy's) until the tunnel closes."""
     conn = stream.conn
     pending = stream.pending
+    stream.pending = None
     conn.flush_now()
     if conn.timer is not None:
         conn.timer.cancel()
         conn.timer = None
-    conn.closing = True  # the HTTP connection is done: no timers, no stream_done bookkeeping
-    stream.finish()
+    conn.closing = True  # no timers, no stream_done bookkeeping, no more parsing
+    tunnel = Tunnel(stream, idle_timeout(stream))
     down = TunnelSide(conn.transport, conn.connection_lost)
-    upside = TunnelSide(up_transport, on_up_lost)
+    down.downstream = True
+    upside = up_transport.get_protocol()
+    if isinstance(upside, TunnelSide):  # CONNECT: made by create_connection
+        upside.on_lost = on_up_lost
+    else:
+        upside = TunnelSide(up_transport, on_up_lost)
+        up_transport.set_protocol(upside)
     down.peer, upside.peer = upside, down
+    down.tunnel = upside.tunnel = tunnel
+    tunnel.down, tunnel.up = down, upside
     conn.transport.set_protocol(down)
-    up_transport.set_protocol(upside)
     if pending:
-        up_transport.write(b"".join(pending))
+        data = b"".join(pending)
+        tunnel.cstats.upstream_cx_tx_bytes_total += len(data)
+        up_transport.write(data)
     if conn.paused:
         conn.transport.resume_reading()
+    tunnel.start()
 
 
 def on_switching(stream: Any, headers: list[tuple[bytes, bytes]]) -> None:
