@@ -20,7 +20,7 @@ it ends (``ActiveFaults.release``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .backoff import RandomSource
@@ -46,7 +46,12 @@ class Fraction:
     denominator: int = HUNDRED
 
     def sample(self, rng: RandomSource) -> bool:
-        return rng.getrandbits(64) % self.denominator < self.numerator
+        n = self.numerator
+        if n <= 0:
+            return False  # never and always draw nothing (the common Istio 0% and 100%)
+        if n >= self.denominator:
+            return True
+        return rng.getrandbits(64) % self.denominator < n
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +126,14 @@ class FaultPolicy:
     headers: tuple[HeaderMatcher, ...] = ()
     downstream_nodes: frozenset[bytes] = frozenset()
     max_active_faults: int | None = None
+    #: Nothing can fire: no delay or abort, or 0% for each (a request header can only lower a
+    #: configured percentage). The filter then costs one attribute read per request.
+    never: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        d, a = self.delay, self.abort
+        never = (d is None or d.percentage.numerator <= 0) and (a is None or a.percentage.numerator <= 0)
+        object.__setattr__(self, "never", never)
 
     def decide(self, headers: Headers, cluster: str, rng: RandomSource,
                active: ActiveFaults | None = None) -> FaultDecision:

@@ -57,7 +57,7 @@ class FaultFilter:
         if stream.fault_resumed:
             return False
         policy = route.typed_per_filter.get(self.name, self.policy) if route.typed_per_filter else self.policy
-        if policy.delay is None and policy.abort is None:
+        if policy.never:
             return False
         d = policy.decide(stream.head.headers, cluster, stream.conn.rng, self.active)
         if d.delay is not None:

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import httptools
 
+from .attr_layout import prime
 from .errors import ProtocolError
 
 #: Headers that describe one hop only; never forwarded (RFC 9110 §7.6.1).
@@ -106,6 +107,13 @@ class RequestHead:
 HttpParserError = httptools.HttpParserError
 HttpParserUpgrade = httptools.HttpParserUpgrade
 PARSE_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
+
+
+# The fields the codec sets on a head, first the ones every request sets (see attr_layout.py).
+prime(RequestHead, ("headers", "method", "target", "path", "path_only", "authority", "content_length",
+                    "request_id", "forwarded_for", "forwarded_proto", "keep_alive", "version", "chunked",
+                    "upgrade", "upgrade_proto", "expect_continue", "connection_tokens",
+                    "has_connection_header", "envoy_control", "trailers", "_query"))
 
 
 class RequestSink(Protocol):

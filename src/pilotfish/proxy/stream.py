@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import shadow, tunnel
 from .access_log import DC, NC, NR, UC, UF, UH, UO, UPE, UT
+from .attr_layout import prime
 from .http1 import CHUNKED_END, encode_chunk, encode_last_chunk
 from .request_ids import RequestIds, request_id
 from .route_table import FORWARD, header_value
@@ -82,7 +83,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
             cluster.stats.upstream_cx_none_healthy += 1
             self.flags |= UH
             return self.local_reply(503, b"no healthy upstream")
-        rm = self.rm = cluster.resources.managers[0]  # circuit breakers: max_requests
+        rm = self.rm = cluster.resources.managers[action.priority]  # circuit breakers of the route's priority
         requests = rm.requests
         if requests.count >= requests.max:
             rm.rq_pending_overflow += 1
@@ -109,7 +110,9 @@ class Stream(ResponseMixin, RequestHeadMixin):
             else:
                 self.upstream_head = self._upstream_head(action)
         if action.mirrors:
-            self.shadows = shadow.start(self, action.mirrors)
+            shadows = shadow.start(self, action.mirrors)
+            if shadows is not None:  # (an unsampled mirror sets no field: see attr_layout.py)
+                self.shadows = shadows
         if self.set_cookies:
             self.resp_mutations += self.set_cookies
         if head.expect_continue:
@@ -289,3 +292,17 @@ class Stream(ResponseMixin, RequestHeadMixin):
 
 class ResilientStream(ResilienceMixin, Stream):
     """A Stream with retries, per-try/idle/duration timeouts and outlier reports (stream_retry.py)."""
+
+
+# The fields a request sets, in the order it sets them (attr_layout.py: set on one instance now,
+# they stay on CPython's fast attribute path for every stream made later).
+_PLAIN_FIELDS = ("conn", "head", "hcm", "start", "authority", "route", "cluster", "rm", "host", "timeout",
+                 "request_id", "upstream_head", "upstream", "reused", "replay", "replay_bytes",
+                 "request_complete", "complete_at", "deadline", "response_started", "status",
+                 "upstream_keep_alive", "service_time", "tx", "done", "rx", "mode", "peer", "flags")
+prime(Stream, _PLAIN_FIELDS)
+prime(ResilientStream, (
+    "conn", "head", "hcm", "start", "authority", "route", "cluster", "rm", "host", "timeout", "action",
+    "policy", "request_id", "upstream_head", "request_complete", "complete_at", "rq_deadline", "upstream",
+    "reused", "body_buf", "replay", "replay_bytes", "response_started", "status", "upstream_keep_alive",
+    "service_time", "tx", "done", "peer"))
