@@ -110,10 +110,11 @@ PARSE_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 
 
 # The fields the codec sets on a head, first the ones every request sets (see attr_layout.py).
-prime(RequestHead, ("headers", "method", "target", "path", "path_only", "authority", "content_length",
-                    "request_id", "forwarded_for", "forwarded_proto", "keep_alive", "version", "chunked",
-                    "upgrade", "upgrade_proto", "expect_continue", "connection_tokens",
-                    "has_connection_header", "envoy_control", "trailers", "_query"))
+_HEAD_FIELDS = ("headers", "method", "target", "path", "path_only", "authority", "content_length",
+                "request_id", "forwarded_for", "forwarded_proto", "keep_alive", "version", "chunked",
+                "upgrade", "upgrade_proto", "expect_continue", "connection_tokens",
+                "has_connection_header", "envoy_control", "trailers", "_query")
+prime(RequestHead, _HEAD_FIELDS)
 
 
 class RequestSink(Protocol):

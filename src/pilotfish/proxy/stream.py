@@ -301,8 +301,9 @@ _PLAIN_FIELDS = ("conn", "head", "hcm", "start", "authority", "route", "cluster"
                  "request_complete", "complete_at", "deadline", "response_started", "status",
                  "upstream_keep_alive", "service_time", "tx", "done", "rx", "mode", "peer", "flags")
 prime(Stream, _PLAIN_FIELDS)
-prime(ResilientStream, (
+_RESILIENT_FIELDS = (
     "conn", "head", "hcm", "start", "authority", "route", "cluster", "rm", "host", "timeout", "action",
     "policy", "request_id", "upstream_head", "request_complete", "complete_at", "rq_deadline", "upstream",
     "reused", "body_buf", "replay", "replay_bytes", "response_started", "status", "upstream_keep_alive",
-    "service_time", "tx", "done", "peer"))
+    "service_time", "tx", "done", "peer")
+prime(ResilientStream, _RESILIENT_FIELDS)

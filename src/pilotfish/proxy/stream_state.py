@@ -26,8 +26,11 @@ _CRLF = b"\r\n"
 _XFF_XFP = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
 
 
+_JOIN = b": ".join
+
+
 def _lines(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
-    return [b": ".join(h) for h in headers]
+    return list(map(_JOIN, headers))  # no comprehension: on 3.11 that makes a function per call
 
 
 class StreamState:

@@ -8,7 +8,7 @@ stay until nothing references them any more. A rejected resource keeps its previ
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -227,13 +227,12 @@ def decode_each(type_url: str, resources: Iterable[any_pb2.Any], wanted: Any,
 
 
 # ---- references ----------------------------------------------------------------------------
-def route_names(listeners: Iterable[Any]) -> set[str]:
-    """RDS names the listeners' HttpConnectionManagers ask for."""
+def _rds_refs(listeners: Iterable[Any]) -> Iterator[tuple[str, str]]:
+    """(RDS name, stat_prefix) of each HttpConnectionManager of the listeners that uses RDS."""
     from envoy.extensions.filters.network.http_connection_manager.v3 import (
         http_connection_manager_pb2 as hcm_pb2,
     )
 
-    names: set[str] = set()
     for lst in listeners:
         for fc in lst.filter_chains:
             for f in fc.filters:
@@ -242,8 +241,12 @@ def route_names(listeners: Iterable[Any]) -> set[str]:
                 hcm = hcm_pb2.HttpConnectionManager()
                 f.typed_config.Unpack(hcm)
                 if hcm.HasField("rds") and hcm.rds.route_config_name:
-                    names.add(hcm.rds.route_config_name)
-    return names
+                    yield hcm.rds.route_config_name, hcm.stat_prefix
+
+
+def route_names(listeners: Iterable[Any]) -> set[str]:
+    """RDS names the listeners' HttpConnectionManagers ask for."""
+    return {name for name, _ in _rds_refs(listeners)}
 
 
 def eds_name(cluster: Any) -> str | None:
@@ -256,20 +259,9 @@ def eds_name(cluster: Any) -> str | None:
 def route_stat_prefixes(listeners: Iterable[Any]) -> dict[str, set[str]]:
     """RDS name → the stat_prefixes of the HttpConnectionManagers asking for it (its stats live
     under ``http.<stat_prefix>.rds.<name>``)."""
-    from envoy.extensions.filters.network.http_connection_manager.v3 import (
-        http_connection_manager_pb2 as hcm_pb2,
-    )
-
     out: dict[str, set[str]] = {}
-    for lst in listeners:
-        for fc in lst.filter_chains:
-            for f in fc.filters:
-                if f.typed_config.type_url.rsplit("/", 1)[-1] != HCM_TYPE:
-                    continue
-                hcm = hcm_pb2.HttpConnectionManager()
-                f.typed_config.Unpack(hcm)
-                if hcm.HasField("rds") and hcm.rds.route_config_name:
-                    out.setdefault(hcm.rds.route_config_name, set()).add(hcm.stat_prefix)
+    for name, prefix in _rds_refs(listeners):
+        out.setdefault(name, set()).add(prefix)
     return out
 
 
