@@ -72,7 +72,9 @@ class RequestHeadMixin(StreamState):
         if action.rewrites_path:
             path = self._rewrite(path, lines, None)
         lines.append(_END)
-        return b"%b %b HTTP/1.1\r\nhost: %b\r\n%b" % (head.method, path, self.authority, _CRLF.join(lines))
+        # One join of the parts: bytes %-formatting costs several times as much on CPython 3.11.
+        return b"".join((head.method, b" ", path, b" HTTP/1.1\r\nhost: ", self.authority, _CRLF,
+                         _CRLF.join(lines)))
 
     def _rewrite(self, path: bytes, lines: list[bytes] | None,
                  headers: list[tuple[bytes, bytes]] | None) -> bytes:
@@ -132,4 +134,4 @@ class RequestHeadMixin(StreamState):
             headers = hcm.peer_exchange.request_headers(self, headers)
         lines = _lines(headers)
         lines.append(_END)
-        return b"%b %b HTTP/1.1\r\n%b" % (head.method, path, _CRLF.join(lines))
+        return b"".join((head.method, b" ", path, b" HTTP/1.1\r\n", _CRLF.join(lines)))

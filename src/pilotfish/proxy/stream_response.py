@@ -11,6 +11,12 @@ from .stream_state import (_CHUNKED, _CONNECTION_CLOSE, _CONNECTION_KEEP_ALIVE, 
                            _TE_CHUNKED, _UNTIL_CLOSE, _lines)
 
 
+#: The x-envoy-upstream-service-time lines of the common values, built once (a list index
+#: instead of a bytes %-format per response).
+_SERVICE_TIME_CACHED = 1024
+_SERVICE_TIME = [b"x-envoy-upstream-service-time: %d" % ms for ms in range(_SERVICE_TIME_CACHED)]
+
+
 class ResponseMixin(LocalReplyMixin):
     """The upstream response (head, body, end) relayed to the client."""
 
@@ -45,7 +51,8 @@ class ResponseMixin(LocalReplyMixin):
             conn = self.conn
             if not hcm.suppress_envoy_headers:
                 ms = self.service_time = int((conn.loop.time() - (self.complete_at or self.start)) * 1000)
-                lines.append(b"x-envoy-upstream-service-time: %d" % ms)
+                lines.append(_SERVICE_TIME[ms] if ms < _SERVICE_TIME_CACHED
+                             else b"x-envoy-upstream-service-time: %d" % ms)
             max_rq = hcm.max_requests_per_connection
             if (not head.keep_alive or self.mode == _UNTIL_CLOSE or self.close_after or conn.shared.draining
                     or (max_rq and conn.requests >= max_rq)):
