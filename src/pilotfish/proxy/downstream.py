@@ -4,7 +4,18 @@ Requests are answered in order. A pipelined request that arrives while another i
 waits in a queue (reading pauses meanwhile). Output is collected in ``out`` and written with
 one ``transport.write`` after the loop's current round of events (``OutputBatch``; at once when
 the connection closes). One lazily re-armed timer per connection covers the request-header
-timeout, the idle timeout and the route timeout.
+timeout, the idle timeout, the route timeout and the stream idle timeout.
+
+The stream idle timeout (the connection manager's ``stream_idle_timeout``, 5 minutes by default,
+unless the route sets its own ``idle_timeout``) ends a stream on which no byte has moved either
+way for that long: 504 ``stream timeout`` once the request was read completely, else 408 (Envoy's
+maybeRequestTimeoutCode), flag SI, ``downstream_rq_idle_timeout``; after the response has
+started, the client connection is reset. It costs a request no timer, task or clock read: a
+starting stream only makes sure the connection's timer fires by ``start + timeout`` (a
+comparison when it already does), and the timer compares the active stream's bytes received and
+sent (and whether its response started) with what it saw at its previous check (``si_*``). A
+stream so ends between one and two periods after its last byte; one on which nothing moved since
+its request head ends after exactly one period.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import tunnel
+from .access_log import SI
 from .errors import ProtocolError
 from .http1 import PARSE_ERRORS, Http1ServerCodec, RequestHead, encode_response_head
 from .stream import RequestIds, ResilientStream, Stream
@@ -87,7 +99,7 @@ class DownstreamConnection(asyncio.Protocol):
     __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
                  "parse", "out", "batch", "dirty", "active", "queue", "paused", "closing", "in_feed",
                  "_remote_ip", "requests", "timer", "timer_when", "last_activity", "header_deadline",
-                 "write_paused", "error_status", "_advancing")
+                 "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at")
 
     def __init__(self, listener: ListenerConfig, shared: ConnectionSet) -> None:
         hcm = listener.hcm
@@ -117,6 +129,9 @@ class DownstreamConnection(asyncio.Protocol):
         self.write_paused = False
         self.error_status = 0
         self._advancing = False
+        self.si_stream: Stream | None = None  # the stream the stream idle check last saw
+        self.si_mark = 0  # its rx + tx + response_started then
+        self.si_at = 0.0  # when it is idle unless that sum moves
 
     @property
     def draining(self) -> bool:
@@ -224,9 +239,12 @@ class DownstreamConnection(asyncio.Protocol):
         stream.conn = self
         stream.head = head
         stream.hcm = hcm
-        stream.start = self.loop.time()
+        stream.start = now = self.loop.time()
         if self.active is None:
             self.active = stream
+            si = hcm.stream_idle_timeout
+            if si and (self.timer is None or self.timer_when > now + si):
+                self.arm(now + si)
             stream.begin()
         else:
             self.queue.append(stream)
@@ -261,6 +279,9 @@ class DownstreamConnection(asyncio.Protocol):
             while self.active is None and self.queue and not self.closing:
                 nxt = self.queue.popleft()
                 self.active = nxt
+                si = self.hcm.stream_idle_timeout  # it starts now (last_activity: stream_done's clock)
+                if si and (self.timer is None or self.timer_when > self.last_activity + si):
+                    self.arm(self.last_activity + si)
                 nxt.begin()
         finally:
             self._advancing = False
@@ -388,6 +409,13 @@ class DownstreamConnection(asyncio.Protocol):
                 active.on_timeout()
             else:
                 nxt = active.deadline
+        active = self.active  # (a timeout above may have ended it)
+        if active is not None and not active.done:
+            idle_at = self._stream_idle(active, now)
+            if idle_at:
+                nxt = min(nxt, idle_at) if nxt else idle_at
+        elif self.si_stream is not None:
+            self.si_stream = None  # keep no finished stream alive
         if self.header_deadline and self.active is None:
             if now >= self.header_deadline:
                 hcm.stats.downstream_rq_header_timeout += 1
@@ -404,6 +432,35 @@ class DownstreamConnection(asyncio.Protocol):
         if nxt and not self.closing:
             self.arm(nxt)
         self.flush()
+
+    def _stream_idle(self, stream: Stream, now: float) -> float:
+        """The connection manager's stream idle timeout for the active stream (see the module
+        docstring): when to look again, or 0.0 (none applies, or it has just ended the stream).
+        A route ``idle_timeout`` replaces it (0: none); a ResilientStream runs the route's."""
+        route = stream.route
+        if route is not None and getattr(route.action, "idle_timeout_set", False):
+            return 0.0
+        timeout = stream.hcm.stream_idle_timeout
+        if not timeout:
+            return 0.0
+        mark = stream.rx + stream.tx + stream.response_started
+        if self.si_stream is not stream:  # first look at this stream
+            self.si_stream = stream
+            self.si_mark = mark
+            # Nothing moved since the head: idle since the stream started (a pipelined one when
+            # the one before it ended, last_activity).
+            since = max(stream.start, self.last_activity) if mark == 0 else now
+            self.si_at = since + timeout
+        elif mark != self.si_mark:
+            self.si_mark = mark
+            self.si_at = now + timeout
+        if now < self.si_at:
+            return self.si_at
+        self.si_stream = None
+        stream.hcm.stats.downstream_rq_idle_timeout += 1
+        stream.flags |= SI
+        stream.end_by_timeout(b"stream timeout")
+        return 0.0
 
 
 def connection_factory(listener: ListenerConfig, shared: ConnectionSet) -> Any:

@@ -66,6 +66,21 @@ class LocalReplyMixin(StreamState):
         self.conn.write(data)
         self.finish()
 
+    def end_by_timeout(self, body: bytes) -> None:
+        """Envoy's stream idle timeout and max stream duration (maybeRequestTimeoutCode): 504
+        once the request was read completely, else 408 and the connection closes (the rest of
+        the request cannot be skipped); after the response has started, the client connection
+        is reset."""
+        if self.backoff is not None:
+            self.backoff.cancel()
+            self.backoff = None
+        self._drop_upstream()  # type: ignore[attr-defined]  # Stream
+        if not self.response_started:
+            self.local_reply(504 if self.request_complete else 408, body, close=not self.request_complete)
+        else:
+            self.conn.abort()
+            self.finish()
+
     def finish(self) -> None:
         if self.done:
             return

@@ -32,7 +32,7 @@ class HcmConfig:
     always_set_request_id: bool = False
     request_headers_timeout: float = 0.0  # 0: disabled (Envoy's default)
     idle_timeout: float = 3600.0
-    stream_idle_timeout: float = 300.0  # read by tunnels (tunnel.py); 0: none
+    stream_idle_timeout: float = 300.0  # every stream (downstream.py; tunnels: tunnel.py); 0: none
     max_requests_per_connection: int = 0
     max_header_bytes: int = 60 * 1024
     max_headers: int = 100

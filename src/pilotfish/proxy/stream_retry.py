@@ -32,7 +32,10 @@ is neither a retry nor an outlier failure.
 Stream idle and per-try idle timeouts are checked lazily: when the deadline passes, the stream
 is idle unless bytes moved since the deadline was set, in which case the deadline moves on. They
 so fire between one and two idle periods after the last activity, for no work per body chunk
-(an attempt that never sees a response byte times out after exactly one period).
+(an attempt that never sees a response byte times out after exactly one period). The route's
+``idle_timeout`` runs here and replaces the connection manager's ``stream_idle_timeout`` (which
+the downstream connection's timer checks for every other stream, downstream.py); a route
+``idle_timeout`` of 0 disables both.
 
 All stream deadlines share the downstream connection's one timer: ``deadline`` is the earliest.
 """
@@ -431,7 +434,7 @@ class ResilienceMixin(StreamState):
         if self.stream_deadline and now >= self.stream_deadline:
             stats.downstream_rq_max_duration_reached += 1
             self.flags |= DT
-            return self._end_by_timeout(b"downstream duration timeout")
+            return self.end_by_timeout(b"downstream duration timeout")
         if self.rq_deadline and now >= self.rq_deadline:
             if self.upstream is not None and not self.response_started:
                 self._report_timeout()
@@ -445,7 +448,7 @@ class ResilienceMixin(StreamState):
             else:
                 stats.downstream_rq_idle_timeout += 1
                 self.flags |= SI
-                return self._end_by_timeout(b"stream timeout")
+                return self.end_by_timeout(b"stream timeout")
         if self.try_deadline and now >= self.try_deadline:
             self.try_deadline = 0.0
             if not self.response_started:  # once it has, Envoy lets the route timeout decide
@@ -482,16 +485,6 @@ class ResilienceMixin(StreamState):
         cluster = self.cluster
         if cluster.outlier is not None:
             cluster.report_local_origin(self.host, LOCAL_ORIGIN_TIMEOUT)
-
-    def _end_by_timeout(self, body: bytes) -> None:
-        """Envoy's stream idle / max duration: 408 before the request is complete, else 504."""
-        self._cancel_retry()
-        self._drop_upstream()  # type: ignore[attr-defined]
-        if not self.response_started:
-            self.local_reply(504 if self.request_complete else 408, body)
-        else:
-            self.conn.abort()
-            self.finish()
 
     def _cancel_retry(self) -> None:
         if self.backoff is not None:
