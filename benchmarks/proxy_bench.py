@@ -383,8 +383,8 @@ def verdicts(results: dict[str, Result]) -> list[str]:
     added_ha = ha2.median("fixed_p90") - direct.median("fixed_p90")
     vcpu = pf.median("fixed_cpu_per_1k") / 1000  # CPU-seconds per second at 1,000 rps
     lines = [
-        f"- requests/s vs HAProxy: {rps_ratio:.2f}x (target >= 0.6x) {'met' if rps_ratio >= 0.6 else 'MISSED'}",
-        f"- CPU per 1k requests vs HAProxy: {cpu_ratio:.2f}x (target <= 1.6x) {'met' if cpu_ratio <= 1.6 else 'MISSED'}",
+        f"- requests/s vs HAProxy: {rps_ratio:.3f}x (target >= 0.6x) {'met' if rps_ratio >= 0.6 else 'MISSED'}",
+        f"- CPU per 1k requests vs HAProxy: {cpu_ratio:.3f}x (target <= 1.6x) {'met' if cpu_ratio <= 1.6 else 'MISSED'}",
         f"- added p90 through two proxies at 1,000 rps: {added_pf:.2f} ms vs HAProxy's {added_ha:.2f} ms = "
         f"{added_pf / added_ha if added_ha > 0 else float('nan'):.2f}x (target <= 1.3x) {'met' if added_ha > 0 and added_pf <= 1.3 * added_ha else 'MISSED'}",
         f"- vCPU per 1,000 rps per proxy: {vcpu:.3f} (target <= 0.10) {'met' if vcpu <= 0.10 else 'MISSED'}",
@@ -393,7 +393,7 @@ def verdicts(results: dict[str, Result]) -> list[str]:
     res = results.get("pilotfish + retry/fault/mirror (not triggered)")
     if res is not None and res.rps:
         ratio = res.median("rps") / pf.median("rps")
-        lines.append(f"- retry/fault/mirror configured, not triggered: {ratio:.2f}x the requests/s without them "
+        lines.append(f"- retry/fault/mirror configured, not triggered: {ratio:.3f}x the requests/s without them "
                      f"(target >= 0.90x) {'met' if ratio >= 0.9 else 'MISSED'}")
     return lines
 
