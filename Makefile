@@ -1,9 +1,9 @@
 # The two entry points a user needs: `make demo` and `make test`.
 # The venv's interpreter: the distribution's CPython when it is 3.11 or newer (Debian builds it
 # with PGO and LTO and links libpython statically; the proxy runs ~1.5x faster on it than on a
-# default source build such as pyenv's), else the first python3 on PATH.
+# default source build such as pyenv's) and can make venvs (ensurepip), else the first python3 on PATH.
 PYTHON ?= $(shell for p in /usr/bin/python3 python3; do \
-	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && command -v $$p && break; done)
+	$$p -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && command -v $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
