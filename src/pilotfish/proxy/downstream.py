@@ -183,9 +183,16 @@ class DownstreamConnection(asyncio.Protocol):
         if active is not None and active.done and not active.request_complete:
             active.close_after = True  # answered before the request was read: don't read on
             self.closing = True
-        self.flush()
-        if self.closing and self.transport is not None:
-            self.transport.close()
+        if self.closing:
+            self.flush_now()
+            if self.transport is not None:
+                self.transport.close()
+        elif not self.dirty and self.out:  # flush(), inlined: one call less per request
+            self.dirty = True
+            dirty = self.batch.dirty
+            if not dirty:
+                self.batch.loop.call_soon(self.batch.run)
+            dirty.append(self)
 
     def eof_received(self) -> bool:
         # Like Envoy's HTTP/1 codec: a client's FIN ends the connection and resets its streams (DC).

@@ -235,7 +235,7 @@ class RouteTable:
     longest ``prefix*``, then ``*``."""
 
     __slots__ = ("name", "exact", "suffixes", "prefixes", "default", "ignore_port", "default_only",
-                 "resilient")
+                 "resilient", "first_route", "first_prefix")
 
     def __init__(self, name: str, exact: dict[bytes, VirtualHost],
                  suffixes: list[tuple[int, dict[bytes, VirtualHost]]],
@@ -248,6 +248,11 @@ class RouteTable:
         self.default = default
         self.ignore_port = ignore_port
         self.default_only = not exact and not suffixes and not prefixes  # one "*" host (or none)
+        # The lone "*" host's first route when a case-sensitive prefix is all it matches on (the
+        # usual catch-all): the stream tests it before calling select_route.
+        first = default.routes[0] if self.default_only and default is not None and default.routes else None
+        self.first_route = first if first is not None and first.simple_prefix is not None else None
+        self.first_prefix = first.simple_prefix if self.first_route is not None else b""
         # A route with retries or stream timeouts: streams are made as ResilientStream from the
         # start (switching an instance's class later makes its attribute access ~3x slower).
         vhs = [*exact.values(), *(vh for _, t in suffixes for vh in t.values()),

@@ -8,7 +8,7 @@ from .local_reply import LocalReplyMixin
 from .route_table import header_value
 from .runtime import APPEND_IF_ABSENT, OVERWRITE
 from .stream_state import (_CHUNKED, _CONNECTION_CLOSE, _CONNECTION_KEEP_ALIVE, _CRLF, _END,
-                           _TE_CHUNKED, _UNTIL_CLOSE, _lines)
+                           _JOIN, _TE_CHUNKED, _UNTIL_CLOSE, _lines)
 
 
 #: The x-envoy-upstream-service-time lines of the common values, built once (a list index
@@ -31,12 +31,16 @@ class ResponseMixin(LocalReplyMixin):
         self.upstream_keep_alive = keep_alive
         hcm = self.hcm
         head = self.head
+        conn = self.conn
         if self.resp_mutations or hcm.peer_exchange is not None or hcm.always_set_request_id:
             data = self._edited_response_head(status, headers, content_length)
         else:
             t = hcm.server_transformation
             if t == OVERWRITE:
-                lines = [b": ".join(h) for h in headers if h[0] != b"server"]
+                lines = []
+                for h in headers:  # a loop, not a comprehension: on 3.11 that makes a function per call
+                    if h[0] != b"server":
+                        lines.append(_JOIN(h))
                 lines.append(b"server: " + hcm.server_name)
             else:
                 lines = _lines(headers)
@@ -48,13 +52,13 @@ class ResponseMixin(LocalReplyMixin):
                     lines.append(_TE_CHUNKED)
                 else:
                     self.mode = _UNTIL_CLOSE
-            conn = self.conn
+                    self.close_after = True  # the end of the body is the end of the connection
             if not hcm.suppress_envoy_headers:
                 ms = self.service_time = int((conn.loop.time() - (self.complete_at or self.start)) * 1000)
                 lines.append(_SERVICE_TIME[ms] if ms < _SERVICE_TIME_CACHED
                              else b"x-envoy-upstream-service-time: %d" % ms)
             max_rq = hcm.max_requests_per_connection
-            if (not head.keep_alive or self.mode == _UNTIL_CLOSE or self.close_after or conn.shared.draining
+            if (self.close_after or not head.keep_alive or conn.shared.draining
                     or (max_rq and conn.requests >= max_rq)):
                 self.close_after = True
                 lines.append(_CONNECTION_CLOSE)
@@ -62,7 +66,7 @@ class ResponseMixin(LocalReplyMixin):
                 lines.append(_CONNECTION_KEEP_ALIVE)
             lines.append(_END)
             data = (STATUS_LINES.get(status) or status_line(status)) + _CRLF.join(lines)
-        self.conn.out.append(data)  # flushed when the upstream read that brought it is done
+        conn.out.append(data)  # flushed when the upstream read that brought it is done
         if head.method == b"HEAD":
             # httptools cannot be told a response has no body; end here and retire the connection.
             self._drop_upstream()
@@ -115,7 +119,16 @@ class ResponseMixin(LocalReplyMixin):
         self.upstream = None
         if up is not None:
             if self.upstream_keep_alive and self.request_complete:
-                up.pool.release(up)
+                pool = up.pool
+                if up.closed or up.paused_writing or pool.waiting or pool.keep_checked:
+                    pool.release(up)
+                else:  # ConnectionPool.release's common case, inlined: back to the idle list
+                    up.stream = None
+                    up.codec.handler = up
+                    now = up.idle_since = pool.loop.time()
+                    pool.idle.append(up)
+                    if pool.idle_timer is None and pool.options.idle_timeout > 0:
+                        pool.arm_idle_timer(now)
             else:
                 up.detach()
                 up.close()

@@ -96,7 +96,14 @@ class UpstreamConnection(asyncio.Protocol):
                 stream.on_upstream_reset(self, protocol_error=True)
         conn = stream.conn
         if conn.out:
-            conn.flush()
+            if conn.dirty or conn.closing:
+                conn.flush()
+            else:  # DownstreamConnection.flush, inlined: written after this round of events
+                conn.dirty = True
+                batch = conn.batch
+                if not batch.dirty:
+                    batch.loop.call_soon(batch.run)
+                batch.dirty.append(conn)
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost follows
@@ -168,8 +175,8 @@ class UpstreamConnection(asyncio.Protocol):
 
 
 class ConnectionPool:
-    __slots__ = ("host", "options", "stats", "loop", "idle", "cx_active", "_timer", "_closed", "waiting",
-                 "connecting", "pool_rm")
+    __slots__ = ("host", "options", "stats", "loop", "idle", "cx_active", "idle_timer", "_closed", "waiting",
+                 "connecting", "pool_rm", "keep_checked")
 
     def __init__(self, host: Host, options: PoolOptions, stats: ClusterStats,
                  loop: asyncio.AbstractEventLoop | None) -> None:
@@ -179,14 +186,20 @@ class ConnectionPool:
         self.loop = loop
         self.idle: list[UpstreamConnection] = []
         self.cx_active = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self.idle_timer: asyncio.TimerHandle | None = None
         self._closed = False
         self.waiting: deque[Any] = deque()  # streams waiting for a connection slot (max_connections)
         self.connecting = 0
         self.pool_rm: ResourceManager | None = None  # holds a ``connection_pools`` slot
+        # Whether release() has more to check than the connection's flags and ``waiting`` (a
+        # max_requests_per_connection limit, or the pool is closed); if not, streams return
+        # their connection to ``idle`` themselves.
+        self.keep_checked = bool(options.max_requests_per_connection)
 
     def acquire(self, stream: Any, fresh: bool = False) -> None:
-        """Give ``stream`` a connection, now (reused) or when a new one is connected."""
+        """Give ``stream`` a connection, now (reused) or when a new one is connected.
+
+        Stream.begin inlines the reuse of the last idle connection: keep the two alike."""
         idle = self.idle
         while idle and not fresh:
             conn = idle.pop()  # LIFO: the most recently used is the most likely alive
@@ -296,7 +309,9 @@ class ConnectionPool:
             rm.connections.dec()
 
     def release(self, conn: UpstreamConnection) -> None:
-        """Return a connection whose exchange completed cleanly; it is kept unless limits say no."""
+        """Return a connection whose exchange completed cleanly; it is kept unless limits say no.
+
+        Stream.on_response_end inlines the common case (see ``keep_checked``)."""
         conn.stream = None  # detach(), inlined
         conn.codec.handler = conn
         max_rq = self.options.max_requests_per_connection
@@ -326,12 +341,16 @@ class ConnectionPool:
         assert self.loop is not None
         conn.idle_since = self.loop.time()
         self.idle.append(conn)
-        if self._timer is None and self.options.idle_timeout > 0:
-            self._timer = self.loop.call_at(conn.idle_since + self.options.idle_timeout, self._expire)
+        if self.idle_timer is None and self.options.idle_timeout > 0:
+            self.arm_idle_timer(conn.idle_since)
+
+    def arm_idle_timer(self, now: float) -> None:
+        """The idle timer, for a connection idle since ``now`` (none is armed)."""
+        self.idle_timer = self.loop.call_at(now + self.options.idle_timeout, self._expire)  # type: ignore[union-attr]
 
     def _expire(self) -> None:
         """Close connections idle longer than idle_timeout; one timer per pool, re-armed lazily."""
-        self._timer = None
+        self.idle_timer = None
         assert self.loop is not None
         now = self.loop.time()
         timeout = self.options.idle_timeout
@@ -347,13 +366,14 @@ class ConnectionPool:
         self.idle = keep
         if keep:
             oldest = min(c.idle_since for c in keep)
-            self._timer = self.loop.call_at(oldest + timeout, self._expire)
+            self.idle_timer = self.loop.call_at(oldest + timeout, self._expire)
 
     def close(self) -> None:
         self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.keep_checked = True
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
         for conn in self.idle:
             conn.close()
         self.idle = []

@@ -1,30 +1,29 @@
 """ROUND_ROBIN: equal weights cycle the hosts; unequal weights follow a precomputed smooth
-weighted round-robin sequence (nginx's algorithm), so a pick is an index and a list lookup."""
+weighted round-robin sequence (nginx's algorithm), so a pick is one step of a cycle over it."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 _MAX_SEQUENCE = 4096
 
 
 class RoundRobin:
-    __slots__ = ("sequence", "index")
+    __slots__ = ("sequence", "next_host")
 
     def __init__(self, hosts: Sequence[Any], rng: random.Random, **_: int) -> None:
-        self.sequence = _sequence(hosts)
+        seq = self.sequence = _sequence(hosts)
         # Envoy starts each worker at a random offset so workers do not move in lock-step.
-        self.index = rng.randrange(len(self.sequence)) if self.sequence else 0
+        start = rng.randrange(len(seq)) if seq else 0
+        # The pick as one C call with no Python frame (the stream calls it directly).
+        self.next_host: Callable[[], Any] = (itertools.cycle(seq[start:] + seq[:start]).__next__ if seq
+                                             else itertools.repeat(None).__next__)
 
     def choose_host(self, context: object) -> Any:
-        seq = self.sequence
-        if not seq:
-            return None
-        i = self.index
-        self.index = i + 1 if i + 1 < len(seq) else 0
-        return seq[i]
+        return self.next_host()
 
 
 def _sequence(hosts: Sequence[Any]) -> list[Any]:
