@@ -3,7 +3,16 @@ case runs inline in the stream; everything else goes through ConnectionPool.rele
 
 from __future__ import annotations
 
-from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, running_proxy, until
+from .conftest import (
+    Backend,
+    Reply,
+    bootstrap,
+    client,
+    cluster,
+    port_of,
+    running_proxy,
+    until,
+)
 
 
 def _doc(backend: Backend, **extra: object) -> dict:

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from . import tunnel
-from .http1 import CHUNKED_END, STATUS_LINES, encode_chunk, encode_last_chunk, status_line
+from .http1 import (
+    CHUNKED_END,
+    STATUS_LINES,
+    encode_chunk,
+    encode_last_chunk,
+    status_line,
+)
 from .local_reply import LocalReplyMixin
 from .route_table import header_value
 from .runtime import APPEND_IF_ABSENT, OVERWRITE
-from .stream_state import (_CHUNKED, _CONNECTION_CLOSE, _CONNECTION_KEEP_ALIVE, _CRLF, _END,
-                           _JOIN, _TE_CHUNKED, _UNTIL_CLOSE, _lines)
-
+from .stream_state import (
+    _CHUNKED,
+    _CONNECTION_CLOSE,
+    _CONNECTION_KEEP_ALIVE,
+    _CRLF,
+    _END,
+    _JOIN,
+    _TE_CHUNKED,
+    _UNTIL_CLOSE,
+    _lines,
+)
 
 #: The x-envoy-upstream-service-time lines of the common values, built once (a list index
 #: instead of a bytes %-format per response).

@@ -22,8 +22,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .downstream import output_batch
 from . import tunnel
+from .downstream import output_batch
 from .http1 import Http1ClientCodec, HttpParserError, HttpParserUpgrade
 
 if TYPE_CHECKING:
