@@ -247,6 +247,7 @@ class DownstreamConnection(asyncio.Protocol):
         stream.head = head
         stream.hcm = hcm
         stream.start = now = self.loop.time()
+        stream.done = False  # read before it is set: an instance field reads faster than a class default
         if self.active is None:
             self.active = stream
             si = hcm.stream_idle_timeout

@@ -89,7 +89,7 @@ class LocalReplyMixin(StreamState):
             self.end_retries()  # type: ignore[attr-defined]  # ResilientStream
         if self.pending is not None:
             self.pending = None
-        if self.shadows is not None and not self.request_complete:
+        if not self.request_complete and self.shadows is not None:  # (shadows: a class default, slow to read)
             cancel_unfinished(self.shadows)
         status = self.status
         hcm = self.hcm
