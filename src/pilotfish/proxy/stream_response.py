@@ -20,7 +20,6 @@ from .stream_state import (
     _CRLF,
     _END,
     _JOIN,
-    _LENGTH,
     _TE_CHUNKED,
     _UNTIL_CLOSE,
     _lines,
@@ -68,8 +67,6 @@ class ResponseMixin(LocalReplyMixin):
                 else:
                     self.mode = _UNTIL_CLOSE
                     self.close_after = True  # the end of the body is the end of the connection
-            else:
-                self.mode = _LENGTH  # the default, stored: read twice more, faster than a class default
             if not hcm.suppress_envoy_headers:
                 ms = self.service_time = int((conn.loop.time() - (self.complete_at or self.start)) * 1000)
                 lines.append(_SERVICE_TIME[ms] if ms < _SERVICE_TIME_CACHED
