@@ -340,3 +340,11 @@ async def first_words(port: int, n: int) -> Counter[str]:
     async with client(port) as c:
         return Counter([(await c.request()).body.split(b" ")[0].decode() for _ in range(n)])
 
+
+async def read_until_closed(c: Client, timeout: float = 3.0) -> bytes:
+    """Everything the proxy sends before it closes or resets the connection."""
+    got = b""
+    with contextlib.suppress(ConnectionError):
+        while data := await asyncio.wait_for(c.reader.read(65536), timeout):  # type: ignore[union-attr]
+            got += data
+    return got

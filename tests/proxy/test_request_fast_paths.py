@@ -6,25 +6,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
-from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.http1 import RequestHead
 from pilotfish.proxy.lb import RoundRobin
 from pilotfish.proxy.router import select_route
 
-from .conftest import bootstrap
-
-
-def table(routes):
-    doc = bootstrap(routes, [])
-    return compile_bootstrap(parse_bootstrap(doc).message).runtime.listeners[0].hcm.route_table
-
-
-def head(path: bytes, headers=()) -> RequestHead:
-    h = RequestHead()
-    h.set_path(path)
-    h.headers = list(headers)
-    return h
+from .test_router import head, table
 
 
 def _direct(name: str, match: dict) -> dict:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .conftest import Backend, Reply, client, port_of, running_proxy
+from .conftest import Backend, Reply, client, port_of, read_until_closed, running_proxy
 from .test_retries_e2e import doc_for
 
 
@@ -131,10 +131,7 @@ async def test_started_response_then_stall_resets_the_client() -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         c.send(b"GET / HTTP/1.1\r\nhost: example.com\r\n\r\n")
-        got = b""
-        with contextlib.suppress(ConnectionError):
-            while data := await asyncio.wait_for(c.reader.read(65536), 3.0):  # type: ignore[union-attr]
-                got += data
+        got = await read_until_closed(c)
         assert got.startswith(b"HTTP/1.1 200 ") and b"\r\n0\r\n\r\n" not in got  # cut short
         assert loop.time() - t0 < 1.5
         assert proxy.stats.http("ingress").downstream_rq_idle_timeout == 1

@@ -4,10 +4,18 @@ with retries, stream idle timeout and max stream duration; timed-out upstream co
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
-from .conftest import Backend, Reply, Seen, client, port_of, running_proxy, until
+from .conftest import (
+    Backend,
+    Reply,
+    Seen,
+    client,
+    port_of,
+    read_until_closed,
+    running_proxy,
+    until,
+)
 from .test_retries_e2e import doc_for
 
 
@@ -147,10 +155,7 @@ async def test_per_try_idle_timeout_after_the_response_started_resets_the_client
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         c.send(b"GET / HTTP/1.1\r\nhost: example.com\r\n\r\n")
-        got = b""
-        with contextlib.suppress(ConnectionError):
-            while data := await asyncio.wait_for(c.reader.read(65536), 3.0):  # type: ignore[union-attr]
-                got += data
+        got = await read_until_closed(c)
         assert got.startswith(b"HTTP/1.1 200 ") and b"\r\n0\r\n\r\n" not in got  # cut short
         assert loop.time() - t0 < 1.0
         stats = proxy.config.clusters["c"].stats
