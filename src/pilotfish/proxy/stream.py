@@ -312,11 +312,11 @@ class ResilientStream(ResilienceMixin, Stream):
 _PLAIN_FIELDS = ("conn", "head", "hcm", "start", "authority", "route", "cluster", "rm", "host", "timeout",
                  "request_id", "upstream_head", "upstream", "reused", "replay", "replay_bytes",
                  "request_complete", "complete_at", "deadline", "response_started", "status",
-                 "upstream_keep_alive", "service_time", "tx", "done", "rx", "mode", "peer", "flags")
+                 "service_time", "tx", "done", "rx", "mode", "peer", "flags", "close_after")
 prime(Stream, _PLAIN_FIELDS)
 _RESILIENT_FIELDS = (
     "conn", "head", "hcm", "start", "authority", "route", "cluster", "rm", "host", "timeout", "action",
     "policy", "request_id", "upstream_head", "request_complete", "complete_at", "rq_deadline", "upstream",
-    "reused", "body_buf", "replay", "replay_bytes", "response_started", "status", "upstream_keep_alive",
+    "reused", "body_buf", "replay", "replay_bytes", "response_started", "status", "rx",
     "service_time", "tx", "done", "peer")
 prime(ResilientStream, _RESILIENT_FIELDS)

@@ -42,7 +42,6 @@ class ResponseMixin(LocalReplyMixin):
         self.replay = None
         self.response_started = True
         self.status = status
-        self.upstream_keep_alive = keep_alive
         hcm = self.hcm
         head = self.head
         conn = self.conn
@@ -132,7 +131,8 @@ class ResponseMixin(LocalReplyMixin):
         up = self.upstream
         self.upstream = None
         if up is not None:
-            if self.upstream_keep_alive and self.request_complete:
+            # Read from the parser (valid until the next message) rather than kept from the head.
+            if self.request_complete and up.codec.parser.should_keep_alive():
                 pool = up.pool
                 if up.closed or up.paused_writing or pool.waiting or pool.keep_checked:
                     pool.release(up)

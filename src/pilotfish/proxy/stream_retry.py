@@ -116,8 +116,6 @@ class ResilienceMixin(StreamState):
     stream_deadline = 0.0
     policy: RetryPolicy | None = None  # while a retry is possible; ``rs`` made at the first failure
     body_buf: list[bytes] | None = None  # request body kept for a retry (wire form), from its first bytes
-    buffered = 0
-    buf_limit = 0
     fix_head = False  # attempt 1's head needs its per-attempt lines redone
     backoff: Any  # the back-off TimerHandle (default in StreamState: Stream.finish checks it)
     head_base: bytes | None = None  # the request head without its per-attempt lines and end
@@ -166,7 +164,7 @@ class ResilienceMixin(StreamState):
         elif policy is not None and policy.per_try_timers:
             self._per_try_timers(policy, None)
         if policy is not None:
-            self.policy = policy  # body_buf and buf_limit when the body's first bytes come
+            self.policy = policy  # body_buf when the body's first bytes come
         if self.try_timeout or action.attempt_count_upstream:
             self.fix_head = True
         if action.idle_timeout or action.max_stream_duration or self.request_complete:
@@ -258,17 +256,19 @@ class ResilienceMixin(StreamState):
             buf = self.body_buf
             if buf is None:  # the body's first bytes
                 buf = self.body_buf = []
-                limit = self.hcm.buffer_limit  # retry_buffer_limit(), inlined
-                own = self.action.retry_buffer_limit
-                self.buf_limit = limit if own is None else min(limit, own)
+            # The limit and the body bytes so far (rx, as Envoy counts decoded bytes) are not kept
+            # as fields of their own: a stream has no room for more names (attr_layout.py).
+            limit = self.hcm.buffer_limit  # retry_buffer_limit(), inlined
+            own = self.action.retry_buffer_limit
+            if own is not None and own < limit:
+                limit = own
             rs = self.rs
             if rs is None:
-                self.buffered += len(data)
-                kept = self.buffered <= self.buf_limit
+                kept = self.rx <= limit
                 if not kept and self._retry_state() is not None:
-                    self.rs.on_body(self.buffered, self.buf_limit)  # type: ignore[union-attr]
+                    self.rs.on_body(self.rx, limit)  # type: ignore[union-attr]
             else:
-                kept = rs.on_body(len(data), self.buf_limit)
+                kept = rs.on_body(len(data), limit)
             if kept:
                 buf.append(data)
             else:  # too big to retry: stream on without a copy

@@ -58,7 +58,6 @@ class StreamState:
     rx = 0
     tx = 0
     mode = _LENGTH
-    upstream_keep_alive = False
     close_after = False
     deadline = 0.0
     timeout = 0.0
