@@ -179,8 +179,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
             up.write(data)
             replay = self.replay
             if replay is not None:
-                self.replay_bytes += len(data)
-                if self.replay_bytes > self.hcm.buffer_limit:
+                if self.rx > self.hcm.buffer_limit:  # (the body read so far: no field of its own)
                     self.replay = None
                 else:
                     replay.append(data)
@@ -210,7 +209,6 @@ class Stream(ResponseMixin, RequestHeadMixin):
         n = len(data)
         if reused and n <= self.hcm.buffer_limit:
             self.replay = [data]
-            self.replay_bytes = n
         elif self.replay is not None:
             self.replay = None
         up.stats.upstream_cx_tx_bytes_total += n  # UpstreamConnection.write, inlined
@@ -310,13 +308,13 @@ class ResilientStream(ResilienceMixin, Stream):
 # The fields a request sets, in the order it sets them (attr_layout.py: set on one instance now,
 # they stay on CPython's fast attribute path for every stream made later).
 _PLAIN_FIELDS = ("conn", "head", "hcm", "start", "authority", "route", "cluster", "rm", "host", "timeout",
-                 "request_id", "upstream_head", "upstream", "reused", "replay", "replay_bytes",
+                 "request_id", "upstream_head", "upstream", "reused", "replay", "original_path",
                  "request_complete", "complete_at", "deadline", "response_started", "status",
                  "service_time", "tx", "done", "rx", "mode", "peer", "flags", "close_after")
 prime(Stream, _PLAIN_FIELDS)
 _RESILIENT_FIELDS = (
-    "conn", "head", "hcm", "start", "authority", "route", "cluster", "rm", "host", "timeout", "action",
+    "conn", "head", "hcm", "start", "authority", "route", "cluster", "rm", "host", "timeout", "fix_head",
     "policy", "request_id", "upstream_head", "request_complete", "complete_at", "rq_deadline", "upstream",
-    "reused", "body_buf", "replay", "replay_bytes", "response_started", "status", "rx",
+    "reused", "body_buf", "replay", "head_base", "response_started", "status", "rx",
     "service_time", "tx", "done", "peer")
 prime(ResilientStream, _RESILIENT_FIELDS)

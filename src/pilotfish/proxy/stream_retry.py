@@ -120,7 +120,6 @@ class ResilienceMixin(StreamState):
     backoff: Any  # the back-off TimerHandle (default in StreamState: Stream.finish checks it)
     head_base: bytes | None = None  # the request head without its per-attempt lines and end
     attempt = 1
-    action: Any = None
 
     _HOT = ("_send", "on_upstream_ready", "on_response_head")
     _stream_send: Any
@@ -157,7 +156,6 @@ class ResilienceMixin(StreamState):
     def setup_resilience(self, action: Any, host: Any) -> None:
         """Timeouts and the retry policy of this request. Without control headers the
         RetryState is made only when an attempt fails (most requests never need one)."""
-        self.action = action
         policy = action.retry_policy
         if self.head.envoy_control:
             policy = self._control_headers(action, policy, host)
@@ -238,7 +236,7 @@ class ResilienceMixin(StreamState):
     def _attempt_lines(self) -> bytes:
         """x-envoy-attempt-count and x-envoy-expected-rq-timeout-ms for this attempt."""
         out = b""
-        if self.action.attempt_count_upstream:
+        if self.route.action.attempt_count_upstream:
             out = b"x-envoy-attempt-count: %d\r\n" % self.attempt
         if not self.hcm.suppress_envoy_headers:
             elapsed = self.conn.loop.time() - self.complete_at if self.complete_at and self.attempt > 1 else 0.0
@@ -259,7 +257,7 @@ class ResilienceMixin(StreamState):
             # The limit and the body bytes so far (rx, as Envoy counts decoded bytes) are not kept
             # as fields of their own: a stream has no room for more names (attr_layout.py).
             limit = self.hcm.buffer_limit  # retry_buffer_limit(), inlined
-            own = self.action.retry_buffer_limit
+            own = self.route.action.retry_buffer_limit
             if own is not None and own < limit:
                 limit = own
             rs = self.rs
@@ -338,7 +336,7 @@ class ResilienceMixin(StreamState):
         if self.policy is not None:
             rs = self.rs
             if rs is None:
-                action = self.action
+                action = self.route.action
                 if status >= action.retry_min_status:
                     rs = self._retry_state()
                 else:  # a lower status is retried only for a response header (gRPC, rate limit)
@@ -362,8 +360,7 @@ class ResilienceMixin(StreamState):
                 self.rs = None
             self.policy = None
             self.body_buf = None
-        action = self.action  # None: a plain route (the stream was made resilient up front)
-        if action is not None and action.attempt_count_response:
+        if self.route.action.attempt_count_response:  # (a resilient route: setup_resilience ran)
             self.resp_mutations = self.resp_mutations + (HeaderMutation((), (
                 (b"x-envoy-attempt-count", b"%d" % self.attempt, OVERWRITE_OR_ADD),)),)
         self._stream_on_response_head(status, headers, keep_alive, content_length, chunked)
@@ -444,7 +441,7 @@ class ResilienceMixin(StreamState):
             mark = self.rx + self.tx + self.attempt + self.response_started
             if mark != self.idle_mark:
                 self.idle_mark = mark
-                self.idle_deadline = now + self.action.idle_timeout
+                self.idle_deadline = now + self.route.action.idle_timeout
             else:
                 stats.downstream_rq_idle_timeout += 1
                 self.flags |= SI

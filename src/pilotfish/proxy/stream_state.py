@@ -51,7 +51,6 @@ class StreamState:
     pending_bytes = 0
     upstream_head = b""
     replay: list[bytes] | None = None  # what went out on a reused connection, for one retry
-    replay_bytes = 0
     flags = 0
     status = 0
     complete_at = 0.0  # when the request was read completely (x-envoy-upstream-service-time counts from it)
