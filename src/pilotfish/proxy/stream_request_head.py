@@ -15,6 +15,9 @@ from .router import redirect_location, rewrite_path
 from .stream_state import _CRLF, _END, _TE_CHUNKED, _XFF_XFP, _XFP_HTTP, StreamState, _lines
 
 
+_ATTEMPT_1 = b"x-envoy-attempt-count: 1"
+
+
 class RequestHeadMixin(StreamState):
     """Head checks, route-level replies and the upstream request head."""
 
@@ -69,6 +72,8 @@ class RequestHeadMixin(StreamState):
             lines.append(_XFP_HTTP)
         if self.timeout and not hcm.suppress_envoy_headers:
             lines.append(action.timeout_header)
+        if action.attempt_count_upstream:  # the first attempt (a retry rebuilds the head)
+            lines.append(_ATTEMPT_1)
         if head.chunked:
             lines.append(_TE_CHUNKED)
         path = head.path
@@ -118,6 +123,8 @@ class RequestHeadMixin(StreamState):
             headers.append((b"x-forwarded-proto", b"http"))
         if self.timeout and not hcm.suppress_envoy_headers:
             headers.append((b"x-envoy-expected-rq-timeout-ms", b"%d" % int(self.timeout * 1000)))
+        if action.attempt_count_upstream:
+            headers.append((b"x-envoy-attempt-count", b"1"))
         if head.chunked:
             headers.append((b"transfer-encoding", b"chunked"))
         if entry is not None:

@@ -62,6 +62,7 @@ _ROUTER_HEADERS = frozenset({
     b"x-envoy-retriable-header-names", b"x-envoy-hedge-on-per-try-timeout",
 })
 _EXPECTED_LINE = b"\r\nx-envoy-expected-rq-timeout-ms: "
+_ATTEMPT_LINE = b"\r\nx-envoy-attempt-count: "
 
 
 def _stat(name: str) -> property:
@@ -163,8 +164,8 @@ class ResilienceMixin(StreamState):
             self._per_try_timers(policy, None)
         if policy is not None:
             self.policy = policy  # body_buf when the body's first bytes come
-        if self.try_timeout or action.attempt_count_upstream:
-            self.fix_head = True
+        if self.try_timeout:  # the expected-timeout line is the per-try one (attempt count 1 is
+            self.fix_head = True  # written by the head builders, RequestHeadMixin)
         if action.idle_timeout or action.max_stream_duration or self.request_complete:
             now = self.conn.loop.time()
             if action.idle_timeout:
@@ -223,13 +224,16 @@ class ResilienceMixin(StreamState):
         return rs
 
     def _head_base(self) -> bytes:
-        """The head Stream built, without its expected-timeout line and its end."""
+        """The head Stream built, without its per-attempt lines (expected timeout, attempt
+        count) and its end."""
         head = self.head_base
         if head is None:
             head = self.upstream_head[:-2]
-            i = head.find(_EXPECTED_LINE)
-            if i != -1:
-                head = head[:i] + head[head.index(b"\r\n", i + 2):]
+            for line in (_EXPECTED_LINE, _ATTEMPT_LINE):
+                i = head.find(line)
+                while i != -1:
+                    head = head[:i] + head[head.index(b"\r\n", i + 2):]
+                    i = head.find(line, i)
             self.head_base = head
         return head
 
@@ -316,8 +320,13 @@ class ResilienceMixin(StreamState):
         super().on_upstream_connect_failure(reason)  # type: ignore[misc]
 
     def on_upstream_reset(self, up: Any, protocol_error: bool) -> None:
-        if (self.done or self.response_started
-                or (not protocol_error and self.reused and self.replay is not None and not self.retried)):
+        if self.done or self.response_started:
+            return super().on_upstream_reset(up, protocol_error)  # type: ignore[misc, no-any-return]
+        if not protocol_error and self.reused and self.replay is not None and not self.retried:
+            # The silent re-send replays the bytes sent and clears the head: keep its base for a
+            # later retry first.
+            if self.policy is not None and self.upstream_head:
+                self._head_base()
             return super().on_upstream_reset(up, protocol_error)  # type: ignore[misc, no-any-return]
         self.upstream = None
         cluster = self.cluster
