@@ -348,3 +348,14 @@ async def read_until_closed(c: Client, timeout: float = 3.0) -> bytes:
         while data := await asyncio.wait_for(c.reader.read(65536), timeout):  # type: ignore[union-attr]
             got += data
     return got
+
+
+@contextlib.asynccontextmanager
+async def stream_server(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]) -> AsyncIterator[int]:
+    """A raw asyncio streams server on a free loopback port (yields the port), closed on exit."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import httptools
 
-from .conftest import bootstrap, cluster, port_of, running_proxy
+from .conftest import bootstrap, cluster, port_of, running_proxy, stream_server
 
 
 class TrailerBackend:
@@ -17,7 +17,7 @@ class TrailerBackend:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.chunked_reply = True
-        self.server: asyncio.Server | None = None
+        self.port = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         backend = self
@@ -63,20 +63,12 @@ class TrailerBackend:
         finally:
             writer.close()
 
-    @property
-    def port(self) -> int:
-        return self.server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
 
 @contextlib.asynccontextmanager
 async def trailer_backend() -> AsyncIterator[TrailerBackend]:
     b = TrailerBackend()
-    b.server = await asyncio.start_server(b.handle, "127.0.0.1", 0)
-    try:
+    async with stream_server(b.handle) as b.port:
         yield b
-    finally:
-        b.server.close()
-        await b.server.wait_closed()
 
 
 def doc(port: int) -> dict:

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .conftest import bootstrap, cluster, port_of, running_proxy, until
+from .conftest import bootstrap, cluster, port_of, running_proxy, stream_server, until
 
 # A client's masked text frame "hello" (RFC 6455 §5.7).
 FRAME = bytes([0x81, 0x85, 0x37, 0xFA, 0x21, 0x3D, 0x7F, 0x9F, 0x4D, 0x51, 0x58])
@@ -23,7 +23,7 @@ class WsEcho:
         self.decline = False  # answer 426 instead of 101
         self.heads: list[bytes] = []
         self.eof = asyncio.Event()
-        self.server: asyncio.Server | None = None
+        self.port = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -48,20 +48,12 @@ class WsEcho:
         finally:
             writer.close()
 
-    @property
-    def port(self) -> int:
-        return self.server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
 
 @contextlib.asynccontextmanager
 async def ws_echo() -> AsyncIterator[WsEcho]:
     echo = WsEcho()
-    echo.server = await asyncio.start_server(echo.handle, "127.0.0.1", 0)
-    try:
+    async with stream_server(echo.handle) as echo.port:
         yield echo
-    finally:
-        echo.server.close()
-        await echo.server.wait_closed()
 
 
 def doc(port: int, hcm_upgrades: list | None = None, route_upgrades: list | None = None) -> dict:

@@ -21,6 +21,7 @@ from .. import __version__
 from . import workers
 from .http1 import encode_response_head
 from .stats import merge_snapshots, render_prometheus, render_text
+from .support import connection_managers
 
 if TYPE_CHECKING:
     from .server import ProxyServer
@@ -129,9 +130,6 @@ class AdminServer:
     def config_dump(self) -> dict[str, Any]:
         """Envoy's ConfigDump shape, built from the parsed (not compiled) config."""
         from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2
-        from envoy.extensions.filters.network.http_connection_manager.v3 import (
-            http_connection_manager_pb2 as hcm_pb2,
-        )
 
         bootstrap = self.proxy.config.bootstrap
         dump = config_dump_pb2.ConfigDump()
@@ -157,13 +155,11 @@ class AdminServer:
             sl = listeners.static_listeners.add()
             sl.listener.Pack(lst)
             sl.last_updated.GetCurrentTime()
-            for fc in lst.filter_chains:
-                for f in fc.filters:
-                    hcm = hcm_pb2.HttpConnectionManager()
-                    if f.typed_config.Unpack(hcm) and hcm.HasField("route_config"):
-                        sr = routes.static_route_configs.add()
-                        sr.route_config.Pack(hcm.route_config)
-                        sr.last_updated.GetCurrentTime()
+            for _, hcm in connection_managers([lst]):
+                if hcm.HasField("route_config"):
+                    sr = routes.static_route_configs.add()
+                    sr.route_config.Pack(hcm.route_config)
+                    sr.last_updated.GetCurrentTime()
         add(listeners)
         add(routes)
         from .xds.config_dump import add_dynamic

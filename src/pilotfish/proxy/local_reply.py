@@ -75,11 +75,8 @@ class LocalReplyMixin(StreamState):
             self.backoff.cancel()
             self.backoff = None
         self._drop_upstream()  # type: ignore[attr-defined]  # Stream
-        if not self.response_started:
-            self.local_reply(504 if self.request_complete else 408, body, close=not self.request_complete)
-        else:
-            self.conn.abort()
-            self.finish()
+        done = self.request_complete
+        self.local_reply(504 if done else 408, body, close=not done)  # (a reset once the response started)
 
     def finish(self) -> None:
         if self.done:

@@ -278,11 +278,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         if self.cluster is not None:
             self.cluster.stats.upstream_rq_timeout += 1
         self._drop_upstream()
-        if not self.response_started:
-            self.local_reply(504, b"upstream request timeout")
-        else:
-            self.conn.abort()
-            self.finish()
+        self.local_reply(504, b"upstream request timeout")  # (a reset once the response started)
 
     def on_downstream_reset(self) -> None:
         if self.done:

@@ -479,11 +479,7 @@ class ResilienceMixin(StreamState):
         self._drop_upstream()  # type: ignore[attr-defined]
         if self.response_started or self.policy is None or not self._maybe_retry(RESET_LOCAL, True):
             self.flags |= UT
-            if not self.response_started:
-                self.local_reply(504, b"upstream request timeout")
-            else:
-                self.conn.abort()
-                self.finish()
+            self.local_reply(504, b"upstream request timeout")  # (a reset once the response started)
             return
         self._arm()
 

@@ -8,7 +8,9 @@ UInt32Value, Node, Locality, Metadata...) are accepted whole when a listed field
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf import any_pb2, message
 
@@ -295,6 +297,24 @@ HINTS: dict[str, str] = {
     "filter_chain_match": "filter_chain_match is not supported yet: one filter chain per listener",
 }
 
+
+
+def connection_managers(listeners: Iterable[Any]) -> Iterator[tuple[str, Any]]:
+    """(field path relative to the listener list, HttpConnectionManager message) of every
+    connection manager in ``listeners`` (the walk that route references, RDS subscriptions and
+    /config_dump share)."""
+    from envoy.extensions.filters.network.http_connection_manager.v3 import (
+        http_connection_manager_pb2 as hcm_pb2,
+    )
+
+    for li, lst in enumerate(listeners):
+        for ci, fc in enumerate(lst.filter_chains):
+            for fi, f in enumerate(fc.filters):
+                if f.typed_config.type_url.rsplit("/", 1)[-1] != HCM_TYPE:
+                    continue
+                hcm = hcm_pb2.HttpConnectionManager()
+                f.typed_config.Unpack(hcm)
+                yield f"[{li}].filter_chains[{ci}].filters[{fi}].typed_config", hcm
 
 #: Why an ignored field cannot change traffic, where the generic words say too little.
 WARN_NOTES: dict[str, str] = {

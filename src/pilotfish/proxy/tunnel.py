@@ -153,7 +153,7 @@ def idle_timeout(stream: Any) -> float:
     action = stream.route.action
     if action.idle_timeout_set:
         return float(action.idle_timeout)
-    return float(getattr(stream.hcm, "stream_idle_timeout", 300.0))
+    return float(stream.hcm.stream_idle_timeout)
 
 
 def admit(stream: Any, route: Any) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ProxyConfigError
-from ..support import HCM_TYPE, UPSTREAM_HTTP_OPTIONS_TYPE
+from ..support import UPSTREAM_HTTP_OPTIONS_TYPE, connection_managers
 from .resilience import compile_circuit_breakers
 
 ADS = "ads"
@@ -104,26 +104,15 @@ def check_service_clusters(bootstrap: Any) -> list[str]:
 
 def _static_route_clusters(bootstrap: Any) -> Iterator[tuple[str, str]]:
     """(field path, cluster name) of every cluster the static listeners' inline routes name."""
-    from envoy.extensions.filters.network.http_connection_manager.v3 import (
-        http_connection_manager_pb2,
-    )
-
-    for li, lst in enumerate(bootstrap.static_resources.listeners):
-        for ci, fc in enumerate(lst.filter_chains):
-            for fi, f in enumerate(fc.filters):
-                if f.typed_config.type_url.rsplit("/", 1)[-1] != HCM_TYPE:
-                    continue
-                hcm = http_connection_manager_pb2.HttpConnectionManager()
-                f.typed_config.Unpack(hcm)
-                base = (f"static_resources.listeners[{li}].filter_chains[{ci}].filters[{fi}]"
-                        ".typed_config.route_config")
-                for vi, vh in enumerate(hcm.route_config.virtual_hosts):
-                    for ri, r in enumerate(vh.routes):
-                        rpath = f"{base}.virtual_hosts[{vi}].routes[{ri}].route"
-                        if r.route.cluster:
-                            yield f"{rpath}.cluster", r.route.cluster
-                        for wi, wc in enumerate(r.route.weighted_clusters.clusters):
-                            yield f"{rpath}.weighted_clusters.clusters[{wi}].name", wc.name
-                        for mi, m in enumerate(r.route.request_mirror_policies):
-                            if m.cluster:
-                                yield f"{rpath}.request_mirror_policies[{mi}].cluster", m.cluster
+    for path, hcm in connection_managers(bootstrap.static_resources.listeners):
+        base = f"static_resources.listeners{path}.route_config"
+        for vi, vh in enumerate(hcm.route_config.virtual_hosts):
+            for ri, r in enumerate(vh.routes):
+                rpath = f"{base}.virtual_hosts[{vi}].routes[{ri}].route"
+                if r.route.cluster:
+                    yield f"{rpath}.cluster", r.route.cluster
+                for wi, wc in enumerate(r.route.weighted_clusters.clusters):
+                    yield f"{rpath}.weighted_clusters.clusters[{wi}].name", wc.name
+                for mi, m in enumerate(r.route.request_mirror_policies):
+                    if m.cluster:
+                        yield f"{rpath}.request_mirror_policies[{mi}].cluster", m.cluster

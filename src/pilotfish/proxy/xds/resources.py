@@ -16,7 +16,7 @@ from typing import Any
 from google.protobuf import any_pb2
 
 from ..errors import ProxyConfigError
-from ..support import HCM_TYPE, CheckResult, check_message
+from ..support import CheckResult, check_message, connection_managers
 from .type_state import CLUSTER, ENDPOINT, FULL_STATE, LISTENER, ROUTE
 
 #: Short names used in error paths and logs, Envoy's resource kinds.
@@ -229,19 +229,9 @@ def decode_each(type_url: str, resources: Iterable[any_pb2.Any], wanted: Any,
 # ---- references ----------------------------------------------------------------------------
 def _rds_refs(listeners: Iterable[Any]) -> Iterator[tuple[str, str]]:
     """(RDS name, stat_prefix) of each HttpConnectionManager of the listeners that uses RDS."""
-    from envoy.extensions.filters.network.http_connection_manager.v3 import (
-        http_connection_manager_pb2 as hcm_pb2,
-    )
-
-    for lst in listeners:
-        for fc in lst.filter_chains:
-            for f in fc.filters:
-                if f.typed_config.type_url.rsplit("/", 1)[-1] != HCM_TYPE:
-                    continue
-                hcm = hcm_pb2.HttpConnectionManager()
-                f.typed_config.Unpack(hcm)
-                if hcm.HasField("rds") and hcm.rds.route_config_name:
-                    yield hcm.rds.route_config_name, hcm.stat_prefix
+    for _, hcm in connection_managers(listeners):
+        if hcm.HasField("rds") and hcm.rds.route_config_name:
+            yield hcm.rds.route_config_name, hcm.stat_prefix
 
 
 def route_names(listeners: Iterable[Any]) -> set[str]:
