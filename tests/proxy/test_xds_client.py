@@ -379,7 +379,7 @@ async def test_changed_listener_keeps_its_port_and_drains_old_connections(
     async with ads_proxy(ads) as proxy:
         port = proxy.listener_ports["in"]
         async with client(port) as old:
-            assert (await old.request()).headers.get("server") == "istio-envoy"
+            assert (await old.request()).headers.get("server") == "envoy"
             changed = listener("in", "r1")
             changed.filter_chains[0].filters[0].typed_config.Pack(_hcm(server_name="changed"))
             ads.set(LISTENER, changed)

@@ -107,7 +107,7 @@ async def test_rejected_update_of_an_existing_listener_keeps_the_old_one(ads: Fa
         assert proxy.listener_ports["in"] == port  # the previous "in" is still bound and serving
         async with client(port) as c:
             r = await c.request()
-        assert r.status == 200 and r.headers.get("server") == "istio-envoy"
+        assert r.status == 200 and r.headers.get("server") == "envoy"
         async with client(proxy.listener_ports["other"]) as c:
             assert (await c.request()).headers.get("server") == "other"
         dump = json.loads(await admin_get(proxy, "/config_dump"))

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import tunnel
 from .access_log import SI
-from .errors import ProtocolError
-from .http1 import PARSE_ERRORS, Http1ServerCodec, RequestHead, encode_response_head
+from .date_header import date_line
+from .errors import ProtocolError, contain
+from .http1 import PARSE_ERRORS, RequestHead, encode_response_head, server_codec
 from .stream import RequestIds, ResilientStream, Stream
 
 if TYPE_CHECKING:
@@ -99,7 +100,8 @@ class DownstreamConnection(asyncio.Protocol):
     __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
                  "parse", "out", "batch", "dirty", "active", "queue", "paused", "closing", "in_feed",
                  "_remote_ip", "requests", "timer", "timer_when", "last_activity", "header_deadline",
-                 "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at")
+                 "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at",
+                 "rq_deadline", "rq_stream")
 
     def __init__(self, listener: ListenerConfig, shared: ConnectionSet) -> None:
         hcm = listener.hcm
@@ -110,7 +112,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.rng = shared.rng
         self.request_ids = shared.request_ids
         self.transport: asyncio.Transport | None = None
-        self.codec = Http1ServerCodec(self, hcm.max_header_bytes, hcm.max_headers)
+        self.codec = server_codec(self, hcm.max_header_bytes, hcm.max_headers, hcm.underscores, hcm.stats)
         self.parse = self.codec.parser.feed_data  # the codec's feed without a Python frame
         self.out: list[bytes] = []
         self.batch = shared.batch
@@ -132,6 +134,8 @@ class DownstreamConnection(asyncio.Protocol):
         self.si_stream: Stream | None = None  # the stream the stream idle check last saw
         self.si_mark = 0  # its rx + tx + response_started then
         self.si_at = 0.0  # when it is idle unless that sum moves
+        self.rq_deadline = 0.0  # the connection manager's request_timeout for rq_stream's request
+        self.rq_stream: Stream | None = None
 
     @property
     def draining(self) -> bool:
@@ -158,9 +162,6 @@ class DownstreamConnection(asyncio.Protocol):
         self.lstats.downstream_cx_active += 1
         now = self.loop.time()
         self.last_activity = now
-        if self.hcm.request_headers_timeout:
-            self.header_deadline = now + self.hcm.request_headers_timeout
-            self.arm(self.header_deadline)
         if self.hcm.idle_timeout:
             self.arm(now + self.hcm.idle_timeout)
 
@@ -168,15 +169,16 @@ class DownstreamConnection(asyncio.Protocol):
         self.hcm.stats.downstream_cx_rx_bytes_total += len(data)
         if self.closing or self.error_status:
             return
+        if self.active is None and self.hcm.request_headers_timeout and not self.header_deadline \
+                and not self.codec.in_message:
+            self._start_header_timer()  # the first byte of a request head
         self.in_feed = True
         try:
             self.parse(data)
         except PARSE_ERRORS as exc:
-            error = self.codec.error(exc)
-            if error is not None:
-                self._protocol_error(error)
-            else:  # an upgrade: the parser stopped at the first tunnelled byte
-                tunnel.downstream_upgraded(self, data, exc.args[0])
+            self._parse_stopped(exc, data)
+        except Exception as exc:  # a bug on the request path: this connection ends, the proxy goes on
+            self._internal_error(exc)
         finally:
             self.in_feed = False
         active = self.active
@@ -193,6 +195,60 @@ class DownstreamConnection(asyncio.Protocol):
             if not dirty:
                 self.batch.loop.call_soon(self.batch.run)
             dirty.append(self)
+
+    def _parse_stopped(self, exc: Exception, data: bytes) -> None:
+        """The parser stopped: bad bytes (a local reply), an upgrade (a tunnel follows), or a
+        declined h2c upgrade (parsing goes on with a fresh parser)."""
+        codec = self.codec
+        try:
+            error = codec.error(exc)
+        except Exception as inner:  # noqa: BLE001  a callback's own bug, re-raised by error()
+            self._internal_error(inner)
+            return
+        if error is not None:
+            self._protocol_error(error)
+        elif codec.h2c:
+            rest = codec.h2c_resume(data, exc.args[0])
+            self.parse = self._read_body if codec.body_left else codec.parser.feed_data
+            if rest:
+                self._feed(rest)
+        else:  # an upgrade: the parser stopped at the first tunnelled byte
+            tunnel.downstream_upgraded(self, data, exc.args[0])
+
+    def _read_body(self, data: bytes) -> None:
+        """``parse`` while a request body is read by hand (after a declined h2c upgrade)."""
+        rest = self.codec.feed_body(data)
+        if not self.codec.body_left:
+            self.parse = self.codec.parser.feed_data
+            if rest:
+                self._feed(rest)
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            self.parse(data)
+        except PARSE_ERRORS as exc:
+            self._parse_stopped(exc, data)
+
+    def _internal_error(self, exc: BaseException) -> None:
+        """An unexpected error in a callback: log it once, answer 500 if nothing of a response
+        was sent yet (else reset), and close the connection."""
+        contain(exc, "downstream request")
+        self.hcm.stats.downstream_cx_protocol_error += 1
+        active = self.active
+        if active is not None and not active.done:
+            try:
+                active._drop_upstream()
+                active.local_reply(500, b"", close=True)
+            except Exception:  # noqa: BLE001  the stream is broken: reset the connection
+                self.abort()
+                return
+        elif active is None:
+            self._error_reply(500)
+        self.closing = True
+
+    def _start_header_timer(self) -> None:
+        self.header_deadline = self.loop.time() + self.hcm.request_headers_timeout
+        self.arm(self.header_deadline)
 
     def eof_received(self) -> bool:
         # Like Envoy's HTTP/1 codec: a client's FIN ends the connection and resets its streams (DC).
@@ -248,6 +304,10 @@ class DownstreamConnection(asyncio.Protocol):
         stream.hcm = hcm
         stream.start = now = self.loop.time()
         stream.done = False  # read before it is set: an instance field reads faster than a class default
+        if hcm.request_timeout:  # the whole request must arrive within it
+            self.rq_stream = stream
+            self.rq_deadline = now + hcm.request_timeout
+            self.arm(self.rq_deadline)
         if self.active is None:
             self.active = stream
             si = hcm.stream_idle_timeout
@@ -272,8 +332,7 @@ class DownstreamConnection(asyncio.Protocol):
             if not self.in_feed:  # the upstream answered early; the rest of the body is unwanted
                 self._close_after_flush()
             return
-        if self.queue or self.paused or self.error_status or self.shared.draining \
-                or self.hcm.request_headers_timeout:
+        if self.queue or self.paused or self.error_status or self.shared.draining:
             self._advance()
         else:
             self.active = None  # idle, with nothing to start, resume or arm
@@ -300,12 +359,10 @@ class DownstreamConnection(asyncio.Protocol):
                 self._error_reply(self.error_status)
             elif self.draining:
                 self._close_after_flush()
-            elif self.hcm.request_headers_timeout and self.codec.in_message is False:
-                self.header_deadline = self.last_activity + self.hcm.request_headers_timeout
-                self.arm(self.header_deadline)
 
-    def _protocol_error(self, exc: ProtocolError) -> None:
-        self.hcm.stats.downstream_cx_protocol_error += 1
+    def _protocol_error(self, exc: ProtocolError, counted: bool = False) -> None:
+        if not counted:
+            self.hcm.stats.downstream_cx_protocol_error += 1
         parsing = self.codec.stream  # the stream whose request bytes were bad, if its head was read
         if parsing is not None and parsing is self.active and parsing.response_started:
             self.abort()
@@ -317,7 +374,7 @@ class DownstreamConnection(asyncio.Protocol):
                 self.hcm.stats.downstream_rq_active -= 1
             elif parsing is self.active:
                 parsing._drop_upstream()
-                parsing.local_reply(exc.status, b"", close=True)
+                parsing.local_reply(exc.status, exc.body, close=True)
                 return
         if self.active is None:
             self._error_reply(exc.status)
@@ -325,8 +382,10 @@ class DownstreamConnection(asyncio.Protocol):
             self.error_status = exc.status
 
     def _error_reply(self, status: int) -> None:
+        date_line()
         self.write(encode_response_head(status, [
-            (b"content-length", b"0"), (b"connection", b"close")]))
+            (b"content-length", b"0"), (b"date", date_line.value), (b"server", self.hcm.server_name),
+            (b"connection", b"close")]))
         self._close_after_flush()
 
     # ---- output and lifecycle --------------------------------------------------------
@@ -417,6 +476,13 @@ class DownstreamConnection(asyncio.Protocol):
                 active.on_timeout()
             else:
                 nxt = active.deadline
+        if self.rq_deadline:
+            if now >= self.rq_deadline:
+                self._request_timeout()
+                if self.closing:
+                    return
+            else:
+                nxt = min(nxt, self.rq_deadline) if nxt else self.rq_deadline
         active = self.active  # (a timeout above may have ended it)
         if active is not None and not active.done:
             idle_at = self._stream_idle(active, now)
@@ -440,6 +506,18 @@ class DownstreamConnection(asyncio.Protocol):
         if nxt and not self.closing:
             self.arm(nxt)
         self.flush()
+
+    def _request_timeout(self) -> None:
+        """HCM ``request_timeout``: a request not read whole in time gets 408 ``request timeout``
+        (``downstream_rq_timeout``) and the connection closes, unless its response has started."""
+        stream = self.rq_stream
+        self.rq_stream = None
+        self.rq_deadline = 0.0
+        if stream is None or stream is not self.codec.stream or stream.request_complete \
+                or stream.response_started or stream.done:
+            return
+        self.hcm.stats.downstream_rq_timeout += 1
+        self._protocol_error(ProtocolError("request timeout", 408, b"request timeout"), counted=True)
 
     def _stream_idle(self, stream: Stream, now: float) -> float:
         """The connection manager's stream idle timeout for the active stream (see the module

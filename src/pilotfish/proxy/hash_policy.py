@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import xxhash
 
+from .regex_rewrite import global_replace
+
 _MASK = (1 << 64) - 1
 _hash64 = xxhash.xxh64_intdigest
 
@@ -46,7 +48,7 @@ class HeaderHash:
             return None
         if self.rewrite is not None:
             regex, sub = self.rewrite
-            values = [regex.sub(sub, v.decode("latin-1")).encode("latin-1") for v in values]
+            values = [global_replace(regex, sub, v.decode("latin-1")).encode("latin-1") for v in values]
         values.sort()
         seed = 0
         for v in values:

@@ -16,7 +16,7 @@ few attributes and per-message objects take class-level defaults instead of an `
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Protocol
+from typing import Any, Protocol
 
 import httptools
 
@@ -35,7 +35,7 @@ _REQ_SPECIAL = HOP_BY_HOP | {b"host", b"content-length", b"expect", b"x-request-
 _REQ_RECORDED = {b"x-request-id": "request_id", b"x-forwarded-for": "forwarded_for",
                  b"x-forwarded-proto": "forwarded_proto"}
 # Response headers the client codec consumes or looks at.
-_RESP_SPECIAL = HOP_BY_HOP | {b"content-length"}
+_RESP_SPECIAL = HOP_BY_HOP | {b"content-length", b"date"}
 #: Router control headers (timeouts, retries): kept in the list, flagged on the head so the
 #: router looks for them only when one is present.
 ENVOY_CONTROL_HEADERS = frozenset({
@@ -45,11 +45,59 @@ ENVOY_CONTROL_HEADERS = frozenset({
 })
 _REQ_SPECIAL = _REQ_SPECIAL | ENVOY_CONTROL_HEADERS
 
+#: What a Host value may hold (RFC 3986 reg-name, IP-literal and port characters), as Envoy's
+#: authority check: a Host with anything else (a space, a control character) is a 400.
+_HOST_CHARS = bytes(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@[]%")
+_OWS = b" \t"
+
 STATUS_LINES = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
 }
 CHUNKED_END = b"0\r\n\r\n"
 _CRLF = b"\r\n"
+
+
+# ---- framing (RFC 9112 §6, as Envoy's codec) -------------------------------------------------
+_TRAILERS = b"trailers"
+_CHUNKED_TOKEN = b"chunked"
+
+
+def _tokens(value: bytes) -> list[bytes]:
+    """A comma-separated list field: trimmed, lower-cased, empty elements dropped (RFC 9110 §5.6.1)."""
+    return [t for t in (t.strip(_OWS).lower() for t in value.split(b",")) if t]
+
+
+def content_length(value: bytes, previous: int | None) -> int:
+    """A Content-Length value: digits only (no sign, no list, no hex), and only one
+    (RFC 9112 §6.3: anything else is unrecoverable framing)."""
+    v = value.strip(_OWS)
+    if previous is not None or not v.isdigit() or len(v) > 18:
+        raise ProtocolError("malformed message: invalid content-length")
+    return int(v)
+
+
+def framing_chunked(te: bytes, content_length: int | None, what: str) -> bool:
+    """The Transfer-Encoding of a message: exactly ``chunked`` (trimmed, any case) is chunked;
+    any other coding is 501, ``chunked`` twice or not last and a Content-Length beside it are
+    framing errors (400), as Envoy's codec."""
+    codings = _tokens(te)
+    if codings != [_CHUNKED_TOKEN]:
+        if codings and all(c == _CHUNKED_TOKEN for c in codings) or not codings:
+            raise ProtocolError(f"malformed {what}: invalid transfer-encoding")
+        raise ProtocolError(f"unsupported transfer encoding in {what}", 501)
+    if content_length is not None:
+        raise ProtocolError(f"malformed {what}: both content-length and transfer-encoding")
+    return True
+
+
+def request_chunked(te: bytes, head: RequestHead) -> bool:
+    """A request's Transfer-Encoding (``framing_chunked``); on CONNECT or HTTP/1.0 it is refused."""
+    if head.method == b"CONNECT":
+        raise ProtocolError("unsupported transfer encoding in CONNECT request", 501)
+    chunked = framing_chunked(te, head.content_length, "request")
+    if head.version == "1.0":
+        raise ProtocolError("malformed request: transfer-encoding in HTTP/1.0")
+    return chunked
 
 
 class RequestHead:
@@ -138,7 +186,7 @@ class Http1ServerCodec:
     """Request parser. ``feed`` raises ProtocolError (400, 413, 431) for bad input."""
 
     __slots__ = ("handler", "parser", "head", "header_bytes", "max_header_bytes", "max_headers",
-                 "url", "in_message", "host", "header_count", "stream")
+                 "url", "in_message", "host", "header_count", "stream", "te", "h2c", "body_left")
 
     def __init__(self, handler: ServerHandler, max_header_bytes: int = 60 * 1024,
                  max_headers: int = 100) -> None:
@@ -154,14 +202,25 @@ class Http1ServerCodec:
         self.url = b""
         self.host: bytes | None = None
         self.in_message = False
+        self.te: bytes | None = None  # the Transfer-Encoding value(s) of the head being read
+        self.h2c = False  # the last head asked for an h2c upgrade, which is declined (see h2c_resume)
+        self.body_left = 0  # body bytes still to read by hand after a declined h2c upgrade
 
     def feed(self, data: bytes) -> None:
+        if self.body_left:
+            data = self.feed_body(data)
+            if not data:
+                return
         try:
             self.parser.feed_data(data)
         except PARSE_ERRORS as exc:
             error = self.error(exc)
             if error is not None:
                 raise error from None
+            if self.h2c:
+                rest = self.h2c_resume(data, exc.args[0])
+                if rest:
+                    self.feed(rest)
 
     @staticmethod
     def error(exc: Exception) -> ProtocolError | None:
@@ -200,13 +259,21 @@ class Http1ServerCodec:
         name = name.lower()
         if name in _REQ_SPECIAL:
             if name == b"host":
-                if self.host is None:
-                    self.host = value
+                # RFC 9112 §3.2: more than one Host, or an invalid one, is a 400.
+                if self.host is not None:
+                    raise ProtocolError("malformed request: multiple host headers")
+                if value.translate(None, _HOST_CHARS):
+                    raise ProtocolError("malformed request: invalid host header")
+                self.host = value
             elif name == b"content-length":
-                self.head.content_length = int(value)
+                self.head.content_length = content_length(value, self.head.content_length)
             elif name == b"transfer-encoding":
-                if value.lower().endswith(b"chunked"):
-                    self.head.chunked = True
+                self.te = value if self.te is None else self.te + b"," + value
+                return
+            elif name == b"te":
+                # Hop-by-hop, but Envoy keeps its "trailers" token (gRPC needs it end to end).
+                if b"trailers" in value.lower() and _TRAILERS in _tokens(value):
+                    self.head.headers.append((b"te", _TRAILERS))
                 return
             elif name == b"expect":
                 if value.lower() == b"100-continue":
@@ -241,13 +308,17 @@ class Http1ServerCodec:
             version = parser.get_http_version()
             if version != "1.1":
                 head.version = version
+        if self.te is not None:
+            head.chunked = request_chunked(self.te, head)
+            self.te = None
         if parser.should_upgrade():
-            head.upgrade = True
-        if head.chunked and head.content_length is not None:
-            # Transfer-Encoding wins (RFC 9112 §6.1); the length must not be passed on.
-            head.content_length = None
-            head.headers = [h for h in head.headers if h[0] != b"content-length"]
+            if head.upgrade_proto.strip(_OWS).lower() == b"h2c" and head.method != b"CONNECT":
+                self._decline_h2c(head)
+            else:
+                head.upgrade = True
         url = head.target = self.url
+        if b"#" in url:  # Envoy rejects a fragment in the request target by default
+            raise ProtocolError("malformed request: fragment in request target")
         if url[:1] == b"/":
             head.path = url
             i = url.find(b"?")
@@ -269,6 +340,40 @@ class Http1ServerCodec:
         self.url = b""
         self.host = None
         self.stream = self.handler.on_request_head(head)
+
+    def _decline_h2c(self, head: RequestHead) -> None:
+        """``Upgrade: h2c`` is not taken up, as Envoy: the request is served over HTTP/1.1 with
+        the upgrade's headers removed. The parser still treats it as an upgrade (it stops after
+        the head and skips the body), so ``h2c_resume`` reads the body and restarts parsing."""
+        if head.chunked:  # its end could only be found by a second chunked decoder
+            raise ProtocolError("h2c upgrade with a chunked body", 400)
+        self.h2c = True
+        self.body_left = head.content_length or 0
+        head.upgrade_proto = b""
+        head.headers = [h for h in head.headers if h[0] != b"http2-settings"]
+
+    def h2c_resume(self, data: bytes, offset: int) -> bytes:
+        """After a declined h2c upgrade's head (the parser stopped at ``offset``): a fresh
+        parser, and the bytes for it once the body is read (``feed_body`` while ``body_left``)."""
+        self.h2c = False
+        self.parser = httptools.HttpRequestParser(self)
+        rest = data[offset:]
+        return self.feed_body(rest) if self.body_left else rest
+
+    def feed_body(self, data: bytes) -> bytes:
+        """Body bytes of a request read by hand (a declined h2c upgrade's); returns what
+        follows its body, for the parser."""
+        n = self.body_left
+        body, rest = data[:n], data[n:]
+        self.body_left = n - len(body)
+        if body:
+            self.stream.on_body(body)  # type: ignore[union-attr]
+        if not self.body_left:
+            stream = self.stream
+            self.stream = None
+            self.in_message = False
+            stream.on_request_end()  # type: ignore[union-attr]
+        return rest
 
     @staticmethod
     def _other_target(head: RequestHead, url: bytes) -> None:
@@ -297,6 +402,8 @@ class Http1ServerCodec:
         self.stream.on_body(body)  # type: ignore[union-attr]
 
     def on_message_complete(self) -> None:
+        if self.body_left:  # a declined h2c upgrade: the parser skipped its body (h2c_resume)
+            return
         self.in_message = False
         stream = self.stream
         self.stream = None
@@ -317,6 +424,37 @@ class Http1ServerCodec:
             head.trailers = trailers
 
 
+class Http1ServerCodecUnderscores(Http1ServerCodec):
+    """The server codec with ``headers_with_underscores_action`` REJECT_REQUEST (400) or
+    DROP_HEADER: one more test per header, paid only where it is configured."""
+
+    __slots__ = ("reject", "stats")
+
+    def __init__(self, handler: ServerHandler, max_header_bytes: int, max_headers: int,
+                 reject: bool, stats: Any) -> None:
+        super().__init__(handler, max_header_bytes, max_headers)
+        self.reject = reject
+        self.stats = stats  # the connection manager's: counts what was rejected or dropped
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if b"_" in name:
+            if self.reject:
+                self.stats.requests_rejected_with_underscores_in_headers += 1
+                raise ProtocolError("header name with underscores")
+            self.stats.dropped_headers_with_underscores += 1
+            return
+        Http1ServerCodec.on_header(self, name, value)
+
+
+def server_codec(handler: ServerHandler, max_header_bytes: int, max_headers: int,
+                 underscores: int = 0, stats: Any = None) -> Http1ServerCodec:
+    """The server codec for a connection manager's options (underscores: 0 ALLOW, 1 REJECT_REQUEST,
+    2 DROP_HEADER, as Envoy's HeadersWithUnderscoresAction)."""
+    if underscores:
+        return Http1ServerCodecUnderscores(handler, max_header_bytes, max_headers, underscores == 1, stats)
+    return Http1ServerCodec(handler, max_header_bytes, max_headers)
+
+
 class ClientHandler(Protocol):
     def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool,
                          content_length: int | None, chunked: bool) -> None: ...
@@ -324,14 +462,27 @@ class ClientHandler(Protocol):
     def on_response_end(self) -> None: ...
 
 
+class _ExcessResponse(Exception):
+    """Raised in the parser's callback: bytes follow a complete response in the same read."""
+
+
+class ExcessResponseError(ProtocolError):
+    """The upstream framed its response wrongly: bytes follow it (a 204 with a body, a body
+    longer than its Content-Length)."""
+
+
 class Http1ClientCodec:
     """Response parser. Informational (1xx) responses are consumed here.
 
     ``handler`` may be swapped between responses (a pooled connection serves one stream at a
-    time and hands the stream to its codec directly).
+    time and hands the stream to its codec directly). Framing follows RFC 9112 as the server
+    codec's does; bytes that follow a complete response in the same read (a 204 with a body,
+    a body longer than its Content-Length) are an error, never the start of the next
+    stream's response: the connection owner clears ``ended`` before each read.
     """
 
-    __slots__ = ("handler", "parser", "headers", "informational", "content_length", "chunked", "trailers")
+    __slots__ = ("handler", "parser", "headers", "informational", "content_length", "chunked", "trailers",
+                 "te", "has_date", "ended")
 
     def __init__(self, handler: ClientHandler) -> None:
         self.handler = handler
@@ -341,8 +492,12 @@ class Http1ClientCodec:
         self.content_length: int | None = None
         self.chunked = False
         self.trailers: list[tuple[bytes, bytes]] | None = None  # the last chunked response's
+        self.te: bytes | None = None
+        self.has_date = False  # the response being read carries a Date header
+        self.ended = False  # a final response ended during the current read
 
     def feed(self, data: bytes) -> None:
+        self.ended = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -350,8 +505,15 @@ class Http1ClientCodec:
 
     @staticmethod
     def error(exc: Exception) -> ProtocolError:
-        """A parser exception as a ProtocolError (502); errors raised by callbacks are re-raised."""
+        """A parser exception as a ProtocolError (502); errors raised by callbacks other than
+        framing errors are re-raised."""
         if isinstance(exc, httptools.HttpParserCallbackError):
+            cause = exc.__context__ or exc.__cause__
+            if isinstance(cause, _ExcessResponse):
+                return ExcessResponseError("excess data after a response", 502)
+            if isinstance(cause, ProtocolError):
+                cause.status = 502
+                return cause
             raise exc
         return ProtocolError(f"malformed response: {exc}", 502)
 
@@ -360,14 +522,20 @@ class Http1ClientCodec:
         """Whether the response being read declared its length (Content-Length or chunked)."""
         return self.content_length is not None or self.chunked
 
+    def on_message_begin(self) -> None:
+        if self.ended:
+            raise _ExcessResponse()
+
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         if name in _RESP_SPECIAL:
             if name == b"content-length":
-                self.content_length = int(value)
+                self.content_length = content_length(value, self.content_length)
+            elif name == b"date":
+                self.has_date = True
             else:
-                if name == b"transfer-encoding" and value.lower().endswith(b"chunked"):
-                    self.chunked = True
+                if name == b"transfer-encoding":
+                    self.te = value if self.te is None else self.te + b"," + value
                 return
         self.headers.append((name, value))
 
@@ -379,15 +547,17 @@ class Http1ClientCodec:
             self.headers = []
             self.content_length = None
             self.chunked = False
+            self.te = None
+            self.has_date = False
             return
         self.informational = False
-        content_length = self.content_length
-        if self.chunked and content_length is not None:
-            # Transfer-Encoding wins (RFC 9112 §6.3); the length must not be passed on.
-            content_length = self.content_length = None
-            self.headers = [h for h in self.headers if h[0] != b"content-length"]
+        if self.te is not None:
+            te = self.te
+            self.te = None
+            if status != 204 and status != 304 and (status >= 200 or status == 101):
+                self.chunked = framing_chunked(te, self.content_length, "response")
         self.handler.on_response_head(status, self.headers, parser.should_keep_alive(),
-                                      content_length, self.chunked)
+                                      self.content_length, self.chunked)
         if self.chunked:
             self.headers = []  # what on_header adds from now on are trailers
 
@@ -400,9 +570,11 @@ class Http1ClientCodec:
         self.headers = []
         self.content_length = None
         self.chunked = False
+        self.has_date = False
         if self.informational:
             self.informational = False
             return
+        self.ended = True
         self.handler.on_response_end()
 
 

@@ -9,6 +9,7 @@ from .route_table import header_value
 from .shadow import cancel_unfinished
 from .runtime import APPEND_IF_ABSENT, OVERWRITE
 from .stream_state import _CONNECTION_CLOSE, _CONNECTION_KEEP_ALIVE, _CRLF, _END, _TEXT_PLAIN, StreamState, _lines
+from .date_header import date_line
 from .http1 import status_line
 
 
@@ -53,6 +54,8 @@ class LocalReplyMixin(StreamState):
         if body:
             out.append(_TEXT_PLAIN)
         out.extend(extra)
+        date_line()
+        out.append((b"date", date_line.value))
         self._server_header(out)
         for m in mutations:
             out = m.apply(out)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import random
 
+from .regex_rewrite import global_replace
 from .http1 import RequestHead
 from .route_table import (
     PATH, PREFIX, SEPARATED_PREFIX, ForwardAction, RedirectAction, Route, RouteTable,
@@ -48,7 +49,7 @@ def rewrite_path(route: Route, path: bytes, path_only: bytes, prefix: bytes | No
         return prefix + query
     if regex is not None:
         compiled, substitution = regex
-        new = compiled.sub(substitution, path_only.decode("latin-1"))  # type: ignore[attr-defined]
+        new = global_replace(compiled, substitution, path_only.decode("latin-1"))
         return new.encode("latin-1") + query
     return path
 

@@ -23,7 +23,7 @@ class HcmConfig:
     stats: HttpStats
     route_table: RouteTable
     filters: tuple[str, ...]  # explicit chain, router last
-    server_name: bytes = b"istio-envoy"
+    server_name: bytes = b"envoy"  # Envoy's default (Istio's listeners set istio-envoy)
     server_transformation: int = OVERWRITE
     use_remote_address: bool = False
     xff_num_trusted_hops: int = 0
@@ -31,6 +31,8 @@ class HcmConfig:
     preserve_external_request_id: bool = False
     always_set_request_id: bool = False
     request_headers_timeout: float = 0.0  # 0: disabled (Envoy's default)
+    request_timeout: float = 0.0  # the whole request must be read within it; 0: disabled
+    underscores: int = 0  # headers_with_underscores_action: 0 ALLOW, 1 REJECT_REQUEST, 2 DROP_HEADER
     idle_timeout: float = 3600.0
     stream_idle_timeout: float = 300.0  # every stream (downstream.py; tunnels: tunnel.py); 0: none
     max_requests_per_connection: int = 0

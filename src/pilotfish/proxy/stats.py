@@ -79,6 +79,8 @@ class HttpStats(_Scope):
         "downstream_cx_rx_bytes_total", "downstream_cx_tx_bytes_total",
         "no_route", "no_cluster", "rq_redirect", "rq_direct_response",
         "downstream_rq_idle_timeout", "downstream_rq_max_duration_reached",
+        # headers_with_underscores_action (Envoy counts them as http1.* codec stats)
+        "requests_rejected_with_underscores_in_headers", "dropped_headers_with_underscores",
     )
     GAUGES = ("downstream_rq_active", "downstream_cx_active")
     __slots__ = COUNTERS + GAUGES + ("rq_class",)

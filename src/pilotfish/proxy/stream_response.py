@@ -10,6 +10,7 @@ from .http1 import (
     encode_last_chunk,
     status_line,
 )
+from .date_header import date_line
 from .local_reply import LocalReplyMixin
 from .route_table import header_value
 from .runtime import APPEND_IF_ABSENT, OVERWRITE
@@ -59,6 +60,8 @@ class ResponseMixin(LocalReplyMixin):
                 lines = _lines(headers)
                 if t == APPEND_IF_ABSENT and header_value(headers, b"server") is None:
                     lines.append(b"server: " + hcm.server_name)
+            if not self.upstream.codec.has_date:  # type: ignore[union-attr]
+                lines.append(date_line())
             if content_length is None and status != 204 and status != 304 and head.method != b"HEAD":
                 if head.version == "1.1":
                     self.mode = _CHUNKED
@@ -104,6 +107,10 @@ class ResponseMixin(LocalReplyMixin):
             self.service_time = int((self.conn.loop.time() - (self.complete_at or self.start)) * 1000)
             out.append((b"x-envoy-upstream-service-time", b"%d" % self.service_time))
         self._server_header(out)
+        up = self.upstream
+        if up is not None and not up.codec.has_date:
+            date_line()
+            out.append((b"date", date_line.value))
         for m in self.resp_mutations:
             out = m.apply(out)
         if hcm.always_set_request_id and self.request_id is not None:

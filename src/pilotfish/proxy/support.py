@@ -129,7 +129,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "server_name": OK, "server_header_transformation": OK, "access_log": OK,
         "use_remote_address": OK, "xff_num_trusted_hops": OK, "generate_request_id": OK,
         "preserve_external_request_id": OK, "always_set_request_id_in_response": OK,
-        "request_headers_timeout": OK, "stream_idle_timeout": OK, "request_timeout": WARN,
+        "request_headers_timeout": OK, "stream_idle_timeout": OK, "request_timeout": OK,
         "common_http_protocol_options": OK, "http_protocol_options": OK,
         "max_request_headers_kb": OK, "drain_timeout": WARN, "delayed_close_timeout": WARN,
         "strip_matching_host_port": OK, "strip_any_host_port": OK, "tracing": WARN,

@@ -229,7 +229,14 @@ def on_switching(stream: Any, headers: list[tuple[bytes, bytes]]) -> None:
     """The upstream answered 101: send the client its 101, then tunnel."""
     up = stream.upstream
     head = stream.head
-    if up is None or not head.upgrade or stream.done:
+    if up is None or stream.done:
+        return
+    if not head.upgrade:  # a 101 nobody asked for: a protocol error, as any other bad framing
+        up.stats.upstream_cx_protocol_error += 1
+        stream.upstream = None
+        up.detach()
+        up.close()
+        stream.on_upstream_reset(up, protocol_error=True)
         return
     stream.upstream = None
     up.detach()

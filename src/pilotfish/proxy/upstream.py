@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import tunnel
 from .downstream import output_batch
-from .http1 import Http1ClientCodec, HttpParserError, HttpParserUpgrade
+from .errors import contain
+from .http1 import ExcessResponseError, Http1ClientCodec, HttpParserError, HttpParserUpgrade
 
 if TYPE_CHECKING:
     from .circuit_breaker import ResourceManager
@@ -82,18 +83,16 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             return
         self.stats.upstream_cx_rx_bytes_total += len(data)
+        self.codec.ended = False  # (see Http1ClientCodec: bytes after a response are an error)
         try:
             self.parse(data)
         except HttpParserUpgrade as exc:  # after a 101: the rest is tunnel payload
             tunnel.upstream_upgraded(self, data, exc.args[0])
         except HttpParserError as exc:
-            self.codec.error(exc)  # re-raises what a callback raised
-            self.stats.upstream_cx_protocol_error += 1
-            self.close()
-            stream = self.stream
-            if stream is not None:
-                self.detach()
-                stream.on_upstream_reset(self, protocol_error=True)
+            self._framing_error(exc)
+        except Exception as exc:  # a bug on the response path: this exchange ends, the proxy goes on
+            contain(exc, "upstream response")
+            self._framing_error(None)
         conn = stream.conn
         if conn.out:
             if conn.dirty or conn.closing:
@@ -104,6 +103,25 @@ class UpstreamConnection(asyncio.Protocol):
                 if not batch.dirty:
                     batch.loop.call_soon(batch.run)
                 batch.dirty.append(conn)
+
+    def _framing_error(self, exc: Exception | None) -> None:
+        """The upstream sent what is not HTTP/1.1 (or a callback failed): close the connection;
+        the stream it serves ends with 502 UPE (or a reset once its response started). A stream
+        that took this connection from the pool during this read never had its request sent
+        (``close`` drops it): it is sent again on a fresh connection."""
+        excess = False
+        if exc is not None:
+            try:
+                excess = isinstance(self.codec.error(exc), ExcessResponseError)
+            except Exception as inner:  # noqa: BLE001  a callback's own bug, re-raised by error()
+                contain(inner, "upstream response")
+        self.stats.upstream_cx_protocol_error += 1
+        self.close()
+        stream = self.stream
+        if stream is not None:
+            self.detach()
+            stream.on_upstream_reset(self, protocol_error=not (excess and stream.reused
+                                                               and not stream.response_started))
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost follows

@@ -113,6 +113,8 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
     hcm.always_set_request_id = m.always_set_request_id_in_response
     if m.HasField("request_headers_timeout"):
         hcm.request_headers_timeout = seconds(m.request_headers_timeout)
+    if m.HasField("request_timeout"):
+        hcm.request_timeout = seconds(m.request_timeout)
     if m.HasField("stream_idle_timeout"):
         hcm.stream_idle_timeout = seconds(m.stream_idle_timeout)
     cp = m.common_http_protocol_options
@@ -122,8 +124,7 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
         hcm.max_requests_per_connection = cp.max_requests_per_connection.value
     if cp.HasField("max_headers_count"):
         hcm.max_headers = cp.max_headers_count.value
-    if cp.headers_with_underscores_action != 0:
-        raise ProxyConfigError("only ALLOW is supported", f"{path}.common_http_protocol_options.headers_with_underscores_action")
+    hcm.underscores = cp.headers_with_underscores_action  # ALLOW, REJECT_REQUEST, DROP_HEADER
     if m.HasField("max_request_headers_kb"):
         hcm.max_header_bytes = m.max_request_headers_kb.value * 1024
     hcm.strip_any_host_port = m.strip_any_host_port
