@@ -203,7 +203,7 @@ class DownstreamConnection(asyncio.Protocol):
         try:
             error = codec.error(exc)
         except Exception as inner:  # noqa: BLE001  a callback's own bug, re-raised by error()
-            self._internal_error(inner)
+            self._internal_error(inner.__context__ or inner)  # the callback's own exception
             return
         if error is not None:
             self._protocol_error(error)

@@ -114,7 +114,7 @@ class UpstreamConnection(asyncio.Protocol):
             try:
                 excess = isinstance(self.codec.error(exc), ExcessResponseError)
             except Exception as inner:  # noqa: BLE001  a callback's own bug, re-raised by error()
-                contain(inner, "upstream response")
+                contain(inner.__context__ or inner, "upstream response")
         self.stats.upstream_cx_protocol_error += 1
         self.close()
         stream = self.stream
