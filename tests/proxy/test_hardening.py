@@ -254,3 +254,21 @@ async def test_a_bug_in_a_callback_ends_that_connection_only(backend: Backend, m
     assert got.startswith(b"HTTP/1.1 500") and b"connection: close" in got
     lines = [r for r in caplog.records if "kaboom" in r.getMessage()]
     assert len(lines) == 1 and re.search(r"internal error in downstream request", lines[0].getMessage())
+
+
+def test_date_line_is_refreshed_by_its_timer() -> None:
+    from pilotfish.proxy.date_header import DateLine
+
+    now = [1_800_000_000.0]
+    line = DateLine(lambda: now[0])
+    assert line.line == b"date: Fri, 15 Jan 2027 08:00:00 GMT"
+    loop = asyncio.new_event_loop()
+    try:
+        line.start(loop)
+        now[0] += 61
+        loop.run_until_complete(asyncio.sleep(0.6))
+        assert line.value == b"Fri, 15 Jan 2027 08:01:01 GMT"
+        line.stop()
+        assert line.timer is None
+    finally:
+        loop.close()

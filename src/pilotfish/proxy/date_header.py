@@ -1,34 +1,53 @@
 """The ``date`` header the proxy adds to responses that lack one (Envoy's date provider).
 
 RFC 9110 §6.6.1: an origin server with a clock must send Date; Envoy adds it to every response
-that has none, local replies included. The line is formatted once per second, not per response.
+that has none, local replies included. As Envoy's cached date provider, the line is formatted
+by a loop timer every 500 ms, so a response reads one attribute instead of calling a clock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from email.utils import formatdate
 
+_REFRESH = 0.5  # seconds, as Envoy's TlsCachingDateProviderImpl
+
 
 class DateLine:
-    """``date: <IMF-fixdate>`` for the current second, from an injected wall clock."""
+    """``date: <IMF-fixdate>`` (``line``) and its value (``value``), kept current while a server
+    on the loop has started it (``start``/``stop`` are counted: several servers may share it)."""
 
-    __slots__ = ("clock", "second", "line", "value")
+    __slots__ = ("clock", "line", "value", "users", "timer")
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self.second = -1
+        self.users = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.value = b""
         self.line = b""
-        self.value = b""  # the header's value (for header lists), as of the last call
+        self.refresh()
 
-    def __call__(self) -> bytes:
-        now = int(self.clock())
-        if now != self.second:
-            self.second = now
-            self.value = formatdate(now, usegmt=True).encode()
-            self.line = b"date: " + self.value
-        return self.line
+    def refresh(self) -> None:
+        self.value = formatdate(int(self.clock()), usegmt=True).encode()
+        self.line = b"date: " + self.value
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.users += 1
+        if self.timer is None:
+            self._tick(loop)
+
+    def stop(self) -> None:
+        self.users -= 1
+        if self.users <= 0 and self.timer is not None:
+            self.users = 0
+            self.timer.cancel()
+            self.timer = None
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.refresh()
+        self.timer = loop.call_later(_REFRESH, self._tick, loop)
 
 
 #: The process's date line (each worker process has its own).

@@ -101,7 +101,7 @@ class DownstreamConnection(asyncio.Protocol):
                  "parse", "out", "batch", "dirty", "active", "queue", "paused", "closing", "in_feed",
                  "_remote_ip", "requests", "timer", "timer_when", "last_activity", "header_deadline",
                  "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at",
-                 "rq_deadline", "rq_stream")
+                 "rq_deadline", "rq_stream", "header_timeout")
 
     def __init__(self, listener: ListenerConfig, shared: ConnectionSet) -> None:
         hcm = listener.hcm
@@ -136,6 +136,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.si_at = 0.0  # when it is idle unless that sum moves
         self.rq_deadline = 0.0  # the connection manager's request_timeout for rq_stream's request
         self.rq_stream: Stream | None = None
+        self.header_timeout = hcm.request_headers_timeout  # (one attribute read per read)
 
     @property
     def draining(self) -> bool:
@@ -169,7 +170,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.hcm.stats.downstream_cx_rx_bytes_total += len(data)
         if self.closing or self.error_status:
             return
-        if self.active is None and self.hcm.request_headers_timeout and not self.header_deadline \
+        if self.header_timeout and self.active is None and not self.header_deadline \
                 and not self.codec.in_message:
             self._start_header_timer()  # the first byte of a request head
         self.in_feed = True
@@ -247,7 +248,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.closing = True
 
     def _start_header_timer(self) -> None:
-        self.header_deadline = self.loop.time() + self.hcm.request_headers_timeout
+        self.header_deadline = self.loop.time() + self.header_timeout
         self.arm(self.header_deadline)
 
     def eof_received(self) -> bool:
@@ -382,7 +383,6 @@ class DownstreamConnection(asyncio.Protocol):
             self.error_status = exc.status
 
     def _error_reply(self, status: int) -> None:
-        date_line()
         self.write(encode_response_head(status, [
             (b"content-length", b"0"), (b"date", date_line.value), (b"server", self.hcm.server_name),
             (b"connection", b"close")]))

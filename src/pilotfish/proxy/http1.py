@@ -18,6 +18,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any, Protocol
 
+import itertools
+
 import httptools
 
 from .attr_layout import prime
@@ -67,38 +69,42 @@ def _tokens(value: bytes) -> list[bytes]:
     return [t for t in (t.strip(_OWS).lower() for t in value.split(b",")) if t]
 
 
-def content_length(value: bytes, previous: int | None) -> int:
-    """A Content-Length value: digits only (no sign, no list, no hex), and only one
-    (RFC 9112 §6.3: anything else is unrecoverable framing)."""
-    v = value.strip(_OWS)
-    if previous is not None or not v.isdigit() or len(v) > 18:
-        raise ProtocolError("malformed message: invalid content-length")
-    return int(v)
+def check_host(value: bytes) -> None:
+    """RFC 9112 §3.2: a Host with characters outside RFC 3986's authority (a space, ``<``) is a
+    400, as Envoy's authority check. Valid hosts are remembered (a bounded set)."""
+    if value.translate(None, _HOST_CHARS):
+        raise ProtocolError("malformed request: invalid host header")
+    if len(_VALID_HOSTS) >= 4096:
+        _VALID_HOSTS.clear()
+    _VALID_HOSTS.add(value)
 
 
-def framing_chunked(te: bytes, content_length: int | None, what: str) -> bool:
-    """The Transfer-Encoding of a message: exactly ``chunked`` (trimmed, any case) is chunked;
-    any other coding is 501, ``chunked`` twice or not last and a Content-Length beside it are
-    framing errors (400), as Envoy's codec."""
+_VALID_HOSTS: set[bytes] = set()
+
+
+def framing_chunked(te: bytes, what: str) -> bool:
+    """A Transfer-Encoding value: exactly ``chunked`` (trimmed, any case) is chunked; any other
+    coding is 501; ``chunked`` twice, not last, or an empty list is a framing error (400), as
+    Envoy's codec. (llhttp refuses Transfer-Encoding beside Content-Length either way round.)"""
     codings = _tokens(te)
     if codings != [_CHUNKED_TOKEN]:
-        if codings and all(c == _CHUNKED_TOKEN for c in codings) or not codings:
+        if not codings or all(c == _CHUNKED_TOKEN for c in codings):
             raise ProtocolError(f"malformed {what}: invalid transfer-encoding")
         raise ProtocolError(f"unsupported transfer encoding in {what}", 501)
-    if content_length is not None:
-        raise ProtocolError(f"malformed {what}: both content-length and transfer-encoding")
     return True
 
 
-def request_chunked(te: bytes, head: RequestHead) -> bool:
-    """A request's Transfer-Encoding (``framing_chunked``); on CONNECT or HTTP/1.0 it is refused."""
-    if head.method == b"CONNECT":
+def request_chunked(te: bytes, head: RequestHead, parser: Any) -> bool:
+    """A request's Transfer-Encoding header (``framing_chunked``). A second one, or one on
+    CONNECT or HTTP/1.0, is refused."""
+    if head.chunked:  # Envoy joins them ("chunked,chunked", "chunked,gzip"): never exactly chunked
+        raise ProtocolError("malformed request: more than one transfer-encoding")
+    if parser.get_method() == b"CONNECT":
         raise ProtocolError("unsupported transfer encoding in CONNECT request", 501)
-    chunked = framing_chunked(te, head.content_length, "request")
-    if head.version == "1.0":
+    chunked = framing_chunked(te, "request")
+    if parser.get_http_version() == "1.0":
         raise ProtocolError("malformed request: transfer-encoding in HTTP/1.0")
     return chunked
-
 
 class RequestHead:
     """A parsed request line and its end-to-end headers (names lower-cased bytes).
@@ -182,11 +188,24 @@ class _HeadersTooLarge(Exception):
     pass
 
 
+class _IgnoredEnd:
+    """Stands in for a stream whose end the parser reports too early (a declined h2c upgrade)."""
+
+    def on_body(self, data: bytes) -> None:
+        pass
+
+    def on_request_end(self) -> None:
+        pass
+
+
+_IGNORED = _IgnoredEnd()
+
+
 class Http1ServerCodec:
     """Request parser. ``feed`` raises ProtocolError (400, 413, 431) for bad input."""
 
     __slots__ = ("handler", "parser", "head", "header_bytes", "max_header_bytes", "max_headers",
-                 "url", "in_message", "host", "header_count", "stream", "te", "h2c", "body_left")
+                 "url", "in_message", "host", "header_count", "stream", "h2c", "body_left", "h2c_stream")
 
     def __init__(self, handler: ServerHandler, max_header_bytes: int = 60 * 1024,
                  max_headers: int = 100) -> None:
@@ -202,9 +221,9 @@ class Http1ServerCodec:
         self.url = b""
         self.host: bytes | None = None
         self.in_message = False
-        self.te: bytes | None = None  # the Transfer-Encoding value(s) of the head being read
         self.h2c = False  # the last head asked for an h2c upgrade, which is declined (see h2c_resume)
         self.body_left = 0  # body bytes still to read by hand after a declined h2c upgrade
+        self.h2c_stream: RequestSink | None = None  # the stream they go to
 
     def feed(self, data: bytes) -> None:
         if self.body_left:
@@ -262,13 +281,13 @@ class Http1ServerCodec:
                 # RFC 9112 §3.2: more than one Host, or an invalid one, is a 400.
                 if self.host is not None:
                     raise ProtocolError("malformed request: multiple host headers")
-                if value.translate(None, _HOST_CHARS):
-                    raise ProtocolError("malformed request: invalid host header")
+                if value not in _VALID_HOSTS:  # a set lookup, not a scan, for hosts seen before
+                    check_host(value)
                 self.host = value
             elif name == b"content-length":
-                self.head.content_length = content_length(value, self.head.content_length)
+                self.head.content_length = int(value)  # llhttp allows digits and trailing OWS only, once
             elif name == b"transfer-encoding":
-                self.te = value if self.te is None else self.te + b"," + value
+                self.head.chunked = request_chunked(value, self.head, self.parser)
                 return
             elif name == b"te":
                 # Hop-by-hop, but Envoy keeps its "trailers" token (gRPC needs it end to end).
@@ -308,9 +327,6 @@ class Http1ServerCodec:
             version = parser.get_http_version()
             if version != "1.1":
                 head.version = version
-        if self.te is not None:
-            head.chunked = request_chunked(self.te, head)
-            self.te = None
         if parser.should_upgrade():
             if head.upgrade_proto.strip(_OWS).lower() == b"h2c" and head.method != b"CONNECT":
                 self._decline_h2c(head)
@@ -340,6 +356,9 @@ class Http1ServerCodec:
         self.url = b""
         self.host = None
         self.stream = self.handler.on_request_head(head)
+        if self.body_left:  # a declined h2c upgrade: the parser ends it now and skips its body
+            self.h2c_stream = self.stream
+            self.stream = _IGNORED
 
     def _decline_h2c(self, head: RequestHead) -> None:
         """``Upgrade: h2c`` is not taken up, as Envoy: the request is served over HTTP/1.1 with
@@ -357,6 +376,9 @@ class Http1ServerCodec:
         parser, and the bytes for it once the body is read (``feed_body`` while ``body_left``)."""
         self.h2c = False
         self.parser = httptools.HttpRequestParser(self)
+        if self.body_left:
+            self.stream, self.h2c_stream = self.h2c_stream, None
+            self.in_message = True
         rest = data[offset:]
         return self.feed_body(rest) if self.body_left else rest
 
@@ -402,8 +424,6 @@ class Http1ServerCodec:
         self.stream.on_body(body)  # type: ignore[union-attr]
 
     def on_message_complete(self) -> None:
-        if self.body_left:  # a declined h2c upgrade: the parser skipped its body (h2c_resume)
-            return
         self.in_message = False
         stream = self.stream
         self.stream = None
@@ -482,26 +502,36 @@ class Http1ClientCodec:
     """
 
     __slots__ = ("handler", "parser", "headers", "informational", "content_length", "chunked", "trailers",
-                 "te", "has_date", "ended")
+                 "has_date", "ended", "begun", "on_message_begin")
 
     def __init__(self, handler: ClientHandler) -> None:
         self.handler = handler
+        # The parser calls this at the first byte of every message: a C counter, no Python
+        # frame (a Python callback here cost ~1.5k instructions per response).
+        self.on_message_begin = itertools.count().__next__
         self.parser = httptools.HttpResponseParser(self)
         self.headers: list[tuple[bytes, bytes]] = []
         self.informational = False
         self.content_length: int | None = None
         self.chunked = False
         self.trailers: list[tuple[bytes, bytes]] | None = None  # the last chunked response's
-        self.te: bytes | None = None
         self.has_date = False  # the response being read carries a Date header
-        self.ended = False  # a final response ended during the current read
+        self.ended = False  # a final response ended during the current read (see excess)
+        self.begun = 0  # messages begun when it ended
 
     def feed(self, data: bytes) -> None:
-        self.ended = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             raise self.error(exc) from None
+        if self.ended and self.excess():
+            raise ExcessResponseError("excess data after a response", 502)
+
+    def excess(self) -> bool:
+        """After a read in which a response ended: whether another message began after it (a
+        partial head: the start of a response nobody asked for). Clears ``ended``."""
+        self.ended = False
+        return self.on_message_begin() != self.begun + 1
 
     @staticmethod
     def error(exc: Exception) -> ProtocolError:
@@ -522,24 +552,26 @@ class Http1ClientCodec:
         """Whether the response being read declared its length (Content-Length or chunked)."""
         return self.content_length is not None or self.chunked
 
-    def on_message_begin(self) -> None:
-        if self.ended:
-            raise _ExcessResponse()
-
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         if name in _RESP_SPECIAL:
             if name == b"content-length":
-                self.content_length = content_length(value, self.content_length)
+                self.content_length = int(value)  # (llhttp: digits and trailing OWS only, once)
             elif name == b"date":
                 self.has_date = True
             else:
                 if name == b"transfer-encoding":
-                    self.te = value if self.te is None else self.te + b"," + value
+                    if self.chunked:  # a second one: never exactly "chunked" once joined
+                        raise ProtocolError("malformed response: more than one transfer-encoding")
+                    status = self.parser.get_status_code()
+                    chunked = framing_chunked(value, "response")
+                    self.chunked = chunked and status != 204 and status != 304 and status >= 200
                 return
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.ended:  # a response already ended in this read: these bytes are not an answer
+            raise _ExcessResponse()
         parser = self.parser
         status = parser.get_status_code()
         if status < 200 and status >= 100 and status != 101:
@@ -547,15 +579,9 @@ class Http1ClientCodec:
             self.headers = []
             self.content_length = None
             self.chunked = False
-            self.te = None
             self.has_date = False
             return
         self.informational = False
-        if self.te is not None:
-            te = self.te
-            self.te = None
-            if status != 204 and status != 304 and (status >= 200 or status == 101):
-                self.chunked = framing_chunked(te, self.content_length, "response")
         self.handler.on_response_head(status, self.headers, parser.should_keep_alive(),
                                       self.content_length, self.chunked)
         if self.chunked:
@@ -575,6 +601,7 @@ class Http1ClientCodec:
             self.informational = False
             return
         self.ended = True
+        self.begun = self.on_message_begin()
         self.handler.on_response_end()
 
 

@@ -54,7 +54,6 @@ class LocalReplyMixin(StreamState):
         if body:
             out.append(_TEXT_PLAIN)
         out.extend(extra)
-        date_line()
         out.append((b"date", date_line.value))
         self._server_header(out)
         for m in mutations:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .admin import AdminServer
 from .compile import Compiled
+from .date_header import date_line
 from .downstream import ConnectionSet, DownstreamConnection
 from .runtime import ListenerConfig, RuntimeConfig
 
@@ -56,6 +57,7 @@ class ProxyServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        date_line.start(loop)  # the Date header's line, kept current while serving
         if self.config.admin is not None:
             self._admin = AdminServer(self)
             self.admin_port = await self._admin.start(self.config.admin.address, self.config.admin.port)
@@ -176,6 +178,7 @@ class ProxyServer:
         if self._stopped:
             return
         self._stopped = True
+        date_line.stop()
         self.state = DRAINING
         self.stats.server["live"] = 0
         if self.xds is not None:

@@ -61,7 +61,7 @@ class ResponseMixin(LocalReplyMixin):
                 if t == APPEND_IF_ABSENT and header_value(headers, b"server") is None:
                     lines.append(b"server: " + hcm.server_name)
             if not self.upstream.codec.has_date:  # type: ignore[union-attr]
-                lines.append(date_line())
+                lines.append(date_line.line)
             if content_length is None and status != 204 and status != 304 and head.method != b"HEAD":
                 if head.version == "1.1":
                     self.mode = _CHUNKED
@@ -109,7 +109,6 @@ class ResponseMixin(LocalReplyMixin):
         self._server_header(out)
         up = self.upstream
         if up is not None and not up.codec.has_date:
-            date_line()
             out.append((b"date", date_line.value))
         for m in self.resp_mutations:
             out = m.apply(out)

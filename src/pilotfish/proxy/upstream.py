@@ -83,7 +83,6 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             return
         self.stats.upstream_cx_rx_bytes_total += len(data)
-        self.codec.ended = False  # (see Http1ClientCodec: bytes after a response are an error)
         try:
             self.parse(data)
         except HttpParserUpgrade as exc:  # after a 101: the rest is tunnel payload
@@ -93,6 +92,10 @@ class UpstreamConnection(asyncio.Protocol):
         except Exception as exc:  # a bug on the response path: this exchange ends, the proxy goes on
             contain(exc, "upstream response")
             self._framing_error(None)
+        else:
+            codec = self.codec
+            if codec.ended and codec.excess():  # a partial head after a complete response
+                self._framing_error(None, excess=True)
         conn = stream.conn
         if conn.out:
             if conn.dirty or conn.closing:
@@ -104,15 +107,15 @@ class UpstreamConnection(asyncio.Protocol):
                     batch.loop.call_soon(batch.run)
                 batch.dirty.append(conn)
 
-    def _framing_error(self, exc: Exception | None) -> None:
+    def _framing_error(self, exc: Exception | None, excess: bool = False) -> None:
         """The upstream sent what is not HTTP/1.1 (or a callback failed): close the connection;
         the stream it serves ends with 502 UPE (or a reset once its response started). A stream
         that took this connection from the pool during this read never had its request sent
         (``close`` drops it): it is sent again on a fresh connection."""
-        excess = False
         if exc is not None:
+            excess = self.codec.ended  # whatever follows a response that ended in this read
             try:
-                excess = isinstance(self.codec.error(exc), ExcessResponseError)
+                excess = isinstance(self.codec.error(exc), ExcessResponseError) or excess
             except Exception as inner:  # noqa: BLE001  a callback's own bug, re-raised by error()
                 contain(inner.__context__ or inner, "upstream response")
         self.stats.upstream_cx_protocol_error += 1
