@@ -17,6 +17,7 @@ import yaml
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from google.protobuf import json_format, symbol_database
 
+from . import envoy_json
 from .compile.service_clusters import check_service_clusters
 from .errors import ProxyConfigError
 from .istio_config import effective_type_name
@@ -81,32 +82,88 @@ def load_bootstrap(path: str | Path) -> LoadedBootstrap:
 
 
 def parse_bootstrap(doc: dict[str, Any]) -> LoadedBootstrap:
-    """Parse a bootstrap document and check it against the supported subset."""
+    """Parse a bootstrap document and check it against the supported subset.
+
+    Every problem is found before anything is raised: parse errors (envoy_json), fields outside
+    the subset (support.py) and, on the rest of the config, what compiling it refuses. The one
+    ProxyConfigError raised lists them all, each with its path.
+    """
     for mod in _BASE_MODULES:
         importlib.import_module(mod)
+    errors: list[ProxyConfigError] = []
     for type_name in sorted(_type_names(doc)):
-        _import_type(type_name)
+        try:
+            _import_type(type_name)
+        except ProxyConfigError:
+            pass  # envoy_json names the field holding the unknown @type
     msg = bootstrap_pb2.Bootstrap()
-    try:
-        json_format.ParseDict(doc, msg)
-    except json_format.ParseError as exc:
-        raise ProxyConfigError(f"invalid bootstrap: {exc}") from exc
-    result = CheckResult()
+    errors.extend(envoy_json.parse(doc, msg))
+    result = CheckResult(collect=True)
     check_message(msg, "", result)
-    _check_extensions(msg, result.warnings)
-    ads_settings(msg)  # dynamic_resources: ADS over gRPC only, checked here at the edge
-    result.warnings.extend(check_service_clusters(msg))
+    errors.extend(result.errors)
+    for check in (_check_extensions, _check_dynamic, _check_service_clusters):
+        try:
+            check(msg, result.warnings)
+        except ProxyConfigError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        errors.extend(_compile_errors(msg))
+        raise ProxyConfigError.collected(_distinct(errors))
     return LoadedBootstrap(msg, "", result.warnings)
 
 
+def _check_dynamic(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
+    ads_settings(msg)  # dynamic_resources: ADS over gRPC only, checked here at the edge
+
+
+def _check_service_clusters(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
+    warnings.extend(check_service_clusters(msg))
+
+
+def _compile_errors(msg: bootstrap_pb2.Bootstrap) -> list[ProxyConfigError]:
+    """What compiling the config (as far as it parsed) refuses, to list with the other errors."""
+    from .compile import compile_bootstrap
+
+    try:
+        compile_bootstrap(msg)
+    except ProxyConfigError as exc:
+        return exc.errors
+    except Exception:  # noqa: BLE001 - a config already in error may trip what compiling assumes
+        return []
+    return []
+
+
+def _distinct(errors: list[ProxyConfigError]) -> list[ProxyConfigError]:
+    """One error per place: a later error at, above or below an earlier one's path is a
+    consequence of it (a field left unset, a whole listener refused) and is dropped."""
+    kept: list[ProxyConfigError] = []
+    for err in errors:
+        p = err.field_path
+        if any(_related(p, k.field_path) for k in kept):
+            continue
+        kept.append(err)
+    return kept
+
+
+def _related(a: str, b: str) -> bool:
+    if not a or not b:
+        return a == b
+    return a == b or a.startswith((b + ".", b + "[")) or b.startswith((a + ".", a + "["))
+
+
 def _check_extensions(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
+    errors = []
     for i, ext in enumerate(msg.bootstrap_extensions):
         path = f"bootstrap_extensions[{i}]"
         type_name = effective_type_name(ext.typed_config)
         why = _IGNORED_EXTENSIONS.get(type_name)
         if why is None:
-            raise ProxyConfigError(f"bootstrap extension {type_name!r} is not supported", f"{path}.typed_config")
+            errors.append(ProxyConfigError(f"bootstrap extension {type_name!r} is not supported",
+                                           f"{path}.typed_config"))
+            continue
         warnings.append(f"{path} ({ext.name or type_name}): ignored ({why})")
+    if errors:
+        raise ProxyConfigError.collected(errors)
 
 
 def _type_names(node: Any) -> set[str]:

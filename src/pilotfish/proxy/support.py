@@ -329,10 +329,22 @@ WARN_NOTES: dict[str, str] = {
 @dataclass
 class CheckResult:
     warnings: list[str] = field(default_factory=list)
+    #: Every set field outside the subset. With ``collect`` the walk only records them (a
+    #: bootstrap lists all its problems at once); otherwise check_message raises them.
+    errors: list[ProxyConfigError] = field(default_factory=list)
+    collect: bool = False
 
 
 def check_message(msg: message.Message, path: str, result: CheckResult) -> None:
-    """Raise ProxyConfigError on the first set field outside the supported subset."""
+    """Check every set field against the supported subset; a ProxyConfigError lists those outside
+    it (unless ``result.collect``: then they are left in ``result.errors``)."""
+    before = len(result.errors)
+    _walk(msg, path, result)
+    if not result.collect and len(result.errors) > before:
+        raise ProxyConfigError.collected(result.errors[before:])
+
+
+def _walk(msg: message.Message, path: str, result: CheckResult) -> None:
     full_name = msg.DESCRIPTOR.full_name
     rules = FIELDS.get(full_name)
     if rules is None:
@@ -348,7 +360,8 @@ def check_message(msg: message.Message, path: str, result: CheckResult) -> None:
         rule = rules.get(name)
         if rule is None:
             hint = HINTS.get(name, f"field {name!r} of {full_name} is not supported")
-            raise ProxyConfigError(hint, fpath)
+            result.errors.append(ProxyConfigError(hint, fpath))
+            continue
         if rule == WARN:
             note = WARN_NOTES.get(fpath, "not supported; cannot change traffic")
             result.warnings.append(f"{fpath}: ignored ({note})")
@@ -367,10 +380,14 @@ def check_message(msg: message.Message, path: str, result: CheckResult) -> None:
 
 def _check_value(value: message.Message, path: str, rule: str, result: CheckResult) -> None:
     if isinstance(value, any_pb2.Any):
-        inner = unpack_any(value, path, rule)
-        check_message(inner, path, result)
+        try:
+            inner = unpack_any(value, path, rule)
+        except ProxyConfigError as exc:
+            result.errors.extend(exc.errors)
+            return
+        _walk(inner, path, result)
     else:
-        check_message(value, path, result)
+        _walk(value, path, result)
 
 
 def unpack_any(value: any_pb2.Any, path: str, kind: str) -> message.Message:

@@ -65,8 +65,12 @@ def compile_snapshot(bootstrap: Any, resources: Any, *, stats: StatsStore,
     Cluster writes into a scope at construction is recorded in ``undo`` so that a snapshot that
     is never applied can give the scope back to the cluster still serving (``StatsUndo.restore``).
     """
-    clusters, keys, updates, warming_clusters = _clusters(bootstrap, resources, stats, rng, previous, undo)
-    listeners, warming_listeners = _listeners(bootstrap, resources, stats, clusters, sinks, previous)
+    errors: list[ProxyConfigError] = []
+    clusters, keys, updates, warming_clusters = _clusters(bootstrap, resources, stats, rng, previous, undo,
+                                                          errors)
+    listeners, warming_listeners = _listeners(bootstrap, resources, stats, clusters, sinks, previous, errors)
+    if errors:  # every cluster and listener was compiled: all their problems are listed at once
+        raise ProxyConfigError.collected(errors)
     admin = None
     if bootstrap.HasField("admin") and bootstrap.admin.HasField("address"):
         address, port = socket_address(bootstrap.admin.address, "admin.address")
@@ -79,7 +83,7 @@ def compile_snapshot(bootstrap: Any, resources: Any, *, stats: StatsStore,
 
 
 def _clusters(bootstrap: Any, resources: Any, stats: StatsStore, rng: random.Random,
-              previous: RuntimeConfig | None, undo: list[StatsUndo] | None
+              previous: RuntimeConfig | None, undo: list[StatsUndo] | None, errors: list[ProxyConfigError]
               ) -> tuple[dict[str, Cluster], dict[str, bytes], list[tuple[Cluster, ClusterSettings]], list[str]]:
     prev = previous.clusters if previous is not None else {}
     prev_keys = previous.cluster_keys if previous is not None else {}
@@ -95,19 +99,24 @@ def _clusters(bootstrap: Any, resources: Any, stats: StatsStore, rng: random.Ran
     seen: set[str] = set()
     for path, c, static in sources:
         if c.name in seen:
-            raise ProxyConfigError(f"duplicate cluster name {c.name!r}", f"{path}.name")
+            errors.append(ProxyConfigError(f"duplicate cluster name {c.name!r}", f"{path}.name"))
+            continue
         seen.add(c.name)
-        if c.WhichOneof("cluster_discovery_type") == "type" and c.type == _EDS:
-            if resources is None:
-                raise ProxyConfigError("EDS clusters need dynamic_resources.ads_config", f"{path}.type")
-            service = c.eds_cluster_config.service_name or c.name
-            cla = endpoints.get(service)
-            settings = _eds_settings(c, path, service, cla)
-            if cla is None and not static:
-                warming.append(c.name)  # Envoy keeps a new EDS cluster warming until its endpoints arrive
-                continue
-        else:
-            settings = compile_cluster(c, path)
+        try:
+            if c.WhichOneof("cluster_discovery_type") == "type" and c.type == _EDS:
+                if resources is None:
+                    raise ProxyConfigError("EDS clusters need dynamic_resources.ads_config", f"{path}.type")
+                service = c.eds_cluster_config.service_name or c.name
+                cla = endpoints.get(service)
+                settings = _eds_settings(c, path, service, cla)
+                if cla is None and not static:
+                    warming.append(c.name)  # Envoy keeps a new EDS cluster warming until its endpoints arrive
+                    continue
+            else:
+                settings = compile_cluster(c, path)
+        except ProxyConfigError as exc:
+            errors.extend(exc.errors)
+            continue
         key = c.SerializeToString(deterministic=True)
         old = prev.get(c.name)
         if old is not None and prev_keys.get(c.name) == key:
@@ -159,8 +168,8 @@ def _eds_settings(c: Any, path: str, service: str, cla: Any) -> ClusterSettings:
 
 
 def _listeners(bootstrap: Any, resources: Any, stats: StatsStore, clusters: dict[str, Cluster],
-               sinks: dict[str, AccessLogSink], previous: RuntimeConfig | None
-               ) -> tuple[list[ListenerConfig], list[str]]:
+               sinks: dict[str, AccessLogSink], previous: RuntimeConfig | None,
+               errors: list[ProxyConfigError]) -> tuple[list[ListenerConfig], list[str]]:
     prev = {lc.name: lc for lc in previous.listeners} if previous is not None else {}
     routes = None
     sources = [(f"static_resources.listeners[{i}]", lst)
@@ -175,6 +184,9 @@ def _listeners(bootstrap: Any, resources: Any, stats: StatsStore, clusters: dict
     for path, lst in sources:
         try:
             lc = compile_listener(lst, path, stats, clusters, sinks, routes)
+        except ProxyConfigError as exc:
+            errors.extend(exc.errors)
+            continue
         except RouteWarming:
             name = lst.name
             warming.append(name)
@@ -187,12 +199,14 @@ def _listeners(bootstrap: Any, resources: Any, stats: StatsStore, clusters: dict
             lc.source = lst
             lc.key = lst.SerializeToString(deterministic=True)
         if lc.name in names:
-            raise ProxyConfigError(f"duplicate listener name {lc.name!r}", f"{path}.name")
+            errors.append(ProxyConfigError(f"duplicate listener name {lc.name!r}", f"{path}.name"))
+            continue
         names.add(lc.name)
         if lc.port:
             other = addresses.setdefault((lc.address, lc.port), lc.name)
             if other != lc.name:
-                raise ProxyConfigError(f"address {lc.address}:{lc.port} is already used by listener {other!r}",
-                                       f"{path}.address")
+                errors.append(ProxyConfigError(f"address {lc.address}:{lc.port} is already used by listener "
+                                               f"{other!r}", f"{path}.address"))
+                continue
         listeners.append(lc)
     return listeners, warming
