@@ -17,7 +17,7 @@ import yaml
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from google.protobuf import json_format, symbol_database
 
-from . import envoy_json
+from . import envoy_json, layered_runtime
 from .compile.service_clusters import check_service_clusters
 from .errors import ProxyConfigError
 from .istio_config import effective_type_name
@@ -47,6 +47,9 @@ _IGNORED_EXTENSIONS = {
     # Istio's workload metadata discovery (metadata_discovery): peer labels of telemetry only
     "istio.workload.BootstrapExtension": "peer metadata comes from istio_headers only",
 }
+
+
+_SHRINK_HEAP = "envoy.overload_actions.shrink_heap"
 
 
 @dataclass
@@ -101,7 +104,7 @@ def parse_bootstrap(doc: dict[str, Any]) -> LoadedBootstrap:
     result = CheckResult(collect=True)
     check_message(msg, "", result)
     errors.extend(result.errors)
-    for check in (_check_extensions, _check_dynamic, _check_service_clusters):
+    for check in (_check_extensions, _check_dynamic, _check_service_clusters, _check_runtime, _check_overload):
         try:
             check(msg, result.warnings)
         except ProxyConfigError as exc:
@@ -110,6 +113,38 @@ def parse_bootstrap(doc: dict[str, Any]) -> LoadedBootstrap:
         errors.extend(_compile_errors(msg))
         raise ProxyConfigError.collected(_distinct(errors))
     return LoadedBootstrap(msg, "", result.warnings)
+
+
+def _check_runtime(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
+    found, errors = layered_runtime.check(msg)
+    warnings.extend(found)
+    if errors:
+        raise ProxyConfigError.collected(errors)
+
+
+def _check_overload(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
+    """Resource monitors only measure; an action would shed load when its trigger fires, which the
+    proxy cannot do, so actions are refused (except shrink_heap, which only frees memory)."""
+    if not msg.HasField("overload_manager"):
+        return
+    om = msg.overload_manager
+    errors = []
+    for i, action in enumerate(om.actions):
+        path = f"overload_manager.actions[{i}]"
+        if action.name == _SHRINK_HEAP:
+            warnings.append(f"{path} ({action.name}): ignored (returns free heap memory to the system; "
+                            "cannot change traffic)")
+            continue
+        errors.append(ProxyConfigError(f"overload action {action.name!r} is not supported (it sheds load when "
+                                       "its trigger fires; the proxy has no overload manager)", path))
+    for i in range(len(om.loadshed_points)):
+        errors.append(ProxyConfigError("overload load shed points are not supported (the proxy has no overload "
+                                       "manager)", f"overload_manager.loadshed_points[{i}]"))
+    if errors:
+        raise ProxyConfigError.collected(errors)
+    if om.resource_monitors:
+        warnings.append("overload_manager.resource_monitors: ignored (with no load-shedding action they only "
+                        "measure; cannot change traffic)")
 
 
 def _check_dynamic(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:

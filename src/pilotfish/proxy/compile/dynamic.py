@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import layered_runtime
 from ..access_log import AccessLogSink
 from ..cluster import EDS, Cluster, ClusterSettings
 from ..errors import ProxyConfigError
@@ -66,9 +67,11 @@ def compile_snapshot(bootstrap: Any, resources: Any, *, stats: StatsStore,
     is never applied can give the scope back to the cluster still serving (``StatsUndo.restore``).
     """
     errors: list[ProxyConfigError] = []
+    runtime = layered_runtime.load(bootstrap, rng)  # the disk layer as it is now
     clusters, keys, updates, warming_clusters = _clusters(bootstrap, resources, stats, rng, previous, undo,
                                                           errors)
-    listeners, warming_listeners = _listeners(bootstrap, resources, stats, clusters, sinks, previous, errors)
+    listeners, warming_listeners = _listeners(bootstrap, resources, stats, clusters, sinks, previous, errors,
+                                              runtime)
     if errors:  # every cluster and listener was compiled: all their problems are listed at once
         raise ProxyConfigError.collected(errors)
     admin = None
@@ -169,7 +172,8 @@ def _eds_settings(c: Any, path: str, service: str, cla: Any) -> ClusterSettings:
 
 def _listeners(bootstrap: Any, resources: Any, stats: StatsStore, clusters: dict[str, Cluster],
                sinks: dict[str, AccessLogSink], previous: RuntimeConfig | None,
-               errors: list[ProxyConfigError]) -> tuple[list[ListenerConfig], list[str]]:
+               errors: list[ProxyConfigError], runtime: layered_runtime.Runtime
+               ) -> tuple[list[ListenerConfig], list[str]]:
     prev = {lc.name: lc for lc in previous.listeners} if previous is not None else {}
     routes = None
     sources = [(f"static_resources.listeners[{i}]", lst)
@@ -183,7 +187,7 @@ def _listeners(bootstrap: Any, resources: Any, stats: StatsStore, clusters: dict
     addresses: dict[tuple[str, int], str] = {}
     for path, lst in sources:
         try:
-            lc = compile_listener(lst, path, stats, clusters, sinks, routes)
+            lc = compile_listener(lst, path, stats, clusters, sinks, routes, runtime)
         except ProxyConfigError as exc:
             errors.extend(exc.errors)
             continue
