@@ -187,3 +187,18 @@ def test_one_error_is_raised_as_itself() -> None:
     hcm(d)["stat_prefix"] = ""
     (err,) = errors_of(d)
     assert str(err) == f"{HCM_PATH}.stat_prefix: stat_prefix is required"
+
+
+def test_every_bad_route_and_per_filter_config_is_listed() -> None:
+    d = doc()
+    vh = hcm(d)["route_config"]["virtual_hosts"][0]
+    vh["routes"] = [{"match": {"prefix": "/a"}, "route": {"cluster": "nope1"}},
+                    {"match": {"prefix": "/b"}, "route": {"cluster": "a"}},
+                    {"match": {"prefix": "/c"}, "direct_response": {"status": 99}}]
+    vh["typed_per_filter_config"] = {"envoy.filters.http.fault": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+        "abort": {"http_status": "x"}}}
+    paths = [e.field_path for e in errors_of(d)]
+    vpath = f"{HCM_PATH}.route_config.virtual_hosts[0]"
+    assert paths == [f"{vpath}.typed_per_filter_config['envoy.filters.http.fault'].abort.http_status",
+                     f"{vpath}.routes[0].route.cluster", f"{vpath}.routes[2].direct_response.status"]

@@ -227,7 +227,7 @@ def _import_type(type_name: str) -> None:
     package = type_name.rsplit(".", 1)[0]
     try:
         pkg = importlib.import_module(package)
-    except ImportError:
+    except (ImportError, ValueError):  # ValueError: an empty name
         raise ProxyConfigError(f"unknown @type {type_name!r}") from None
     for info in pkgutil.iter_modules(getattr(pkg, "__path__", [])):
         if info.name.endswith("_pb2"):

@@ -243,9 +243,8 @@ def _fill_field(msg: message.Message, f: descriptor.FieldDescriptor, value: Any,
             try:
                 json_format.ParseDict({f.name: {k: v}}, probe)
             except (json_format.ParseError, TypeError, ValueError, AttributeError) as err:
-                if vf.message_type is not None and isinstance(v, dict) and vf.message_type.full_name != _ANY \
-                        and vf.message_type.full_name not in _OPAQUE:
-                    _fill(target[k], v, f"{path}[{k!r}]", errors)
+                if vf.message_type is not None and isinstance(v, dict) and vf.message_type.full_name not in _OPAQUE:
+                    _fill_one(target[k], v, f"{path}[{k!r}]", errors)
                 else:
                     errors.append(_error(err, f"{path}[{k!r}]"))
             else:

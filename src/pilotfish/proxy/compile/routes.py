@@ -81,17 +81,25 @@ def compile_route_config(rc: Any, path: str, cluster_names: set[str],
     prefixes: dict[int, dict[bytes, VirtualHost]] = {}
     default: VirtualHost | None = None
     seen: set[bytes] = set()
+    errors: list[ProxyConfigError] = []
     for vi, vh_msg in enumerate(rc.virtual_hosts):
         vpath = f"{path}.virtual_hosts[{vi}]"
         if vh_msg.require_tls:
             raise ProxyConfigError("require_tls is not supported yet (no TLS)", f"{vpath}.require_tls")
         v_req = header_mutation(vh_msg, vpath, True)
         v_resp = header_mutation(vh_msg, vpath, False)
-        routes = tuple(
-            _route(r, f"{vpath}.routes[{ri}]", (v_req, g_req), (v_resp, g_resp), cluster_names,
-                   rc.validate_clusters.value if rc.HasField("validate_clusters") else validate_default, runtime)
-            for ri, r in enumerate(vh_msg.routes)
-        )
+        validate = rc.validate_clusters.value if rc.HasField("validate_clusters") else validate_default
+        built, failed = [], []
+        for ri, r in enumerate(vh_msg.routes):
+            try:
+                built.append(_route(r, f"{vpath}.routes[{ri}]", (v_req, g_req), (v_resp, g_resp), cluster_names,
+                                    validate, runtime))
+            except ProxyConfigError as exc:
+                failed.extend(exc.errors)
+        if failed:  # every route is compiled, so that all their problems are listed at once
+            errors.extend(failed)
+            continue
+        routes = tuple(built)
         vh = VirtualHost(vh_msg.name, routes, 0)
         _resilience(routes, vh_msg, vpath)
         v_pf = {**g_pf, **compile_per_filter(vh_msg.typed_per_filter_config, f"{vpath}.typed_per_filter_config",
@@ -121,6 +129,8 @@ def compile_route_config(rc: Any, path: str, cluster_names: set[str],
                                        f"{vpath}.domains[{di}]")
             else:
                 exact[d] = vh
+    if errors:
+        raise ProxyConfigError.collected(errors)
     return RouteTable(
         rc.name, exact,
         sorted(suffixes.items(), reverse=True),
