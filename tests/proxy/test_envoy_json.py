@@ -3,6 +3,7 @@ syntax, as MessageUtil::loadFromJson uses it), and every bad field of a bootstra
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import yaml
 from envoy.config.route.v3 import route_pb2
 
 from pilotfish.proxy import envoy_json
-from pilotfish.proxy.bootstrap import parse_bootstrap
+from pilotfish.proxy.bootstrap import load_bootstrap, parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.errors import ProxyConfigError
 
@@ -202,3 +203,12 @@ def test_every_bad_route_and_per_filter_config_is_listed() -> None:
     vpath = f"{HCM_PATH}.route_config.virtual_hosts[0]"
     assert paths == [f"{vpath}.typed_per_filter_config['envoy.filters.http.fault'].abort.http_status",
                      f"{vpath}.routes[0].route.cluster", f"{vpath}.routes[2].direct_response.status"]
+
+
+def test_an_unquoted_date_is_a_string_as_in_envoys_yaml(tmp_path: Path) -> None:
+    d = doc()
+    d["static_resources"]["clusters"][0]["alt_stat_name"] = "PLACEHOLDER"
+    path = tmp_path / "envoy.yaml"
+    path.write_text(yaml.safe_dump(d).replace("PLACEHOLDER", "2024-01-31"))
+    loaded = load_bootstrap(path)
+    assert loaded.message.static_resources.clusters[0].alt_stat_name == "2024-01-31"

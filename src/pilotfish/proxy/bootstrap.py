@@ -61,6 +61,17 @@ class LoadedBootstrap:
     warnings: list[str] = field(default_factory=list)
 
 
+class _EnvoyYamlLoader(yaml.SafeLoader):
+    """YAML as Envoy's loader types it: an unquoted date stays a string (yaml-cpp has no
+    timestamp type; PyYAML would make it a ``date`` no protobuf field takes)."""
+
+
+_EnvoyYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def read_document(path: str | Path) -> dict[str, Any]:
     """Load YAML or JSON (JSON is YAML) into a dict."""
     p = Path(path)
@@ -69,7 +80,7 @@ def read_document(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ProxyConfigError(f"cannot read bootstrap {p}: {exc.strerror}") from exc
     try:
-        doc = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        doc = json.loads(text) if p.suffix == ".json" else yaml.load(text, Loader=_EnvoyYamlLoader)  # noqa: S506
     except (ValueError, yaml.YAMLError) as exc:
         raise ProxyConfigError(f"{p}: not valid YAML/JSON: {exc}") from exc
     if not isinstance(doc, dict):

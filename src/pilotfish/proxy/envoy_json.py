@@ -12,7 +12,7 @@ first rewrites what that parser accepts into the canonical form:
   wrappers as ``{value: ...}``, ListValue as ``{values: [...]}``;
 - booleans written as strings (``"true"``, ``"yes"``, ``"1"``...: abseil's ``SimpleAtob``);
 - an empty ``{}`` for an Any;
-- a field given twice (``lb_policy`` and ``lbPolicy``): the last one wins.
+- a field given twice (``lb_policy`` and ``lbPolicy``): the last one wins (a list: both kept).
 
 ``parse`` then fills the message; where a value is still refused, it descends field by field
 so that every bad field is reported with its path, not only the first.
