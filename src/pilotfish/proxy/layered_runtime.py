@@ -12,8 +12,8 @@ request). Later layers override earlier ones, as in Envoy:
 - ``disk_layer``: the files under ``symlink_root[/subdirectory][/<node.cluster>]``, the path
   relative to it with ``/`` → ``.`` as the key, the file's text (lines starting with ``#``
   dropped, trailing whitespace trimmed) as the value. A directory that cannot be read is an
-  empty layer, as Envoy counts a ``load_error`` and goes on. Read at startup and at each xDS
-  update; files are not watched.
+  empty layer, as Envoy counts a ``load_error`` and goes on. Read once at startup (xDS updates
+  compile with the same values); files are not watched, unlike Envoy's symlink swap.
 - ``admin_layer``: empty (there is no ``/runtime_modify`` to write it).
 - ``rtds_layer``: not supported (a startup error).
 
@@ -143,6 +143,7 @@ def check(bootstrap: Any) -> tuple[list[str], list[ProxyConfigError]]:
     except ProxyConfigError as exc:
         return warnings, exc.errors
     listeners = {lst.name for lst in bootstrap.static_resources.listeners if lst.name}
+    lds = bootstrap.dynamic_resources.HasField("lds_config")
     for key, entry in sorted(runtime.entries.items()):
         where = entry.path
         unhonoured = next((why for p, why in UNHONOURED_PREFIXES.items() if key.startswith(p)), None)
@@ -153,7 +154,7 @@ def check(bootstrap: Any) -> tuple[list[str], list[ProxyConfigError]]:
                 continue
             if key.startswith("envoy.resource_limits.listener."):
                 name = key[len("envoy.resource_limits.listener."):].rsplit(".", 1)[0]
-                if name not in listeners:
+                if name not in listeners and not lds:  # with LDS a listener of that name may come
                     warnings.append(f"{where}: ignored (names no listener of this bootstrap)")
                     continue
             errors.append(ProxyConfigError(f"runtime key {key!r} is not supported: {unhonoured}", entry.path))

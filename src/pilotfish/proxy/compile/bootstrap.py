@@ -6,7 +6,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from .. import layered_runtime
 from ..access_log import AccessLogSink
+from ..layered_runtime import Runtime
 from ..runtime import RuntimeConfig
 from ..stats import StatsStore
 from .dynamic import compile_snapshot
@@ -18,6 +20,7 @@ class Compiled:
     stats: StatsStore
     sinks: dict[str, AccessLogSink]
     rng: random.Random | None = None  # the clusters' random source, reused by later snapshots
+    layers: Runtime | None = None  # layered_runtime as read at startup, reused by later snapshots
 
 
 def compile_bootstrap(bootstrap: Any, rng: random.Random | None = None,
@@ -32,5 +35,7 @@ def compile_bootstrap(bootstrap: Any, rng: random.Random | None = None,
         from ..xds.resources import Resources
 
         resources = Resources()
-    runtime = compile_snapshot(bootstrap, resources, stats=stats, sinks=sinks, rng=rng, warnings=warnings)
-    return Compiled(runtime, stats, sinks, rng)
+    layers = layered_runtime.load(bootstrap, rng)  # the disk layer is read once, here
+    runtime = compile_snapshot(bootstrap, resources, stats=stats, sinks=sinks, rng=rng, warnings=warnings,
+                               layers=layers)
+    return Compiled(runtime, stats, sinks, rng, layers)

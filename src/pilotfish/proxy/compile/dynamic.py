@@ -59,15 +59,17 @@ def compile_snapshot(bootstrap: Any, resources: Any, *, stats: StatsStore,
                      sinks: dict[str, AccessLogSink], rng: random.Random,
                      previous: RuntimeConfig | None = None,
                      warnings: list[str] | None = None,
-                     undo: list[StatsUndo] | None = None) -> RuntimeConfig:
+                     undo: list[StatsUndo] | None = None,
+                     layers: layered_runtime.Runtime | None = None) -> RuntimeConfig:
     """``resources`` is None for a static-only bootstrap (RDS and EDS are then errors).
 
     A replaced cluster's successor shares its stats scope (counters continue); what the new
     Cluster writes into a scope at construction is recorded in ``undo`` so that a snapshot that
     is never applied can give the scope back to the cluster still serving (``StatsUndo.restore``).
+    ``layers``: the runtime layers as read at startup (read here when not given).
     """
     errors: list[ProxyConfigError] = []
-    runtime = layered_runtime.load(bootstrap, rng)  # the disk layer as it is now
+    runtime = layers if layers is not None else layered_runtime.load(bootstrap, rng)
     clusters, keys, updates, warming_clusters = _clusters(bootstrap, resources, stats, rng, previous, undo,
                                                           errors)
     listeners, warming_listeners = _listeners(bootstrap, resources, stats, clusters, sinks, previous, errors,
