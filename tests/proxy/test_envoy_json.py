@@ -3,6 +3,8 @@ syntax, as MessageUtil::loadFromJson uses it), and every bad field of a bootstra
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +214,21 @@ def test_an_unquoted_date_is_a_string_as_in_envoys_yaml(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(d).replace("PLACEHOLDER", "2024-01-31"))
     loaded = load_bootstrap(path)
     assert loaded.message.static_resources.clusters[0].alt_stat_name == "2024-01-31"
+
+
+def test_pilotfish_proxy_lists_every_error_and_exits(tmp_path: Path) -> None:
+    d = doc()
+    d["static_resources"]["clusters"][0]["connect_timeout"] = "5x"
+    d["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] = {"name": "tls"}
+    hcm(d)["route_config"]["virtual_hosts"][0]["routes"][0]["route"]["cluster"] = "missing"
+    path = tmp_path / "envoy.yaml"
+    path.write_text(yaml.safe_dump(d))
+    proc = subprocess.run([sys.executable, "-c", "from pilotfish.cli.main import main; main()", "proxy",
+                           "--bootstrap", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert [line.split(": ")[2] for line in lines] == [
+        "static_resources.clusters[0].connect_timeout",
+        "static_resources.listeners[0].filter_chains[0].transport_socket",
+        f"{HCM_PATH}.route_config.virtual_hosts[0].routes[0].route.cluster"]
+    assert all(line.startswith(f"error: {path}: ") for line in lines)

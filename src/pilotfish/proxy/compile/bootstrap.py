@@ -8,6 +8,7 @@ from typing import Any
 
 from .. import layered_runtime
 from ..access_log import AccessLogSink
+from ..errors import ProxyConfigError
 from ..layered_runtime import Runtime
 from ..runtime import RuntimeConfig
 from ..stats import StatsStore
@@ -35,7 +36,10 @@ def compile_bootstrap(bootstrap: Any, rng: random.Random | None = None,
         from ..xds.resources import Resources
 
         resources = Resources()
-    layers = layered_runtime.load(bootstrap, rng)  # the disk layer is read once, here
+    try:
+        layers = layered_runtime.load(bootstrap, rng)  # the disk layer is read once, here
+    except ProxyConfigError:
+        layers = None  # compile_snapshot lists the error with the others
     runtime = compile_snapshot(bootstrap, resources, stats=stats, sinks=sinks, rng=rng, warnings=warnings,
                                layers=layers)
     return Compiled(runtime, stats, sinks, rng, layers)

@@ -69,7 +69,13 @@ def compile_snapshot(bootstrap: Any, resources: Any, *, stats: StatsStore,
     ``layers``: the runtime layers as read at startup (read here when not given).
     """
     errors: list[ProxyConfigError] = []
-    runtime = layers if layers is not None else layered_runtime.load(bootstrap, rng)
+    runtime = layers
+    if runtime is None:
+        try:
+            runtime = layered_runtime.load(bootstrap, rng)
+        except ProxyConfigError as exc:
+            errors.extend(exc.errors)
+            runtime = layered_runtime.Runtime({}, rng)
     clusters, keys, updates, warming_clusters = _clusters(bootstrap, resources, stats, rng, previous, undo,
                                                           errors)
     listeners, warming_listeners = _listeners(bootstrap, resources, stats, clusters, sinks, previous, errors,
