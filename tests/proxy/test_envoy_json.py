@@ -232,3 +232,15 @@ def test_pilotfish_proxy_lists_every_error_and_exits(tmp_path: Path) -> None:
         "static_resources.listeners[0].filter_chains[0].transport_socket",
         f"{HCM_PATH}.route_config.virtual_hosts[0].routes[0].route.cluster"]
     assert all(line.startswith(f"error: {path}: ") for line in lines)
+
+
+def test_well_known_types_in_object_form_parse_as_their_canonical_form() -> None:
+    from google.protobuf import field_mask_pb2, json_format, struct_pb2, timestamp_pb2
+
+    errors: list[ProxyConfigError] = []
+    mask = envoy_json._message_value(field_mask_pb2.FieldMask.DESCRIPTOR, {"paths": ["a_b.c_d", "e"]}, "m", errors)
+    assert list(json_format.ParseDict(mask, field_mask_pb2.FieldMask()).paths) == ["a_b.c_d", "e"]
+    ts = envoy_json._message_value(timestamp_pb2.Timestamp.DESCRIPTOR, {"seconds": 86400, "nanos": 5}, "t", errors)
+    assert json_format.ParseDict(ts, timestamp_pb2.Timestamp()).seconds == 86400
+    values = envoy_json._message_value(struct_pb2.ListValue.DESCRIPTOR, {"values": [1, "x"]}, "l", errors)
+    assert values == [1, "x"] and errors == []

@@ -9,7 +9,7 @@ first rewrites what that parser accepts into the canonical form:
 - a single value where a repeated field is expected (it becomes a one-element list), nested
   lists flattened, ``null`` list elements as the element's default;
 - well-known types written as plain messages: Duration and Timestamp as ``{seconds, nanos}``,
-  wrappers as ``{value: ...}``, ListValue as ``{values: [...]}``;
+  wrappers as ``{value: ...}``, ListValue as ``{values: [...]}``, FieldMask as ``{paths: [...]}``;
 - booleans written as strings (``"true"``, ``"yes"``, ``"1"``...: abseil's ``SimpleAtob``);
 - an empty ``{}`` for an Any;
 - a field given twice (``lb_policy`` and ``lbPolicy``): the last one wins (a list: both kept).
@@ -35,8 +35,8 @@ _WRAPPERS = frozenset(f"google.protobuf.{n}Value" for n in
 _TIME_TYPES = {"google.protobuf.Duration": duration_pb2.Duration,
                "google.protobuf.Timestamp": timestamp_pb2.Timestamp}
 #: Parsed whole by json_format: their JSON forms are free-form.
-_OPAQUE = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.FieldMask",
-                     "google.protobuf.Empty"})
+_OPAQUE = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.Empty"})
+_FIELD_MASK = "google.protobuf.FieldMask"
 _ANY = "google.protobuf.Any"
 
 
@@ -141,6 +141,11 @@ def _message_value(mt: descriptor.Descriptor, value: Any, path: str, errors: lis
         if isinstance(value, dict):
             return _time_from_fields(_TIME_TYPES[name], value, path, errors)
         return value
+    if name == _FIELD_MASK:
+        if isinstance(value, dict) and set(value) <= {"paths"}:
+            paths = value.get("paths") or []
+            return ",".join(_camel(str(p)) for p in (paths if isinstance(paths, list) else [paths]))
+        return value
     if name == "google.protobuf.ListValue":
         if isinstance(value, dict) and set(value) <= {"values"}:
             return value.get("values") or []
@@ -148,6 +153,12 @@ def _message_value(mt: descriptor.Descriptor, value: Any, path: str, errors: lis
     if name == _ANY:
         return _any(value, path, errors)
     return normalize(value, mt, path, errors)
+
+
+def _camel(path: str) -> str:
+    """A FieldMask path in its JSON spelling (``a_b.c`` → ``aB.c``)."""
+    return ".".join(part.split("_")[0] + "".join(w.capitalize() for w in part.split("_")[1:])
+                    for part in path.split("."))
 
 
 def _time_from_fields(cls: type[message.Message], value: dict[str, Any], path: str,
@@ -191,7 +202,7 @@ def _any(value: Any, path: str, errors: list[ProxyConfigError]) -> Any:
     mt = cls.DESCRIPTOR
     body = {k: v for k, v in value.items() if k != "@type"}
     if mt.full_name in _OPAQUE or mt.full_name in _WRAPPERS or mt.full_name in _TIME_TYPES \
-            or mt.full_name in ("google.protobuf.ListValue", _ANY):
+            or mt.full_name in ("google.protobuf.ListValue", _ANY, _FIELD_MASK):
         if set(body) <= {"value"} and "value" in body:
             return {"@type": type_url, "value": _message_value(mt, body["value"], path, errors)}
         return value
@@ -234,7 +245,7 @@ def _fill_field(msg: message.Message, f: descriptor.FieldDescriptor, value: Any,
                 errors: list[ProxyConfigError], exc: Exception) -> None:
     mt = f.message_type
     nested = mt is not None and mt.full_name not in _OPAQUE and mt.full_name not in _WRAPPERS \
-        and mt.full_name not in _TIME_TYPES and mt.full_name not in ("google.protobuf.ListValue",)
+        and mt.full_name not in _TIME_TYPES and mt.full_name not in ("google.protobuf.ListValue", _FIELD_MASK)
     if nested and mt.GetOptions().map_entry and isinstance(value, dict):
         vf = mt.fields_by_name["value"]
         target = getattr(msg, f.name)
