@@ -244,3 +244,18 @@ def test_well_known_types_in_object_form_parse_as_their_canonical_form() -> None
     assert json_format.ParseDict(ts, timestamp_pb2.Timestamp()).seconds == 86400
     values = envoy_json._message_value(struct_pb2.ListValue.DESCRIPTOR, {"values": [1, "x"]}, "l", errors)
     assert values == [1, "x"] and errors == []
+
+
+def test_every_bad_section_of_one_cluster_is_listed() -> None:
+    d = doc()
+    check = {"timeout": "1s", "interval": "1s", "unhealthy_threshold": 1, "healthy_threshold": 1,
+             "http_health_check": {"path": "/h"}}
+    d["static_resources"]["clusters"][0].update({
+        "circuit_breakers": {"per_host_thresholds": [{"max_requests": 1}]},
+        "outlier_detection": {"enforcing_consecutive_5xx": 150},
+        "health_checks": [check, check],
+    })
+    assert [e.field_path for e in errors_of(d)] == [
+        "static_resources.clusters[0].circuit_breakers.per_host_thresholds[0].max_requests",
+        "static_resources.clusters[0].outlier_detection.enforcing_consecutive_5xx",
+        "static_resources.clusters[0].health_checks[1]"]

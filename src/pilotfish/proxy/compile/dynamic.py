@@ -108,6 +108,7 @@ def _clusters(bootstrap: Any, resources: Any, stats: StatsStore, rng: random.Ran
     updates: list[tuple[Cluster, ClusterSettings]] = []
     warming: list[str] = []
     seen: set[str] = set()
+    failed: dict[str, None] = {}
     for path, c, static in sources:
         if c.name in seen:
             errors.append(ProxyConfigError(f"duplicate cluster name {c.name!r}", f"{path}.name"))
@@ -127,6 +128,7 @@ def _clusters(bootstrap: Any, resources: Any, stats: StatsStore, rng: random.Ran
                 settings = compile_cluster(c, path)
         except ProxyConfigError as exc:
             errors.extend(exc.errors)
+            failed[c.name] = None  # still a known name: routes naming it are not in error too
             continue
         key = c.SerializeToString(deterministic=True)
         old = prev.get(c.name)
@@ -141,6 +143,8 @@ def _clusters(bootstrap: Any, resources: Any, stats: StatsStore, rng: random.Ran
             cluster = Cluster(settings, scope, rng)
         clusters[c.name] = cluster
         keys[c.name] = key
+    if failed:  # this snapshot is refused anyway; listeners compile against every cluster name
+        return {**clusters, **failed}, keys, updates, warming  # type: ignore[dict-item]
     return clusters, keys, updates, warming
 
 
