@@ -240,3 +240,25 @@ def test_overload_actions_that_shed_load_are_refused() -> None:
                       "overload_manager.resource_monitors"}
     loaded = parse_bootstrap(d)
     compile_bootstrap(loaded.message, warnings=loaded.warnings)
+
+
+def test_values_parse_as_envoys_create_entry(tmp_path: Path) -> None:
+    (tmp_path / "floored").write_text("37.9\n")
+    (tmp_path / "fraction").write_text("numerator: 3\ndenominator: MILLION\n")
+    (tmp_path / "word").write_text("hello\n")
+    rt = runtime_of([{"name": "d", "disk_layer": {"symlink_root": str(tmp_path)}},
+                     {"name": "s", "static_layer": {"half": "12.5", "flag": True}}])
+    assert rt.integer("floored", 0) == 37 and rt.integer("half", 0) == 12  # doubles floor into integers
+    assert rt.fraction("fraction", (0, 100)) == (3, 1_000_000)
+    assert rt.integer("word", 9) == 9 and rt.integer("flag", 9) == 9
+
+
+@pytest.mark.parametrize("layers,path", [
+    ([{"name": "a", "static_layer": {}}, {"name": "a", "admin_layer": {}}], "layered_runtime.layers[1].name"),
+    ([{"name": "a", "admin_layer": {}}, {"name": "b", "admin_layer": {}}], "layered_runtime.layers[1]"),
+    ([{"name": "a"}], "layered_runtime.layers[0]"),
+])
+def test_layers_envoy_refuses(layers: list[dict[str, Any]], path: str) -> None:
+    with pytest.raises(ProxyConfigError) as info:
+        runtime_of(layers)
+    assert info.value.field_path == path

@@ -11,7 +11,7 @@ request). Later layers override earlier ones, as in Envoy:
   FractionalPercent value.
 - ``disk_layer``: the files under ``symlink_root[/subdirectory][/<node.cluster>]``, the path
   relative to it with ``/`` → ``.`` as the key, the file's text (lines starting with ``#``
-  dropped, trailing whitespace trimmed) as the value. A directory that cannot be read is an
+  dropped, trailing whitespace trimmed) read as YAML, as the value. A directory that cannot be read is an
   empty layer, as Envoy counts a ``load_error`` and goes on. Read once at startup (xDS updates
   compile with the same values); files are not watched, unlike Envoy's symlink swap.
 - ``admin_layer``: empty (there is no ``/runtime_modify`` to write it).
@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from google.protobuf import json_format
 
 from .errors import ProxyConfigError
@@ -118,9 +119,20 @@ def load(bootstrap: Any, rng: random.Random | None = None) -> Runtime:
     if not bootstrap.HasField("layered_runtime"):
         return Runtime({}, rng)
     entries: dict[str, Entry] = {}
+    names: set[str] = set()
+    admin = False
     for i, layer in enumerate(bootstrap.layered_runtime.layers):
         path = f"layered_runtime.layers[{i}]"
         kind = layer.WhichOneof("layer_specifier")
+        if layer.name in names:  # Envoy's LoaderImpl::initLayers checks
+            raise ProxyConfigError(f"duplicate layer name {layer.name!r}", f"{path}.name")
+        names.add(layer.name)
+        if kind is None:
+            raise ProxyConfigError("layer specifier not set", path)
+        if kind == "admin_layer":
+            if admin:
+                raise ProxyConfigError("at most one admin layer may be specified", path)
+            admin = True
         if kind == "static_layer":
             entries.update(_static_layer(json_format.MessageToDict(layer.static_layer), f"{path}.static_layer"))
         elif kind == "disk_layer":
@@ -195,7 +207,13 @@ def _text(value: Any) -> str:
 
 
 def _entry(raw: str, path: str) -> Entry:
-    uint = int(raw) if raw.isdigit() else None  # absl::SimpleAtoi into uint64
+    """Envoy's createEntry/setNumberValue: a number (a string is parsed as a double) that is not
+    negative is also an unsigned integer, floored (``3.7`` → 3)."""
+    try:
+        number = float(raw)
+    except ValueError:
+        return Entry(raw, None, None, path)
+    uint = int(number) if 0 <= number < 2**64 else None
     return Entry(raw, uint, None, path)
 
 
@@ -239,7 +257,24 @@ def _walk(directory: str, prefix: str, depth: int, out: dict[str, Entry], path: 
             continue
         lines = [line for line in text.split("\n") if not line.startswith("#")]
         value = "\n".join(lines).rstrip()
-        out[key] = _entry(value, f"{path} ({full})")
+        out[key] = _file_entry(value, key, f"{path} ({full})")
+
+
+def _file_entry(text: str, key: str, path: str) -> Entry:
+    """A disk layer file's text is YAML to Envoy (``ValueUtil::loadFromYaml``): a number, a
+    FractionalPercent object, or a string."""
+    try:
+        value = yaml.safe_load(text) if text else ""
+    except yaml.YAMLError:
+        value = text
+    if isinstance(value, dict):
+        try:
+            return _fraction_entry(value, key, path)
+        except ProxyConfigError:
+            return Entry(text, None, None, path)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _entry(_text(value), path)
+    return Entry(text, None, None, path)
 
 
 class FractionMatch:
