@@ -262,3 +262,10 @@ def test_layers_envoy_refuses(layers: list[dict[str, Any]], path: str) -> None:
     with pytest.raises(ProxyConfigError) as info:
         runtime_of(layers)
     assert info.value.field_path == path
+
+
+def test_a_runtime_abort_status_outside_http_statuses_is_refused() -> None:
+    rt = runtime_of([{"name": "s", "static_layer": {"fault.http.abort.http_status": 700}}])
+    with pytest.raises(ProxyConfigError) as info:
+        compile_fault(_fault(CONFIGURED), "f", runtime=rt)
+    assert info.value.field_path == "layered_runtime.layers[0].static_layer['fault.http.abort.http_status']"

@@ -251,6 +251,9 @@ def _runtime_abort(cfg: _AbortCfg | None, runtime: Runtime, pct_key: str, status
     kind, status, configured = cfg
     pct, from_runtime = _runtime_fraction(runtime, pct_key, configured)
     http = runtime.uint_of(status_key)
+    if http is not None and not 200 <= http < 600:  # Envoy would answer with it anyway; refuse
+        raise ProxyConfigError(f"runtime key {status_key!r}: HTTP status {http} is outside [200, 600)",
+                               runtime.entries[status_key].path)
     grpc = runtime.uint_of(grpc_key)
     if kind == "http":
         return AbortSpec(status if http is None else http, None, pct)
