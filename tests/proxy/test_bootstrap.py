@@ -49,10 +49,12 @@ def test_dynamic_resources_other_than_ads_v3_rejected() -> None:
     assert error_of(doc).field_path == "dynamic_resources.ads_config.transport_api_version"
 
 
-def test_layered_runtime_is_a_warning() -> None:
+def test_layered_runtime_warns_only_for_the_keys_it_ignores() -> None:
     doc = bootstrap(route(), [cluster("a", 8080)])
-    doc["layered_runtime"] = {"layers": [{"name": "x", "static_layer": {}}]}
-    assert any(w.startswith("layered_runtime") for w in compile_doc(doc).runtime.warnings)
+    doc["layered_runtime"] = {"layers": [{"name": "x", "static_layer": {
+        "fault": {"http": {"abort": {"abort_percent": 5}}}, "re2": {"max_program_size": {"error_level": 10}}}}]}
+    warned = [w.split(": ", 1)[0] for w in compile_doc(doc).runtime.warnings if w.startswith("layered_runtime")]
+    assert warned == ["layered_runtime.layers[0].static_layer['re2.max_program_size.error_level']"]
 
 
 @pytest.mark.parametrize(("mutate", "path"), [

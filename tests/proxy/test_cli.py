@@ -20,7 +20,7 @@ PILOTFISH = [sys.executable, "-c", "from pilotfish.cli.main import main; main()"
 
 async def test_proxy_subprocess_serves_and_drains(backend: Backend, tmp_path: Path) -> None:
     doc = bootstrap([{"match": {"prefix": "/"}, "route": {"cluster": "a"}}], [cluster("a", backend.port)])
-    doc["layered_runtime"] = {"layers": [{"name": "static", "static_layer": {}}]}
+    doc["layered_runtime"] = {"layers": [{"name": "static", "static_layer": {"re2.max_program_size.error_level": 100}}]}
     path = tmp_path / "envoy.yaml"
     path.write_text(yaml.safe_dump(doc))
     proc = subprocess.Popen([*PILOTFISH, "proxy", "--bootstrap", str(path), "--log-level", "info"],
@@ -43,7 +43,7 @@ async def test_proxy_subprocess_serves_and_drains(backend: Backend, tmp_path: Pa
                     ports["admin"] = int(line.rsplit(" ", 1)[-1])
             await asyncio.sleep(0.05)
         assert len(ports) == 2, buf
-        assert "layered_runtime: ignored" in buf
+        assert "layered_runtime.layers[0].static_layer['re2.max_program_size.error_level']: ignored" in buf
         async with client(ports["main"]) as c:
             r = await c.request(path="/sub")
             assert r.status == 200 and r.body == b"a /sub"

@@ -38,7 +38,8 @@ def proxy(bootstrap: str, concurrency: int, base_id: int, log_level: str, drain_
         loaded = load_bootstrap(bootstrap)
         compiled = compile_bootstrap(loaded.message, warnings=loaded.warnings)
     except ProxyConfigError as exc:
-        click.echo(f"error: {bootstrap}: {exc}", err=True)
+        for err in exc.errors:  # every problem the bootstrap has, one line each
+            click.echo(f"error: {bootstrap}: {err}", err=True)
         sys.exit(1)
     for w in loaded.warnings:
         log.warning("%s", w)

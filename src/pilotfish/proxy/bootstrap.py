@@ -17,6 +17,7 @@ import yaml
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from google.protobuf import json_format, symbol_database
 
+from . import envoy_json, layered_runtime
 from .compile.service_clusters import check_service_clusters
 from .errors import ProxyConfigError
 from .istio_config import effective_type_name
@@ -48,6 +49,9 @@ _IGNORED_EXTENSIONS = {
 }
 
 
+_SHRINK_HEAP = "envoy.overload_actions.shrink_heap"
+
+
 @dataclass
 class LoadedBootstrap:
     """The parsed bootstrap, the document it came from, and what was ignored."""
@@ -55,6 +59,17 @@ class LoadedBootstrap:
     message: bootstrap_pb2.Bootstrap
     source: str
     warnings: list[str] = field(default_factory=list)
+
+
+class _EnvoyYamlLoader(yaml.SafeLoader):
+    """YAML as Envoy's loader types it: an unquoted date stays a string (yaml-cpp has no
+    timestamp type; PyYAML would make it a ``date`` no protobuf field takes)."""
+
+
+_EnvoyYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def read_document(path: str | Path) -> dict[str, Any]:
@@ -65,7 +80,7 @@ def read_document(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ProxyConfigError(f"cannot read bootstrap {p}: {exc.strerror}") from exc
     try:
-        doc = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        doc = json.loads(text) if p.suffix == ".json" else yaml.load(text, Loader=_EnvoyYamlLoader)  # noqa: S506
     except (ValueError, yaml.YAMLError) as exc:
         raise ProxyConfigError(f"{p}: not valid YAML/JSON: {exc}") from exc
     if not isinstance(doc, dict):
@@ -81,32 +96,120 @@ def load_bootstrap(path: str | Path) -> LoadedBootstrap:
 
 
 def parse_bootstrap(doc: dict[str, Any]) -> LoadedBootstrap:
-    """Parse a bootstrap document and check it against the supported subset."""
+    """Parse a bootstrap document and check it against the supported subset.
+
+    Every problem is found before anything is raised: parse errors (envoy_json), fields outside
+    the subset (support.py) and, on the rest of the config, what compiling it refuses. The one
+    ProxyConfigError raised lists them all, each with its path.
+    """
     for mod in _BASE_MODULES:
         importlib.import_module(mod)
+    errors: list[ProxyConfigError] = []
     for type_name in sorted(_type_names(doc)):
-        _import_type(type_name)
+        try:
+            _import_type(type_name)
+        except ProxyConfigError:
+            pass  # envoy_json names the field holding the unknown @type
     msg = bootstrap_pb2.Bootstrap()
-    try:
-        json_format.ParseDict(doc, msg)
-    except json_format.ParseError as exc:
-        raise ProxyConfigError(f"invalid bootstrap: {exc}") from exc
-    result = CheckResult()
+    errors.extend(envoy_json.parse(doc, msg))
+    result = CheckResult(collect=True)
     check_message(msg, "", result)
-    _check_extensions(msg, result.warnings)
-    ads_settings(msg)  # dynamic_resources: ADS over gRPC only, checked here at the edge
-    result.warnings.extend(check_service_clusters(msg))
+    errors.extend(result.errors)
+    for check in (_check_extensions, _check_dynamic, _check_service_clusters, _check_runtime, _check_overload):
+        try:
+            check(msg, result.warnings)
+        except ProxyConfigError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        errors.extend(_compile_errors(msg))
+        raise ProxyConfigError.collected(_distinct(errors))
     return LoadedBootstrap(msg, "", result.warnings)
 
 
+def _check_runtime(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
+    found, errors = layered_runtime.check(msg)
+    warnings.extend(found)
+    if errors:
+        raise ProxyConfigError.collected(errors)
+
+
+def _check_overload(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
+    """Resource monitors only measure; an action would shed load when its trigger fires, which the
+    proxy cannot do, so actions are refused (except shrink_heap, which only frees memory)."""
+    if not msg.HasField("overload_manager"):
+        return
+    om = msg.overload_manager
+    errors = []
+    for i, action in enumerate(om.actions):
+        path = f"overload_manager.actions[{i}]"
+        if action.name == _SHRINK_HEAP:
+            warnings.append(f"{path} ({action.name}): ignored (returns free heap memory to the system; "
+                            "cannot change traffic)")
+            continue
+        errors.append(ProxyConfigError(f"overload action {action.name!r} is not supported (it sheds load when "
+                                       "its trigger fires; the proxy has no overload manager)", path))
+    for i in range(len(om.loadshed_points)):
+        errors.append(ProxyConfigError("overload load shed points are not supported (the proxy has no overload "
+                                       "manager)", f"overload_manager.loadshed_points[{i}]"))
+    if errors:
+        raise ProxyConfigError.collected(errors)
+    if om.resource_monitors:
+        warnings.append("overload_manager.resource_monitors: ignored (with no load-shedding action they only "
+                        "measure; cannot change traffic)")
+
+
+def _check_dynamic(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
+    ads_settings(msg)  # dynamic_resources: ADS over gRPC only, checked here at the edge
+
+
+def _check_service_clusters(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
+    warnings.extend(check_service_clusters(msg))
+
+
+def _compile_errors(msg: bootstrap_pb2.Bootstrap) -> list[ProxyConfigError]:
+    """What compiling the config (as far as it parsed) refuses, to list with the other errors."""
+    from .compile import compile_bootstrap
+
+    try:
+        compile_bootstrap(msg)
+    except ProxyConfigError as exc:
+        return exc.errors
+    except Exception:  # noqa: BLE001 - a config already in error may trip what compiling assumes
+        return []
+    return []
+
+
+def _distinct(errors: list[ProxyConfigError]) -> list[ProxyConfigError]:
+    """One error per place: a later error at, above or below an earlier one's path is a
+    consequence of it (a field left unset, a whole listener refused) and is dropped."""
+    kept: list[ProxyConfigError] = []
+    for err in errors:
+        p = err.field_path
+        if any(_related(p, k.field_path) for k in kept):
+            continue
+        kept.append(err)
+    return kept
+
+
+def _related(a: str, b: str) -> bool:
+    if not a or not b:
+        return a == b
+    return a == b or a.startswith((b + ".", b + "[")) or b.startswith((a + ".", a + "["))
+
+
 def _check_extensions(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
+    errors = []
     for i, ext in enumerate(msg.bootstrap_extensions):
         path = f"bootstrap_extensions[{i}]"
         type_name = effective_type_name(ext.typed_config)
         why = _IGNORED_EXTENSIONS.get(type_name)
         if why is None:
-            raise ProxyConfigError(f"bootstrap extension {type_name!r} is not supported", f"{path}.typed_config")
+            errors.append(ProxyConfigError(f"bootstrap extension {type_name!r} is not supported",
+                                           f"{path}.typed_config"))
+            continue
         warnings.append(f"{path} ({ext.name or type_name}): ignored ({why})")
+    if errors:
+        raise ProxyConfigError.collected(errors)
 
 
 def _type_names(node: Any) -> set[str]:
@@ -135,7 +238,7 @@ def _import_type(type_name: str) -> None:
     package = type_name.rsplit(".", 1)[0]
     try:
         pkg = importlib.import_module(package)
-    except ImportError:
+    except (ImportError, ValueError):  # ValueError: an empty name
         raise ProxyConfigError(f"unknown @type {type_name!r}") from None
     for info in pkgutil.iter_modules(getattr(pkg, "__path__", [])):
         if info.name.endswith("_pb2"):

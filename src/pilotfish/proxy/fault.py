@@ -10,7 +10,14 @@ Header-controlled faults (``header_delay`` / ``header_abort``) read x-envoy-faul
 (milliseconds), x-envoy-fault-abort-request (HTTP status 200-599) and
 x-envoy-fault-abort-grpc-request; their percentage may be lowered, never raised, by
 x-envoy-fault-delay-request-percentage / x-envoy-fault-abort-request-percentage. Only the first
-value of each header counts. Runtime keys are ignored (no runtime: their defaults apply).
+value of each header counts.
+
+Runtime keys (layered_runtime.py; ``fault.http.abort.abort_percent`` and the other ``*_runtime``
+defaults) are resolved when the filter is compiled: a value there replaces the configured
+percentage, delay, status or ``max_active_faults`` as Envoy's ``featureEnabled``/``getInteger``
+would. A request carrying ``x-envoy-downstream-service-cluster: C`` reads the
+``fault.http.C.*`` keys instead, as Envoy does; the policies for it are compiled too
+(``by_downstream``), and the header is looked up only when the runtime makes it matter.
 
 ``max_active_faults`` is a shared ``ActiveFaults`` counter per filter config: a request takes
 one slot when it gets any fault and gives it back when its delay ends without an abort, or when
@@ -19,7 +26,7 @@ it ends (``ActiveFaults.release``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -36,6 +43,7 @@ ABORT_HEADER = b"x-envoy-fault-abort-request"
 ABORT_GRPC_HEADER = b"x-envoy-fault-abort-grpc-request"
 ABORT_PERCENTAGE_HEADER = b"x-envoy-fault-abort-request-percentage"
 DOWNSTREAM_NODE_HEADER = b"x-envoy-downstream-service-node"
+DOWNSTREAM_CLUSTER_HEADER = b"x-envoy-downstream-service-cluster"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,10 @@ class Fraction:
 class DelaySpec:
     fixed: float | None  # seconds; None: header-controlled
     percentage: Fraction
+    # header-controlled only, from runtime: the percentage replaces the header's, and the delay
+    # (seconds) the header's value when the header asks for one
+    runtime_percentage: bool = False
+    runtime_delay: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +78,10 @@ class AbortSpec:
     grpc_status: int | None  # fixed gRPC status (answered with HTTP 200)
     percentage: Fraction
     header: bool = False  # header_abort
+    # header_abort only, from runtime (as DelaySpec's)
+    runtime_percentage: bool = False
+    runtime_http_status: int | None = None
+    runtime_grpc_status: int | None = None
 
 
 class FaultDecision(NamedTuple):
@@ -126,6 +142,9 @@ class FaultPolicy:
     headers: tuple[HeaderMatcher, ...] = ()
     downstream_nodes: frozenset[bytes] = frozenset()
     max_active_faults: int | None = None
+    #: Runtime made x-envoy-downstream-service-cluster matter: (policy by its value, policy for
+    #: a value without keys of its own). None: the header changes nothing.
+    by_downstream: tuple[Mapping[bytes, FaultPolicy], FaultPolicy] | None = None
     #: Nothing can fire: no delay or abort, or 0% for each (a request header can only lower a
     #: configured percentage). The filter then costs one attribute read per request.
     never: bool = field(init=False, default=False)
@@ -133,7 +152,20 @@ class FaultPolicy:
     def __post_init__(self) -> None:
         d, a = self.delay, self.abort
         never = (d is None or d.percentage.numerator <= 0) and (a is None or a.percentage.numerator <= 0)
+        if self.by_downstream is not None:
+            by, other = self.by_downstream
+            never = never and other.never and all(p.never for p in by.values())
         object.__setattr__(self, "never", never)
+
+    def for_request(self, headers: Headers) -> FaultPolicy:
+        """This policy, or the one runtime gives requests from a downstream cluster."""
+        by = self.by_downstream
+        if by is None:
+            return self
+        cluster = _first(headers, DOWNSTREAM_CLUSTER_HEADER)
+        if cluster is None:
+            return self
+        return by[0].get(cluster, by[1])
 
     def decide(self, headers: Headers, cluster: str, rng: RandomSource,
                active: ActiveFaults | None = None) -> FaultDecision:
@@ -185,12 +217,14 @@ class FaultPolicy:
                 return None
             duration = d.fixed
         else:
-            if not _percentage(d.percentage, headers, DELAY_PERCENTAGE_HEADER).sample(rng):
+            pct = d.percentage if d.runtime_percentage else _percentage(d.percentage, headers,
+                                                                        DELAY_PERCENTAGE_HEADER)
+            if not pct.sample(rng):
                 return None
             ms = _uint(_first(headers, DELAY_HEADER))
             if ms is None:
                 return None
-            duration = ms / 1000.0
+            duration = ms / 1000.0 if d.runtime_delay is None else d.runtime_delay
         return duration if duration > 0 else None  # only a delay above 0 ms is injected
 
     def _abort(self, headers: Headers, rng: RandomSource) -> tuple[int | None, int | None]:
@@ -203,14 +237,17 @@ class FaultPolicy:
             if a.http_status is not None:
                 return a.http_status, None
             return 200, a.grpc_status
-        if not _percentage(a.percentage, headers, ABORT_PERCENTAGE_HEADER).sample(rng):
+        pct = a.percentage if a.runtime_percentage else _percentage(a.percentage, headers,
+                                                                    ABORT_PERCENTAGE_HEADER)
+        if not pct.sample(rng):
             return None, None
         code = _uint(_first(headers, ABORT_HEADER))
         if code is not None and 200 <= code < 600:
-            return code, None  # an HTTP status wins over a gRPC one
+            # an HTTP status wins over a gRPC one
+            return (code if a.runtime_http_status is None else a.runtime_http_status), None
         grpc = _uint(_first(headers, ABORT_GRPC_HEADER))
         if grpc is not None:
-            return 200, grpc
+            return 200, (grpc if a.runtime_grpc_status is None else a.runtime_grpc_status)
         return None, None
 
 

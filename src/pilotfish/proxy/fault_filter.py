@@ -59,6 +59,8 @@ class FaultFilter:
         policy = route.typed_per_filter.get(self.name, self.policy) if route.typed_per_filter else self.policy
         if policy.never:
             return False
+        if policy.by_downstream is not None:
+            policy = policy.for_request(stream.head.headers)
         d = policy.decide(stream.head.headers, cluster, stream.conn.rng, self.active)
         if d.delay is not None:
             stream.flags |= DI
@@ -111,18 +113,20 @@ def active_faults(stats: StatsStore, stat_prefix: str) -> ActiveFaults:
 
 
 def compile_fault_filter(name: str, msg: Any, path: str, stats: StatsStore, stat_prefix: str,
-                         warnings: list[str] | None = None) -> FaultFilter:
-    """An HttpFilter named ``name`` holding an HTTPFault (already unpacked)."""
+                         warnings: list[str] | None = None, runtime: Any = None) -> FaultFilter:
+    """An HttpFilter named ``name`` holding an HTTPFault (already unpacked); ``runtime``
+    (layered_runtime.Runtime) gives its runtime keys their values."""
     from .compile.resilience import compile_fault
 
     if not name:
         raise ProxyConfigError("the fault filter needs a name (typed_per_filter_config keys refer to it)",
                                f"{path}.name")
-    policy = compile_fault(msg, f"{path}.typed_config", warnings)
+    policy = compile_fault(msg, f"{path}.typed_config", warnings, runtime)
     return FaultFilter(name, policy, active_faults(stats, stat_prefix))
 
 
-def compile_per_filter(configs: Any, path: str, warnings: list[str] | None = None) -> dict[str, Any]:
+def compile_per_filter(configs: Any, path: str, warnings: list[str] | None = None,
+                       runtime: Any = None) -> dict[str, Any]:
     """A typed_per_filter_config map: filter name → compiled override (fault filters only)."""
     from .compile.resilience import compile_fault_any
 
@@ -133,5 +137,5 @@ def compile_per_filter(configs: Any, path: str, warnings: list[str] | None = Non
         if type_name != FAULT_TYPE:
             raise ProxyConfigError(f"typed_per_filter_config of type {type_name!r} is not supported "
                                    f"(supported: {FAULT_TYPE})", kpath)
-        out[key] = compile_fault_any(value, kpath, warnings)
+        out[key] = compile_fault_any(value, kpath, warnings, runtime)
     return out

@@ -34,8 +34,9 @@ class MirrorPolicy:
     """One RouteAction.RequestMirrorPolicy."""
 
     cluster: str
-    fraction: Fraction = Fraction(100, 100)  # runtime_fraction.default_value; unset: always
+    fraction: Fraction = Fraction(100, 100)  # runtime_fraction (its runtime key resolved); unset: always
     suffix: bool = True  # not disable_shadow_host_suffix_append
+    cluster_header: bytes = b""  # the request header naming the mirror cluster (instead of cluster)
 
 
 def port_start(host: bytes) -> int:
@@ -262,8 +263,15 @@ def start(stream: Any, policies: Sequence[MirrorPolicy]) -> list[Shadow] | None:
     for p in policies:
         if not p.fraction.sample(conn.rng):
             continue
-        cluster = stream.hcm.clusters.get(p.cluster)
-        if cluster is None:  # removed by CDS since the route was compiled
+        name = p.cluster
+        if p.cluster_header:  # Envoy: no such header, or no such cluster, and nothing is mirrored
+            name = ""
+            for k, v in head.headers:
+                if k == p.cluster_header:
+                    name = v.decode("latin-1")
+                    break
+        cluster = stream.hcm.clusters.get(name)
+        if cluster is None:  # removed by CDS since the route was compiled (or a header's unknown name)
             continue
         manager = cluster.resources.managers[0]
         if not manager.try_request():
@@ -318,24 +326,29 @@ def cancel_unfinished(shadows: list[Shadow]) -> None:
 
 
 def compile_mirror_policies(policies: Any, path: str, cluster_names: set[str],
-                            validate: bool) -> tuple[MirrorPolicy, ...]:
+                            validate: bool, runtime: Any = None) -> tuple[MirrorPolicy, ...]:
     """RouteAction.request_mirror_policies → MirrorPolicy tuple (``trace_sampled`` cannot change
-    traffic and is left to support.py's warning)."""
+    traffic and is left to support.py's warning). ``runtime`` (layered_runtime.Runtime) gives
+    ``runtime_fraction.runtime_key`` its value."""
     from .compile.resilience import fraction
     from .errors import ProxyConfigError
 
     out = []
     for i, p in enumerate(policies):
         ppath = f"{path}[{i}]"
-        for name in ("cluster_header", "request_headers_mutations", "host_rewrite_literal"):
+        for name in ("request_headers_mutations", "host_rewrite_literal"):
             if getattr(p, name):
                 raise ProxyConfigError(f"{name} is not supported yet", f"{ppath}.{name}")
-        if not p.cluster:
-            raise ProxyConfigError("a mirror policy needs a cluster", f"{ppath}.cluster")
-        if validate and p.cluster not in cluster_names:
+        if bool(p.cluster) == bool(p.cluster_header):
+            raise ProxyConfigError("a mirror policy needs one of cluster and cluster_header", ppath)
+        if validate and p.cluster and p.cluster not in cluster_names:
             raise ProxyConfigError(f"unknown shadow cluster {p.cluster!r}", f"{ppath}.cluster")
         pct = Fraction(100, 100)
         if p.HasField("runtime_fraction"):
-            pct = fraction(p.runtime_fraction.default_value, f"{ppath}.runtime_fraction.default_value")
-        out.append(MirrorPolicy(p.cluster, pct, not p.disable_shadow_host_suffix_append))
+            rf = p.runtime_fraction
+            pct = fraction(rf.default_value, f"{ppath}.runtime_fraction.default_value")
+            if runtime is not None:
+                pct = Fraction(*runtime.fraction(rf.runtime_key, (pct.numerator, pct.denominator)))
+        out.append(MirrorPolicy(p.cluster, pct, not p.disable_shadow_host_suffix_append,
+                                p.cluster_header.lower().encode()))
     return tuple(out)

@@ -64,18 +64,25 @@ _HEADER_MUTATIONS = {
 FIELDS: dict[str, dict[str, str]] = {
     _B + "Bootstrap": {
         "node": OK, "static_resources": OK, "admin": OK, "dynamic_resources": OK,
-        "layered_runtime": WARN, "stats_config": WARN, "stats_sinks": WARN,
-        "stats_flush_interval": WARN, "watchdog": WARN, "watchdogs": WARN,
-        "overload_manager": WARN, "enable_dispatcher_stats": WARN,
+        "stats_config": WARN, "stats_sinks": WARN,
+        "stats_flush_interval": WARN, "watchdog": WARN, "watchdogs": WARN, "enable_dispatcher_stats": WARN,
+        # bootstrap.py: layered_runtime.py reads the layers; overload actions are refused
+        "layered_runtime": OK, "overload_manager": OK,
         "stats_server_version_override": WARN, "node_context_params": WARN,
         "application_log_config": WARN, "default_regex_engine": WARN,
-        "cluster_manager": WARN, "use_tcp_for_dns_lookups": WARN,
+        "cluster_manager": OK, "use_tcp_for_dns_lookups": WARN,
         "deferred_stat_options": WARN, "stats_flush_on_admin": WARN, "stats_eviction_interval": WARN,
         # the tracer only reports spans (HttpConnectionManager.tracing is ignored too)
         "tracing": WARN,
         "bootstrap_extensions": OK,  # bootstrap.py: each known type is ignored with a warning
     },
     _B + "Bootstrap.StaticResources": {"listeners": OK, "clusters": OK},
+    # upstream_bind_config (the source address of upstream connections) is refused
+    _B + "ClusterManager": {
+        "enable_deferred_cluster_creation": WARN, "load_stats_config": WARN,
+        "outlier_detection": WARN,  # its event log only
+        "local_cluster_name": WARN,  # only zone-aware routing reads it, and that is ignored too
+    },
     # xDS: ADS over gRPC only (xds/settings.py checks the combinations).
     _B + "Bootstrap.DynamicResources": {"lds_config": OK, "cds_config": OK, "ads_config": OK},
     _CORE + "ConfigSource": {
@@ -181,6 +188,7 @@ FIELDS: dict[str, dict[str, str]] = {
     _R + "RouteMatch": {
         "prefix": OK, "path": OK, "safe_regex": OK, "path_separated_prefix": OK,
         "case_sensitive": OK, "headers": OK, "query_parameters": OK, "connect_matcher": OK,
+        "runtime_fraction": OK,
     },
     _R + "RouteMatch.ConnectMatcher": {},
     _R + "HeaderMatcher": {
@@ -200,12 +208,12 @@ FIELDS: dict[str, dict[str, str]] = {
     # CONNECT is terminated here (raw TCP upstream); allow_post/proxy_protocol are not supported
     _R + "RouteAction.UpgradeConfig.ConnectConfig": {},
     _R + "RouteAction.MaxStreamDuration": {"max_stream_duration": OK},
-    # shadow.py: cluster_header, request_headers_mutations and host_rewrite_literal are not yet
+    # shadow.py: request_headers_mutations and host_rewrite_literal are not yet
     _R + "RouteAction.RequestMirrorPolicy": {
-        "cluster": OK, "runtime_fraction": OK, "disable_shadow_host_suffix_append": OK,
+        "cluster": OK, "cluster_header": OK, "runtime_fraction": OK, "disable_shadow_host_suffix_append": OK,
         "trace_sampled": WARN,
     },
-    _CORE + "RuntimeFractionalPercent": {"default_value": OK, "runtime_key": WARN},
+    _CORE + "RuntimeFractionalPercent": {"default_value": OK, "runtime_key": OK},
     _R + "RouteAction.HashPolicy": {
         "header": OK, "cookie": OK, "connection_properties": OK, "query_parameter": OK, "terminal": OK,
     },
@@ -214,7 +222,7 @@ FIELDS: dict[str, dict[str, str]] = {
     _R + "RouteAction.HashPolicy.CookieAttribute": {"name": OK, "value": OK},
     _R + "RouteAction.HashPolicy.ConnectionProperties": {"source_ip": OK},
     _R + "RouteAction.HashPolicy.QueryParameter": {"name": OK},
-    _R + "WeightedCluster": {"clusters": OK, "total_weight": OK, "runtime_key_prefix": WARN},
+    _R + "WeightedCluster": {"clusters": OK, "total_weight": OK, "runtime_key_prefix": OK},
     _R + "WeightedCluster.ClusterWeight": {"name": OK, "weight": OK, **_HEADER_MUTATIONS},
     _R + "RedirectAction": {
         "scheme_redirect": OK, "https_redirect": OK, "host_redirect": OK, "port_redirect": OK,
@@ -235,7 +243,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "dns_lookup_family": OK, "dns_refresh_rate": OK, "respect_dns_ttl": WARN,
         "alt_stat_name": OK, "metadata": WARN, "cleanup_interval": OK,
         "upstream_connection_options": WARN, "track_cluster_stats": WARN,
-        "least_request_lb_config": OK, "round_robin_lb_config": WARN,
+        "least_request_lb_config": OK, "round_robin_lb_config": OK,
         "close_connections_on_host_health_failure": WARN, "ignore_health_on_host_removal": WARN,
         "http_protocol_options": OK, "eds_cluster_config": OK,
         "http2_protocol_options": OK,  # HTTP/2: service clusters only (compile/service_clusters.py)
@@ -246,14 +254,16 @@ FIELDS: dict[str, dict[str, str]] = {
     },
     _C + "Cluster.RingHashLbConfig": {"minimum_ring_size": OK, "maximum_ring_size": OK, "hash_function": OK},
     _C + "Cluster.MaglevLbConfig": {"table_size": OK},
+    # slow_start_config and locality_lb_config change the weights: refused
+    _C + "Cluster.RoundRobinLbConfig": {},
     _C + "Cluster.OriginalDstLbConfig": {
         "use_http_header": OK, "http_header_name": OK, "upstream_port_override": OK,
     },
     _C + "Cluster.CommonLbConfig": {
         "healthy_panic_threshold": OK, "locality_weighted_lb_config": OK,
         "consistent_hashing_lb_config": OK, "zone_aware_lb_config": WARN,  # needs a local cluster
-        "update_merge_window": WARN, "ignore_new_hosts_until_first_hc": WARN,
-        "close_connections_on_host_set_change": WARN,
+        "update_merge_window": WARN, "close_connections_on_host_set_change": WARN,
+        # ignore_new_hosts_until_first_hc keeps traffic off new hosts: refused
     },
     _C + "Cluster.CommonLbConfig.ConsistentHashingLbConfig": {"use_hostname_for_hashing": OK},
     _C + "Cluster.EdsClusterConfig": {"eds_config": OK, "service_name": OK},
@@ -264,7 +274,8 @@ FIELDS: dict[str, dict[str, str]] = {
     },
     _E + "ClusterLoadAssignment": {"cluster_name": OK, "endpoints": OK, "policy": OK},
     _E + "ClusterLoadAssignment.Policy": {
-        "overprovisioning_factor": OK, "weighted_priority_health": OK, "endpoint_stale_after": WARN,
+        # endpoint_stale_after drops the endpoints when EDS goes quiet: refused
+        "overprovisioning_factor": OK, "weighted_priority_health": OK,
     },
     _E + "LocalityLbEndpoints": {
         "locality": OK, "lb_endpoints": OK, "load_balancing_weight": OK, "priority": OK,
@@ -329,10 +340,22 @@ WARN_NOTES: dict[str, str] = {
 @dataclass
 class CheckResult:
     warnings: list[str] = field(default_factory=list)
+    #: Every set field outside the subset. With ``collect`` the walk only records them (a
+    #: bootstrap lists all its problems at once); otherwise check_message raises them.
+    errors: list[ProxyConfigError] = field(default_factory=list)
+    collect: bool = False
 
 
 def check_message(msg: message.Message, path: str, result: CheckResult) -> None:
-    """Raise ProxyConfigError on the first set field outside the supported subset."""
+    """Check every set field against the supported subset; a ProxyConfigError lists those outside
+    it (unless ``result.collect``: then they are left in ``result.errors``)."""
+    before = len(result.errors)
+    _walk(msg, path, result)
+    if not result.collect and len(result.errors) > before:
+        raise ProxyConfigError.collected(result.errors[before:])
+
+
+def _walk(msg: message.Message, path: str, result: CheckResult) -> None:
     full_name = msg.DESCRIPTOR.full_name
     rules = FIELDS.get(full_name)
     if rules is None:
@@ -348,7 +371,8 @@ def check_message(msg: message.Message, path: str, result: CheckResult) -> None:
         rule = rules.get(name)
         if rule is None:
             hint = HINTS.get(name, f"field {name!r} of {full_name} is not supported")
-            raise ProxyConfigError(hint, fpath)
+            result.errors.append(ProxyConfigError(hint, fpath))
+            continue
         if rule == WARN:
             note = WARN_NOTES.get(fpath, "not supported; cannot change traffic")
             result.warnings.append(f"{fpath}: ignored ({note})")
@@ -367,10 +391,14 @@ def check_message(msg: message.Message, path: str, result: CheckResult) -> None:
 
 def _check_value(value: message.Message, path: str, rule: str, result: CheckResult) -> None:
     if isinstance(value, any_pb2.Any):
-        inner = unpack_any(value, path, rule)
-        check_message(inner, path, result)
+        try:
+            inner = unpack_any(value, path, rule)
+        except ProxyConfigError as exc:
+            result.errors.extend(exc.errors)
+            return
+        _walk(inner, path, result)
     else:
-        check_message(value, path, result)
+        _walk(value, path, result)
 
 
 def unpack_any(value: any_pb2.Any, path: str, kind: str) -> message.Message:

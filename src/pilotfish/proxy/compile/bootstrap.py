@@ -6,7 +6,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from .. import layered_runtime
 from ..access_log import AccessLogSink
+from ..errors import ProxyConfigError
+from ..layered_runtime import Runtime
 from ..runtime import RuntimeConfig
 from ..stats import StatsStore
 from .dynamic import compile_snapshot
@@ -18,6 +21,7 @@ class Compiled:
     stats: StatsStore
     sinks: dict[str, AccessLogSink]
     rng: random.Random | None = None  # the clusters' random source, reused by later snapshots
+    layers: Runtime | None = None  # layered_runtime as read at startup, reused by later snapshots
 
 
 def compile_bootstrap(bootstrap: Any, rng: random.Random | None = None,
@@ -32,5 +36,10 @@ def compile_bootstrap(bootstrap: Any, rng: random.Random | None = None,
         from ..xds.resources import Resources
 
         resources = Resources()
-    runtime = compile_snapshot(bootstrap, resources, stats=stats, sinks=sinks, rng=rng, warnings=warnings)
-    return Compiled(runtime, stats, sinks, rng)
+    try:
+        layers = layered_runtime.load(bootstrap, rng)  # the disk layer is read once, here
+    except ProxyConfigError:
+        layers = None  # compile_snapshot lists the error with the others
+    runtime = compile_snapshot(bootstrap, resources, stats=stats, sinks=sinks, rng=rng, warnings=warnings,
+                               layers=layers)
+    return Compiled(runtime, stats, sinks, rng, layers)

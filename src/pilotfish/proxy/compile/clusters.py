@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ..circuit_breaker import CircuitBreakerSettings
 from ..cluster import (
@@ -25,6 +26,8 @@ from ..support import unpack_any
 from ..upstream import PoolOptions
 from .durations import seconds
 from .resilience import compile_circuit_breakers, compile_health_checks, compile_outlier_detection
+
+T = TypeVar("T")
 
 _TYPES = {0: STATIC, 1: STRICT_DNS, 2: LOGICAL_DNS, 3: EDS, 4: ORIGINAL_DST}
 _LB = {0: "ROUND_ROBIN", 1: "LEAST_REQUEST", 2: "RING_HASH", 3: "RANDOM", 5: "MAGLEV",
@@ -54,21 +57,18 @@ def compile_cluster(c: Any, path: str) -> ClusterSettings:
     if (ctype == ORIGINAL_DST) != (policy == CLUSTER_PROVIDED):
         raise ProxyConfigError("'CLUSTER_PROVIDED' is the only lb_policy for ORIGINAL_DST clusters, and "
                                "is allowed only with ORIGINAL_DST", f"{path}.lb_policy")
-    options = _lb_options(c, path, policy)
-    if ctype == ORIGINAL_DST:
-        if c.HasField("load_assignment"):
-            raise ProxyConfigError("ORIGINAL_DST clusters must have no load assignment configured",
-                                   f"{path}.load_assignment")
-        assignment = LoadAssignment()
-    elif ctype == EDS:
-        assignment = LoadAssignment()  # endpoints arrive with update_load_assignment()
-    else:
-        assignment = compile_load_assignment(c.load_assignment, f"{path}.load_assignment", ctype)
-    if ctype == LOGICAL_DNS and (len(assignment.localities) != 1
-                                 or len(assignment.localities[0].endpoints) != 1):
-        raise ProxyConfigError("LOGICAL_DNS clusters must have a single locality_lb_endpoint and a "
-                               "single lb_endpoint", f"{path}.load_assignment")
-    http = _protocol_options(c, path)
+    errors: list[ProxyConfigError] = []  # the sections below are independent: all their errors are listed
+
+    def attempt(compile_section: Callable[[], T], fallback: T) -> T:
+        try:
+            return compile_section()
+        except ProxyConfigError as exc:
+            errors.extend(exc.errors)
+            return fallback
+
+    options = attempt(lambda: _lb_options(c, path, policy), None)
+    assignment = attempt(lambda: _assignment(c, path, ctype), LoadAssignment())
+    http = attempt(lambda: _protocol_options(c, path), None)
     idle = 3600.0
     max_rq = c.max_requests_per_connection.value if c.HasField("max_requests_per_connection") else 0
     for opts in (c.common_http_protocol_options, http):
@@ -80,14 +80,18 @@ def compile_cluster(c: Any, path: str) -> ClusterSettings:
     buffer_limit = (c.per_connection_buffer_limit_bytes.value
                     if c.HasField("per_connection_buffer_limit_bytes") else 1024 * 1024)
     family, prefer_v6 = _FAMILY.get(c.dns_lookup_family, (socket.AF_UNSPEC, False))
-    breakers = (compile_circuit_breakers(c.circuit_breakers, f"{path}.circuit_breakers")
-                if c.HasField("circuit_breakers") else CircuitBreakerSettings())
-    outlier = (compile_outlier_detection(c.outlier_detection, f"{path}.outlier_detection")
-               if c.HasField("outlier_detection") else None)
-    health_check = compile_health_checks(c.health_checks, f"{path}.health_checks")
+    breakers = attempt(lambda: compile_circuit_breakers(c.circuit_breakers, f"{path}.circuit_breakers")
+                       if c.HasField("circuit_breakers") else CircuitBreakerSettings(), CircuitBreakerSettings())
+    outlier = attempt(lambda: compile_outlier_detection(c.outlier_detection, f"{path}.outlier_detection")
+                      if c.HasField("outlier_detection") else None, None)
+    health_check = attempt(lambda: compile_health_checks(c.health_checks, f"{path}.health_checks"), None)
     if health_check is not None and ctype == ORIGINAL_DST:
-        raise ProxyConfigError("health checks are not supported on ORIGINAL_DST clusters (hosts are made "
-                               "on demand)", f"{path}.health_checks")
+        errors.append(ProxyConfigError("health checks are not supported on ORIGINAL_DST clusters (hosts are "
+                                       "made on demand)", f"{path}.health_checks"))
+    original_dst = attempt(lambda: _original_dst(c, path), OriginalDstOptions())
+    if errors:
+        raise ProxyConfigError.collected(errors)
+    assert options is not None
     return ClusterSettings(
         name=c.name, kind=ctype, assignment=assignment, lb=options,
         pool=PoolOptions(connect_timeout=connect_timeout, idle_timeout=idle,
@@ -96,9 +100,25 @@ def compile_cluster(c: Any, path: str) -> ClusterSettings:
         dns_family=family, prefer_v6=prefer_v6,
         eds_service_name=c.eds_cluster_config.service_name or c.name,
         cleanup_interval=seconds(c.cleanup_interval) if c.HasField("cleanup_interval") else 5.0,
-        original_dst=_original_dst(c, path),
+        original_dst=original_dst,
         circuit_breakers=breakers, outlier=outlier, health_check=health_check,
     )
+
+
+def _assignment(c: Any, path: str, ctype: str) -> LoadAssignment:
+    if ctype == ORIGINAL_DST:
+        if c.HasField("load_assignment"):
+            raise ProxyConfigError("ORIGINAL_DST clusters must have no load assignment configured",
+                                   f"{path}.load_assignment")
+        return LoadAssignment()
+    if ctype == EDS:
+        return LoadAssignment()  # endpoints arrive with update_load_assignment()
+    assignment = compile_load_assignment(c.load_assignment, f"{path}.load_assignment", ctype)
+    if ctype == LOGICAL_DNS and (len(assignment.localities) != 1
+                                 or len(assignment.localities[0].endpoints) != 1):
+        raise ProxyConfigError("LOGICAL_DNS clusters must have a single locality_lb_endpoint and a "
+                               "single lb_endpoint", f"{path}.load_assignment")
+    return assignment
 
 
 def _lb_options(c: Any, path: str, policy: str) -> LbOptions:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import layered_runtime
 from ..access_log import AccessLogSink
 from ..cluster import EDS, Cluster, ClusterSettings
 from ..errors import ProxyConfigError
@@ -58,15 +59,29 @@ def compile_snapshot(bootstrap: Any, resources: Any, *, stats: StatsStore,
                      sinks: dict[str, AccessLogSink], rng: random.Random,
                      previous: RuntimeConfig | None = None,
                      warnings: list[str] | None = None,
-                     undo: list[StatsUndo] | None = None) -> RuntimeConfig:
+                     undo: list[StatsUndo] | None = None,
+                     layers: layered_runtime.Runtime | None = None) -> RuntimeConfig:
     """``resources`` is None for a static-only bootstrap (RDS and EDS are then errors).
 
     A replaced cluster's successor shares its stats scope (counters continue); what the new
     Cluster writes into a scope at construction is recorded in ``undo`` so that a snapshot that
     is never applied can give the scope back to the cluster still serving (``StatsUndo.restore``).
+    ``layers``: the runtime layers as read at startup (read here when not given).
     """
-    clusters, keys, updates, warming_clusters = _clusters(bootstrap, resources, stats, rng, previous, undo)
-    listeners, warming_listeners = _listeners(bootstrap, resources, stats, clusters, sinks, previous)
+    errors: list[ProxyConfigError] = []
+    runtime = layers
+    if runtime is None:
+        try:
+            runtime = layered_runtime.load(bootstrap, rng)
+        except ProxyConfigError as exc:
+            errors.extend(exc.errors)
+            runtime = layered_runtime.Runtime({}, rng)
+    clusters, keys, updates, warming_clusters = _clusters(bootstrap, resources, stats, rng, previous, undo,
+                                                          errors)
+    listeners, warming_listeners = _listeners(bootstrap, resources, stats, clusters, sinks, previous, errors,
+                                              runtime)
+    if errors:  # every cluster and listener was compiled: all their problems are listed at once
+        raise ProxyConfigError.collected(errors)
     admin = None
     if bootstrap.HasField("admin") and bootstrap.admin.HasField("address"):
         address, port = socket_address(bootstrap.admin.address, "admin.address")
@@ -79,7 +94,7 @@ def compile_snapshot(bootstrap: Any, resources: Any, *, stats: StatsStore,
 
 
 def _clusters(bootstrap: Any, resources: Any, stats: StatsStore, rng: random.Random,
-              previous: RuntimeConfig | None, undo: list[StatsUndo] | None
+              previous: RuntimeConfig | None, undo: list[StatsUndo] | None, errors: list[ProxyConfigError]
               ) -> tuple[dict[str, Cluster], dict[str, bytes], list[tuple[Cluster, ClusterSettings]], list[str]]:
     prev = previous.clusters if previous is not None else {}
     prev_keys = previous.cluster_keys if previous is not None else {}
@@ -93,21 +108,28 @@ def _clusters(bootstrap: Any, resources: Any, stats: StatsStore, rng: random.Ran
     updates: list[tuple[Cluster, ClusterSettings]] = []
     warming: list[str] = []
     seen: set[str] = set()
+    failed: dict[str, None] = {}
     for path, c, static in sources:
         if c.name in seen:
-            raise ProxyConfigError(f"duplicate cluster name {c.name!r}", f"{path}.name")
+            errors.append(ProxyConfigError(f"duplicate cluster name {c.name!r}", f"{path}.name"))
+            continue
         seen.add(c.name)
-        if c.WhichOneof("cluster_discovery_type") == "type" and c.type == _EDS:
-            if resources is None:
-                raise ProxyConfigError("EDS clusters need dynamic_resources.ads_config", f"{path}.type")
-            service = c.eds_cluster_config.service_name or c.name
-            cla = endpoints.get(service)
-            settings = _eds_settings(c, path, service, cla)
-            if cla is None and not static:
-                warming.append(c.name)  # Envoy keeps a new EDS cluster warming until its endpoints arrive
-                continue
-        else:
-            settings = compile_cluster(c, path)
+        try:
+            if c.WhichOneof("cluster_discovery_type") == "type" and c.type == _EDS:
+                if resources is None:
+                    raise ProxyConfigError("EDS clusters need dynamic_resources.ads_config", f"{path}.type")
+                service = c.eds_cluster_config.service_name or c.name
+                cla = endpoints.get(service)
+                settings = _eds_settings(c, path, service, cla)
+                if cla is None and not static:
+                    warming.append(c.name)  # Envoy keeps a new EDS cluster warming until its endpoints arrive
+                    continue
+            else:
+                settings = compile_cluster(c, path)
+        except ProxyConfigError as exc:
+            errors.extend(exc.errors)
+            failed[c.name] = None  # still a known name: routes naming it are not in error too
+            continue
         key = c.SerializeToString(deterministic=True)
         old = prev.get(c.name)
         if old is not None and prev_keys.get(c.name) == key:
@@ -121,6 +143,8 @@ def _clusters(bootstrap: Any, resources: Any, stats: StatsStore, rng: random.Ran
             cluster = Cluster(settings, scope, rng)
         clusters[c.name] = cluster
         keys[c.name] = key
+    if failed:  # this snapshot is refused anyway; listeners compile against every cluster name
+        return {**clusters, **failed}, keys, updates, warming  # type: ignore[dict-item]
     return clusters, keys, updates, warming
 
 
@@ -159,7 +183,8 @@ def _eds_settings(c: Any, path: str, service: str, cla: Any) -> ClusterSettings:
 
 
 def _listeners(bootstrap: Any, resources: Any, stats: StatsStore, clusters: dict[str, Cluster],
-               sinks: dict[str, AccessLogSink], previous: RuntimeConfig | None
+               sinks: dict[str, AccessLogSink], previous: RuntimeConfig | None,
+               errors: list[ProxyConfigError], runtime: layered_runtime.Runtime
                ) -> tuple[list[ListenerConfig], list[str]]:
     prev = {lc.name: lc for lc in previous.listeners} if previous is not None else {}
     routes = None
@@ -174,7 +199,10 @@ def _listeners(bootstrap: Any, resources: Any, stats: StatsStore, clusters: dict
     addresses: dict[tuple[str, int], str] = {}
     for path, lst in sources:
         try:
-            lc = compile_listener(lst, path, stats, clusters, sinks, routes)
+            lc = compile_listener(lst, path, stats, clusters, sinks, routes, runtime)
+        except ProxyConfigError as exc:
+            errors.extend(exc.errors)
+            continue
         except RouteWarming:
             name = lst.name
             warming.append(name)
@@ -187,12 +215,14 @@ def _listeners(bootstrap: Any, resources: Any, stats: StatsStore, clusters: dict
             lc.source = lst
             lc.key = lst.SerializeToString(deterministic=True)
         if lc.name in names:
-            raise ProxyConfigError(f"duplicate listener name {lc.name!r}", f"{path}.name")
+            errors.append(ProxyConfigError(f"duplicate listener name {lc.name!r}", f"{path}.name"))
+            continue
         names.add(lc.name)
         if lc.port:
             other = addresses.setdefault((lc.address, lc.port), lc.name)
             if other != lc.name:
-                raise ProxyConfigError(f"address {lc.address}:{lc.port} is already used by listener {other!r}",
-                                       f"{path}.address")
+                errors.append(ProxyConfigError(f"address {lc.address}:{lc.port} is already used by listener "
+                                               f"{other!r}", f"{path}.address"))
+                continue
         listeners.append(lc)
     return listeners, warming

@@ -9,6 +9,7 @@ from ..access_log import AccessLogSink
 from ..errors import ProxyConfigError
 from ..fault_filter import FAULT_TYPE, compile_fault_filter
 from ..istio_filters import compile_istio_filters
+from ..layered_runtime import EMPTY as EMPTY_RUNTIME, Runtime
 from ..runtime import HcmConfig, ListenerConfig
 from ..stats import StatsStore
 from ..support import FILE_LOG_TYPE, STDERR_LOG_TYPE, STDOUT_LOG_TYPE, unpack_any
@@ -40,7 +41,7 @@ class RouteWarming(Exception):
 
 def compile_listener(lst: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
                      sinks: dict[str, AccessLogSink],
-                     routes: Mapping[str, Any] | None = None) -> ListenerConfig:
+                     routes: Mapping[str, Any] | None = None, runtime: Runtime = EMPTY_RUNTIME) -> ListenerConfig:
     address, port = socket_address(lst.address, f"{path}.address")
     if len(lst.filter_chains) != 1:
         raise ProxyConfigError("exactly one filter chain per listener is supported", f"{path}.filter_chains")
@@ -49,7 +50,7 @@ def compile_listener(lst: Any, path: str, stats: StatsStore, clusters: dict[str,
     if len(fc.filters) != 1:
         raise ProxyConfigError("the filter chain must hold exactly one filter: the http_connection_manager", fpath)
     hcm_msg = unpack_any(fc.filters[0].typed_config, f"{fpath}[0].typed_config", "network_filter")
-    hcm = compile_hcm(hcm_msg, f"{fpath}[0].typed_config", stats, clusters, sinks, routes)
+    hcm = compile_hcm(hcm_msg, f"{fpath}[0].typed_config", stats, clusters, sinks, routes, runtime)
     hcm.peer_exchange, hcm.istio_stats = compile_istio_filters(hcm_msg, lst, f"{fpath}[0].typed_config", stats)
     hcm.listener_port = port
     if lst.HasField("per_connection_buffer_limit_bytes"):
@@ -61,7 +62,8 @@ def compile_listener(lst: Any, path: str, stats: StatsStore, clusters: dict[str,
 
 
 def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
-                sinks: dict[str, AccessLogSink], routes: Mapping[str, Any] | None = None) -> HcmConfig:
+                sinks: dict[str, AccessLogSink], routes: Mapping[str, Any] | None = None,
+                runtime: Runtime = EMPTY_RUNTIME) -> HcmConfig:
     if m.codec_type not in (0, 1):  # AUTO, HTTP1
         raise ProxyConfigError("only HTTP/1.1 is supported yet (codec_type AUTO or HTTP1)", f"{path}.codec_type")
     if not m.stat_prefix:
@@ -91,13 +93,13 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
         elif type_name == FAULT_TYPE:
             if fault is not None:
                 raise ProxyConfigError("only one fault filter per connection manager is supported", fp)
-            fault = compile_fault_filter(f.name, cfg, fp, stats, m.stat_prefix)
+            fault = compile_fault_filter(f.name, cfg, fp, stats, m.stat_prefix, runtime=runtime)
         filters.append(type_name)
     if not filters or filters[-1] != ROUTER or filters.count(ROUTER) != 1:
         raise ProxyConfigError("the router filter must be present, once, and last", f"{path}.http_filters")
     router = unpack_any(m.http_filters[len(m.http_filters) - 1].typed_config, path, "http_filter")
     suppress = router.suppress_envoy_headers
-    table = compile_route_config(route_msg, route_path, set(clusters), validate_default)
+    table = compile_route_config(route_msg, route_path, set(clusters), validate_default, runtime)
     hcm = HcmConfig(stat_prefix=m.stat_prefix, stats=stats.http(m.stat_prefix), route_table=table,
                     filters=tuple(filters), suppress_envoy_headers=suppress, clusters=clusters,
                     max_request_bytes=max_request_bytes)

@@ -15,6 +15,7 @@ from ..circuit_breaker import UNLIMITED, CircuitBreakerSettings, Thresholds
 from ..errors import ProxyConfigError
 from ..fault import AbortSpec, DelaySpec, FaultPolicy, Fraction
 from ..health_check import HealthCheckSettings, HttpCheck
+from ..layered_runtime import EMPTY as EMPTY_RUNTIME, Runtime
 from ..outlier import OutlierSettings
 from ..retry_state import RetryPolicy, parse_retry_on
 from .durations import seconds
@@ -117,17 +118,36 @@ def compile_retry_policy(rp: Any, path: str) -> RetryPolicy:
 
 # ---- fault filter -------------------------------------------------------------------------------
 _FAULT_FIELDS = frozenset({"delay", "abort", "upstream_cluster", "headers", "downstream_nodes",
-                           "max_active_faults"})
-_FAULT_IGNORED = frozenset({"delay_percent_runtime", "abort_percent_runtime", "delay_duration_runtime",
-                            "abort_http_status_runtime", "max_active_faults_runtime",
-                            "abort_grpc_status_runtime", "response_rate_limit_percent_runtime",
-                            "disable_downstream_cluster_stats", "filter_metadata"})
+                           "max_active_faults", "delay_percent_runtime", "abort_percent_runtime",
+                           "delay_duration_runtime", "abort_http_status_runtime", "max_active_faults_runtime",
+                           "abort_grpc_status_runtime"})
+# response_rate_limit is refused, so its runtime key is never read; the rest shape stats only
+_FAULT_IGNORED = frozenset({"response_rate_limit_percent_runtime", "disable_downstream_cluster_stats",
+                            "filter_metadata"})
+#: Envoy's FaultSettings defaults for the ``*_runtime`` fields.
+_FAULT_RUNTIME = {
+    "delay_percent_runtime": "fault.http.delay.fixed_delay_percent",
+    "abort_percent_runtime": "fault.http.abort.abort_percent",
+    "delay_duration_runtime": "fault.http.delay.fixed_duration_ms",
+    "abort_http_status_runtime": "fault.http.abort.http_status",
+    "abort_grpc_status_runtime": "fault.http.abort.grpc_status",
+    "max_active_faults_runtime": "fault.http.max_active_faults",
+}
+#: fault.http.<downstream cluster><suffix>: the keys a request naming its downstream cluster reads.
+_DOWNSTREAM_SUFFIXES = (".delay.fixed_delay_percent", ".abort.abort_percent", ".delay.fixed_duration_ms",
+                        ".abort.http_status", ".abort.grpc_status")
+_DelayCfg = tuple[int | None, Fraction]  # fixed delay (ms; None: header), percentage
+_AbortCfg = tuple[str, int | None, Fraction]  # "http" | "grpc" | "header", status, percentage
 
 
-def compile_fault(f: Any, path: str, warnings: list[str] | None = None) -> FaultPolicy:
-    """envoy.extensions.filters.http.fault.v3.HTTPFault (the filter's or a route's override)."""
+def compile_fault(f: Any, path: str, warnings: list[str] | None = None,
+                  runtime: Runtime | None = None) -> FaultPolicy:
+    """envoy.extensions.filters.http.fault.v3.HTTPFault (the filter's or a route's override), with
+    the runtime values it reads resolved (fault.py)."""
+    runtime = runtime or EMPTY_RUNTIME
     _check(f, path, _FAULT_FIELDS, _FAULT_IGNORED, warnings)
-    delay = abort = None
+    delay_cfg: _DelayCfg | None = None
+    abort_cfg: _AbortCfg | None = None
     if f.HasField("delay"):
         d = f.delay
         dpath = f"{path}.delay"
@@ -137,9 +157,9 @@ def compile_fault(f: Any, path: str, warnings: list[str] | None = None) -> Fault
         if which == "fixed_delay":
             if _ms(d.fixed_delay) < 0:
                 raise ProxyConfigError("fixed_delay must not be negative", f"{dpath}.fixed_delay")
-            delay = DelaySpec(_ms(d.fixed_delay) / 1000.0, pct)
+            delay_cfg = (_ms(d.fixed_delay), pct)
         elif which == "header_delay":
-            delay = DelaySpec(None, pct)
+            delay_cfg = (None, pct)
         else:
             raise ProxyConfigError("a delay needs fixed_delay or header_delay", dpath)
     if f.HasField("abort"):
@@ -151,22 +171,100 @@ def compile_fault(f: Any, path: str, warnings: list[str] | None = None) -> Fault
         if which == "http_status":
             if not 200 <= a.http_status < 600:
                 raise ProxyConfigError("http_status must be in [200, 600)", f"{apath}.http_status")
-            abort = AbortSpec(a.http_status, None, pct)
+            abort_cfg = ("http", a.http_status, pct)
         elif which == "grpc_status":
-            abort = AbortSpec(None, a.grpc_status, pct)
+            abort_cfg = ("grpc", a.grpc_status, pct)
         elif which == "header_abort":
-            abort = AbortSpec(None, None, pct, header=True)
+            abort_cfg = ("header", None, pct)
         else:
             raise ProxyConfigError("an abort needs http_status, grpc_status or header_abort", apath)
-    return FaultPolicy(
-        delay=delay, abort=abort, upstream_cluster=f.upstream_cluster,
+    keys = {name: getattr(f, name) or default for name, default in _FAULT_RUNTIME.items()}
+    common: dict[str, Any] = dict(
+        upstream_cluster=f.upstream_cluster,
         headers=tuple(header_matcher(m, f"{path}.headers[{i}]") for i, m in enumerate(f.headers)),
         downstream_nodes=frozenset(n.encode() for n in f.downstream_nodes),
-        max_active_faults=f.max_active_faults.value if f.HasField("max_active_faults") else None,
     )
+    configured_max = f.max_active_faults.value if f.HasField("max_active_faults") else None
+    max_active = runtime.uint_of(keys["max_active_faults_runtime"])
+    common["max_active_faults"] = configured_max if max_active is None else max_active
+
+    def policy(pct_delay: str, pct_abort: str, durations: tuple[str, ...], status: str, grpc: str,
+               **extra: Any) -> FaultPolicy:
+        return FaultPolicy(delay=_runtime_delay(delay_cfg, runtime, pct_delay, durations),
+                           abort=_runtime_abort(abort_cfg, runtime, pct_abort, status, grpc), **common, **extra)
+
+    generic = (keys["delay_percent_runtime"], keys["abort_percent_runtime"], (keys["delay_duration_runtime"],),
+               keys["abort_http_status_runtime"], keys["abort_grpc_status_runtime"])
+    clusters = _downstream_clusters(runtime)
+    if not clusters and not any(k in runtime for k in (*generic[:2], *generic[2], *generic[3:])):
+        return policy(*generic)  # the downstream-cluster header cannot change anything
+    by = {c.encode(): policy(f"fault.http.{c}.delay.fixed_delay_percent", f"fault.http.{c}.abort.abort_percent",
+                             (generic[2][0], f"fault.http.{c}.delay.fixed_duration_ms"),
+                             f"fault.http.{c}.abort.http_status", f"fault.http.{c}.abort.grpc_status")
+          for c in sorted(clusters)}
+    other = policy("", "", generic[2], "", "")
+    return policy(*generic, by_downstream=(by, other))
 
 
-def compile_fault_any(value: Any, path: str, warnings: list[str] | None = None) -> FaultPolicy:
+def _downstream_clusters(runtime: Runtime) -> set[str]:
+    found = set()
+    for key in runtime.entries:
+        if key.startswith("fault.http."):
+            rest = key[len("fault.http."):]
+            for suffix in _DOWNSTREAM_SUFFIXES:
+                if rest.endswith(suffix) and len(rest) > len(suffix):
+                    found.add(rest[:-len(suffix)])
+    return found
+
+
+def _runtime_fraction(runtime: Runtime, key: str, configured: Fraction) -> tuple[Fraction, bool]:
+    value = runtime.fraction_of(key)
+    return (configured, False) if value is None else (Fraction(*value), True)
+
+
+def _last_uint(runtime: Runtime, keys: tuple[str, ...]) -> int | None:
+    """getInteger(k2, getInteger(k1, default)): the last key holding an integer decides."""
+    found = None
+    for k in keys:
+        v = runtime.uint_of(k)
+        if v is not None:
+            found = v
+    return found
+
+
+def _runtime_delay(cfg: _DelayCfg | None, runtime: Runtime, pct_key: str,
+                   duration_keys: tuple[str, ...]) -> DelaySpec | None:
+    if cfg is None:
+        return None
+    fixed_ms, configured = cfg
+    pct, from_runtime = _runtime_fraction(runtime, pct_key, configured)
+    ms = _last_uint(runtime, duration_keys)
+    if fixed_ms is not None:
+        return DelaySpec((fixed_ms if ms is None else ms) / 1000.0, pct)
+    return DelaySpec(None, pct, from_runtime, None if ms is None else ms / 1000.0)
+
+
+def _runtime_abort(cfg: _AbortCfg | None, runtime: Runtime, pct_key: str, status_key: str,
+                   grpc_key: str) -> AbortSpec | None:
+    if cfg is None:
+        return None
+    kind, status, configured = cfg
+    pct, from_runtime = _runtime_fraction(runtime, pct_key, configured)
+    http = runtime.uint_of(status_key)
+    if http is not None and not 200 <= http < 600:  # Envoy would answer with it anyway; refuse
+        raise ProxyConfigError(f"runtime key {status_key!r}: HTTP status {http} is outside [200, 600)",
+                               runtime.entries[status_key].path)
+    grpc = runtime.uint_of(grpc_key)
+    if kind == "http":
+        return AbortSpec(status if http is None else http, None, pct)
+    if kind == "grpc":
+        return AbortSpec(None, status if grpc is None else grpc, pct)
+    return AbortSpec(None, None, pct, header=True, runtime_percentage=from_runtime,
+                     runtime_http_status=http, runtime_grpc_status=grpc)
+
+
+def compile_fault_any(value: Any, path: str, warnings: list[str] | None = None,
+                      runtime: Runtime | None = None) -> FaultPolicy:
     """A typed_config / typed_per_filter_config Any holding an HTTPFault."""
     from envoy.extensions.filters.http.fault.v3 import fault_pb2
 
@@ -175,7 +273,7 @@ def compile_fault_any(value: Any, path: str, warnings: list[str] | None = None) 
         raise ProxyConfigError(f"expected {FAULT_TYPE}, got {type_name!r}", path)
     msg = fault_pb2.HTTPFault()
     value.Unpack(msg)
-    return compile_fault(msg, path, warnings)
+    return compile_fault(msg, path, warnings, runtime)
 
 
 # ---- circuit breakers ---------------------------------------------------------------------------

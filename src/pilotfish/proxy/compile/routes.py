@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from .resilience import compile_retry_policy
 from .. import retry_state as rs
 from ..shadow import compile_mirror_policies
 from ..fault_filter import compile_per_filter
+from ..layered_runtime import EMPTY as EMPTY_RUNTIME, FractionMatch, Runtime
+from .resilience import fraction
 
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
 _NOT_FOUND_CODES = (503, 404, 500)
@@ -66,37 +69,47 @@ def _levels(*levels: HeaderMutation | None) -> tuple[HeaderMutation, ...]:
 
 
 def compile_route_config(rc: Any, path: str, cluster_names: set[str],
-                         validate_default: bool = True) -> RouteTable:
+                         validate_default: bool = True, runtime: Runtime = EMPTY_RUNTIME) -> RouteTable:
     """``validate_default``: Envoy checks cluster names by default for inline route configs only,
-    not for ones delivered by RDS (whose clusters may arrive later)."""
+    not for ones delivered by RDS (whose clusters may arrive later). ``runtime``: the values of
+    the runtime keys routes name (layered_runtime.py)."""
     g_req = header_mutation(rc, path, True)
-    g_pf = compile_per_filter(rc.typed_per_filter_config, f"{path}.typed_per_filter_config")
+    g_pf = compile_per_filter(rc.typed_per_filter_config, f"{path}.typed_per_filter_config", runtime=runtime)
     g_resp = header_mutation(rc, path, False)
     exact: dict[bytes, VirtualHost] = {}
     suffixes: dict[int, dict[bytes, VirtualHost]] = {}
     prefixes: dict[int, dict[bytes, VirtualHost]] = {}
     default: VirtualHost | None = None
     seen: set[bytes] = set()
+    errors: list[ProxyConfigError] = []
     for vi, vh_msg in enumerate(rc.virtual_hosts):
         vpath = f"{path}.virtual_hosts[{vi}]"
         if vh_msg.require_tls:
             raise ProxyConfigError("require_tls is not supported yet (no TLS)", f"{vpath}.require_tls")
         v_req = header_mutation(vh_msg, vpath, True)
         v_resp = header_mutation(vh_msg, vpath, False)
-        routes = tuple(
-            _route(r, f"{vpath}.routes[{ri}]", (v_req, g_req), (v_resp, g_resp), cluster_names,
-                   rc.validate_clusters.value if rc.HasField("validate_clusters") else validate_default)
-            for ri, r in enumerate(vh_msg.routes)
-        )
+        validate = rc.validate_clusters.value if rc.HasField("validate_clusters") else validate_default
+        built, failed = [], []
+        for ri, r in enumerate(vh_msg.routes):
+            try:
+                built.append(_route(r, f"{vpath}.routes[{ri}]", (v_req, g_req), (v_resp, g_resp), cluster_names,
+                                    validate, runtime))
+            except ProxyConfigError as exc:
+                failed.extend(exc.errors)
+        if failed:  # every route is compiled, so that all their problems are listed at once
+            errors.extend(failed)
+            continue
+        routes = tuple(built)
         vh = VirtualHost(vh_msg.name, routes, 0)
         _resilience(routes, vh_msg, vpath)
-        v_pf = {**g_pf, **compile_per_filter(vh_msg.typed_per_filter_config, f"{vpath}.typed_per_filter_config")}
+        v_pf = {**g_pf, **compile_per_filter(vh_msg.typed_per_filter_config, f"{vpath}.typed_per_filter_config",
+                                             runtime=runtime)}
         for ri, r in enumerate(routes):
             r.vhost = vh
             r_pf = vh_msg.routes[ri].typed_per_filter_config
             if v_pf or r_pf:  # the most specific level wins, per filter name
                 r.typed_per_filter = {**v_pf, **compile_per_filter(
-                    r_pf, f"{vpath}.routes[{ri}].typed_per_filter_config")}
+                    r_pf, f"{vpath}.routes[{ri}].typed_per_filter_config", runtime=runtime)}
         if not vh_msg.domains:
             raise ProxyConfigError("a virtual host needs at least one domain", f"{vpath}.domains")
         for di, domain in enumerate(vh_msg.domains):
@@ -116,6 +129,8 @@ def compile_route_config(rc: Any, path: str, cluster_names: set[str],
                                        f"{vpath}.domains[{di}]")
             else:
                 exact[d] = vh
+    if errors:
+        raise ProxyConfigError.collected(errors)
     return RouteTable(
         rc.name, exact,
         sorted(suffixes.items(), reverse=True),
@@ -125,7 +140,7 @@ def compile_route_config(rc: Any, path: str, cluster_names: set[str],
 
 
 def _route(r: Any, path: str, parent_req: tuple, parent_resp: tuple, cluster_names: set[str],
-           validate: bool) -> Route:
+           validate: bool, runtime: Runtime) -> Route:
     m = r.match
     mpath = f"{path}.match"
     which = m.WhichOneof("path_specifier")
@@ -148,6 +163,8 @@ def _route(r: Any, path: str, parent_req: tuple, parent_resp: tuple, cluster_nam
         raise ProxyConfigError("a route match needs prefix, path, safe_regex or path_separated_prefix", mpath)
     case_sensitive = m.case_sensitive.value if m.HasField("case_sensitive") else True
     headers = tuple(header_matcher(h, f"{mpath}.headers[{i}]") for i, h in enumerate(m.headers))
+    if m.HasField("runtime_fraction"):
+        headers += (_fraction_match(m.runtime_fraction, f"{mpath}.runtime_fraction", runtime),)
     query = tuple(query_matcher(q, f"{mpath}.query_parameters[{i}]") for i, q in enumerate(m.query_parameters))
     req = _levels(header_mutation(r, path, True), *parent_req)
     resp = _levels(header_mutation(r, path, False), *parent_resp)
@@ -155,7 +172,7 @@ def _route(r: Any, path: str, parent_req: tuple, parent_resp: tuple, cluster_nam
     action: ForwardAction | RedirectAction | DirectAction
     if action_name == "route":
         action_kind = FORWARD
-        action = _forward(r.route, f"{path}.route", cluster_names, validate)
+        action = _forward(r.route, f"{path}.route", cluster_names, validate, runtime)
     elif action_name == "redirect":
         action_kind = REDIRECT
         action = _redirect(r.redirect, f"{path}.redirect")
@@ -176,7 +193,15 @@ def _rewrite(msg: Any, path: str) -> tuple[object, str] | None:
     return (compile_regex(rr.pattern.regex, f"{path}.regex_rewrite.pattern.regex"), rr.substitution)
 
 
-def _forward(a: Any, path: str, cluster_names: set[str], validate: bool) -> ForwardAction:
+def _fraction_match(rf: Any, path: str, runtime: Runtime) -> Any:
+    """RouteMatch.runtime_fraction: the runtime key's value, else default_value, of requests."""
+    default = fraction(rf.default_value, f"{path}.default_value")
+    numerator, denominator = runtime.fraction(rf.runtime_key, (default.numerator, default.denominator))
+    return FractionMatch(numerator, denominator, runtime.rng or random.Random())
+
+
+def _forward(a: Any, path: str, cluster_names: set[str], validate: bool,
+             runtime: Runtime = EMPTY_RUNTIME) -> ForwardAction:
     which = a.WhichOneof("cluster_specifier")
     cluster, header = "", b""
     weighted: tuple[WeightedEntry, ...] = ()
@@ -192,8 +217,11 @@ def _forward(a: Any, path: str, cluster_names: set[str], validate: bool) -> Forw
             cpath = f"{path}.weighted_clusters.clusters[{i}]"
             if validate and cw.name not in cluster_names:
                 raise ProxyConfigError(f"unknown cluster {cw.name!r}", f"{cpath}.name")
+            weight = cw.weight.value
+            if a.weighted_clusters.runtime_key_prefix:  # Envoy: getInteger("<prefix>.<name>", weight)
+                weight = runtime.integer(f"{a.weighted_clusters.runtime_key_prefix}.{cw.name}", weight)
             entries.append(WeightedEntry(
-                cw.name, cw.weight.value,
+                cw.name, weight,
                 _levels(header_mutation(cw, cpath, True)), _levels(header_mutation(cw, cpath, False))))
         weighted = tuple(entries)
         if not weighted or sum(e.weight for e in weighted) == 0:
@@ -216,7 +244,7 @@ def _forward(a: Any, path: str, cluster_names: set[str], validate: bool) -> Forw
         timeout=seconds(a.timeout) if a.HasField("timeout") else 15.0,
         hash_policy=compile_hash_policy(a.hash_policy, f"{path}.hash_policy"),
         mirrors=compile_mirror_policies(a.request_mirror_policies, f"{path}.request_mirror_policies",
-                                        cluster_names, validate),
+                                        cluster_names, validate, runtime),
         upgrades={uc.upgrade_type.lower().encode(): uc.enabled.value if uc.HasField("enabled") else True
                   for uc in a.upgrade_configs} or None,
     )

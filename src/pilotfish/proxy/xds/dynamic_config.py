@@ -146,7 +146,7 @@ class DynamicConfig:
         try:
             runtime = compile_snapshot(self.bootstrap, candidate, stats=compiled.stats, sinks=compiled.sinks,
                                        rng=compiled.rng or server.rng, previous=previous,
-                                       warnings=previous.warnings, undo=undo)
+                                       warnings=previous.warnings, undo=undo, layers=compiled.layers)
         except ProxyConfigError:
             _restore(undo)
             raise
