@@ -23,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import random
 import weakref
+from bisect import bisect_right
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import tunnel
 from .access_log import SI
 from .errors import ProtocolError
+from .histogram import LOWER
 from .http1 import PARSE_ERRORS, Http1ServerCodec, RequestHead, encode_response_head
 from .stream import RequestIds, ResilientStream, Stream
 
@@ -99,7 +101,7 @@ class DownstreamConnection(asyncio.Protocol):
     __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
                  "parse", "out", "batch", "dirty", "active", "queue", "paused", "closing", "in_feed",
                  "_remote_ip", "requests", "timer", "timer_when", "last_activity", "header_deadline",
-                 "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at")
+                 "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at", "opened_at")
 
     def __init__(self, listener: ListenerConfig, shared: ConnectionSet) -> None:
         hcm = listener.hcm
@@ -132,6 +134,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.si_stream: Stream | None = None  # the stream the stream idle check last saw
         self.si_mark = 0  # its rx + tx + response_started then
         self.si_at = 0.0  # when it is idle unless that sum moves
+        self.opened_at = 0.0
 
     @property
     def draining(self) -> bool:
@@ -156,7 +159,7 @@ class DownstreamConnection(asyncio.Protocol):
         stats.downstream_cx_active += 1
         self.lstats.downstream_cx_total += 1
         self.lstats.downstream_cx_active += 1
-        now = self.loop.time()
+        now = self.opened_at = self.loop.time()
         self.last_activity = now
         if self.hcm.request_headers_timeout:
             self.header_deadline = now + self.hcm.request_headers_timeout
@@ -206,6 +209,9 @@ class DownstreamConnection(asyncio.Protocol):
         stats.downstream_cx_destroy += 1
         self.lstats.downstream_cx_active -= 1
         self.lstats.downstream_cx_destroy += 1
+        i = bisect_right(LOWER, int((self.loop.time() - self.opened_at) * 1000))  # downstream_cx_length_ms
+        stats.downstream_cx_length_ms[i] += 1
+        self.lstats.downstream_cx_length_ms[i] += 1
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None

@@ -70,6 +70,7 @@ class ProxyServer:
             self._listeners[lc.name] = await self._bind(lc)
         self.state = LIVE
         self.stats.server["live"] = 1
+        self.stats.start_flush(loop)  # histogram intervals, as Envoy's stats flush
 
     @property
     def _shared(self) -> Any:
@@ -178,6 +179,7 @@ class ProxyServer:
         self._stopped = True
         self.state = DRAINING
         self.stats.server["live"] = 0
+        self.stats.stop_flush()
         if self.xds is not None:
             await self.xds.stop()
         sets = [*self._draining, *(a.conns for a in self._listeners.values())]
