@@ -104,8 +104,7 @@ class AdminServer:
     def _quit(self) -> None:
         """Envoy's /quitquitquit: exit now, without a drain period (after the OK is written)."""
         if not workers.request_group_stop():
-            self.proxy.drain_time = 0.0
-            self.proxy.request_shutdown()
+            quit_now(self.proxy)
 
     def _stats(self, fmt: str, name_filter: Any) -> Any:
         own = self.proxy.stats.snapshot()
@@ -163,6 +162,12 @@ def _render(fmt: str, snap: dict[str, Any], name_filter: Any) -> tuple[int, byte
     if fmt == "json":
         return 200, _JSON, json.dumps(render_json(snap, name_filter)).encode()
     return 200, _TEXT, render_text(snap, name_filter).encode()
+
+
+def quit_now(proxy: ProxyServer) -> None:
+    """Stop without a drain period: in-flight requests are cut, as Envoy's /quitquitquit."""
+    proxy.drain_time = 0.0
+    proxy.request_shutdown()
 
 
 def drain_listeners(proxy: ProxyServer) -> None:
