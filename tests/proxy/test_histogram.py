@@ -27,6 +27,13 @@ def test_bins_are_circllhist_two_significant_digits() -> None:
         assert (ca.index(1) == cb.index(1)) is same, (a, b)
 
 
+def test_request_path_table_matches_the_bisect() -> None:
+    from bisect import bisect_right
+
+    assert len(histogram.BIN) == histogram.FAST
+    assert all(histogram.BIN[ms] == bisect_right(histogram.LOWER, ms) for ms in range(histogram.FAST))
+
+
 def test_quantiles_interpolate_within_bins_as_circllhist() -> None:
     # Samples 1, 1, 5 ms: bin [1, 1.1) holds 2, bin [5, 5.1) holds 1.
     q = histogram.quantiles(_counts(1, 1, 5))

@@ -3,9 +3,10 @@
 Envoy records integer milliseconds into a circllhist: two significant digits per bin (0; 1.0,
 1.1 … 9.9 for one-digit values; 10 … 99; 100, 110 … 990; 1000, 1100 …). Integer samples fill
 only the bins that start at an integer, so the bins here are the integers 0–99 and then two
-significant digits, and a sample is counted with one bisect on ``LOWER`` and one ``+= 1``::
+significant digits, and a sample is counted with one table index (a bisect on ``LOWER`` past
+a minute) and one ``+= 1``::
 
-    counts[bisect_right(LOWER, ms)] += 1
+    counts[BIN[ms] if ms < FAST else bisect_right(LOWER, ms)] += 1
 
 Everything else (Prometheus buckets with Envoy's default bounds, the approximate sum,
 the P0…P100 quantiles) is computed from the counts when the admin is read, with
@@ -16,6 +17,7 @@ libcircllhist's formulas (``hist_approx_count_below``, ``hist_approx_sum``,
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_right
 from typing import Iterable
 
@@ -27,6 +29,14 @@ while _start < 10**10:  # ~116 days in milliseconds; longer samples share the la
     _start, _step = _start * 10, _step * 10
 LOWER: tuple[int, ...] = tuple(_bounds)
 NBINS = len(LOWER) + 1
+#: The bin of every millisecond value below FAST, precomputed: on the request path a table
+#: index (~4x cheaper than bisect_right on LOWER); longer samples take the bisect.
+FAST = 60_000
+BIN = array("H", [0])
+for _i, _low in enumerate(LOWER[:-1], 1):  # bin i covers LOWER[i-1] up to LOWER[i]
+    if _low >= FAST:
+        break
+    BIN.extend([_i] * (min(LOWER[_i], FAST) - _low))
 
 
 def _width(i: int) -> float:
@@ -62,7 +72,7 @@ def new_counts() -> list[int]:
 
 def record(counts: list[int], ms: int) -> None:
     """Count one sample (for callers off the request path; hot paths inline the line)."""
-    counts[bisect_right(LOWER, ms)] += 1
+    counts[BIN[ms] if ms < FAST else bisect_right(LOWER, ms)] += 1
 
 
 def sparse(counts: list[int]) -> dict[str, int]:

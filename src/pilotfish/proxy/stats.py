@@ -21,7 +21,7 @@ __all__ = ["StatsStore", "merge_snapshots", "render_json", "render_prometheus", 
 
 class _Scope:
     """Counters and gauges are ints; a histogram is a list of circllhist bin counts
-    (histogram.py), recorded with ``counts[bisect_right(LOWER, ms)] += 1``."""
+    (histogram.py), recorded with a table index and a ``+= 1``."""
 
     __slots__ = ()
     COUNTERS: tuple[str, ...] = ()
@@ -188,7 +188,7 @@ class StatsStore:
         """End a histogram interval: Envoy's interval quantiles cover the last flush period."""
         flushed, interval = {}, {}
         for prefix, _, _, _, scope in self.scopes:
-            for name, counts in scope.histograms():
+            for name, counts in _histograms(scope):
                 key = (prefix, name)
                 before = self._flushed.get(key)
                 now = list(counts)
@@ -253,7 +253,7 @@ class StatsStore:
                      "version": self.istio.istio_version}
         hists = []
         for p, f, t, v, s in self.scopes:
-            for name, counts in s.histograms():
+            for name, counts in _histograms(s):
                 recent = self._interval.get((p, name))
                 hists.append([p, f, t, v, name, histogram.sparse(counts),
                               None if recent is None else histogram.sparse(recent)])
@@ -269,6 +269,12 @@ class StatsStore:
 
     def prometheus(self, name_filter: Any = None) -> str:
         return render_prometheus(self.snapshot(), name_filter)
+
+
+def _histograms(scope: Any) -> Iterator[tuple[str, list[int]]]:
+    """A scope's histograms; scopes kept by other modules (faults, Istio filters) have none."""
+    hists = getattr(scope, "histograms", None)
+    return hists() if hists is not None else iter(())
 
 
 def process_stats(store: StatsStore) -> dict[str, int]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
-
 from . import tunnel
-from .histogram import LOWER
 from .http1 import (
     CHUNKED_END,
     STATUS_LINES,
@@ -149,14 +146,10 @@ class ResponseMixin(LocalReplyMixin):
             else:
                 up.detach()
                 up.close()
-        ms = int((self.conn.loop.time() - (self.complete_at or self.start)) * 1000)  # Envoy's upstream_rq_time
-        self.cluster.stats.upstream_rq_time[bisect_right(LOWER, ms)] += 1
         self.finish()
 
     def on_response_end_after_close(self) -> None:
         if self.mode == _CHUNKED:
             self.conn.write(CHUNKED_END)
         self.close_after = self.close_after or self.mode == _UNTIL_CLOSE
-        ms = int((self.conn.loop.time() - (self.complete_at or self.start)) * 1000)  # Envoy's upstream_rq_time
-        self.cluster.stats.upstream_rq_time[bisect_right(LOWER, ms)] += 1
         self.finish()
