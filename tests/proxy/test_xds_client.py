@@ -345,7 +345,7 @@ async def test_config_dump_shows_dynamic_resources(ads: FakeAds, backend: Backen
     async with ads_proxy(ads) as proxy:
         await ads.wait_ack(ROUTE, "1")
         async with client(proxy.admin_port) as c:
-            r = await c.request(path="/config_dump")
+            r = await c.request(path="/config_dump?include_eds")  # EDS only when asked, as Envoy
         configs = {d["@type"].rsplit(".", 1)[-1]: d for d in json.loads(r.body)["configs"]}
         lst = configs["ListenersConfigDump"]
         assert lst["version_info"] == "1"

@@ -17,7 +17,8 @@ from .test_xds_partial import bad_listener, bad_route, nack_for
 
 
 def stats_of(text: str) -> dict[str, int]:
-    return {k: int(v) for k, v in (line.split(": ", 1) for line in text.splitlines() if ": " in line)}
+    return {k: int(v) for k, v in (line.split(": ", 1) for line in text.splitlines() if ": " in line)
+            if v.lstrip("-").isdigit()}  # (histogram lines are summaries)
 
 
 def sent(ads: FakeAds, type_url: str) -> int:

@@ -1,5 +1,8 @@
 """The admin server (Envoy's :15000): readiness, stats, clusters, listeners, config_dump, drain, quit.
 
+Output formats are Envoy's (admin_clusters.py, admin_config_dump.py, stats_render.py) so that
+istioctl, Kiali, Prometheus and scripts written against Envoy read them unchanged.
+
 With ``--concurrency N`` the admin runs in worker 0; /stats and /stats/prometheus sum the
 snapshots of every worker (workers.py), /drain_listeners and /quitquitquit act on all of them.
 """
@@ -7,7 +10,9 @@ snapshots of every worker (workers.py), /drain_listeners and /quitquitquit act o
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable
@@ -15,16 +20,20 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import httptools
-from google.protobuf import any_pb2, json_format
+from google.protobuf import json_format
 
 from .. import __version__
 from . import workers
 from .http1 import encode_response_head
-from .stats import merge_snapshots, render_prometheus, render_text
-from .support import connection_managers
+from .admin_clusters import clusters_json, clusters_text, listeners_json, listeners_text
+from .admin_config_dump import config_dump
+from .admin_help import help_text
+from .stats import merge_snapshots, render_json, render_prometheus, render_text
 
 if TYPE_CHECKING:
     from .server import ProxyServer
+
+log = logging.getLogger("pilotfish.proxy.admin")
 
 _TEXT = b"text/plain; charset=UTF-8"
 _JSON = b"application/json"
@@ -66,13 +75,16 @@ class AdminServer:
             fmt = "prometheus" if path == "/stats/prometheus" else params.get("format", "text")
             return self._stats(fmt, name_filter)
         if path == "/clusters":
-            return 200, _TEXT, self.clusters().encode()
+            if params.get("format") == "json":
+                return 200, _JSON, clusters_json(proxy).encode()
+            return 200, _TEXT, clusters_text(proxy).encode()
         if path == "/listeners":
-            lines = [f"{lc.name}::{lc.address}:{proxy.listener_ports.get(lc.name, lc.port)}"
-                     for lc in proxy.config.listeners]
-            return 200, _TEXT, ("\n".join(lines) + "\n").encode()
+            if params.get("format") == "json":
+                return 200, _JSON, listeners_json(proxy).encode()
+            return 200, _TEXT, listeners_text(proxy).encode()
         if path == "/config_dump":
-            return 200, _JSON, json.dumps(self.config_dump(), indent=2).encode()
+            status, body = config_dump(proxy, params.get("resource"), params.get("mask"), "include_eds" in params)
+            return status, _JSON if status == 200 else _TEXT, body.encode()
         if path == "/drain_listeners":
             if method != b"POST":
                 return 405, _TEXT, b"This endpoint requires POST\n"
@@ -82,24 +94,46 @@ class AdminServer:
         if path == "/quitquitquit":
             if method != b"POST":
                 return 405, _TEXT, b"This endpoint requires POST\n"
-            if not workers.request_group_stop():
-                asyncio.get_running_loop().call_soon(proxy.request_shutdown)
-            return 200, _TEXT, b"OK\n"
+            return 200, _TEXT, b"OK\n", self._quit
+        if path == "/help":
+            return 200, _TEXT, help_text().encode()
         if path == "/":
-            return 200, _TEXT, "\n".join(_ENDPOINTS).encode() + b"\n"
-        return 404, _TEXT, ("invalid path. admin commands are:\n" + " ".join(_ENDPOINTS) + "\n").encode()
+            return 200, _TEXT, help_text().encode()
+        return 404, _TEXT, ("invalid path. " + help_text()).encode()
+
+    def _quit(self) -> None:
+        """Envoy's /quitquitquit: exit now, without a drain period (after the OK is written)."""
+        if not workers.request_group_stop():
+            quit_now(self.proxy)
 
     def _stats(self, fmt: str, name_filter: Any) -> Any:
         own = self.proxy.stats.snapshot()
         ctx = workers.current
         if ctx is None or ctx.count < 2:
-            return _render(fmt, own, name_filter)
+            return _render(fmt, self._with_server(own), name_filter)
 
         async def all_workers() -> tuple[int, bytes, bytes]:
             others = await workers.sibling_snapshots(ctx)
-            return _render(fmt, merge_snapshots([own, *others]), name_filter)
+            return _render(fmt, self._with_server(merge_snapshots([own, *others])), name_filter)
 
         return all_workers()
+
+    def _with_server(self, snap: dict[str, Any]) -> dict[str, Any]:
+        """Envoy's ``server.*`` gauges that describe the whole server, computed when read."""
+        proxy = self.proxy
+        ctx = workers.current
+        override = proxy.config.bootstrap.stats_server_version_override
+        server = dict(snap["server"])
+        server.update({
+            "uptime": int(time.time() - proxy.started_at),
+            "concurrency": ctx.count if ctx is not None else 1,
+            "version": override.value if override.value else _VERSION,
+            "state": _STATES.get(proxy.state, 0),
+            "live": 1 if proxy.state == "LIVE" else 0,
+            "parent_connections": 0,
+            "hot_restart_epoch": int(proxy.command_line.get("restart_epoch", 0) or 0),
+        })
+        return {**snap, "server": dict(sorted(server.items()))}
 
     def server_info(self) -> dict[str, Any]:
         proxy = self.proxy
@@ -114,75 +148,26 @@ class AdminServer:
             "uptime_all_epochs": uptime,
         }
 
-    def clusters(self) -> str:
-        lines = []
-        for name, cluster in self.proxy.config.clusters.items():
-            lines.append(f"{name}::observability_name::{name}")
-            lines += cluster.admin_summary()  # outlier averages and circuit-breaker limits
-            for h in cluster.hosts:
-                p = f"{name}::{h.label}"
-                cx = h.pool.cx_active if h.pool is not None else 0
-                lines += [f"{p}::cx_active::{cx}", f"{p}::rq_active::{h.active_rq}",
-                          f"{p}::health_flags::{cluster.health_flags(h)}", f"{p}::weight::{h.weight}",
-                          f"{p}::hostname::{h.hostname.decode()}"]
-        return "\n".join(lines) + "\n"
 
-    def config_dump(self) -> dict[str, Any]:
-        """Envoy's ConfigDump shape, built from the parsed (not compiled) config."""
-        from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2
-
-        bootstrap = self.proxy.config.bootstrap
-        dump = config_dump_pb2.ConfigDump()
-
-        def add(msg: Any) -> None:
-            a = any_pb2.Any()
-            a.Pack(msg)
-            dump.configs.append(a)
-
-        b = config_dump_pb2.BootstrapConfigDump()
-        b.bootstrap.CopyFrom(bootstrap)
-        b.last_updated.GetCurrentTime()
-        add(b)
-        clusters = config_dump_shared_pb2.ClustersConfigDump()
-        for c in bootstrap.static_resources.clusters:
-            sc = clusters.static_clusters.add()
-            sc.cluster.Pack(c)
-            sc.last_updated.GetCurrentTime()
-        add(clusters)
-        listeners = config_dump_shared_pb2.ListenersConfigDump()
-        routes = config_dump_shared_pb2.RoutesConfigDump()
-        for lst in bootstrap.static_resources.listeners:
-            sl = listeners.static_listeners.add()
-            sl.listener.Pack(lst)
-            sl.last_updated.GetCurrentTime()
-            for _, hcm in connection_managers([lst]):
-                if hcm.HasField("route_config"):
-                    sr = routes.static_route_configs.add()
-                    sr.route_config.Pack(hcm.route_config)
-                    sr.last_updated.GetCurrentTime()
-        add(listeners)
-        add(routes)
-        from .xds.config_dump import add_dynamic
-
-        add_dynamic(self.proxy.config, dump)
-        return json_format.MessageToDict(dump, preserving_proto_field_name=True)
-
-
-_ENDPOINTS = ("/ready", "/healthz", "/server_info", "/stats", "/stats?format=json", "/stats/prometheus",
-              "/clusters", "/listeners", "/config_dump", "/drain_listeners", "/quitquitquit")
+#: Envoy's server.state values (envoy.admin.v3.ServerInfo.State).
+_STATES = {"LIVE": 0, "DRAINING": 1, "PRE_INITIALIZING": 2, "INITIALIZING": 3}
+#: server.version: Envoy's is the first 6 hex digits of its source revision as an integer; ours
+#: is the same of the SHA-1 of the package version (stats_server_version_override wins).
+_VERSION = int(hashlib.sha1(__version__.encode()).hexdigest()[:6], 16)
 
 
 def _render(fmt: str, snap: dict[str, Any], name_filter: Any) -> tuple[int, bytes, bytes]:
     if fmt == "prometheus":
         return 200, b"text/plain; version=0.0.4", render_prometheus(snap, name_filter).encode()
     if fmt == "json":
-        stats = []
-        for line in render_text(snap, name_filter).splitlines():
-            name, _, value = line.partition(": ")
-            stats.append({"name": name, "value": int(value)} if value.lstrip("-").isdigit()
-                         else {"name": name, "histogram": value})
-        return 200, _JSON, json.dumps({"stats": stats}).encode()
+        return 200, _JSON, json.dumps(render_json(snap, name_filter)).encode()
     return 200, _TEXT, render_text(snap, name_filter).encode()
+
+
+def quit_now(proxy: ProxyServer) -> None:
+    """Stop without a drain period: in-flight requests are cut, as Envoy's /quitquitquit."""
+    proxy.drain_time = 0.0
+    proxy.request_shutdown()
 
 
 def drain_listeners(proxy: ProxyServer) -> None:
@@ -234,7 +219,11 @@ class _AdminConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         keep_alive = self.parser.should_keep_alive()
-        result = self.admin.handle(self.parser.get_method(), self.url)
+        try:
+            result = self.admin.handle(self.parser.get_method(), self.url)
+        except Exception:  # a bug in one handler must not look like a malformed request
+            log.exception("admin %s failed", self.url.decode("latin-1"))
+            result = (500, _TEXT, b"internal error\n")
         if isinstance(result, Awaitable):
             self.transport.pause_reading()  # type: ignore[union-attr]
             task = asyncio.get_running_loop().create_task(result)  # type: ignore[arg-type]
@@ -253,8 +242,8 @@ class _AdminConnection(asyncio.Protocol):
         if keep_alive:
             self.transport.resume_reading()
 
-    def _reply(self, result: tuple[int, bytes, bytes], keep_alive: bool) -> None:
-        status, ctype, body = result
+    def _reply(self, result: tuple, keep_alive: bool) -> None:
+        status, ctype, body, *after = result
         headers = [(b"content-type", ctype), (b"content-length", b"%d" % len(body)),
                    (b"cache-control", b"no-cache, max-age=0"), (b"x-content-type-options", b"nosniff")]
         if not keep_alive:
@@ -262,3 +251,5 @@ class _AdminConnection(asyncio.Protocol):
         self.transport.write(encode_response_head(status, headers) + body)  # type: ignore[union-attr]
         if not keep_alive:
             self.transport.close()  # type: ignore[union-attr]
+        for then in after:  # e.g. /quitquitquit's exit, once its OK is on the wire
+            then()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import random
 import weakref
+from bisect import bisect_right
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,6 +31,7 @@ from . import tunnel
 from .access_log import SI
 from .date_header import date_line
 from .errors import ProtocolError, contain
+from .histogram import LOWER
 from .http1 import PARSE_ERRORS, RequestHead, encode_response_head, server_codec
 from .stream import RequestIds, ResilientStream, Stream
 
@@ -101,7 +103,7 @@ class DownstreamConnection(asyncio.Protocol):
                  "parse", "out", "batch", "dirty", "active", "queue", "paused", "closing", "in_feed",
                  "_remote_ip", "requests", "timer", "timer_when", "last_activity", "header_deadline",
                  "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at",
-                 "rq_deadline", "rq_stream", "header_timeout")
+                 "rq_deadline", "rq_stream", "header_timeout", "opened_at")
 
     def __init__(self, listener: ListenerConfig, shared: ConnectionSet) -> None:
         hcm = listener.hcm
@@ -137,6 +139,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.rq_deadline = 0.0  # the connection manager's request_timeout for rq_stream's request
         self.rq_stream: Stream | None = None
         self.header_timeout = hcm.request_headers_timeout  # (one attribute read per read)
+        self.opened_at = 0.0
 
     @property
     def draining(self) -> bool:
@@ -161,7 +164,7 @@ class DownstreamConnection(asyncio.Protocol):
         stats.downstream_cx_active += 1
         self.lstats.downstream_cx_total += 1
         self.lstats.downstream_cx_active += 1
-        now = self.loop.time()
+        now = self.opened_at = self.loop.time()
         self.last_activity = now
         if self.hcm.idle_timeout:
             self.arm(now + self.hcm.idle_timeout)
@@ -263,6 +266,9 @@ class DownstreamConnection(asyncio.Protocol):
         stats.downstream_cx_destroy += 1
         self.lstats.downstream_cx_active -= 1
         self.lstats.downstream_cx_destroy += 1
+        i = bisect_right(LOWER, int((self.loop.time() - self.opened_at) * 1000))  # downstream_cx_length_ms
+        stats.downstream_cx_length_ms[i] += 1
+        self.lstats.downstream_cx_length_ms[i] += 1
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None

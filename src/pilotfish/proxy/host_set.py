@@ -47,7 +47,9 @@ Locality = tuple[str, str, str]  # (region, zone, sub_zone)
 class Host:
     __slots__ = ("address", "port", "weight", "hostname", "active_rq", "pool", "label", "priority",
                  "locality", "locality_weight", "eds_health", "healthy", "hash_key", "used",
-                 "health_flags", "hc_port", "hc_hostname")
+                 "health_flags", "hc_port", "hc_hostname",
+                 # Envoy's per-host stats (/clusters): counted on the request path, a += 1 each
+                 "rq_total", "rq_success", "rq_error", "rq_timeout", "cx_total", "cx_connect_fail")
 
     def __init__(self, address: str, port: int, weight: int = 1, hostname: bytes = b"", *,
                  priority: int = 0, locality: Locality = ("", "", ""), locality_weight: int = 0,
@@ -70,6 +72,8 @@ class Host:
         self.health_flags = 0  # HostHealth's bits as of the last balancer rebuild
         self.hc_port = hc_port  # health_check_config.port_value; 0: the host's port
         self.hc_hostname = hc_hostname  # health_check_config.hostname: the probes' Host header
+        self.rq_total = self.rq_success = self.rq_error = self.rq_timeout = 0
+        self.cx_total = self.cx_connect_fail = 0
 
     def set_address(self, address: str) -> None:
         """LOGICAL_DNS: new connections go to the newly resolved address; pooled ones stay."""

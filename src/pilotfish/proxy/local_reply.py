@@ -4,7 +4,9 @@ Istio metrics and access-log entries."""
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 
+from .histogram import BIN, FAST, LOWER
 from .route_table import header_value
 from .shadow import cancel_unfinished
 from .runtime import APPEND_IF_ABSENT, OVERWRITE
@@ -95,15 +97,25 @@ class LocalReplyMixin(StreamState):
         stats = hcm.stats
         stats.downstream_rq_active -= 1
         stats.rq_class[status // 100] += 1
+        now = self.conn.loop.time()
+        ms = int((now - self.start) * 1000)  # Envoy's downstream_rq_time
+        stats.downstream_rq_time[BIN[ms] if ms < FAST else bisect_right(LOWER, ms)] += 1
         host = self.host
         if host is not None:
             host.active_rq -= 1
+            if status >= 500:  # Envoy's per-host rq_error / rq_success
+                host.rq_error += 1
+            elif status:
+                host.rq_success += 1
             self.rm.requests.count -= 1
             cstats = self.cluster.stats
             cstats.upstream_rq_active -= 1
             cstats.upstream_rq_completed += 1
             if 100 <= status < 600:
                 cstats.rq_code[status] += 1
+            if not self.flags:  # an upstream response, not a reset or local reply: upstream_rq_time
+                ms = int((now - (self.complete_at or self.start)) * 1000)
+                cstats.upstream_rq_time[BIN[ms] if ms < FAST else bisect_right(LOWER, ms)] += 1
         if hcm.istio_stats is not None:
             hcm.istio_stats.record(self)
         if hcm.access_logs:

@@ -72,6 +72,7 @@ class ProxyServer:
             self._listeners[lc.name] = await self._bind(lc)
         self.state = LIVE
         self.stats.server["live"] = 1
+        self.stats.start_flush(loop)  # histogram intervals, as Envoy's stats flush
 
     @property
     def _shared(self) -> Any:
@@ -181,6 +182,7 @@ class ProxyServer:
         date_line.stop()
         self.state = DRAINING
         self.stats.server["live"] = 0
+        self.stats.stop_flush()
         if self.xds is not None:
             await self.xds.stop()
         sets = [*self._draining, *(a.conns for a in self._listeners.values())]

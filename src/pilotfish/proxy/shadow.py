@@ -296,6 +296,7 @@ def start(stream: Any, policies: Sequence[MirrorPolicy]) -> list[Shadow] | None:
         stats.upstream_rq_total += 1
         stats.upstream_rq_active += 1
         host.active_rq += 1
+        host.rq_total += 1
         timeout = stream.timeout
         if timeout:
             s.timer = conn.loop.call_later(timeout, s.on_timeout)

@@ -8,20 +8,35 @@ configuration no longer names it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
-from .istio_metrics import IstioMetrics, merge_rows, prometheus_families, text_lines
+from . import histogram
+from .istio_metrics import IstioMetrics, merge_rows
+from .stats_render import render_json, render_prometheus, render_text
+
+__all__ = ["StatsStore", "merge_snapshots", "render_json", "render_prometheus", "render_text"]
 
 
 class _Scope:
+    """Counters and gauges are ints; a histogram is a list of circllhist bin counts
+    (histogram.py), recorded with a table index and a ``+= 1``."""
+
     __slots__ = ()
     COUNTERS: tuple[str, ...] = ()
     GAUGES: tuple[str, ...] = ()
+    HISTOGRAMS: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         for name in self.COUNTERS + self.GAUGES:
             setattr(self, name, 0)
+        for name in self.HISTOGRAMS:
+            setattr(self, name, histogram.new_counts())
+
+    def histograms(self) -> Iterator[tuple[str, list[int]]]:
+        for name in self.HISTOGRAMS:
+            yield name, getattr(self, name)
 
     def values(self) -> Iterator[tuple[str, int, bool]]:
         """(name, value, is_counter) for every stat of the scope."""
@@ -46,7 +61,8 @@ class ClusterStats(_Scope):
         "upstream_rq_retry_backoff_exponential", "upstream_rq_per_try_idle_timeout",
     )
     GAUGES = ("upstream_rq_active", "upstream_cx_active", "membership_total", "membership_healthy")
-    __slots__ = COUNTERS + GAUGES + ("rq_code", "extra")
+    HISTOGRAMS = ("upstream_cx_connect_ms", "upstream_cx_length_ms", "upstream_rq_time")
+    __slots__ = COUNTERS + GAUGES + HISTOGRAMS + ("rq_code", "extra")
 
     def __init__(self) -> None:
         super().__init__()
@@ -83,7 +99,8 @@ class HttpStats(_Scope):
         "requests_rejected_with_underscores_in_headers", "dropped_headers_with_underscores",
     )
     GAUGES = ("downstream_rq_active", "downstream_cx_active")
-    __slots__ = COUNTERS + GAUGES + ("rq_class",)
+    HISTOGRAMS = ("downstream_cx_length_ms", "downstream_rq_time")
+    __slots__ = COUNTERS + GAUGES + HISTOGRAMS + ("rq_class",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -102,7 +119,8 @@ class HttpStats(_Scope):
 class ListenerStats(_Scope):
     COUNTERS = ("downstream_cx_total", "downstream_cx_destroy")
     GAUGES = ("downstream_cx_active",)
-    __slots__ = COUNTERS + GAUGES
+    HISTOGRAMS = ("downstream_cx_length_ms",)
+    __slots__ = COUNTERS + GAUGES + HISTOGRAMS
 
 
 class SubscriptionStats(_Scope):
@@ -148,6 +166,37 @@ class StatsStore:
         self.server: dict[str, int] = {}
         self.node = node  # the bootstrap's Node: Istio metrics label with its metadata
         self.istio: IstioMetrics | None = None  # set when a listener has the istio.stats filter
+        # Histogram intervals, as Envoy's stats flush: the counts at the last flush and the
+        # samples between the two last flushes, by (prefix, name); None before the first flush.
+        self._flushed: dict[tuple[str, str], list[int]] = {}
+        self._interval: dict[tuple[str, str], list[int]] = {}
+        self._flush_timer: Any = None
+
+    def start_flush(self, loop: Any, period: float = 5.0) -> None:
+        """Flush every ``period`` seconds (the bootstrap's stats_flush_interval, 5 s by default)."""
+        def tick() -> None:
+            self.flush()
+            self._flush_timer = loop.call_later(period, tick)
+
+        if self._flush_timer is None:
+            self._flush_timer = loop.call_later(period, tick)
+
+    def stop_flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+
+    def flush(self) -> None:
+        """End a histogram interval: Envoy's interval quantiles cover the last flush period."""
+        flushed, interval = {}, {}
+        for prefix, _, _, _, scope in self.scopes:
+            for name, counts in _histograms(scope):
+                key = (prefix, name)
+                before = self._flushed.get(key)
+                now = list(counts)
+                interval[key] = now if before is None else [a - b for a, b in zip(now, before)]
+                flushed[key] = now
+        self._flushed, self._interval = flushed, interval
 
     def _scope(self, cls: type[S], prefix: str, family: str, tag: str, value: str) -> S:
         """The scope of ``prefix``, made on first use: a cluster or listener replaced by an
@@ -204,9 +253,16 @@ class StatsStore:
             istio = {"rows": self.istio.rows(), "dropped": sorted(self.istio.dropped),
                      "removed": {k: sorted(v) for k, v in self.istio.removed_labels.items()},
                      "version": self.istio.istio_version}
+        hists = []
+        for p, f, t, v, s in self.scopes:
+            for name, counts in _histograms(s):
+                recent = self._interval.get((p, name))
+                hists.append([p, f, t, v, name, histogram.sparse(counts),
+                              None if recent is None else histogram.sparse(recent)])
         return {
             "scopes": [[p, f, t, v, [list(x) for x in s.values()]] for p, f, t, v, s in self.scopes],
-            "server": dict(self.server),
+            "histograms": hists,
+            "server": {**self.server, **process_stats(self)},
             "istio": istio,
         }
 
@@ -215,6 +271,31 @@ class StatsStore:
 
     def prometheus(self, name_filter: Any = None) -> str:
         return render_prometheus(self.snapshot(), name_filter)
+
+
+def _histograms(scope: Any) -> Iterator[tuple[str, list[int]]]:
+    """A scope's histograms; scopes kept by other modules (faults, Istio filters) have none."""
+    hists = getattr(scope, "histograms", None)
+    return hists() if hists is not None else iter(())
+
+
+def process_stats(store: StatsStore) -> dict[str, int]:
+    """This process's ``server.*`` values that add up across workers, read at snapshot time:
+    open downstream connections and memory (from /proc/self/statm; Python has no tcmalloc, so
+    ``memory_allocated`` is the private resident size and ``memory_heap_size`` the data segment)."""
+    total = sum(s.downstream_cx_active for _, f, _, _, s in store.scopes if f == "listener")  # type: ignore[attr-defined]
+    try:
+        with open("/proc/self/statm") as f:
+            _, resident, shared, _, _, data, _ = (int(x) for x in f.read().split())
+        page = os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        resident = shared = data = page = 0
+    return {"memory_allocated": (resident - shared) * page, "memory_heap_size": data * page,
+            "memory_physical_size": resident * page, "total_connections": total}
+
+
+#: Server values that are a sum over the worker processes; the others are the first worker's.
+_SUMMED_SERVER = ("memory_allocated", "memory_heap_size", "memory_physical_size", "total_connections")
 
 
 def merge_snapshots(snaps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -233,67 +314,23 @@ def merge_snapshots(snaps: list[dict[str, Any]]) -> dict[str, Any]:
                         into[name][1] += v
                 else:
                     into[name] = [name, v, counter]
+    hists: dict[tuple[str, ...], list[Any]] = {}
+    for snap in snaps:
+        for *key, cumulative, recent in snap.get("histograms", ()):
+            entry = hists.setdefault(tuple(key), [*key, {}, None])
+            histogram.add_sparse(entry[-2], cumulative)
+            if recent is not None:
+                if entry[-1] is None:
+                    entry[-1] = {}
+                histogram.add_sparse(entry[-1], recent)
+    server = dict(snaps[0]["server"])
+    for name in _SUMMED_SERVER:
+        if name in server:
+            server[name] = sum(s["server"].get(name, 0) for s in snaps)
     istio = None
     groups = [s["istio"] for s in snaps if s.get("istio")]
     if groups:
         istio = dict(groups[0])
         istio["rows"] = merge_rows([g["rows"] for g in groups])
-    return {"scopes": [[*k, list(v.values())] for k, v in scopes.items()], "server": dict(snaps[0]["server"]),
-            "istio": istio}
-
-
-def render_text(snap: dict[str, Any], name_filter: Any = None) -> str:
-    lines = [f"{p}.{n}: {v}" for p, _, _, _, stats in snap["scopes"] for n, v, _ in stats]
-    lines.extend(f"server.{k}: {v}" for k, v in snap["server"].items())
-    istio = snap.get("istio")
-    if istio:
-        lines.extend(text_lines(istio["rows"], set(istio["dropped"])))
-    if name_filter is not None:
-        lines = [line for line in lines if name_filter.search(line.split(": ", 1)[0])]
-    return "\n".join(sorted(lines)) + "\n"
-
-
-def render_prometheus(snap: dict[str, Any], name_filter: Any = None) -> str:
-    """Envoy's exposition: counters, then gauges, then histograms, each family sorted by name."""
-    families: dict[str, tuple[str, list[str]]] = {}
-    for prefix, family, tag, tag_value, stats in snap["scopes"]:
-        label = f'{tag}="{_escape(tag_value)}"' if tag else ""
-        if family == "http.rds":  # http.<stat_prefix>.rds.<route>: both are tags in Envoy
-            stat_prefix = prefix[len("http."):-len(f".rds.{tag_value}")]
-            label = f'envoy_http_conn_manager_prefix="{_escape(stat_prefix)}",{label}'
-        for name, value, counter in stats:
-            metric, labels = _prom_name(family, name, label)
-            families.setdefault(metric, ("counter" if counter else "gauge", []))[1].append(
-                f"{metric}{{{labels}}} {value}")
-    for k, v in snap["server"].items():
-        families[f"envoy_server_{k}"] = ("gauge", [f"envoy_server_{k}{{}} {v}"])
-    istio = snap.get("istio")
-    if istio:
-        for kind, metric, lines in prometheus_families(istio["rows"], set(istio["dropped"]),
-                                                       {k: set(v) for k, v in istio["removed"].items()},
-                                                       istio["version"]):
-            families[metric] = (kind, lines)
-    out = []
-    for kind in ("counter", "gauge", "histogram"):
-        for metric in sorted(m for m, (k, _) in families.items() if k == kind):
-            if name_filter is not None and not name_filter.search(metric):
-                continue
-            out.append(f"# TYPE {metric} {kind}")
-            out.extend(families[metric][1])
-    return "\n".join(out) + "\n"
-
-
-def _prom_name(family: str, name: str, label: str) -> tuple[str, str]:
-    """Envoy's tag extraction for the response-code stats."""
-    for prefix in ("upstream_rq_", "downstream_rq_"):
-        if name.startswith(prefix):
-            rest = name[len(prefix):]
-            if len(rest) == 3 and rest.isdigit():
-                return f"envoy_{family}_{prefix[:-1]}", f'envoy_response_code="{rest}",{label}'
-            if len(rest) == 3 and rest.endswith("xx") and rest[0].isdigit():
-                return f"envoy_{family}_{prefix}xx", f'envoy_response_code_class="{rest[0]}",{label}'
-    return f"envoy_{family}_{name}".replace(".", "_"), label
-
-
-def _escape(v: str) -> str:
-    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return {"scopes": [[*k, list(v.values())] for k, v in scopes.items()], "histograms": list(hists.values()),
+            "server": server, "istio": istio}

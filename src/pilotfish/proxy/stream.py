@@ -99,6 +99,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         cstats.upstream_rq_total += 1
         cstats.upstream_rq_active += 1
         host.active_rq += 1
+        host.rq_total += 1
         self.timeout = action.timeout
         if action.resilient or head.envoy_control or cluster.outlier is not None:
             if self.__class__ is not ResilientStream:  # made as one when the route table needs it
@@ -277,6 +278,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
         self.flags |= UT
         if self.cluster is not None:
             self.cluster.stats.upstream_rq_timeout += 1
+            if self.host is not None:
+                self.host.rq_timeout += 1
         self._drop_upstream()
         self.local_reply(504, b"upstream request timeout")  # (a reset once the response started)
 

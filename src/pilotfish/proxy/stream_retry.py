@@ -419,6 +419,7 @@ class ResilienceMixin(StreamState):
             self.host = host
         rs.on_host_attempted(host)
         cluster.stats.upstream_rq_total += 1
+        host.rq_total += 1
         self.upstream_head = self._head_base() + self._attempt_lines() + b"\r\n"
         buf = self.body_buf
         self.pending = list(buf) if buf else None
@@ -459,6 +460,7 @@ class ResilienceMixin(StreamState):
             self.try_deadline = 0.0
             if not self.response_started:  # once it has, Envoy lets the route timeout decide
                 self.cluster.stats.upstream_rq_per_try_timeout += 1
+                self.host.rq_timeout += 1
                 return self._try_timed_out()
         if self.try_idle_deadline and now >= self.try_idle_deadline:
             mark = self.tx + self.response_started

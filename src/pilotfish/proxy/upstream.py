@@ -18,6 +18,7 @@ closes. The stream holds ``requests`` itself (stream.py).
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from . import tunnel
 from .downstream import output_batch
 from .errors import contain
+from .histogram import LOWER
 from .http1 import ExcessResponseError, Http1ClientCodec, HttpParserError, HttpParserUpgrade
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ class UpstreamConnection(asyncio.Protocol):
     events to that stream directly (``attach``); when idle, to the connection, which drops them."""
 
     __slots__ = ("pool", "transport", "codec", "parse", "stream", "requests", "closed", "idle_since",
-                 "paused_writing", "stats", "out", "batch", "rm")
+                 "paused_writing", "stats", "out", "batch", "rm", "opened_at")
 
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
@@ -62,6 +64,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.out: list[bytes] = []  # written after this round of events (downstream.OutputBatch)
         self.batch = output_batch(pool.loop or asyncio.get_running_loop())
         self.rm: ResourceManager | None = None  # holds one of its ``connections`` slots
+        self.opened_at = 0.0
 
     def attach(self, stream: Any) -> None:
         self.stream = stream
@@ -76,6 +79,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.stats.upstream_cx_active += 1
         self.pool.cx_active += 1
+        self.opened_at = self.batch.loop.time()
 
     def data_received(self, data: bytes) -> None:
         stream = self.stream
@@ -136,6 +140,8 @@ class UpstreamConnection(asyncio.Protocol):
         stats.upstream_cx_active -= 1
         self.pool.cx_active -= 1
         stats.upstream_cx_destroy += 1
+        ms = int((self.batch.loop.time() - self.opened_at) * 1000)
+        stats.upstream_cx_length_ms[bisect_right(LOWER, ms)] += 1
         rm = self.rm
         if rm is not None:
             self.rm = None
@@ -288,6 +294,8 @@ class ConnectionPool:
         loop = self.loop
         assert loop is not None
         host = self.host
+        host.cx_total += 1
+        started = loop.time()
         try:
             async with asyncio.timeout(self.options.connect_timeout):
                 _, conn = await loop.create_connection(
@@ -296,12 +304,15 @@ class ConnectionPool:
             self._connect_done(rm, True)
             stats.upstream_cx_connect_fail += 1
             stats.upstream_cx_connect_timeout += 1
+            host.cx_connect_fail += 1
             stream.on_upstream_connect_failure("connection timeout")
         except OSError as exc:
             self._connect_done(rm, True)
             stats.upstream_cx_connect_fail += 1
+            host.cx_connect_fail += 1
             stream.on_upstream_connect_failure(exc.strerror or "connection failure")
         else:
+            stats.upstream_cx_connect_ms[bisect_right(LOWER, int((loop.time() - started) * 1000))] += 1
             self._connect_done(None, False)
             if rm is not None:
                 rm.pending_requests.dec()

@@ -114,6 +114,7 @@ class Supervisor:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._on_stop)
             signal.signal(signal.SIGUSR1, self._on_drain)
+            signal.signal(signal.SIGQUIT, self._on_quit)
             for i in range(self.count):
                 self._spawn(i, controls, paths)
             while self.pids:
@@ -142,7 +143,7 @@ class Supervisor:
         if pid == 0:  # the worker
             code = 1
             try:
-                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGQUIT):
                     signal.signal(sig, signal.SIG_DFL)
                 for i, s in enumerate(controls):
                     if i != index:
@@ -167,6 +168,10 @@ class Supervisor:
     def _on_stop(self, signum: int, frame: Any) -> None:
         self.stopping = True
         self._forward(signal.SIGTERM)
+
+    def _on_quit(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+        self._forward(signal.SIGQUIT)
 
     def _on_drain(self, signum: int, frame: Any) -> None:
         self.draining = True
@@ -318,10 +323,11 @@ async def sibling_snapshots(ctx: WorkerContext, timeout: float = 2.0) -> list[di
 
 
 def request_group_stop() -> bool:
-    """From a worker: ask the supervisor to stop every worker (``/quitquitquit``)."""
+    """From a worker: ask the supervisor to stop every worker now, without a drain period
+    (``/quitquitquit``: SIGQUIT, where SIGTERM drains)."""
     if current is None:
         return False
-    os.kill(current.supervisor_pid, signal.SIGTERM)
+    os.kill(current.supervisor_pid, signal.SIGQUIT)
     return True
 
 
@@ -335,7 +341,7 @@ def request_group_drain() -> bool:
 
 def run_worker(compiled: Any, drain_time: float, options: dict[str, Any]) -> int:
     """A worker's life: serve until told to stop, then drain."""
-    from .admin import drain_listeners
+    from .admin import drain_listeners, quit_now
     from .server import ProxyServer
 
     ctx = current
@@ -352,6 +358,7 @@ def run_worker(compiled: Any, drain_time: float, options: dict[str, Any]) -> int
         server.install_signal_handlers()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGUSR1, drain_listeners, server)
+        loop.add_signal_handler(signal.SIGQUIT, quit_now, server)
         control = await serve_control(ctx, server.stats)
         await server.start()
         if ctx.index == 0:
