@@ -79,6 +79,7 @@ class HttpStats(_Scope):
         "downstream_cx_rx_bytes_total", "downstream_cx_tx_bytes_total",
         "no_route", "no_cluster", "rq_redirect", "rq_direct_response",
         "downstream_rq_idle_timeout", "downstream_rq_max_duration_reached",
+        "downstream_rq_failed_path_normalization", "downstream_rq_redirected_with_normalized_path",
     )
     GAUGES = ("downstream_rq_active", "downstream_cx_active")
     __slots__ = COUNTERS + GAUGES + ("rq_class",)
