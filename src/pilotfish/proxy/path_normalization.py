@@ -95,6 +95,8 @@ def canonical_path(path: bytes) -> bytes | None:
     if b".;" in path:  # Envoy's strip_dotdot_segments_with_parameters
         path = b"/".join(b".." if s.startswith(b"..;") else b"." if s.startswith(b".;") else s
                          for s in path.split(b"/"))
+    if path[:1] == b"/" and not path.translate(None, _PLAIN):
+        return path  # nothing to decode, escape or resolve
     end = len(path)
     out = bytearray()
     if not end:
