@@ -6,9 +6,10 @@ itself, as Envoy's ``HealthCheckFilter::onComplete``: 503 with
 ``x-envoy-immediate-health-check-fail: true`` and flag LH while the proxy is draining (Envoy's
 "health check failed" state), else 503 when a ``cluster_min_healthy_percentages`` cluster is
 missing, empty (unless its minimum is 0) or has fewer healthy + degraded hosts than its
-percentage, else 200. In pass-through mode the request goes on to its route like any other.
-``cache_time`` only caches the pass-through answer in Envoy; without an upstream answer to cache
-it cannot change what is answered here, and is ignored.
+percentage, else 200 (``response_code_details`` as Envoy's: ``health_check_ok``, ...). In
+pass-through mode the request goes on to its route like any other. ``cache_time`` caches only
+pass-through answers in Envoy: without pass-through it cannot change an answer and is ignored,
+with it the config is refused (compile/edge.py).
 """
 
 from __future__ import annotations
