@@ -41,6 +41,7 @@ _LOOKUP = _table()
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 # Bytes copied as they are: nothing in the path needs a look at each byte when all are these.
 _PLAIN = bytes(c for c in range(256) if _LOOKUP[c] in (_PASS, _UNESCAPE))
+_QUICK = _PLAIN + b"?"  # a whole request target of these needs no work
 
 
 def _decode_escaped(path: bytes, i: int, end: int) -> int:
@@ -229,6 +230,8 @@ class PathNormalizer:
         """The pre-route hook: True when the stream was answered (400 or 307)."""
         head = stream.head
         target = head.path
+        if not target.translate(None, _QUICK) and b"//" not in target:
+            return False  # no dot, escape or backslash, nothing to merge: nothing would change
         if target[:1] != b"/":  # OPTIONS *, CONNECT: no path to normalize
             return False
         action, path = self.apply(target)

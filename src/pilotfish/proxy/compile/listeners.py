@@ -85,7 +85,7 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
     else:
         raise ProxyConfigError("an inline route_config or rds is required", path)
     normalizer = compile_path_normalizer(m, path)
-    hooks: list[Any] = [normalizer] if normalizer is not None else []  # run before routing, in order
+    hooks: list[Any] = [normalizer.__call__] if normalizer is not None else []  # before routing, in order
     filters = []
     max_request_bytes = 0
     fault = None
@@ -104,7 +104,7 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
                 raise ProxyConfigError("only one fault filter per connection manager is supported", fp)
             fault = compile_fault_filter(f.name, cfg, fp, stats, m.stat_prefix)
         elif type_name == HEALTH_CHECK_TYPE:
-            hooks.append(compile_health_check(cfg, f"{fp}.typed_config"))
+            hooks.append(compile_health_check(cfg, f"{fp}.typed_config").__call__)
         filters.append(type_name)
     if not filters or filters[-1] != ROUTER or filters.count(ROUTER) != 1:
         raise ProxyConfigError("the router filter must be present, once, and last", f"{path}.http_filters")
