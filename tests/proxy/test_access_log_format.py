@@ -50,6 +50,7 @@ def _entry(status: int = 200, flags: int = 0, **stream: object) -> tuple:
     ("%RESPONSE_CODE_DETAILS% %REQUESTED_SERVER_NAME%", "via_upstream -"),
     ("100%% %START_TIME%", "100% 2024-12-05T12:00:00.250Z"),
     ("%START_TIME(%Y/%m/%d %H:%M:%S.%3f %s)%", "2024/12/05 12:00:00.250 1733400000"),
+    ("%START_TIME(%Y-%m-%dT%H:%M:%E3SZ)%", "2024-12-05T12:00:00.250Z"),
     ("literal only", "literal only"),
 ])
 def test_text_operators(fmt: str, expected: str) -> None:

@@ -49,17 +49,22 @@ def _start_time(fmt: str) -> Getter:
             start = e[START]
             return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start)) + f".{int((start % 1) * 1000):03d}Z"
         return default
-    frac = re.compile(r"%([1-9]?)f|%s")
+    # Envoy's additions to strftime: %s (epoch seconds), %[1-9]f / %f (fraction of a second),
+    # %E[1-9]S / %E*S (seconds with a fraction)
+    extra = re.compile(r"%([1-9]?)f|%s|%E([1-9*])S")
 
     def custom(e: tuple) -> str:
         start = e[START]
+        nanos = f"{int((start % 1) * 10 ** 9):09d}"
 
         def sub(m: re.Match) -> str:
             if m.group(0) == "%s":
                 return str(int(start))
-            digits = int(m.group(1) or 9)
-            return f"{int((start % 1) * 10 ** 9):09d}"[:digits]
-        return time.strftime(frac.sub(lambda m: sub(m).replace("%", "%%"), fmt), time.gmtime(start))
+            if m.group(2) is not None:
+                digits = 9 if m.group(2) == "*" else int(m.group(2))
+                return f"{time.gmtime(start).tm_sec:02d}.{nanos[:digits]}"
+            return nanos[:int(m.group(1) or 9)]
+        return time.strftime(extra.sub(sub, fmt), time.gmtime(start))
     return custom
 
 

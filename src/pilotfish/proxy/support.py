@@ -295,7 +295,7 @@ _AL = "envoy.config.accesslog.v3."
 EXTENSIONS["http_filter"] = EXTENSIONS["http_filter"] | {HEALTH_CHECK_TYPE}
 FIELDS[_HCM + "HttpConnectionManager"].update({
     "path_with_escaped_slashes_action": OK, "local_reply_config": OK,
-    "path_normalization_options": OK,  # refused with Envoy's own reason (not implemented there)
+    "path_normalization_options": OK,  # refused by compile/edge.py with a pointer to what is supported
 })
 FIELDS["envoy.config.accesslog.v3.AccessLog"]["filter"] = OK
 for _log_type in (FILE_LOG_TYPE, STDOUT_LOG_TYPE, STDERR_LOG_TYPE):

@@ -49,8 +49,8 @@ from ..support import HEALTH_CHECK_TYPE
 def compile_path_normalizer(m: Any, path: str) -> PathNormalizer | None:
     """HCM normalize_path / merge_slashes / path_with_escaped_slashes_action, or None."""
     if m.HasField("path_normalization_options"):
-        raise ProxyConfigError("not implemented (Envoy does not implement it either)",
-                               f"{path}.path_normalization_options")
+        raise ProxyConfigError("not supported yet (normalize_path, merge_slashes and "
+                               "path_with_escaped_slashes_action are)", f"{path}.path_normalization_options")
     escaped = m.path_with_escaped_slashes_action or KEEP_UNCHANGED  # IMPLEMENTATION_SPECIFIC_DEFAULT
     normalize = m.normalize_path.value
     if not normalize and not m.merge_slashes and escaped == KEEP_UNCHANGED:
