@@ -35,6 +35,7 @@ async def test_answers_matching_requests_itself(backend) -> None:
     async with running_proxy(doc) as proxy, client(port_of(proxy)) as c:
         r = await c.request(path="/healthz")
         assert (r.status, r.body) == (200, b"")
+        assert r.headers["x-envoy-upstream-healthchecked-cluster"] == "test"  # the node's cluster
         r = await c.request(path="/healthz?probe=1")  # :path holds the query: not an exact match
         assert r.body == b"a /healthz?probe=1"
         r = await c.request(path="/other")
@@ -86,13 +87,17 @@ def _hosts(*unhealthy: bool) -> SimpleNamespace:
      (503, "health_check_failed_cluster_unhealthy")),
 ])
 def test_answers(draining: bool, minimums: tuple, clusters: dict, expected: tuple) -> None:
-    f = HealthCheckFilter((), False, minimums)
-    s = _Stream(b"/healthz", draining, clusters)
-    assert f(s) is True and s.health_check
-    status, body, extra, details = s.reply  # type: ignore[misc]
-    assert (status, details) == expected and body == b""
-    assert ((b"x-envoy-immediate-health-check-fail", b"true") in extra) == draining
-    assert bool(s.flags & LH) == draining
+    for pass_through in (False, True):
+        f = HealthCheckFilter((), pass_through, minimums, "edge")
+        s = _Stream(b"/healthz", draining, clusters)
+        if pass_through and not draining:  # forwarded: the origin answers
+            assert f(s) is False and s.health_check and s.reply is None
+            continue
+        assert f(s) is True and s.health_check
+        status, body, extra, details = s.reply  # type: ignore[misc]
+        assert (status, details) == expected and body == b""
+        assert extra == ((b"x-envoy-upstream-healthchecked-cluster", b"edge"),)
+        assert bool(s.flags & LH) == (status != 200)
 
 
 async def test_cluster_min_healthy_percentages(backend, backend_b) -> None:

@@ -58,7 +58,7 @@ def compile_path_normalizer(m: Any, path: str) -> PathNormalizer | None:
     return PathNormalizer(normalize, m.merge_slashes, escaped)
 
 
-def compile_health_check(cfg: Any, path: str) -> HealthCheckFilter:
+def compile_health_check(cfg: Any, path: str, local_cluster: str) -> HealthCheckFilter:
     if not cfg.HasField("pass_through_mode"):
         raise ProxyConfigError("pass_through_mode is required", f"{path}.pass_through_mode")
     pass_through = cfg.pass_through_mode.value
@@ -70,7 +70,7 @@ def compile_health_check(cfg: Any, path: str) -> HealthCheckFilter:
         if not 0.0 <= value <= 100.0:
             raise ProxyConfigError("a percentage must be in [0, 100]",
                                    f"{path}.cluster_min_healthy_percentages[{name!r}]")
-    return HealthCheckFilter(matchers, pass_through, minimums)
+    return HealthCheckFilter(matchers, pass_through, minimums, local_cluster)
 
 
 def chain(hooks: list[Callable[[Any], bool]]) -> Callable[[Any], bool] | None:

@@ -104,7 +104,8 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
                 raise ProxyConfigError("only one fault filter per connection manager is supported", fp)
             fault = compile_fault_filter(f.name, cfg, fp, stats, m.stat_prefix)
         elif type_name == HEALTH_CHECK_TYPE:
-            hooks.append(compile_health_check(cfg, f"{fp}.typed_config").__call__)
+            node = getattr(stats, "node", None)
+            hooks.append(compile_health_check(cfg, f"{fp}.typed_config", node.cluster if node else "").__call__)
         filters.append(type_name)
     if not filters or filters[-1] != ROUTER or filters.count(ROUTER) != 1:
         raise ProxyConfigError("the router filter must be present, once, and last", f"{path}.http_filters")
