@@ -1,4 +1,5 @@
-"""Response flags and Envoy's default access log format, written off the critical path.
+"""Response flags and the access logs (Envoy's default format, or a ``log_format``), written off
+the critical path.
 
 A finished stream appends one tuple of raw values to the sink's pending list; formatting and
 the write happen in a batch at most every ``flush_interval`` seconds.
@@ -9,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import weakref
+from collections.abc import Callable
 from typing import IO
 
 # Response flags, in Envoy's order (StreamInfo::ResponseFlag).
-UH, UT, UF, UC, UO, NR, DC, URX, DPE, UPE, NC, DI, FI, SI, DT = (1 << i for i in range(15))
-_FLAG_NAMES = ((UH, "UH"), (UT, "UT"), (UF, "UF"), (UC, "UC"), (UO, "UO"), (NR, "NR"),
+UH, UT, UF, UC, UO, NR, DC, URX, DPE, UPE, NC, DI, FI, SI, DT, LH = (1 << i for i in range(16))
+_FLAG_NAMES = ((LH, "LH"), (UH, "UH"), (UT, "UT"), (UF, "UF"), (UC, "UC"), (UO, "UO"), (NR, "NR"),
                (DI, "DI"), (FI, "FI"), (DC, "DC"), (URX, "URX"), (SI, "SI"), (DPE, "DPE"), (UPE, "UPE"),
                (NC, "NC"), (DT, "DT"))
+#: Envoy's short flag names → bits (the response_flag_filter's names).
+FLAG_BITS = {name: bit for bit, name in _FLAG_NAMES}
 
 
 def flags_string(flags: int) -> str:
@@ -33,6 +38,7 @@ class AccessLogSink:
         self.pending: list[tuple] = []
         self._file: IO[str] | None = None
         self._scheduled = False
+        self.formatted: weakref.WeakSet[FormattedLog] = weakref.WeakSet()  # logs with their own format
 
     def record(self, entry: tuple) -> None:
         self.pending.append(entry)
@@ -60,6 +66,8 @@ class AccessLogSink:
         return self._file
 
     def close(self) -> None:
+        for log in list(self.formatted):
+            log.flush()
         self.flush()
         if self._file is not None and self._file not in (sys.stdout, sys.stderr):
             self._file.close()
@@ -85,3 +93,37 @@ def format_default(e: tuple) -> str:
     return (f'[{stamp}] "{_s(method)} {_s(path)} HTTP/{version}" {status} {flags_string(flags)} '
             f'{rx} {tx} {duration_ms} {st} "{_s(xff)}" "{_s(ua)}" "{_s(request_id)}" '
             f'"{_s(authority)}" "{upstream or "-"}"\n')
+
+
+class FormattedLog:
+    """An access log with a ``log_format`` and/or a ``filter``, writing to a shared sink's file.
+
+    Entries (``_log_entry``'s tuple, extended with what the format reads) are kept as they are
+    and filtered and formatted at the flush, like the default format's."""
+
+    __slots__ = ("sink", "format", "filter", "pending", "_scheduled", "__weakref__")
+
+    def __init__(self, sink: AccessLogSink, fmt: Callable[[tuple], str],
+                 filter: Callable[[tuple], bool] | None) -> None:
+        self.sink = sink
+        self.format = fmt
+        self.filter = filter
+        self.pending: list[tuple] = []
+        self._scheduled = False
+        sink.formatted.add(self)
+
+    def record(self, entry: tuple) -> None:
+        self.pending.append(entry)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_later(self.sink.flush_interval, self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        pending, self.pending = self.pending, []
+        keep = self.filter
+        lines = [self.format(e) for e in pending if keep is None or keep(e)]
+        if lines:
+            f = self.sink._open()
+            f.write("".join(lines))
+            f.flush()

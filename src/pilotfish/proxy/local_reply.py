@@ -13,10 +13,16 @@ from .runtime import APPEND_IF_ABSENT, OVERWRITE
 from .stream_state import _CONNECTION_CLOSE, _CONNECTION_KEEP_ALIVE, _CRLF, _END, _TEXT_PLAIN, StreamState, _lines
 from .date_header import date_line
 from .http1 import status_line
+from .local_reply_config import local_details
 
 
 class LocalReplyMixin(StreamState):
     """Local replies and the end-of-stream bookkeeping."""
+
+    # Set only where configured (local_reply_config, health_check filter, log formats).
+    details: str | None = None  # Envoy's response code details of a local reply
+    health_check = False  # the health_check filter matched the request
+    reply_headers: list[tuple[bytes, bytes]] | None = None  # a local reply's head, for %RESP(X)%
 
     def _server_header(self, out: list[tuple[bytes, bytes]]) -> None:
         t = self.hcm.server_transformation
@@ -43,23 +49,33 @@ class LocalReplyMixin(StreamState):
             lines.append(_CONNECTION_KEEP_ALIVE)
 
     def local_reply(self, status: int, body: bytes, *, close: bool = False,
-                    extra: tuple[tuple[bytes, bytes], ...] = (), mutations: tuple = ()) -> None:
+                    extra: tuple[tuple[bytes, bytes], ...] = (), mutations: tuple = (),
+                    details: str | None = None) -> None:
         """Answer from the proxy itself (Envoy's sendLocalReply)."""
         if self.response_started:
             self.conn.abort()
             self.finish()
             return
+        rewriter = self.hcm.local_reply
+        content_type = _TEXT_PLAIN
+        if rewriter is not None:  # local_reply_config (local_reply_config.py)
+            self.details = details or local_details(self, status)
+            status, body, ctype, extra = rewriter.rewrite(self, status, body, extra)
+            if ctype is not None:
+                content_type = (b"content-type", ctype)
         self.status = status
         self.response_started = True
         self.close_after = close
         out = [(b"content-length", b"%d" % len(body))]
         if body:
-            out.append(_TEXT_PLAIN)
+            out.append(content_type)
         out.extend(extra)
         out.append((b"date", date_line.value))
         self._server_header(out)
         for m in mutations:
             out = m.apply(out)
+        if rewriter is not None and rewriter.keep_headers:
+            self.reply_headers = out
         lines = _lines(out)
         self._connection_header(lines, False)
         lines.append(_END)
@@ -130,8 +146,12 @@ class LocalReplyMixin(StreamState):
         now = self.conn.loop.time()
         start_wall = time.time() - (now - self.start)
         host = self.host
-        return (start_wall, head.method, self.original_path or head.path, head.version, self.status,
-                self.flags, self.rx, self.tx, int((now - self.start) * 1000), self.service_time,
-                head.forwarded_for, header_value(headers, b"user-agent"),
-                self.request_id or head.request_id, self.authority,
-                host.label if host is not None else None)
+        entry = (start_wall, head.method, self.original_path or head.path, head.version, self.status,
+                 self.flags, self.rx, self.tx, int((now - self.start) * 1000), self.service_time,
+                 head.forwarded_for, header_value(headers, b"user-agent"),
+                 self.request_id or head.request_id, self.authority,
+                 host.label if host is not None else None)
+        capture = self.hcm.log_capture
+        if capture is not None:  # a log_format reads more (access_log_format.py)
+            entry += capture(self)
+        return entry

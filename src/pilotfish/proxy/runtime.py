@@ -53,6 +53,10 @@ class HcmConfig:
     istio_stats: Any = None  # istio.stats (istio_metrics.IstioStatsRecorder)
     fault: Any = None  # envoy.filters.http.fault (fault_filter.FaultFilter)
     upgrades: dict[bytes, bool] = field(default_factory=dict)  # upgrade_configs: type -> enabled
+    # Edge features (compile/edge.py); None when not configured, so a request pays nothing.
+    pre_route: Any = None  # callable(stream) -> answered: path normalization, health_check filter
+    local_reply: Any = None  # local_reply_config (local_reply_config.LocalReplyRewriter)
+    log_capture: Any = None  # callable(stream) -> what log_format operators read beyond the entry
 
 
 @dataclass(slots=True)

@@ -97,6 +97,7 @@ class HttpStats(_Scope):
         "downstream_rq_idle_timeout", "downstream_rq_max_duration_reached",
         # headers_with_underscores_action (Envoy counts them as http1.* codec stats)
         "requests_rejected_with_underscores_in_headers", "dropped_headers_with_underscores",
+        "downstream_rq_failed_path_normalization", "downstream_rq_redirected_with_normalized_path",
     )
     GAUGES = ("downstream_rq_active", "downstream_cx_active")
     HISTOGRAMS = ("downstream_cx_length_ms", "downstream_rq_time")

@@ -47,6 +47,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
             authority = self._check_head(hcm, head, authority)
             if authority is None:
                 return
+        if hcm.pre_route is not None and hcm.pre_route(self):
+            return  # path normalization or the health_check filter answered (compile/edge.py)
         limit = hcm.max_request_bytes
         if limit and head.content_length is not None and head.content_length > limit:
             hcm.stats.downstream_rq_too_large += 1

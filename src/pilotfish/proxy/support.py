@@ -299,6 +299,47 @@ FIELDS: dict[str, dict[str, str]] = {
     },
 }
 
+# Edge settings (compile/edge.py): path normalization, the health_check filter,
+# local_reply_config, access-log log_format and filter.
+HEALTH_CHECK_TYPE = "envoy.extensions.filters.http.health_check.v3.HealthCheck"
+_AL = "envoy.config.accesslog.v3."
+EXTENSIONS["http_filter"] = EXTENSIONS["http_filter"] | {HEALTH_CHECK_TYPE}
+FIELDS[_HCM + "HttpConnectionManager"].update({
+    "path_with_escaped_slashes_action": OK, "local_reply_config": OK,
+    "path_normalization_options": OK,  # refused by compile/edge.py with a pointer to what is supported
+})
+FIELDS["envoy.config.accesslog.v3.AccessLog"]["filter"] = OK
+for _log_type in (FILE_LOG_TYPE, STDOUT_LOG_TYPE, STDERR_LOG_TYPE):
+    FIELDS[_log_type]["log_format"] = OK
+FIELDS.update({
+    HEALTH_CHECK_TYPE: {
+        "pass_through_mode": OK, "headers": OK, "cluster_min_healthy_percentages": OK,
+        "cache_time": OK,  # only pass-through answers are cached; compile/edge.py refuses that
+    },
+    _HCM + "LocalReplyConfig": {"mappers": OK, "body_format": OK},
+    _HCM + "ResponseMapper": {
+        "filter": OK, "status_code": OK, "body": OK, "body_format_override": OK, "headers_to_add": OK,
+    },
+    _CORE + "SubstitutionFormatString": {
+        "text_format": OK, "text_format_source": OK, "json_format": OK, "omit_empty_values": OK,
+        "content_type": OK,
+    },
+    _AL + "AccessLogFilter": {
+        "status_code_filter": OK, "duration_filter": OK, "header_filter": OK, "response_flag_filter": OK,
+        "not_health_check_filter": OK, "traceable_filter": OK, "and_filter": OK, "or_filter": OK,
+    },
+    _AL + "StatusCodeFilter": {"comparison": OK},
+    _AL + "DurationFilter": {"comparison": OK},
+    _AL + "ComparisonFilter": {"op": OK, "value": OK},
+    _CORE + "RuntimeUInt32": {"default_value": OK, "runtime_key": OK},  # (default_value is used)
+    _AL + "HeaderFilter": {"header": OK},
+    _AL + "ResponseFlagFilter": {"flags": OK},
+    _AL + "AndFilter": {"filters": OK},
+    _AL + "OrFilter": {"filters": OK},
+    _AL + "NotHealthCheckFilter": {},
+    _AL + "TraceableFilter": {},
+})
+
 #: Fields whose absence of support deserves a more helpful message than the generic one.
 HINTS: dict[str, str] = {
     "api_config_source": "only ADS is supported: use {ads: {}} and dynamic_resources.ads_config",

@@ -14,6 +14,18 @@ from ..runtime import HcmConfig, ListenerConfig
 from ..stats import StatsStore
 from ..support import FILE_LOG_TYPE, STDERR_LOG_TYPE, STDOUT_LOG_TYPE, unpack_any
 from .durations import seconds
+from .edge import (
+    HEALTH_CHECK_TYPE,
+    NEED_RESPONSE,
+    chain,
+    compile_access_log,
+    compile_health_check,
+    compile_local_reply,
+    compile_path_normalizer,
+    log_capture,
+    response_capture_hook,
+    rewriter,
+)
 from .routes import compile_route_config
 
 ROUTER = "envoy.extensions.filters.http.router.v3.Router"
@@ -74,9 +86,8 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
         route_msg, route_path, validate_default = m.route_config, f"{path}.route_config", True
     else:
         raise ProxyConfigError("an inline route_config or rds is required", path)
-    if m.normalize_path.value or m.merge_slashes:
-        raise ProxyConfigError("path normalization is not supported yet",
-                               f"{path}.{'normalize_path' if m.normalize_path.value else 'merge_slashes'}")
+    normalizer = compile_path_normalizer(m, path)
+    hooks: list[Any] = [normalizer.__call__] if normalizer is not None else []  # before routing, in order
     filters = []
     max_request_bytes = 0
     fault = None
@@ -94,6 +105,9 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
             if fault is not None:
                 raise ProxyConfigError("only one fault filter per connection manager is supported", fp)
             fault = compile_fault_filter(f.name, cfg, fp, stats, m.stat_prefix, runtime=runtime)
+        elif type_name == HEALTH_CHECK_TYPE:
+            node = getattr(stats, "node", None)
+            hooks.append(compile_health_check(cfg, f"{fp}.typed_config", node.cluster if node else "").__call__)
         filters.append(type_name)
     if not filters or filters[-1] != ROUTER or filters.count(ROUTER) != 1:
         raise ProxyConfigError("the router filter must be present, once, and last", f"{path}.http_filters")
@@ -141,6 +155,7 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
     if hp.HasField("allow_absolute_url") and not hp.allow_absolute_url.value:
         raise ProxyConfigError("rejecting absolute URLs is not supported", f"{path}.http_protocol_options.allow_absolute_url")
     logs = []
+    log_needs = 0
     for i, al in enumerate(m.access_log):
         lp = f"{path}.access_log[{i}]"
         cfg = unpack_any(al.typed_config, f"{lp}.typed_config", "access_log")
@@ -156,8 +171,16 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
             target = "/dev/stderr"
         if target not in sinks:
             sinks[target] = AccessLogSink(target)
-        logs.append(sinks[target])
+        log, needs = compile_access_log(al, cfg, lp, sinks[target])
+        logs.append(log)
+        log_needs |= needs
     hcm.access_logs = tuple(logs)
+    mappers, body_format, reply_needs = compile_local_reply(m, path)
+    hcm.log_capture = log_capture(log_needs | reply_needs)
+    hcm.local_reply = rewriter(mappers, body_format, hcm.log_capture, log_needs)
+    if log_needs & NEED_RESPONSE:
+        hooks.append(response_capture_hook)
+    hcm.pre_route = chain(hooks)
     return hcm
 
 
