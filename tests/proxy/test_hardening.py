@@ -272,3 +272,25 @@ def test_date_line_is_refreshed_by_its_timer() -> None:
         assert line.timer is None
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 000 Zero\r\ncontent-length: 0\r\n\r\n",
+    b"HTTP/1.1 716 Odd\r\n\r\nclose-delimited",
+    b"HTTP/1.1 199 Interim\r\ncontent-length: 5\r\n\r\nhello",
+])
+async def test_status_codes_outside_the_rfc_are_protocol_errors(answer: bytes) -> None:
+    async with raw_origin(answer, then_close=True) as port:
+        async with running_proxy(route_to(port)) as proxy, client(port_of(proxy)) as c:
+            r = await c.request()
+    assert r.status == 502 and b"protocol error" in r.body
+
+
+async def test_a_refused_upgrade_with_payload_is_403_without_an_error(backend: Backend,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    async with running_proxy(route_to(backend.port)) as proxy, client(port_of(proxy)) as c:
+        with caplog.at_level(logging.ERROR):
+            c.send(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\npayload")
+            got = await read_for(c, 1.0)
+    assert got.startswith(b"HTTP/1.1 403") and backend.seen == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

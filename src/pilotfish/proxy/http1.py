@@ -565,7 +565,7 @@ class Http1ClientCodec:
                         raise ProtocolError("malformed response: more than one transfer-encoding")
                     status = self.parser.get_status_code()
                     chunked = framing_chunked(value, "response")
-                    self.chunked = chunked and status != 204 and status != 304 and status >= 200
+                    self.chunked = chunked and status != 204 and status != 304 and status != 101
                 return
         self.headers.append((name, value))
 
@@ -574,7 +574,10 @@ class Http1ClientCodec:
             raise _ExcessResponse()
         parser = self.parser
         status = parser.get_status_code()
-        if status < 200 and status >= 100 and status != 101:
+        if status < 200 and status != 101:
+            # RFC 9110 §15: 100-599; an interim response has no content.
+            if status < 100 or self.content_length or self.chunked:
+                raise ProtocolError("malformed response: invalid interim response", 502)
             self.informational = True
             self.headers = []
             self.content_length = None
@@ -582,6 +585,8 @@ class Http1ClientCodec:
             self.has_date = False
             return
         self.informational = False
+        if status > 599:
+            raise ProtocolError("malformed response: invalid status code", 502)
         self.handler.on_response_head(status, self.headers, parser.should_keep_alive(),
                                       self.content_length, self.chunked)
         if self.chunked:

@@ -178,7 +178,8 @@ def admit(stream: Any, route: Any) -> bool:
 
 def downstream_upgraded(conn: Any, data: bytes, offset: int) -> None:
     """The request parser stopped at the first tunnelled byte; hand the rest on."""
-    if offset < len(data) and conn.parse is not conn.codec.parser.feed_data:
+    # (bound methods are made per access: compare with ==, not is)
+    if offset < len(data) and conn.parse != conn.codec.parser.feed_data:
         conn.parse(data[offset:])
 
 
