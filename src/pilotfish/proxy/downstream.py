@@ -327,11 +327,11 @@ class DownstreamConnection(asyncio.Protocol):
         return stream
 
     # ---- streams ---------------------------------------------------------------------
-    def stream_done(self, stream: Stream) -> None:
-        """A response is complete (or the stream was reset)."""
+    def stream_done(self, stream: Stream, now: float = 0.0) -> None:
+        """A response is complete (or the stream was reset); ``now``: the loop's time, if read."""
         if stream is not self.active or self.closing:
             return
-        self.last_activity = self.loop.time()
+        self.last_activity = now or self.loop.time()
         if stream.close_after:
             self._close_after_flush()
             return

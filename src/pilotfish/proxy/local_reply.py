@@ -113,7 +113,8 @@ class LocalReplyMixin(StreamState):
         stats = hcm.stats
         stats.downstream_rq_active -= 1
         stats.rq_class[status // 100] += 1
-        now = self.conn.loop.time()
+        conn = self.conn
+        now = conn.loop.time()  # (also the connection's last activity: stream_done takes it)
         ms = int((now - self.start) * 1000)  # Envoy's downstream_rq_time
         stats.downstream_rq_time[BIN[ms] if ms < FAST else bisect_right(LOWER, ms)] += 1
         host = self.host
@@ -138,7 +139,7 @@ class LocalReplyMixin(StreamState):
             entry = self._log_entry()
             for sink in hcm.access_logs:
                 sink.record(entry)
-        self.conn.stream_done(self)
+        conn.stream_done(self, now)
 
     def _log_entry(self) -> tuple:
         head = self.head

@@ -93,7 +93,7 @@ def canonical_path(path: bytes) -> bytes | None:
     ``\\`` made ``/``, escapes of unreserved characters decoded (other escapes kept exactly,
     case included), bytes URLs may not hold escaped; None when it cannot be normalized (an
     escaped or raw NUL)."""
-    if b".;" in path:  # Envoy's strip_dotdot_segments_with_parameters
+    if path.find(b".;") != -1:  # Envoy's strip_dotdot_segments_with_parameters
         path = b"/".join(b".." if s.startswith(b"..;") else b"." if s.startswith(b".;") else s
                          for s in path.split(b"/"))
     if path[:1] == b"/" and not path.translate(None, _PLAIN):
@@ -178,7 +178,7 @@ def _nested_escapes(path: bytes, nxt: int, end: int, bad: int, out: bytearray) -
 
 def merge_slashes(path: bytes) -> bytes:
     """Envoy's ``PathUtil::mergeSlashes`` of a path without its query."""
-    if b"//" not in path:
+    if path.find(b"//") == -1:
         return path
     prefix = b"/" if path.startswith(b"/") else b""
     suffix = b"/" if path.endswith(b"/") else b""
@@ -187,7 +187,7 @@ def merge_slashes(path: bytes) -> bytes:
 
 def unescape_slashes(path: bytes) -> bytes:
     """``%2F``/``%2f`` → ``/`` and ``%5C``/``%5c`` → ``\\`` (Envoy's ``unescapeSlashes``)."""
-    if b"%" not in path:
+    if path.find(b"%") == -1:
         return path
     return (path.replace(b"%2F", b"/").replace(b"%2f", b"/")
             .replace(b"%5C", b"\\").replace(b"%5c", b"\\"))
@@ -209,7 +209,7 @@ class PathNormalizer:
         path, query = (target, b"") if q == -1 else (target[:q], target[q:])
         action = CONTINUE
         esc = self.escaped_slashes
-        if esc != KEEP_UNCHANGED and b"%" in path:
+        if esc != KEEP_UNCHANGED and path.find(b"%") != -1:
             unescaped = unescape_slashes(path)
             if len(unescaped) != len(path):
                 if esc == REJECT_REQUEST:
@@ -230,7 +230,7 @@ class PathNormalizer:
         """The pre-route hook: True when the stream was answered (400 or 307)."""
         head = stream.head
         target = head.path
-        if not target.translate(None, _QUICK) and b"//" not in target:
+        if not target.translate(None, _QUICK) and target.find(b"//") == -1:
             return False  # no dot, escape or backslash, nothing to merge: nothing would change
         if target[:1] != b"/":  # OPTIONS *, CONNECT: no path to normalize
             return False
