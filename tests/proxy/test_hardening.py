@@ -294,3 +294,24 @@ async def test_a_refused_upgrade_with_payload_is_403_without_an_error(backend: B
             got = await read_for(c, 1.0)
     assert got.startswith(b"HTTP/1.1 403") and backend.seen == []
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_bug_in_a_timeout_path_resets_that_connection_only(backend: Backend, monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from pilotfish.proxy import stream as stream_mod
+
+    def broken(self: object) -> None:
+        raise RuntimeError("timeout bug")
+
+    monkeypatch.setattr(stream_mod.Stream, "on_timeout", broken)
+    backend.handler = lambda s: Reply(body=b"late", delay=1.0)
+    async with running_proxy(route_to(backend.port, timeout="0.2s")) as proxy:
+        with caplog.at_level(logging.ERROR, logger="pilotfish.proxy"):
+            async with client(port_of(proxy)) as c:
+                c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                got = await read_for(c, 1.5)
+        assert got == b""  # reset, not left hanging
+        backend.handler = lambda s: Reply(body=b"ok")
+        async with client(port_of(proxy)) as c:
+            assert (await c.request()).status == 200
+    assert [r for r in caplog.records if "internal error in downstream timer" in r.getMessage()]

@@ -470,6 +470,13 @@ class DownstreamConnection(asyncio.Protocol):
         self.timer = self.loop.call_at(when, self._on_timer)
 
     def _on_timer(self) -> None:
+        try:
+            self._timers()
+        except Exception as exc:  # a bug in a timeout path: this connection ends, the proxy goes on
+            contain(exc, "downstream timer")
+            self.abort()
+
+    def _timers(self) -> None:
         self.timer = None
         if self.closing:
             return

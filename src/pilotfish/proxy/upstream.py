@@ -291,6 +291,13 @@ class ConnectionPool:
         stream.rm.pending_requests.dec()
 
     async def _connect(self, stream: Any, rm: ResourceManager | None = None) -> None:
+        try:
+            await self._open(stream, rm)
+        except Exception as exc:  # a bug after connecting: that client's connection ends, no stuck task
+            contain(exc, "upstream connect")
+            stream.conn.abort()
+
+    async def _open(self, stream: Any, rm: ResourceManager | None) -> None:
         stats = self.stats
         stats.upstream_cx_total += 1
         loop = self.loop
