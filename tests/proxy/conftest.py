@@ -350,6 +350,16 @@ async def read_until_closed(c: Client, timeout: float = 3.0) -> bytes:
     return got
 
 
+async def read_for(c: Client, seconds: float) -> bytes:
+    """Everything the proxy sends within ``seconds`` or until it closes the connection."""
+    got = b""
+    with contextlib.suppress(ConnectionError, TimeoutError):
+        async with asyncio.timeout(seconds):
+            while data := await c.reader.read(65536):  # type: ignore[union-attr]
+                got += data
+    return got
+
+
 @contextlib.asynccontextmanager
 async def stream_server(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]) -> AsyncIterator[int]:
     """A raw asyncio streams server on a free loopback port (yields the port), closed on exit."""

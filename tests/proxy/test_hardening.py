@@ -16,7 +16,7 @@ import re2
 
 from pilotfish.proxy.regex_rewrite import global_replace
 
-from .conftest import Backend, Client, Reply, bootstrap, client, cluster, port_of, running_proxy, stream_server
+from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, read_for, running_proxy, stream_server
 
 
 def route_to(port: int, timeout: str = "2s", **hcm: object) -> dict:
@@ -24,13 +24,6 @@ def route_to(port: int, timeout: str = "2s", **hcm: object) -> dict:
                      [cluster("c", port)], **hcm)
 
 
-async def read_for(c: Client, seconds: float) -> bytes:
-    got = b""
-    with contextlib.suppress(ConnectionError, TimeoutError):
-        async with asyncio.timeout(seconds):
-            while data := await c.reader.read(65536):  # type: ignore[union-attr]
-                got += data
-    return got
 
 
 def raw_origin(answer: bytes, then_close: bool = False):  # noqa: ANN201

@@ -11,7 +11,7 @@ import contextlib
 
 import pytest
 
-from .conftest import Backend, Client, bootstrap, client, cluster, port_of, running_proxy, stream_server
+from .conftest import Backend, bootstrap, client, cluster, port_of, read_for, running_proxy, stream_server
 
 HIDDEN = b"GET /admin/secret HTTP/1.1\r\nHost: x\r\n\r\n"
 CHUNK = b"%x\r\n%s\r\n0\r\n\r\n" % (len(HIDDEN), HIDDEN)
@@ -95,14 +95,6 @@ ATTACKS: dict[str, bytes] = {
 ACCEPTED = {"te upper case", "te name upper case", "te underscore name"}
 
 
-async def read_for(c: Client, seconds: float) -> bytes:
-    """Everything the proxy sends within ``seconds`` or until it closes the connection."""
-    got = b""
-    with contextlib.suppress(ConnectionError, TimeoutError):
-        async with asyncio.timeout(seconds):
-            while data := await c.reader.read(65536):  # type: ignore[union-attr]
-                got += data
-    return got
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 from envoy.config.bootstrap.v3 import bootstrap_pb2
-from google.protobuf import json_format, symbol_database
+from google.protobuf import symbol_database
 
 from . import envoy_json, layered_runtime
 from .compile.service_clusters import check_service_clusters

@@ -43,7 +43,6 @@ from ..path_normalization import KEEP_UNCHANGED, PathNormalizer
 from ..route_table import APPEND_OR_ADD, OVERWRITE_OR_ADD, HeaderMutation
 from .matchers import header_matcher
 
-from ..support import HEALTH_CHECK_TYPE
 
 
 def compile_path_normalizer(m: Any, path: str) -> PathNormalizer | None:

@@ -12,10 +12,9 @@ from ..istio_filters import compile_istio_filters
 from ..layered_runtime import EMPTY as EMPTY_RUNTIME, Runtime
 from ..runtime import HcmConfig, ListenerConfig
 from ..stats import StatsStore
-from ..support import FILE_LOG_TYPE, STDERR_LOG_TYPE, STDOUT_LOG_TYPE, unpack_any
+from ..support import FILE_LOG_TYPE, HEALTH_CHECK_TYPE, STDERR_LOG_TYPE, STDOUT_LOG_TYPE, unpack_any
 from .durations import seconds
 from .edge import (
-    HEALTH_CHECK_TYPE,
     NEED_RESPONSE,
     chain,
     compile_access_log,
