@@ -10,6 +10,7 @@ from ..errors import ProxyConfigError
 from ..fault_filter import FAULT_TYPE, compile_fault_filter
 from ..istio_filters import compile_istio_filters
 from ..layered_runtime import EMPTY as EMPTY_RUNTIME, Runtime
+from .overload import listener_connection_limit
 from ..runtime import HcmConfig, ListenerConfig
 from ..stats import StatsStore
 from ..support import FILE_LOG_TYPE, STDERR_LOG_TYPE, STDOUT_LOG_TYPE, unpack_any
@@ -70,7 +71,10 @@ def compile_listener(lst: Any, path: str, stats: StatsStore, clusters: dict[str,
     name = lst.name or f"{address}_{port}"
     backlog = lst.tcp_backlog_size.value if lst.HasField("tcp_backlog_size") else 1024
     reuse = lst.enable_reuse_port.value if lst.HasField("enable_reuse_port") else True
-    return ListenerConfig(name, address, port, hcm, stats.listener(f"{address}_{port}"), backlog, reuse)
+    return ListenerConfig(name, address, port, hcm, stats.listener(f"{address}_{port}"), backlog, reuse,
+                          connection_limit=listener_connection_limit(lst.name, runtime),  # (an unnamed
+                          ignore_global_limit=lst.ignore_global_conn_limit,  # listener: Envoy's UUID)
+                          bypass_overload=lst.bypass_overload_manager)
 
 
 def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
