@@ -7,6 +7,7 @@ import asyncio
 import copy
 import random
 import socket
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -136,6 +137,30 @@ def test_manager_samples_on_a_loop_timer_not_per_request() -> None:
     assert asyncio.run(run()) == 0
 
 
+def test_shrink_heap_runs_every_interval_while_saturated() -> None:
+    class Loop:  # records the timers the manager arms
+        def __init__(self) -> None:
+            self.timers: list[tuple[float, Any]] = []
+
+        def call_later(self, delay: float, fn: Any) -> Any:
+            self.timers.append((delay, fn))
+            return SimpleNamespace(cancel=lambda: None)
+
+    memory = [100]
+    om, _ = _manager(with_overload(_doc(), [heap_monitor(1000)], [action(overload.SHRINK_HEAP, 0.9)]), memory)
+    loop = Loop()
+    om.start(loop)
+    assert sorted(d for d, _ in loop.timers) == [0.02, overload.SHRINK_INTERVAL]
+    shrink = next(fn for d, fn in loop.timers if d == overload.SHRINK_INTERVAL)
+    shrink()  # not saturated: nothing
+    memory[0] = 950
+    om.refresh()
+    shrink()  # saturated: gc.collect() and malloc_trim(0)
+    stats = om.actions[overload.SHRINK_HEAP].stats
+    assert (stats.active, stats.shrink_count) == (1, 1)
+    assert ("shrink_count", 1, True) in list(stats.values())
+
+
 def test_gate_admits_under_the_limits_and_counts_refusals() -> None:
     class Conns:
         def __init__(self, limit: int = 0, ignore_global: bool = False) -> None:
@@ -221,6 +246,7 @@ async def test_heap_over_the_threshold_answers_503_and_recovers(backend) -> None
         assert stats["http.ingress.downstream_rq_5xx"] == "2"
         assert int(stats[f"overload.{HEAP}.pressure"]) > 100
         assert (stats[f"overload.{STOP}.active"], stats[f"overload.{STOP}.scale_percent"]) == ("1", "100")
+        assert "envoy_overload_envoy_overload_actions_stop_accepting_requests_active{} 1" in proxy.stats.prometheus()
         # memory falls below the threshold (the monitor now reads 10% of its max): served again
         proxy.overload.monitors[0].read = lambda: 0.1
         await until(lambda: proxy.overload.state(STOP) == 0.0)

@@ -65,7 +65,7 @@ class ProxyServer:
                 self.gate = ConnectionGate(oc.global_max_connections, self.rng)
             self.overload = oc.manager(self.gate, self._shed_requests)
             for prefix, scope in self.overload.scopes():
-                self.stats.scopes.append((prefix, "overload", "", "", scope))  # type: ignore[arg-type]
+                self.stats.scopes.append((prefix, prefix, "", "", scope))  # type: ignore[arg-type]  # (untagged)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -10,7 +10,6 @@ from ..errors import ProxyConfigError
 from ..fault_filter import FAULT_TYPE, compile_fault_filter
 from ..istio_filters import compile_istio_filters
 from ..layered_runtime import EMPTY as EMPTY_RUNTIME, Runtime
-from .overload import listener_connection_limit
 from ..runtime import HcmConfig, ListenerConfig
 from ..stats import StatsStore
 from ..support import FILE_LOG_TYPE, STDERR_LOG_TYPE, STDOUT_LOG_TYPE, unpack_any
@@ -27,6 +26,7 @@ from .edge import (
     response_capture_hook,
     rewriter,
 )
+from .overload import listener_connection_limit
 from .routes import compile_route_config
 
 ROUTER = "envoy.extensions.filters.http.router.v3.Router"
