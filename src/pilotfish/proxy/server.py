@@ -57,12 +57,10 @@ class ProxyServer:
         self._stopped = False
         self.overload: OverloadManager | None = None
         self.gate: ConnectionGate | None = None
-        oc = compiled.overload
-        if oc is None and any(lc.connection_limit for lc in self.config.listeners):
-            self.gate = ConnectionGate(0, self.rng)
-        elif oc is not None:  # overload_manager and connection limits (overload.py)
-            if oc.needs_gate or any(lc.connection_limit for lc in self.config.listeners):
-                self.gate = ConnectionGate(oc.global_max_connections, self.rng)
+        oc = compiled.overload  # overload_manager and the connection limits (overload.py)
+        if (oc is not None and oc.needs_gate) or any(lc.connection_limit for lc in self.config.listeners):
+            self.gate = ConnectionGate(oc.global_max_connections if oc is not None else 0, self.rng)
+        if oc is not None:
             self.overload = oc.manager(self.gate, self._shed_requests)
             for prefix, scope in self.overload.scopes():
                 self.stats.scopes.append((prefix, prefix, "", "", scope))  # type: ignore[arg-type]  # (untagged)
@@ -104,8 +102,9 @@ class ProxyServer:
         """An overload action on requests changed: every connection manager reads it."""
         for active in self._listeners.values():
             active.config.hcm.overload = None if active.config.bypass_overload else shed
-            for conn in active.conns.connections:
-                conn.hcm.overload = active.config.hcm.overload
+        for conns in (*(a.conns for a in self._listeners.values()), *self._draining):
+            for conn in conns.connections:  # (a connection may still hold an older snapshot's manager)
+                conn.hcm.overload = None if conns.bypass_overload else shed
 
     async def _bind(self, lc: ListenerConfig) -> _ActiveListener:
         loop = asyncio.get_running_loop()
