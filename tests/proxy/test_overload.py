@@ -7,6 +7,7 @@ import asyncio
 import copy
 import random
 import socket
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -229,9 +230,15 @@ def test_the_connections_monitor_overrides_the_runtime_key_with_a_warning() -> N
 
 
 # ---- end to end ---------------------------------------------------------------------------
-async def test_heap_over_the_threshold_answers_503_and_recovers(backend) -> None:
+async def test_heap_over_the_threshold_answers_503_and_recovers(backend, tmp_path: Path) -> None:
     # max_heap_size_bytes far below any Python process's resident set: pressure > 1
     doc = with_overload(_doc(backend.port), [heap_monitor(1 << 20)], [action(STOP, 0.95)])
+    log = tmp_path / "access.log"
+    doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]["access_log"] = [{
+        "name": "envoy.access_loggers.file", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", "path": str(log),
+            "log_format": {"text_format_source": {
+                "inline_string": "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%\n"}}}}]
     async with running_proxy(doc) as proxy:
         port = proxy.listener_ports["main"]
         await until(lambda: proxy.overload.state(STOP) == 1.0)
@@ -254,6 +261,8 @@ async def test_heap_over_the_threshold_answers_503_and_recovers(backend) -> None
             r = await c.request(path="/z")
             assert r.status == 200 and [s.path for s in backend.seen] == ["/z"]
         assert stats_of(proxy)[f"overload.{STOP}.active"] == "0"
+    # Envoy sets no response flag here; the details say why
+    assert log.read_text().splitlines() == ["503 - overload_manager"] * 2 + ["200 - via_upstream"]
 
 
 async def test_a_listener_bypassing_the_overload_manager_still_serves(backend) -> None:
@@ -267,13 +276,17 @@ async def test_a_listener_bypassing_the_overload_manager_still_serves(backend) -
 
 async def test_disable_http_keepalive_closes_after_the_response(backend) -> None:
     doc = with_overload(_doc(backend.port), [heap_monitor(1 << 20)], [action(KEEPALIVE, 0.95)])
+    routes = doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"][
+        "route_config"]["virtual_hosts"][0]["routes"]
+    routes.insert(0, {"match": {"prefix": "/local"}, "direct_response": {"status": 200, "body": {"inline_string": "hi"}}})
     async with running_proxy(doc) as proxy:
         await until(lambda: proxy.overload.state(KEEPALIVE) == 1.0)
-        async with client(proxy.listener_ports["main"]) as c:
-            r = await c.request()
-            assert r.status == 200 and r.headers["connection"] == "close"
-            assert await c.closed_by_peer()
-        assert stats_of(proxy)["http.ingress.downstream_cx_overload_disable_keepalive"] == "1"
+        for path in ("/", "/local"):  # a proxied response and a local one
+            async with client(proxy.listener_ports["main"]) as c:
+                r = await c.request(path=path)
+                assert r.status == 200 and r.headers["connection"] == "close"
+                assert await c.closed_by_peer()
+        assert stats_of(proxy)["http.ingress.downstream_cx_overload_disable_keepalive"] == "2"
 
 
 async def _served(port: int) -> Client:

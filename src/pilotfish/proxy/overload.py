@@ -160,6 +160,7 @@ def shed_request(stream: Any, shed: RequestShed) -> bool:
     p = shed.stop_requests
     if p and (p >= 1.0 or rng.random() < p):
         stream.hcm.stats.downstream_rq_overload_close += 1
+        stream.details = "overload_manager"  # %RESPONSE_CODE_DETAILS% (an overloaded proxy's streams only)
         stream.local_reply(503, b"envoy overloaded", details="overload_manager")
         return True
     p = shed.disable_keepalive
