@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import random
+import signal
 import socket
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 
 from pilotfish.proxy import overload
 from pilotfish.proxy.bootstrap import parse_bootstrap
@@ -393,3 +397,43 @@ async def test_reject_incoming_connections_while_saturated(backend) -> None:
         await until(lambda: proxy.overload.state(REJECT) == 1.0)
         assert await _refused(proxy.listener_ports["main"])
         assert any(k.endswith("downstream_cx_overload_reject") and v == "1" for k, v in stats_of(proxy).items())
+
+
+async def test_each_worker_process_sheds_on_its_own_memory(backend, tmp_path: Path) -> None:
+    """``pilotfish proxy --concurrency 2`` with the edge config's overload manager and a
+    max_heap_size_bytes below any worker's resident set: every worker answers 503; /stats sums the
+    counters and shows the most loaded worker's pressure."""
+    from .test_workers import PILOTFISH, _Log, children, get, stat
+
+    doc = with_overload(_doc(backend.port), [heap_monitor(1 << 20)], [action(STOP, 0.98)], refresh="0.25s")
+    path = tmp_path / "envoy.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    proc = subprocess.Popen([*PILOTFISH, "proxy", "-c", str(path), "--concurrency", "2", "--drain-time-s", "1"],
+                            stderr=subprocess.PIPE)
+    try:
+        log = _Log(proc)
+        await log.wait_for(f"{STOP} became saturated")
+        text = await log.wait_for("admin on port")
+        port = int(text.split("listener main on port ")[1].split()[0])
+        admin = int(text.split("admin on port ")[1].split()[0])
+        async with asyncio.timeout(15):
+            while text.count(f"{STOP} became saturated") < 2:  # both workers sampled their memory
+                text = await log.wait_for(f"{STOP} became saturated")
+                await asyncio.sleep(0.05)
+        for _ in range(10):  # new connections: the kernel spreads them over both workers
+            async with client(port) as c:
+                r = await c.request()
+                assert (r.status, r.body) == (503, b"envoy overloaded")
+        stats = (await get(admin, "/stats")).body.decode()
+        assert stat(stats, "http.ingress.downstream_rq_overload_close") == 10
+        assert stat(stats, f"overload.{STOP}.active") == 1  # not 2: the most loaded worker's
+        assert stat(stats, f"overload.{HEAP}.pressure") > 100
+        assert backend.seen == []
+        assert (await get(admin, "/quitquitquit", "POST")).status == 200
+        assert await asyncio.get_running_loop().run_in_executor(None, proc.wait, 15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in children(proc.pid):
+            os.kill(pid, signal.SIGKILL)
