@@ -42,7 +42,7 @@ def test_compiles_without_errors() -> None:
         ("envoy.overload_actions.shrink_heap", 0.95), ("envoy.overload_actions.stop_accepting_requests", 0.98)]
     assert overload.global_max_connections == 50000
     # the listener has no name (Envoy gives it a UUID): example_listener_name's limit is for no listener
-    assert compiled.runtime.listeners[0].connection_limit == 0
+    assert compiled.runtime.listeners[0].connection_limit is None
     assert any("example_listener_name" in w and "names no listener" in w for w in loaded.warnings)
 
 

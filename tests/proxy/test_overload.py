@@ -168,7 +168,7 @@ def test_shrink_heap_runs_every_interval_while_saturated() -> None:
 
 def test_gate_admits_under_the_limits_and_counts_refusals() -> None:
     class Conns:
-        def __init__(self, limit: int = 0, ignore_global: bool = False) -> None:
+        def __init__(self, limit: int | None = None, ignore_global: bool = False) -> None:
             self.connections: set[int] = set()
             self.limit, self.ignore_global, self.bypass_overload = limit, ignore_global, False
 
@@ -185,6 +185,10 @@ def test_gate_admits_under_the_limits_and_counts_refusals() -> None:
     assert gate.admit(exempt, lstats)  # ignore_global_conn_limit
     gate.reject = 1.0
     assert not gate.admit(exempt, lstats) and lstats.downstream_cx_overload_reject == 1
+    # a limit of 0 refuses every connection, as Envoy's (unset is no limit)
+    assert not overload.ConnectionGate(global_max=0).admit(Conns(), lstats)
+    assert not overload.ConnectionGate().admit(Conns(limit=0), lstats)
+    assert overload.ConnectionGate().admit(Conns(), lstats)
 
 
 # ---- config errors name their paths --------------------------------------------------------

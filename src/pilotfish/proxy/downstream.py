@@ -94,7 +94,7 @@ class ConnectionSet:
     this listener's ``limit`` and exemptions)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, rng: random.Random, gate: ConnectionGate | None = None,
-                 limit: int = 0, ignore_global: bool = False, bypass_overload: bool = False) -> None:
+                 limit: int | None = None, ignore_global: bool = False, bypass_overload: bool = False) -> None:
         self.loop = loop
         self.rng = rng
         self.request_ids = RequestIds(rng)

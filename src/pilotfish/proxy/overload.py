@@ -173,13 +173,14 @@ def shed_request(stream: Any, shed: RequestShed) -> bool:
 class ConnectionGate:
     """Admission of new downstream connections, shared by every listener of the process.
 
-    ``active`` counts the open connections of every listener; ``global_max`` (0: none) is
+    ``active`` counts the open connections of every listener; ``global_max`` (None: none; 0 refuses
+    every connection, as Envoy's) is
     ``overload.global_downstream_max_connections`` or the global_downstream_max_connections
     monitor's limit; ``reject`` is reject_incoming_connections' state."""
 
     __slots__ = ("active", "global_max", "reject", "rng")
 
-    def __init__(self, global_max: int = 0, rng: random.Random | None = None) -> None:
+    def __init__(self, global_max: int | None = None, rng: random.Random | None = None) -> None:
         self.active = 0
         self.global_max = global_max
         self.reject = 0.0
@@ -188,7 +189,7 @@ class ConnectionGate:
     def admit(self, conns: Any, lstats: Any) -> bool:
         """Envoy's order: the global limit (unless the listener ignores it), the overload
         action (unless it bypasses the overload manager), then the listener's own limit."""
-        if self.global_max and not conns.ignore_global and self.active >= self.global_max:
+        if self.global_max is not None and not conns.ignore_global and self.active >= self.global_max:
             lstats.downstream_global_cx_overflow += 1
             return False
         reject = self.reject
@@ -196,14 +197,16 @@ class ConnectionGate:
             lstats.downstream_cx_overload_reject += 1
             return False
         limit = conns.limit
-        if limit and len(conns.connections) >= limit:
+        if limit is not None and len(conns.connections) >= limit:
             lstats.downstream_cx_overflow += 1
             return False
         self.active += 1
         return True
 
     def pressure(self) -> float:
-        return self.active / self.global_max if self.global_max else 0.0
+        if self.global_max is None:
+            return 0.0
+        return self.active / self.global_max if self.global_max else 1.0
 
 
 # ---- the manager --------------------------------------------------------------------------

@@ -73,9 +73,9 @@ class ListenerConfig:
     reuse_port: bool = True
     source: Any = None  # the Listener message it was compiled from
     key: bytes = b""  # its deterministic serialization: equal keys mean only routes/clusters changed
-    # runtime envoy.resource_limits.listener.<name>.connection_limit (0: none), and the
+    # runtime envoy.resource_limits.listener.<name>.connection_limit (None: none), and the
     # listener's exemptions from the global limit and from overload actions
-    connection_limit: int = 0
+    connection_limit: int | None = None
     ignore_global_limit: bool = False
     bypass_overload: bool = False
 

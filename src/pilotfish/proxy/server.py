@@ -58,8 +58,8 @@ class ProxyServer:
         self.overload: OverloadManager | None = None
         self.gate: ConnectionGate | None = None
         oc = compiled.overload  # overload_manager and the connection limits (overload.py)
-        if (oc is not None and oc.needs_gate) or any(lc.connection_limit for lc in self.config.listeners):
-            self.gate = ConnectionGate(oc.global_max_connections if oc is not None else 0, self.rng)
+        if (oc is not None and oc.needs_gate) or any(lc.connection_limit is not None for lc in self.config.listeners):
+            self.gate = ConnectionGate(oc.global_max_connections if oc is not None else None, self.rng)
         if oc is not None:
             self.overload = oc.manager(self.gate, self._shed_requests)
             for prefix, scope in self.overload.scopes():
@@ -94,8 +94,8 @@ class ProxyServer:
 
     def _connection_set(self, loop: asyncio.AbstractEventLoop, lc: ListenerConfig) -> ConnectionSet:
         gate = self.gate
-        if gate is None and lc.connection_limit:  # a listener limit arriving by LDS (counts from here on)
-            gate = self.gate = ConnectionGate(0, self.rng)
+        if gate is None and lc.connection_limit is not None:  # a listener limit arriving by LDS (counts from here on)
+            gate = self.gate = ConnectionGate(None, self.rng)
         return ConnectionSet(loop, self.rng, gate, lc.connection_limit, lc.ignore_global_limit, lc.bypass_overload)
 
     def _shed_requests(self, shed: RequestShed | None) -> None:

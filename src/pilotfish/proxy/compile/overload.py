@@ -60,13 +60,13 @@ class OverloadConfig:
     refresh_interval: float = 1.0
     monitors: tuple[MonitorSpec, ...] = ()
     actions: tuple[ActionSpec, ...] = ()
-    global_max_connections: int = 0  # 0: no global limit
+    global_max_connections: int | None = None  # None: no global limit
     warnings: tuple[str, ...] = field(default=())
 
     @property
     def needs_gate(self) -> bool:
         """Whether new connections must be counted and admitted (ConnectionGate)."""
-        return bool(self.global_max_connections) or any(
+        return self.global_max_connections is not None or any(
             a.name == overload.REJECT_INCOMING_CONNECTIONS for a in self.actions)
 
     def manager(self, gate: overload.ConnectionGate | None, on_requests: Any = None,
@@ -88,9 +88,9 @@ def compile_overload(bootstrap: Any, runtime: Runtime = EMPTY) -> OverloadConfig
     """None when neither an overload manager nor a global connection limit is configured."""
     errors: list[ProxyConfigError] = []
     warnings: list[str] = []
-    runtime_max = runtime.uint_of(GLOBAL_MAX_KEY) or 0
+    runtime_max = runtime.uint_of(GLOBAL_MAX_KEY)
     if not bootstrap.HasField("overload_manager"):
-        return OverloadConfig(global_max_connections=runtime_max) if runtime_max else None
+        return OverloadConfig(global_max_connections=runtime_max) if runtime_max is not None else None
     om = bootstrap.overload_manager
     interval = seconds(om.refresh_interval) if om.HasField("refresh_interval") else 1.0
     if om.HasField("refresh_interval") and interval <= 0:
@@ -129,7 +129,7 @@ def compile_overload(bootstrap: Any, runtime: Runtime = EMPTY) -> OverloadConfig
     global_max = runtime_max
     conn_monitor = monitors.get(overload.GLOBAL_CONNECTIONS)
     if conn_monitor is not None:
-        if runtime_max:  # Envoy: "... configured via runtime key ... and in overload manager"
+        if runtime_max is not None:  # Envoy: "... configured via runtime key ... and in overload manager"
             warnings.append(f"layered_runtime {GLOBAL_MAX_KEY}: ignored (the "
                             f"{overload.GLOBAL_CONNECTIONS} resource monitor sets the limit)")
         global_max = conn_monitor.max_value
@@ -209,8 +209,8 @@ def _action(a: Any, path: str, monitors: dict[str, MonitorSpec]) -> ActionSpec:
     return ActionSpec(a.name, tuple(triggers))
 
 
-def listener_connection_limit(name: str, runtime: Runtime) -> int:
-    """``envoy.resource_limits.listener.<name>.connection_limit`` (0: no limit)."""
+def listener_connection_limit(name: str, runtime: Runtime) -> int | None:
+    """``envoy.resource_limits.listener.<name>.connection_limit`` (None: no limit)."""
     if not name:
-        return 0
-    return runtime.uint_of(LISTENER_LIMIT_KEY.format(name)) or 0
+        return None
+    return runtime.uint_of(LISTENER_LIMIT_KEY.format(name))
