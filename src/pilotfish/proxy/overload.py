@@ -5,7 +5,7 @@ comes one interval after start); each sample feeds the triggers of the actions t
 monitor, and an action's state is the largest of its triggers' (0 inactive, 1 saturated, between:
 a scaled trigger's share). Nothing runs per request until an action that sheds requests is
 active: the server then sets ``RequestShed`` on each connection manager (``HcmConfig.overload``,
-None otherwise), which is the one attribute a new stream reads (``Stream.begin``).
+None otherwise), the one attribute read before a stream begins (downstream.py).
 
 Connections: ``ConnectionGate`` is one per process, shared by every listener's ConnectionSet
 when a connection limit or ``reject_incoming_connections`` is configured. A new connection asks
