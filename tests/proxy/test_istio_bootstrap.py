@@ -49,10 +49,9 @@ EXPECTED_WARNINGS = {
     "application_log_config", "stats_config", "cluster_manager.enable_deferred_cluster_creation",
     "deferred_stat_options",
     # layered_runtime: the keys no supported feature reads (a feature flag at its Envoy default, regex
-    # limits, deprecated fields, a connection limit of 2^31-1)
+    # limits, deprecated fields; the global connection limit of 2^31-1 is honoured)
     *(f"layered_runtime.layers[0].static_layer[{k!r}]" for k in (
         "envoy.reloadable_features.http_reject_path_with_fragment", "re2.max_program_size.error_level",
-        "overload.global_downstream_max_connections",
         "envoy.deprecated_features:envoy.config.listener.v3.Listener.hidden_envoy_deprecated_use_original_dst")),
     "admin.access_log", "admin.profile_path", "bootstrap_extensions[0] (envoy.bootstrap.internal_listener)",
     "static_resources.clusters[2] (sds-grpc)",  # SDS: not run until TLS exists

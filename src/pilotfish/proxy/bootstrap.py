@@ -49,9 +49,6 @@ _IGNORED_EXTENSIONS = {
 }
 
 
-_SHRINK_HEAP = "envoy.overload_actions.shrink_heap"
-
-
 @dataclass
 class LoadedBootstrap:
     """The parsed bootstrap, the document it came from, and what was ignored."""
@@ -134,28 +131,16 @@ def _check_runtime(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
 
 
 def _check_overload(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
-    """Resource monitors only measure; an action would shed load when its trigger fires, which the
-    proxy cannot do, so actions are refused (except shrink_heap, which only frees memory)."""
-    if not msg.HasField("overload_manager"):
-        return
-    om = msg.overload_manager
-    errors = []
-    for i, action in enumerate(om.actions):
-        path = f"overload_manager.actions[{i}]"
-        if action.name == _SHRINK_HEAP:
-            warnings.append(f"{path} ({action.name}): ignored (returns free heap memory to the system; "
-                            "cannot change traffic)")
-            continue
-        errors.append(ProxyConfigError(f"overload action {action.name!r} is not supported (it sheds load when "
-                                       "its trigger fires; the proxy has no overload manager)", path))
-    for i in range(len(om.loadshed_points)):
-        errors.append(ProxyConfigError("overload load shed points are not supported (the proxy has no overload "
-                                       "manager)", f"overload_manager.loadshed_points[{i}]"))
-    if errors:
-        raise ProxyConfigError.collected(errors)
-    if om.resource_monitors:
-        warnings.append("overload_manager.resource_monitors: ignored (with no load-shedding action they only "
-                        "measure; cannot change traffic)")
+    """overload_manager as compile/overload.py runs it (its errors name their paths)."""
+    from .compile.overload import compile_overload
+
+    try:
+        runtime = layered_runtime.load(msg)
+    except ProxyConfigError:
+        runtime = layered_runtime.EMPTY  # _check_runtime reports it
+    compiled = compile_overload(msg, runtime)
+    if compiled is not None:
+        warnings.extend(compiled.warnings)
 
 
 def _check_dynamic(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:

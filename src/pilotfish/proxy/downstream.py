@@ -33,6 +33,7 @@ from .date_header import date_line
 from .errors import ProtocolError, contain
 from .histogram import LOWER
 from .http1 import PARSE_ERRORS, RequestHead, encode_response_head, server_codec
+from .overload import ConnectionGate, shed_request
 from .stream import RequestIds, ResilientStream, Stream
 
 if TYPE_CHECKING:
@@ -87,15 +88,23 @@ def output_batch(loop: asyncio.AbstractEventLoop) -> OutputBatch:
 
 
 class ConnectionSet:
-    """What the server shares with its connections: the loop, the random source, draining."""
+    """What the server shares with a listener's connections: the loop, the random source,
+    draining, and what admits a new connection (``gate``: None when no connection limit nor
+    connection-level overload action is configured; else the process's ConnectionGate, with
+    this listener's ``limit`` and exemptions)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, rng: random.Random) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, rng: random.Random, gate: ConnectionGate | None = None,
+                 limit: int | None = None, ignore_global: bool = False, bypass_overload: bool = False) -> None:
         self.loop = loop
         self.rng = rng
         self.request_ids = RequestIds(rng)
         self.batch = output_batch(loop)
         self.connections: set[DownstreamConnection] = set()
         self.draining = False
+        self.gate = gate
+        self.limit = limit
+        self.ignore_global = ignore_global
+        self.bypass_overload = bypass_overload
 
 
 class DownstreamConnection(asyncio.Protocol):
@@ -156,8 +165,14 @@ class DownstreamConnection(asyncio.Protocol):
 
     # ---- asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        shared = self.shared
+        gate = shared.gate
+        if gate is not None and not gate.admit(shared, self.lstats):
+            self.closing = True  # refused: closed at once, never counted (transport stays None)
+            transport.abort()
+            return
         self.transport = transport  # type: ignore[assignment]
-        self.shared.connections.add(self)
+        shared.connections.add(self)
         stats = self.hcm.stats
         stats.downstream_cx_total += 1
         stats.downstream_cx_http1_total += 1
@@ -259,8 +274,13 @@ class DownstreamConnection(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is None:
+            return  # refused in connection_made
         self.closing = True
-        self.shared.connections.discard(self)
+        shared = self.shared
+        shared.connections.discard(self)
+        if shared.gate is not None:
+            shared.gate.active -= 1
         stats = self.hcm.stats
         stats.downstream_cx_active -= 1
         stats.downstream_cx_destroy += 1
@@ -320,7 +340,8 @@ class DownstreamConnection(asyncio.Protocol):
             si = hcm.stream_idle_timeout
             if si and (self.timer is None or self.timer_when > now + si):
                 self.arm(now + si)
-            stream.begin()
+            if hcm.overload is None or not shed_request(stream, hcm.overload):
+                stream.begin()
         else:
             self.queue.append(stream)
             self._set_pause(_PAUSE_PIPELINE, True)
@@ -356,7 +377,9 @@ class DownstreamConnection(asyncio.Protocol):
                 si = self.hcm.stream_idle_timeout  # it starts now (last_activity: stream_done's clock)
                 if si and (self.timer is None or self.timer_when > self.last_activity + si):
                     self.arm(self.last_activity + si)
-                nxt.begin()
+                shed = self.hcm.overload
+                if shed is None or not shed_request(nxt, shed):
+                    nxt.begin()
         finally:
             self._advancing = False
         if not self.queue and self.paused & _PAUSE_PIPELINE:

@@ -17,6 +17,10 @@ request). Later layers override earlier ones, as in Envoy:
 - ``admin_layer``: empty (there is no ``/runtime_modify`` to write it).
 - ``rtds_layer``: not supported (a startup error).
 
+Connection limits are honoured (compile/overload.py): ``overload.global_downstream_max_connections``
+and ``envoy.resource_limits.listener.<listener name>.connection_limit``; other keys of those
+families are startup errors.
+
 Values parse as Envoy's ``SnapshotImpl::createEntry``: an unsigned integer where the text is
 one, a FractionalPercent for the object form. ``integer`` and ``fraction`` answer as Envoy's
 ``getInteger`` and ``featureEnabled`` do.
@@ -48,9 +52,12 @@ UNHONOURED_PREFIXES: dict[str, str] = {
     "upstream.": "upstream settings from runtime (panic threshold, retry back-off, ...)",
     "router.": "router settings from runtime",
     "http_connection_manager.": "connection manager settings from runtime",
-    "envoy.resource_limits.": "per-listener connection limits",
-    "overload.": "overload settings (global connection limit)",
+    "envoy.resource_limits.": "resource limits from runtime (only a listener's connection_limit is honoured)",
+    "overload.": "overload settings from runtime (only global_downstream_max_connections is honoured)",
 }
+#: Keys of those families that are honoured (compile/overload.py reads them).
+_HONOURED = ("overload.global_downstream_max_connections",)
+_LISTENER_LIMIT = ("envoy.resource_limits.listener.", ".connection_limit")
 #: What a key of these families does, for the warning saying why it is ignored.
 IGNORED_PREFIXES: dict[str, str] = {
     "envoy.reloadable_features.": "an Envoy feature flag; the proxy behaves as Envoy's default",
@@ -58,8 +65,6 @@ IGNORED_PREFIXES: dict[str, str] = {
     "envoy.deprecated_features": "allows deprecated fields; none of them is supported here",
     "re2.": "regex program size limits of config validation",
 }
-#: Values that ask for no limit at all: ignoring them is true.
-_UNLIMITED = {"overload.global_downstream_max_connections": 2**31 - 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,17 +163,16 @@ def check(bootstrap: Any) -> tuple[list[str], list[ProxyConfigError]]:
     lds = bootstrap.dynamic_resources.HasField("lds_config")
     for key, entry in sorted(runtime.entries.items()):
         where = entry.path
-        unhonoured = next((why for p, why in UNHONOURED_PREFIXES.items() if key.startswith(p)), None)
-        if unhonoured is not None:
-            limit = _UNLIMITED.get(key)
-            if limit is not None and entry.uint is not None and entry.uint >= limit:
-                warnings.append(f"{where}: ignored (asks for no limit; the proxy has none)")
-                continue
-            if key.startswith("envoy.resource_limits.listener."):
-                name = key[len("envoy.resource_limits.listener."):].rsplit(".", 1)[0]
+        if key in _HONOURED or (key.startswith(_LISTENER_LIMIT[0]) and key.endswith(_LISTENER_LIMIT[1])):
+            if entry.uint is None:  # Envoy's getInteger falls back to its default: no limit
+                warnings.append(f"{where}: ignored (not an unsigned integer: no limit)")
+            elif key.startswith(_LISTENER_LIMIT[0]):
+                name = key[len(_LISTENER_LIMIT[0]):-len(_LISTENER_LIMIT[1])]
                 if name not in listeners and not lds:  # with LDS a listener of that name may come
                     warnings.append(f"{where}: ignored (names no listener of this bootstrap)")
-                    continue
+            continue
+        unhonoured = next((why for p, why in UNHONOURED_PREFIXES.items() if key.startswith(p)), None)
+        if unhonoured is not None:
             errors.append(ProxyConfigError(f"runtime key {key!r} is not supported: {unhonoured}", entry.path))
             continue
         ignored = next((why for p, why in IGNORED_PREFIXES.items() if key.startswith(p)), None)

@@ -65,7 +65,7 @@ class LocalReplyMixin(StreamState):
                 content_type = (b"content-type", ctype)
         self.status = status
         self.response_started = True
-        self.close_after = close
+        self.close_after = close or self.close_after  # (set before: keep-alive disabled by overload)
         out = [(b"content-length", b"%d" % len(body))]
         if body:
             out.append(content_type)

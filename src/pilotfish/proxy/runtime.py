@@ -57,6 +57,9 @@ class HcmConfig:
     pre_route: Any = None  # callable(stream) -> answered: path normalization, health_check filter
     local_reply: Any = None  # local_reply_config (local_reply_config.LocalReplyRewriter)
     log_capture: Any = None  # callable(stream) -> what log_format operators read beyond the entry
+    # The overload manager's request-level actions while one is active (overload.RequestShed),
+    # set by the server; None otherwise: the one attribute a new stream reads for them.
+    overload: Any = None
 
 
 @dataclass(slots=True)
@@ -70,6 +73,11 @@ class ListenerConfig:
     reuse_port: bool = True
     source: Any = None  # the Listener message it was compiled from
     key: bytes = b""  # its deterministic serialization: equal keys mean only routes/clusters changed
+    # runtime envoy.resource_limits.listener.<name>.connection_limit (None: none), and the
+    # listener's exemptions from the global limit and from overload actions
+    connection_limit: int | None = None
+    ignore_global_limit: bool = False
+    bypass_overload: bool = False
 
 
 @dataclass(slots=True)

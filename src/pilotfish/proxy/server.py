@@ -14,6 +14,7 @@ from .admin import AdminServer
 from .compile import Compiled
 from .date_header import date_line
 from .downstream import ConnectionSet, DownstreamConnection
+from .overload import ConnectionGate, OverloadManager, RequestShed
 from .runtime import ListenerConfig, RuntimeConfig
 
 log = logging.getLogger("pilotfish.proxy")
@@ -54,6 +55,15 @@ class ProxyServer:
         self.xds: Any = None  # the ADS client when the bootstrap has dynamic_resources
         self._stop = asyncio.Event()
         self._stopped = False
+        self.overload: OverloadManager | None = None
+        self.gate: ConnectionGate | None = None
+        oc = compiled.overload  # overload_manager and the connection limits (overload.py)
+        if (oc is not None and oc.needs_gate) or any(lc.connection_limit is not None for lc in self.config.listeners):
+            self.gate = ConnectionGate(oc.global_max_connections if oc is not None else None, self.rng)
+        if oc is not None:
+            self.overload = oc.manager(self.gate, self._shed_requests)
+            for prefix, scope in self.overload.scopes():
+                self.stats.scopes.append((prefix, prefix, "", "", scope))  # type: ignore[arg-type]  # (untagged)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -72,6 +82,8 @@ class ProxyServer:
             self._listeners[lc.name] = await self._bind(lc)
         self.state = LIVE
         self.stats.server["live"] = 1
+        if self.overload is not None:
+            self.overload.start(loop)
         self.stats.start_flush(loop)  # histogram intervals, as Envoy's stats flush
 
     @property
@@ -80,9 +92,23 @@ class ProxyServer:
         sets = [*(a.conns for a in self._listeners.values()), *self._draining]
         return SimpleNamespace(connections=set().union(*(s.connections for s in sets)))
 
+    def _connection_set(self, loop: asyncio.AbstractEventLoop, lc: ListenerConfig) -> ConnectionSet:
+        gate = self.gate
+        if gate is None and lc.connection_limit is not None:  # a listener limit arriving by LDS (counts from here on)
+            gate = self.gate = ConnectionGate(None, self.rng)
+        return ConnectionSet(loop, self.rng, gate, lc.connection_limit, lc.ignore_global_limit, lc.bypass_overload)
+
+    def _shed_requests(self, shed: RequestShed | None) -> None:
+        """An overload action on requests changed: every connection manager reads it."""
+        for active in self._listeners.values():
+            active.config.hcm.overload = None if active.config.bypass_overload else shed
+        for conns in (*(a.conns for a in self._listeners.values()), *self._draining):
+            for conn in conns.connections:  # (a connection may still hold an older snapshot's manager)
+                conn.hcm.overload = None if conns.bypass_overload else shed
+
     async def _bind(self, lc: ListenerConfig) -> _ActiveListener:
         loop = asyncio.get_running_loop()
-        active = _ActiveListener(lc, ConnectionSet(loop, self.rng))
+        active = _ActiveListener(lc, self._connection_set(loop, lc))
         active.server = await loop.create_server(active.new_connection, lc.address, lc.port,
                                                  reuse_port=lc.reuse_port, backlog=lc.backlog)
         self.listener_ports[lc.name] = active.server.sockets[0].getsockname()[1]
@@ -125,7 +151,7 @@ class ProxyServer:
                 assert old is not None
                 if old.config.key != lc.key:
                     self._retire(old, close_socket=False)
-                    old.conns = ConnectionSet(old.conns.loop, self.rng)
+                    old.conns = self._connection_set(old.conns.loop, lc)
                 else:
                     for conn in old.conns.connections:
                         conn.hcm = lc.hcm
@@ -133,6 +159,8 @@ class ProxyServer:
         for name in [n for n in self._listeners if n not in keep]:
             self._retire(self._listeners.pop(name), close_socket=True)
             self.listener_ports.pop(name, None)
+        if self.overload is not None and self.overload.shed is not None:
+            self._shed_requests(self.overload.shed)  # the new connection managers shed too
 
     def _swap_clusters(self, runtime: RuntimeConfig) -> None:
         kept = {id(c) for c in runtime.clusters.values()}
@@ -180,6 +208,8 @@ class ProxyServer:
             return
         self._stopped = True
         date_line.stop()
+        if self.overload is not None:
+            self.overload.stop()
         self.state = DRAINING
         self.stats.server["live"] = 0
         self.stats.stop_flush()

@@ -98,6 +98,7 @@ class HttpStats(_Scope):
         # headers_with_underscores_action (Envoy counts them as http1.* codec stats)
         "requests_rejected_with_underscores_in_headers", "dropped_headers_with_underscores",
         "downstream_rq_failed_path_normalization", "downstream_rq_redirected_with_normalized_path",
+        "downstream_rq_overload_close", "downstream_cx_overload_disable_keepalive",  # overload.py
     )
     GAUGES = ("downstream_rq_active", "downstream_cx_active")
     HISTOGRAMS = ("downstream_cx_length_ms", "downstream_rq_time")
@@ -118,7 +119,9 @@ class HttpStats(_Scope):
 
 
 class ListenerStats(_Scope):
-    COUNTERS = ("downstream_cx_total", "downstream_cx_destroy")
+    COUNTERS = ("downstream_cx_total", "downstream_cx_destroy",
+                # refused connections (overload.ConnectionGate)
+                "downstream_cx_overflow", "downstream_global_cx_overflow", "downstream_cx_overload_reject")
     GAUGES = ("downstream_cx_active",)
     HISTOGRAMS = ("downstream_cx_length_ms",)
     __slots__ = COUNTERS + GAUGES + HISTOGRAMS
@@ -151,7 +154,8 @@ class ControlPlaneStats(_Scope):
 #: removed (prune_scopes) once nothing in the configuration names it.
 PRUNED_FAMILIES = ("cluster", "listener", "http", "http.rds")
 #: Gauges that describe the one ADS client rather than add up across worker processes.
-_NOT_SUMMED = frozenset({"version", "update_time", "connected_state", "pending_requests"})
+_NOT_SUMMED = frozenset({"version", "update_time", "connected_state", "pending_requests",
+                         "pressure", "active", "scale_percent"})  # (overload.*: the most loaded worker)
 
 
 class StatsStore:

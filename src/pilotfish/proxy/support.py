@@ -66,7 +66,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "node": OK, "static_resources": OK, "admin": OK, "dynamic_resources": OK,
         "stats_config": WARN, "stats_sinks": WARN,
         "stats_flush_interval": WARN, "watchdog": WARN, "watchdogs": WARN, "enable_dispatcher_stats": WARN,
-        # bootstrap.py: layered_runtime.py reads the layers; overload actions are refused
+        # bootstrap.py: layered_runtime.py reads the layers; compile/overload.py checks overload_manager
         "layered_runtime": OK, "overload_manager": OK,
         "stats_server_version_override": WARN, "node_context_params": WARN,
         "application_log_config": WARN, "default_regex_engine": WARN,
@@ -125,8 +125,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "enable_reuse_port": OK, "tcp_backlog_size": OK, "socket_options": WARN,
         "connection_balance_config": WARN, "listener_filters_timeout": WARN,
         "continue_on_listener_filters_timeout": WARN,
-        # there is no global connection limit nor overload manager: every listener already
-        # behaves as these two ask
+        # exemptions from the global connection limit and from overload actions (overload.py)
         "ignore_global_conn_limit": OK, "bypass_overload_manager": OK,
     },
     _L + "FilterChain": {"filters": OK, "name": OK, "metadata": WARN},

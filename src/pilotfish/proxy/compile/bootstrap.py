@@ -13,6 +13,7 @@ from ..layered_runtime import Runtime
 from ..runtime import RuntimeConfig
 from ..stats import StatsStore
 from .dynamic import compile_snapshot
+from .overload import OverloadConfig, compile_overload
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Compiled:
     sinks: dict[str, AccessLogSink]
     rng: random.Random | None = None  # the clusters' random source, reused by later snapshots
     layers: Runtime | None = None  # layered_runtime as read at startup, reused by later snapshots
+    overload: OverloadConfig | None = None  # overload_manager and connection limits (compile/overload.py)
 
 
 def compile_bootstrap(bootstrap: Any, rng: random.Random | None = None,
@@ -42,4 +44,5 @@ def compile_bootstrap(bootstrap: Any, rng: random.Random | None = None,
         layers = None  # compile_snapshot lists the error with the others
     runtime = compile_snapshot(bootstrap, resources, stats=stats, sinks=sinks, rng=rng, warnings=warnings,
                                layers=layers)
-    return Compiled(runtime, stats, sinks, rng, layers)
+    overload = compile_overload(bootstrap, layers or layered_runtime.EMPTY)  # (parse_bootstrap warned)
+    return Compiled(runtime, stats, sinks, rng, layers, overload)

@@ -25,6 +25,7 @@ from .edge import (
     response_capture_hook,
     rewriter,
 )
+from .overload import listener_connection_limit
 from .routes import compile_route_config
 
 ROUTER = "envoy.extensions.filters.http.router.v3.Router"
@@ -69,7 +70,10 @@ def compile_listener(lst: Any, path: str, stats: StatsStore, clusters: dict[str,
     name = lst.name or f"{address}_{port}"
     backlog = lst.tcp_backlog_size.value if lst.HasField("tcp_backlog_size") else 1024
     reuse = lst.enable_reuse_port.value if lst.HasField("enable_reuse_port") else True
-    return ListenerConfig(name, address, port, hcm, stats.listener(f"{address}_{port}"), backlog, reuse)
+    return ListenerConfig(name, address, port, hcm, stats.listener(f"{address}_{port}"), backlog, reuse,
+                          connection_limit=listener_connection_limit(lst.name, runtime),  # (an unnamed
+                          ignore_global_limit=lst.ignore_global_conn_limit,  # listener: Envoy's UUID)
+                          bypass_overload=lst.bypass_overload_manager)
 
 
 def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
