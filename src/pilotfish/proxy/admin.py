@@ -10,7 +10,6 @@ snapshots of every worker (workers.py), /drain_listeners and /quitquitquit act o
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import re
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import httptools
+import xxhash
 from google.protobuf import json_format
 
 from .. import __version__
@@ -152,8 +152,9 @@ class AdminServer:
 #: Envoy's server.state values (envoy.admin.v3.ServerInfo.State).
 _STATES = {"LIVE": 0, "DRAINING": 1, "PRE_INITIALIZING": 2, "INITIALIZING": 3}
 #: server.version: Envoy's is the first 6 hex digits of its source revision as an integer; ours
-#: is the same of the SHA-1 of the package version (stats_server_version_override wins).
-_VERSION = int(hashlib.sha1(__version__.encode()).hexdigest()[:6], 16)
+#: is 24 bits of the xxHash64 of the package version (stats_server_version_override wins; no
+#: hashlib: it would map OpenSSL's libcrypto into every proxy, ~1 MB resident).
+_VERSION = xxhash.xxh64_intdigest(__version__.encode()) >> 40
 
 
 def _render(fmt: str, snap: dict[str, Any], name_filter: Any) -> tuple[int, bytes, bytes]:

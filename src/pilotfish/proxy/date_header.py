@@ -10,9 +10,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from email.utils import formatdate
 
 _REFRESH = 0.5  # seconds, as Envoy's TlsCachingDateProviderImpl
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def imf_fixdate(seconds: float) -> bytes:
+    """RFC 9110 §5.6.7's IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``)."""
+    t = time.gmtime(seconds)
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT").encode()
 
 
 class DateLine:
@@ -30,7 +38,7 @@ class DateLine:
         self.refresh()
 
     def refresh(self) -> None:
-        self.value = formatdate(int(self.clock()), usegmt=True).encode()
+        self.value = imf_fixdate(int(self.clock()))
         self.line = b"date: " + self.value
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -7,7 +7,11 @@ is a set of functions returning bytes. An HTTP/2 codec can implement the same ha
 Both codecs consume the connection-level headers (RFC 9110 §7.6.1: ``connection`` and the names
 it lists, ``keep-alive``, ``transfer-encoding``, ``te``, ``upgrade``, ...) and report their meaning
 as fields (keep-alive, framing, upgrade), so the header lists handed on hold end-to-end headers
-only, as an HTTP/2 codec's would. Header names are lower-cased bytes.
+only, as an HTTP/2 codec's would (``te: trailers`` is kept, as Envoy keeps it). Header names are
+lower-cased bytes. Framing follows RFC 9112 and Envoy's codec: llhttp's strict mode refuses bad
+lengths, chunk sizes, obsolete folding and bare LF; the codecs add what llhttp lets through
+(a Transfer-Encoding other than exactly ``chunked``, Host and fragment rules, bytes after a
+response).
 
 This is the request path: every callback runs once per header or message, so state lives in
 few attributes and per-message objects take class-level defaults instead of an ``__init__``.
@@ -15,10 +19,9 @@ few attributes and per-message objects take class-level defaults instead of an `
 
 from __future__ import annotations
 
+import itertools
 from http import HTTPStatus
 from typing import Any, Protocol
-
-import itertools
 
 import httptools
 
@@ -105,6 +108,7 @@ def request_chunked(te: bytes, head: RequestHead, parser: Any) -> bool:
     if parser.get_http_version() == "1.0":
         raise ProtocolError("malformed request: transfer-encoding in HTTP/1.0")
     return chunked
+
 
 class RequestHead:
     """A parsed request line and its end-to-end headers (names lower-cased bytes).

@@ -14,8 +14,6 @@ it once (``admit``) and is closed at once when refused, as Envoy's listeners do.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import logging
 import os
@@ -307,6 +305,9 @@ def shrink_heap() -> None:
     gc.collect()
     if _libc is None:
         try:
+            import ctypes  # only where shrink_heap fires: ctypes costs ~0.5 MB resident
+            import ctypes.util
+
             _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             _libc.malloc_trim.argtypes = [ctypes.c_size_t]
         except (OSError, AttributeError):
