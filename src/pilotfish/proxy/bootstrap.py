@@ -135,7 +135,7 @@ def _import_type(type_name: str) -> None:
     package = type_name.rsplit(".", 1)[0]
     try:
         pkg = importlib.import_module(package)
-    except ImportError:
+    except (ImportError, TypeError, ValueError):  # TypeError/ValueError: ".a.B", "" (not a module name)
         raise ProxyConfigError(f"unknown @type {type_name!r}") from None
     for info in pkgutil.iter_modules(getattr(pkg, "__path__", [])):
         if info.name.endswith("_pb2"):

@@ -1,0 +1,216 @@
+"""Fuzz a whole DownstreamConnection: arbitrary client bytes, in arbitrary splits.
+
+The connection runs on an asyncio loop with a fake transport and a compiled config whose
+routes answer without an upstream: ``/direct`` a direct_response, anything else a cluster with
+no hosts (503). Invariants: nothing escapes data_received / eof_received / connection_lost or
+the loop's callbacks; nothing is written after the transport was closed; what is written back
+is a sequence of HTTP/1.1 responses h11 accepts as answers to the requests the connection read
+(a response cut short only when the connection was reset); a connection that stops reading is
+closed or still answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import h11
+
+from _common import check, instrumented, main, split
+
+with instrumented(__name__):
+    from pilotfish.proxy.bootstrap import parse_bootstrap
+    from pilotfish.proxy.compile import compile_bootstrap
+    from pilotfish.proxy.downstream import ConnectionSet, DownstreamConnection
+    from pilotfish.proxy.http1 import RequestHead
+
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+
+#: The config under test: a direct response and a cluster without hosts, no upstream needed.
+BOOTSTRAP: dict[str, Any] = {
+    "static_resources": {
+        "listeners": [{
+            "name": "fuzz", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+            "filter_chains": [{"filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": HCM, "stat_prefix": "fuzz",
+                    "common_http_protocol_options": {"max_headers_count": 40},
+                    "max_request_headers_kb": 8,
+                    "route_config": {"virtual_hosts": [{
+                        "name": "all", "domains": ["*"],
+                        "routes": [
+                            {"match": {"prefix": "/direct"},
+                             "direct_response": {"status": 200, "body": {"inline_string": "direct"}}},
+                            {"match": {"prefix": "/"}, "route": {"cluster": "empty"}},
+                        ]}]},
+                    "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
+                },
+            }]}],
+        }],
+        "clusters": [{"name": "empty", "type": "STATIC", "connect_timeout": "1s",
+                      "load_assignment": {"cluster_name": "empty", "endpoints": []}}],
+    },
+}
+
+
+class FakeTransport(asyncio.Transport):
+    """Collects writes; close and abort end the connection on the loop's next round, as asyncio's do."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.loop = loop
+        self.protocol: DownstreamConnection | None = None
+        self.out: list[bytes] = []
+        self.closed = False
+        self.aborted = False
+        self.reading = True
+        self.lost = False
+
+    def write(self, data: bytes) -> None:  # type: ignore[override]
+        check(not self.closed, "downstream: write after close", repr(bytes(data)[:80]))
+        self.out.append(bytes(data))
+
+    def writelines(self, items: Any) -> None:
+        for item in items:
+            self.write(item)
+
+    def close(self) -> None:
+        self._end()
+
+    def abort(self) -> None:
+        self.aborted = True
+        self._end()
+
+    def _end(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.loop.call_soon(self._lost)
+
+    def _lost(self) -> None:
+        if not self.lost and self.protocol is not None:
+            self.lost = True
+            self.protocol.connection_lost(None)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def is_reading(self) -> bool:
+        return self.reading
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+class _Conn(DownstreamConnection):
+    """The connection, recording the heads it reads (to pair responses with their requests)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.methods: list[bytes] = []
+
+    def on_request_head(self, head: RequestHead) -> Any:
+        self.methods.append(head.method)
+        return super().on_request_head(head)
+
+
+_state: dict[str, Any] = {}
+
+
+def _setup() -> tuple[asyncio.AbstractEventLoop, Any]:
+    if not _state:
+        loaded = parse_bootstrap(BOOTSTRAP)
+        compiled = compile_bootstrap(loaded.message, random.Random(1), loaded.warnings)
+        loop = asyncio.new_event_loop()
+        errors: list[Any] = []
+        loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+        _state.update(loop=loop, listener=compiled.runtime.listeners[0], errors=errors)
+    return _state["loop"], _state["listener"]
+
+
+async def _drive(conn: _Conn, t: FakeTransport, pieces: list[bytes]) -> None:
+    conn.connection_made(t)
+    for piece in pieces:
+        for _ in range(4):  # a paused connection resumes once the streams ahead have answered
+            if t.reading or t.closed:
+                break
+            await asyncio.sleep(0)
+        if t.closed:
+            break
+        check(t.reading, "downstream: reading stays paused with nothing in flight",
+              f"active={conn.active!r} queue={len(conn.queue)}")
+        conn.data_received(piece)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    if not t.closed:
+        if not conn.eof_received():
+            t.close()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    t._lost()
+
+
+def check_output(out: bytes, methods: list[bytes], reset: bool) -> None:
+    """``out`` parses as responses to ``methods`` in order (GET for one no request head stands for)."""
+    h = h11.Connection(h11.CLIENT)
+    h.receive_data(out)
+    if not reset:
+        h.receive_data(b"")
+    n = 0
+    while True:
+        if h.our_state is h11.IDLE:
+            if not h.trailing_data[0]:
+                return  # every byte written belongs to a complete response
+            method = methods[n] if n < len(methods) else b"GET"
+            n += 1
+            # one response more than requests read: the error reply to bytes that never made one
+            check(n <= len(methods) + 1, "downstream: more responses than requests", f"{n} > {len(methods)}")
+            h.send(h11.Request(method=method, target="/", headers=[("host", "x")]))
+            h.send(h11.EndOfMessage())
+        try:
+            event = h.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise AssertionError(f"downstream: unparseable response: {exc}") from None
+        if event is h11.NEED_DATA:
+            check(reset or h.their_state in (h11.SEND_RESPONSE, h11.DONE, h11.MUST_CLOSE, h11.CLOSED),
+                  "downstream: response cut short on a closed connection", str(h.their_state))
+            return
+        if event is h11.PAUSED:
+            if h.our_state is h11.DONE and h.their_state is h11.DONE:
+                h.start_next_cycle()
+                continue
+            return  # MUST_CLOSE / protocol switch: anything after is an error below
+        if isinstance(event, h11.ConnectionClosed):
+            return
+
+
+def test_one_input(data: bytes) -> None:
+    loop, listener = _setup()
+    errors: list[Any] = _state["errors"]
+    errors.clear()
+    shared = ConnectionSet(loop, random.Random(1))
+    t = FakeTransport(loop)
+    conn = t.protocol = _Conn(listener, shared)
+    loop.run_until_complete(_drive(conn, t, split(data)))
+    if errors:
+        exc = errors[0].get("exception")
+        if exc is not None:
+            raise exc
+        raise AssertionError(f"downstream: loop error: {errors[0].get('message')}")
+    check(t.lost and not shared.connections, "downstream: connection not released")
+    check_output(b"".join(t.out), conn.methods, t.aborted)
+
+
+if __name__ == "__main__":
+    main(test_one_input)
