@@ -2,7 +2,8 @@
 
 The connection runs on an asyncio loop with a fake transport and a compiled config whose
 routes answer without an upstream: ``/direct`` a direct_response, anything else a cluster with
-no hosts (503). Invariants: nothing escapes data_received / eof_received / connection_lost or
+no hosts (503), with a retry policy under ``/retry``, a rewrite under ``/r/``; websocket
+upgrades are enabled. Invariants: nothing escapes data_received / eof_received / connection_lost or
 the loop's callbacks; nothing is written after the transport was closed; what is written back
 is a sequence of HTTP/1.1 responses h11 accepts as answers to the requests the connection read
 (a response cut short only when the connection was reset); a connection that stops reading is
@@ -44,8 +45,16 @@ BOOTSTRAP: dict[str, Any] = {
                         "routes": [
                             {"match": {"prefix": "/direct"},
                              "direct_response": {"status": 200, "body": {"inline_string": "direct"}}},
+                            {"match": {"prefix": "/retry"},  # a ResilientStream
+                             "route": {"cluster": "empty", "retry_policy": {"retry_on": "5xx,reset",
+                                                                            "num_retries": 2}}},
+                            {"match": {"prefix": "/r/"},
+                             "route": {"cluster": "empty", "prefix_rewrite": "/", "timeout": "2s"},
+                             "request_headers_to_add": [{"header": {"key": "x-a", "value": "1"}}]},
                             {"match": {"prefix": "/"}, "route": {"cluster": "empty"}},
                         ]}]},
+                    "upgrade_configs": [{"upgrade_type": "websocket"}],
+                    "request_headers_timeout": "5s",
                     "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
                 },
             }]}],

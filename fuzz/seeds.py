@@ -27,6 +27,13 @@ REQUESTS = [
     b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
 ]
 
+# Requests for the downstream target's routes (fuzz/downstream.py BOOTSTRAP).
+DOWNSTREAM = REQUESTS + [
+    b"POST /retry HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /r/x HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00",
+    b"GET /direct HTTP/1.1\r\nHost: a\r\n\r\nGET /direct HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+]
+
 RESPONSES = [
     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nGrpc-Status: 0\r\n\r\n",
@@ -51,7 +58,7 @@ def write(target: str, payloads: list[bytes]) -> None:
 
 if __name__ == "__main__":
     write("http1_server", REQUESTS)
-    write("downstream", REQUESTS)
+    write("downstream", DOWNSTREAM)
     write("http1_client", RESPONSES)
 
 
