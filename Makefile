@@ -41,7 +41,7 @@ CORPUS ?= ../shared/istio-corpus
 # structure-aware config fuzzer with FUZZ_EXAMPLES fresh examples per resource type.
 FUZZ_SECONDS ?= 300
 FUZZ_EXAMPLES ?= 2000
-FUZZ_TARGETS ?= http1_server http1_client downstream bootstrap_yaml
+FUZZ_TARGETS ?= http1_server http1_client downstream upstream bootstrap_yaml
 FUZZ_WORK ?= fuzz/.work
 .PHONY: fuzz
 fuzz: $(STAMP)

@@ -47,6 +47,21 @@ KNOWN: dict[str, str] = {
         "after its head in the same read: `conn.parse is not conn.codec.parser.feed_data` is always "
         "true (each attribute access makes a new bound method; `!=` compares them), so the rest is "
         "fed to the stopped parser and its HttpParserError escapes data_received",
+    "uncaught exception at pilotfish/proxy/upstream.py:data_received":
+        "issue 11 E: bytes after a complete upstream response (a 204 or 304 with a body, more than "
+        "its Content-Length) arrive after the stream detached: `stream.conn` on None "
+        "(AttributeError) escapes UpstreamConnection.data_received",
+    "proxy: a request read is never answered on an open connection":
+        "issue 11 C: an origin answering a plain GET with `101 Switching Protocols` leaves the "
+        "client without a response on an open connection, even after every timeout",
+    "proxy: unparseable response (illegal status line)":
+        "what the client gets does not start with a status line: `HTTP/1.1 0 Unknown` for an "
+        "upstream's `HTTP/1.1 000 OK`, or an upstream interim 104-199 response's body written "
+        "before the final response's head (see 'client: body outside a response')",
+    "uncaught exception at pilotfish/proxy/local_reply.py:finish":
+        "a close-delimited upstream response with status 600-999 (`HTTP/1.1 716 OK`, "
+        "`Connection: close`): when the upstream closes, local_reply.finish counts "
+        "`stats.rq_class[status // 100]` and raises IndexError out of connection_lost",
 }
 
 

@@ -6,8 +6,8 @@ no hosts (503), with a retry policy under ``/retry``, a rewrite under ``/r/``; w
 upgrades are enabled. Invariants: nothing escapes data_received / eof_received / connection_lost or
 the loop's callbacks; nothing is written after the transport was closed; what is written back
 is a sequence of HTTP/1.1 responses h11 accepts as answers to the requests the connection read
-(a response cut short only when the connection was reset); a connection that stops reading is
-closed or still answering.
+(a response cut short only when the connection was reset), and while the connection is open
+every request read has its response.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 
 import h11
 
-from _common import check, instrumented, main, split
+from _common import Violation, check, instrumented, main, split
+from _fakes import FakeTransport
 
 with instrumented(__name__):
     from pilotfish.proxy.bootstrap import parse_bootstrap
@@ -65,72 +66,18 @@ BOOTSTRAP: dict[str, Any] = {
 }
 
 
-class FakeTransport(asyncio.Transport):
-    """Collects writes; close and abort end the connection on the loop's next round, as asyncio's do."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
-        self.loop = loop
-        self.protocol: DownstreamConnection | None = None
-        self.out: list[bytes] = []
-        self.closed = False
-        self.aborted = False
-        self.reading = True
-        self.lost = False
-
-    def write(self, data: bytes) -> None:  # type: ignore[override]
-        check(not self.closed, "downstream: write after close", repr(bytes(data)[:80]))
-        self.out.append(bytes(data))
-
-    def writelines(self, items: Any) -> None:
-        for item in items:
-            self.write(item)
-
-    def close(self) -> None:
-        self._end()
-
-    def abort(self) -> None:
-        self.aborted = True
-        self._end()
-
-    def _end(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.loop.call_soon(self._lost)
-
-    def _lost(self) -> None:
-        if not self.lost and self.protocol is not None:
-            self.lost = True
-            self.protocol.connection_lost(None)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def pause_reading(self) -> None:
-        self.reading = False
-
-    def resume_reading(self) -> None:
-        self.reading = True
-
-    def is_reading(self) -> bool:
-        return self.reading
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-
 class _Conn(DownstreamConnection):
     """The connection, recording the heads it reads (to pair responses with their requests)."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.methods: list[bytes] = []
+        self.upgrades: list[bytes] = []  # each request's Upgrade value (b"" for none)
+        self.open_at_end = False  # the connection was still open when the input ran out
 
     def on_request_head(self, head: RequestHead) -> Any:
         self.methods.append(head.method)
+        self.upgrades.append(head.upgrade_proto if head.upgrade else b"")
         return super().on_request_head(head)
 
 
@@ -162,6 +109,7 @@ async def _drive(conn: _Conn, t: FakeTransport, pieces: list[bytes]) -> None:
         conn.data_received(piece)
         await asyncio.sleep(0)
     await asyncio.sleep(0)
+    conn.open_at_end = not t.closed
     if not t.closed:
         if not conn.eof_received():
             t.close()
@@ -170,38 +118,55 @@ async def _drive(conn: _Conn, t: FakeTransport, pieces: list[bytes]) -> None:
     t._lost()
 
 
-def check_output(out: bytes, methods: list[bytes], reset: bool) -> None:
-    """``out`` parses as responses to ``methods`` in order (GET for one no request head stands for)."""
+def check_output(out: bytes, methods: list[bytes], reset: bool, closed: bool = True,
+                 upgrades: list[bytes] | None = None) -> None:
+    """``out`` parses as responses to ``methods`` in order (GET for one no request head stands
+    for); on a connection still open (``closed`` false) every request has its response."""
     h = h11.Connection(h11.CLIENT)
     h.receive_data(out)
-    if not reset:
+    if not reset and closed:
         h.receive_data(b"")
+    n = _responses(h, methods, upgrades or [], reset, closed)
+    check(closed or n >= len(methods) or h.their_state is h11.SWITCHED_PROTOCOL,
+          "proxy: a request read is never answered on an open connection", f"{n} of {len(methods)}")
+
+
+def _responses(h: h11.Connection, methods: list[bytes], upgrades: list[bytes], reset: bool,
+               closed: bool) -> int:
+    """How many final responses ``h`` parses (sending it a request for each)."""
     n = 0
+    done = 0
     while True:
         if h.our_state is h11.IDLE:
             if not h.trailing_data[0]:
-                return  # every byte written belongs to a complete response
+                return done  # every byte written belongs to a complete response
             method = methods[n] if n < len(methods) else b"GET"
             n += 1
             # one response more than requests read: the error reply to bytes that never made one
             check(n <= len(methods) + 1, "downstream: more responses than requests", f"{n} > {len(methods)}")
-            h.send(h11.Request(method=method, target="/", headers=[("host", "x")]))
+            headers = [("host", "x")]
+            if n <= len(upgrades) and upgrades[n - 1]:
+                headers += [("connection", "upgrade"), ("upgrade", upgrades[n - 1])]
+            h.send(h11.Request(method=method, target="/", headers=headers))
             h.send(h11.EndOfMessage())
         try:
             event = h.next_event()
         except h11.RemoteProtocolError as exc:
-            raise AssertionError(f"downstream: unparseable response: {exc}") from None
+            # the signature keeps h11's reason, not the bytes it quotes
+            raise Violation(f"proxy: unparseable response ({str(exc).split(':')[0]})", str(exc)) from None
+        if isinstance(event, h11.Response):
+            done += 1
         if event is h11.NEED_DATA:
-            check(reset or h.their_state in (h11.SEND_RESPONSE, h11.DONE, h11.MUST_CLOSE, h11.CLOSED),
-                  "downstream: response cut short on a closed connection", str(h.their_state))
-            return
+            check(reset or not closed or h.their_state in (h11.SEND_RESPONSE, h11.DONE, h11.MUST_CLOSE, h11.CLOSED),
+                  "proxy: response cut short on a closed connection", str(h.their_state))
+            return done
         if event is h11.PAUSED:
             if h.our_state is h11.DONE and h.their_state is h11.DONE:
                 h.start_next_cycle()
                 continue
-            return  # MUST_CLOSE / protocol switch: anything after is an error below
+            return done  # protocol switch: the rest is tunnel payload
         if isinstance(event, h11.ConnectionClosed):
-            return
+            return done
 
 
 def test_one_input(data: bytes) -> None:
@@ -218,7 +183,7 @@ def test_one_input(data: bytes) -> None:
             raise exc
         raise AssertionError(f"downstream: loop error: {errors[0].get('message')}")
     check(t.lost and not shared.connections, "downstream: connection not released")
-    check_output(b"".join(t.out), conn.methods, t.aborted)
+    check_output(b"".join(t.out), conn.methods, t.aborted, not conn.open_at_end, conn.upgrades)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,18 @@ def write(target: str, payloads: list[bytes]) -> None:
         (d / hashlib.sha1(data).hexdigest()).write_bytes(data)
 
 
+def write_upstream() -> None:
+    """The upstream target's inputs: a byte choosing the client request, then the response bytes."""
+    d = Path(__file__).parent / "corpus" / "upstream"
+    d.mkdir(parents=True, exist_ok=True)
+    for i, payload in enumerate(RESPONSES):
+        for request in (i % 7, (i + 3) % 7):
+            data = bytes([request]) + join(payload, SPLITS[i % len(SPLITS)])
+            (d / hashlib.sha1(data).hexdigest()).write_bytes(data)
+
+
 if __name__ == "__main__":
+    write_upstream()
     write("http1_server", REQUESTS)
     write("downstream", DOWNSTREAM)
     write("http1_client", RESPONSES)

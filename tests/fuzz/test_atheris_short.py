@@ -25,7 +25,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("atheris") is None,
                                 reason="atheris is not installed (no wheel for this platform)")
 
 
-@pytest.mark.parametrize("target", ["http1_server", "http1_client", "downstream", "bootstrap_yaml"])
+@pytest.mark.parametrize("target", ["http1_server", "http1_client", "downstream", "upstream",
+                                    "bootstrap_yaml"])
 def test_short_fuzz_run_finds_nothing_new(target: str, tmp_path: Path) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(pilotfish.__file__).parents[1]), env.get("PYTHONPATH", "")])
