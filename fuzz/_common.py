@@ -58,6 +58,10 @@ KNOWN: dict[str, str] = {
         "what the client gets does not start with a status line: `HTTP/1.1 0 Unknown` for an "
         "upstream's `HTTP/1.1 000 OK`, or an upstream interim 104-199 response's body written "
         "before the final response's head (see 'client: body outside a response')",
+    "proxy: unsolicited 408 response":
+        "issue 11 B: with request_headers_timeout set, the timer is armed at connect and after "
+        "each stream, so an idle keep-alive connection whose requests were all complete and "
+        "answered gets an unsolicited 408 and is closed (Envoy arms it at a request's first byte)",
     "uncaught exception at pilotfish/proxy/local_reply.py:finish":
         "a close-delimited upstream response with status 600-999 (`HTTP/1.1 716 OK`, "
         "`Connection: close`): when the upstream closes, local_reply.finish counts "

@@ -6,8 +6,9 @@ no hosts (503), with a retry policy under ``/retry``, a rewrite under ``/r/``; w
 upgrades are enabled. Invariants: nothing escapes data_received / eof_received / connection_lost or
 the loop's callbacks; nothing is written after the transport was closed; what is written back
 is a sequence of HTTP/1.1 responses h11 accepts as answers to the requests the connection read
-(a response cut short only when the connection was reset), and while the connection is open
-every request read has its response.
+(a response cut short only when the connection was reset), and, once the timeouts under a
+minute have fired (the clock is virtual), every request read on a connection still open has
+its response.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import random
 from typing import Any
 
 import h11
+import httptools
 
 from _common import Violation, check, instrumented, main, split
-from _fakes import FakeTransport
+from _fakes import FakeTransport, VirtualTimeLoop
 
 with instrumented(__name__):
     from pilotfish.proxy.bootstrap import parse_bootstrap
@@ -88,7 +90,7 @@ def _setup() -> tuple[asyncio.AbstractEventLoop, Any]:
     if not _state:
         loaded = parse_bootstrap(BOOTSTRAP)
         compiled = compile_bootstrap(loaded.message, random.Random(1), loaded.warnings)
-        loop = asyncio.new_event_loop()
+        loop = VirtualTimeLoop()
         errors: list[Any] = []
         loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
         _state.update(loop=loop, listener=compiled.runtime.listeners[0], errors=errors)
@@ -109,6 +111,12 @@ async def _drive(conn: _Conn, t: FakeTransport, pieces: list[bytes]) -> None:
         conn.data_received(piece)
         await asyncio.sleep(0)
     await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    for _ in range(10):  # let the timeouts under a minute fire (request headers: 5 s)
+        if t.closed or not loop.advance_to_next(60.0):  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
     conn.open_at_end = not t.closed
     if not t.closed:
         if not conn.eof_received():
@@ -118,22 +126,51 @@ async def _drive(conn: _Conn, t: FakeTransport, pieces: list[bytes]) -> None:
     t._lost()
 
 
+class _Counter:
+    def __init__(self) -> None:
+        self.begun = self.complete = 0
+
+    def on_message_begin(self) -> None:
+        self.begun += 1
+
+    def on_message_complete(self) -> None:
+        self.complete += 1
+
+
+def only_complete_requests(payload: bytes) -> int | None:
+    """How many requests ``payload`` holds when it is nothing but complete, valid requests as a
+    fresh parser sees them (nothing left to answer with an error or a request timeout); else None."""
+    counter = _Counter()
+    try:
+        httptools.HttpRequestParser(counter).feed_data(payload)
+    except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+        return None
+    return counter.complete if counter.begun == counter.complete else None
+
+
 def check_output(out: bytes, methods: list[bytes], reset: bool, closed: bool = True,
-                 upgrades: list[bytes] | None = None) -> None:
+                 upgrades: list[bytes] | None = None, complete: int | None = None) -> None:
     """``out`` parses as responses to ``methods`` in order (GET for one no request head stands
-    for); on a connection still open (``closed`` false) every request has its response."""
+    for); on a connection still open (``closed`` false) every request has its response.
+    ``complete``: how many requests the client sent when it sent nothing else (see
+    ``only_complete_requests``)."""
     h = h11.Connection(h11.CLIENT)
     h.receive_data(out)
     if not reset and closed:
         h.receive_data(b"")
-    n = _responses(h, methods, upgrades or [], reset, closed)
+    # One response more than requests read is an error reply (400, 408) to bytes that never made
+    # a request; none is due when the client sent only complete requests and all were read.
+    extra = 0 if complete is not None and complete == len(methods) else 1
+    n = _responses(h, methods, upgrades or [], reset, closed, len(methods) + extra)
     check(closed or n >= len(methods) or h.their_state is h11.SWITCHED_PROTOCOL,
           "proxy: a request read is never answered on an open connection", f"{n} of {len(methods)}")
 
 
 def _responses(h: h11.Connection, methods: list[bytes], upgrades: list[bytes], reset: bool,
-               closed: bool) -> int:
-    """How many final responses ``h`` parses (sending it a request for each)."""
+               closed: bool, limit: int) -> int:
+    """How many final responses ``h`` parses (sending it a request for each): at most ``limit``
+    (one more than the requests read when bytes were left that the proxy may answer with an
+    error, a 400 or a 408)."""
     n = 0
     done = 0
     while True:
@@ -142,8 +179,6 @@ def _responses(h: h11.Connection, methods: list[bytes], upgrades: list[bytes], r
                 return done  # every byte written belongs to a complete response
             method = methods[n] if n < len(methods) else b"GET"
             n += 1
-            # one response more than requests read: the error reply to bytes that never made one
-            check(n <= len(methods) + 1, "downstream: more responses than requests", f"{n} > {len(methods)}")
             headers = [("host", "x")]
             if n <= len(upgrades) and upgrades[n - 1]:
                 headers += [("connection", "upgrade"), ("upgrade", upgrades[n - 1])]
@@ -156,6 +191,8 @@ def _responses(h: h11.Connection, methods: list[bytes], upgrades: list[bytes], r
             raise Violation(f"proxy: unparseable response ({str(exc).split(':')[0]})", str(exc)) from None
         if isinstance(event, h11.Response):
             done += 1
+            check(done <= limit, f"proxy: unsolicited {event.status_code} response",
+                  f"response {done} to {len(methods)} requests")
         if event is h11.NEED_DATA:
             check(reset or not closed or h.their_state in (h11.SEND_RESPONSE, h11.DONE, h11.MUST_CLOSE, h11.CLOSED),
                   "proxy: response cut short on a closed connection", str(h.their_state))
@@ -176,14 +213,19 @@ def test_one_input(data: bytes) -> None:
     shared = ConnectionSet(loop, random.Random(1))
     t = FakeTransport(loop)
     conn = t.protocol = _Conn(listener, shared)
-    loop.run_until_complete(_drive(conn, t, split(data)))
+    pieces = split(data)
+    try:
+        loop.run_until_complete(_drive(conn, t, pieces))
+    finally:
+        loop.cancel_timers()
     if errors:
         exc = errors[0].get("exception")
         if exc is not None:
             raise exc
         raise AssertionError(f"downstream: loop error: {errors[0].get('message')}")
     check(t.lost and not shared.connections, "downstream: connection not released")
-    check_output(b"".join(t.out), conn.methods, t.aborted, not conn.open_at_end, conn.upgrades)
+    check_output(b"".join(t.out), conn.methods, t.aborted, not conn.open_at_end, conn.upgrades,
+                 only_complete_requests(b"".join(pieces)))
 
 
 if __name__ == "__main__":
