@@ -168,9 +168,13 @@ def instrumented(module_name: str) -> Iterator[None]:
         yield
 
 
-def main(test_one_input: Callable[[bytes], None]) -> None:
+def main(test_one_input: Callable[[bytes], None],
+         custom_mutator: Callable[[bytes, int, int], bytes] | None = None) -> None:
     """Run libFuzzer on ``test_one_input`` with the command line's flags and corpus dirs."""
     import atheris
 
-    atheris.Setup(sys.argv, guarded(test_one_input))
+    if custom_mutator is None:
+        atheris.Setup(sys.argv, guarded(test_one_input))
+    else:
+        atheris.Setup(sys.argv, guarded(test_one_input), custom_mutator=custom_mutator)
     atheris.Fuzz()

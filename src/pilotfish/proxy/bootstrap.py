@@ -111,16 +111,18 @@ def _check_extensions(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None
 
 def _type_names(node: Any) -> set[str]:
     found: set[str] = set()
-    stack = [node]
+    stack = [(node, "")]
     while stack:
-        item = stack.pop()
+        item, path = stack.pop()
         if isinstance(item, dict):
             t = item.get("@type")
             if isinstance(t, str):
                 found.add(t.rsplit("/", 1)[-1])
-            stack.extend(item.values())
+            elif "@type" in item:  # json_format would fail on it with an AttributeError
+                raise ProxyConfigError("@type must be a string (a type URL)", f"{path}.@type" if path else "@type")
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in item.items())
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
     return found
 
 
