@@ -181,7 +181,7 @@ def _responses(h: h11.Connection, methods: list[bytes], upgrades: list[bytes], r
             n += 1
             headers = [("host", "x")]
             if n <= len(upgrades) and upgrades[n - 1]:
-                headers += [("connection", "upgrade"), ("upgrade", upgrades[n - 1])]
+                headers += [("connection", "upgrade"), ("upgrade", "x")]  # h11 needs one; any will do
             h.send(h11.Request(method=method, target="/", headers=headers))
             h.send(h11.EndOfMessage())
         try:
