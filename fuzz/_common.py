@@ -42,12 +42,12 @@ KNOWN: dict[str, str] = {
     "client: chunked transfer-encoding not framed as chunked":
         "issue 11 A on responses: `Transfer-Encoding: chunked ` (trailing space) is reported as "
         "unframed (chunked=False) while httptools de-chunks the body",
-    "uncaught exception at pilotfish/proxy/tunnel.py:downstream_upgraded":
+    "uncaught HttpParserError at pilotfish/proxy/tunnel.py:downstream_upgraded":
         "an upgrade request that is refused (403: the upgrade type is not enabled) with more bytes "
         "after its head in the same read: `conn.parse is not conn.codec.parser.feed_data` is always "
         "true (each attribute access makes a new bound method; `!=` compares them), so the rest is "
         "fed to the stopped parser and its HttpParserError escapes data_received",
-    "uncaught exception at pilotfish/proxy/upstream.py:data_received":
+    "uncaught AttributeError at pilotfish/proxy/upstream.py:data_received":
         "issue 11 E: bytes after a complete upstream response (a 204 or 304 with a body, more than "
         "its Content-Length) arrive after the stream detached: `stream.conn` on None "
         "(AttributeError) escapes UpstreamConnection.data_received",
@@ -62,7 +62,7 @@ KNOWN: dict[str, str] = {
         "issue 11 B: with request_headers_timeout set, the timer is armed at connect and after "
         "each stream, so an idle keep-alive connection whose requests were all complete and "
         "answered gets an unsolicited 408 and is closed (Envoy arms it at a request's first byte)",
-    "uncaught exception at pilotfish/proxy/local_reply.py:finish":
+    "uncaught IndexError at pilotfish/proxy/local_reply.py:finish":
         "a close-delimited upstream response with status 600-999 (`HTTP/1.1 716 OK`, "
         "`Connection: close`): when the upstream closes, local_reply.finish counts "
         "`stats.rq_class[status // 100]` and raises IndexError out of connection_lost",
@@ -89,7 +89,7 @@ def check(ok: object, signature: str, detail: str = "") -> None:
 
 def signature(exc: BaseException) -> str:
     """A Violation's own signature; for any other exception its type and the innermost
-    pilotfish frame (``uncaught exception at pilotfish/proxy/upstream.py:data_received``)."""
+    pilotfish frame (``uncaught AttributeError at pilotfish/proxy/upstream.py:data_received``)."""
     if isinstance(exc, Violation):
         return exc.signature
     where = "?"
@@ -99,7 +99,10 @@ def signature(exc: BaseException) -> str:
         if "pilotfish" in code.co_filename:
             where = f"pilotfish{code.co_filename.rsplit('pilotfish', 1)[1]}:{code.co_name}"
         tb = tb.tb_next
-    return f"uncaught exception at {where}"
+    kind = type(exc).__name__
+    if "HttpParser" in kind:  # httptools' error subclasses (invalid method, URL, ...): one kind
+        kind = "HttpParserError"
+    return f"uncaught {kind} at {where}"
 
 
 def guarded(fn: Callable[[bytes], None]) -> Callable[[bytes], None]:

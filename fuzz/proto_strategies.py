@@ -2,7 +2,7 @@
 
 ``messages(descriptor)`` walks a message descriptor recursively, to a depth bound, and draws a
 value per field type: scalars (with edge values), enums (known numbers and an unknown one),
-oneofs (at most one member), repeated and map fields, well-known types kept valid (Duration,
+oneofs (at most one member stays set), repeated and map fields, well-known types kept valid (Duration,
 Timestamp, Struct), and ``Any`` filled with the extension types the proxy supports where the
 field holds one (support.py ``EXTENSIONS``; Istio's types as TypedStruct). Fields of message
 types in the supported subset (support.py ``FIELDS``) are mostly drawn from that subset, with
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf import any_pb2, descriptor, message, struct_pb2, symbol_database
+from google.protobuf import any_pb2, descriptor, message, message_factory, struct_pb2, symbol_database
 from google.protobuf.descriptor import FieldDescriptor as FD
 from hypothesis import strategies as st
 from xds.type.v3 import typed_struct_pb2
@@ -58,12 +58,6 @@ _JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False, allo
 
 
 def _class(desc: descriptor.Descriptor) -> type[message.Message]:
-    return _DB.GetPrototype(desc) if hasattr(_DB, "GetPrototype") else _message_class(desc)
-
-
-def _message_class(desc: descriptor.Descriptor) -> type[message.Message]:
-    from google.protobuf import message_factory
-
     return message_factory.GetMessageClass(desc)
 
 
