@@ -28,6 +28,13 @@ KNOWN: dict[str, str] = {
     "server: transfer-encoding other than one chunked accepted":
         "issue 11 A: `Transfer-Encoding: gzip, chunked` is delivered as chunked with gzip dropped "
         "(RFC 9112 / Envoy: 501)",
+    "server: several host headers accepted":
+        "issue 11 H: a request with two Host headers is forwarded (RFC 9112 §3.2: 400); the codec "
+        "keeps the first",
+    "server: host with whitespace accepted":
+        "issue 11 H: `Host: a b` is forwarded (RFC 9112 §3.2: 400)",
+    "server: target with a fragment accepted":
+        "issue 11 H: `GET /a#frag` is forwarded with the fragment (Envoy rejects it with 400 by default)",
     "client: status outside 100-599 delivered":
         "`HTTP/1.1 000 OK` (or 600-999) from an upstream is delivered as a response head; RFC 9110 §15 "
         "status codes are 100-599, and the proxy would send `HTTP/1.1 0 Unknown` downstream",

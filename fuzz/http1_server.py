@@ -5,7 +5,8 @@ Fed as DownstreamConnection feeds it (``parser.feed_data``, parser exceptions th
 come in order (head, body, end); a delivered request is framed as RFC 9112 says (at most one
 of chunked and a Content-Length, whose value is digits and matches every Content-Length header
 sent, a Transfer-Encoding only as chunked, the body delivered as long as declared, no body
-without framing) and carries no hop-by-hop header on.
+without framing), has one Host without whitespace and a target without a fragment (RFC 9112
+§3.2; Envoy answers 400), and carries no hop-by-hop header on.
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ def check_head(head: RequestHead, raw: list[tuple[bytes, bytes]]) -> None:
                   "server: forwarded content-length differs from the framing", repr(value))
     if not head.upgrade:
         check(head.path[:1] == b"/" or head.path == b"*", "server: path not origin-form", repr(head.path))
+    hosts = [v.strip(b" \t") for n, v in raw if n == b"host"]
+    check(len(hosts) <= 1, "server: several host headers accepted", repr(hosts))
+    check(not any(c in v for v in hosts for c in b" \t"), "server: host with whitespace accepted", repr(hosts))
+    check(b"#" not in head.target, "server: target with a fragment accepted", repr(head.target))
 
 
 def test_one_input(data: bytes) -> None:
