@@ -70,9 +70,10 @@ KNOWN: dict[str, str] = {
         "each stream, so an idle keep-alive connection whose requests were all complete and "
         "answered gets an unsolicited 408 and is closed (Envoy arms it at a request's first byte)",
     "uncaught IndexError at pilotfish/proxy/local_reply.py:finish":
-        "a close-delimited upstream response with status 600-999 (`HTTP/1.1 716 OK`, "
-        "`Connection: close`): when the upstream closes, local_reply.finish counts "
-        "`stats.rq_class[status // 100]` and raises IndexError out of connection_lost",
+        "an upstream response with status 600-999 (`HTTP/1.1 600 OK`): when it ends, "
+        "local_reply.finish counts `stats.rq_class[status // 100]` and raises IndexError, out of "
+        "UpstreamConnection.data_received (as HttpParserCallbackError) or, for a close-delimited "
+        "one, out of connection_lost",
 }
 
 
@@ -99,6 +100,8 @@ def signature(exc: BaseException) -> str:
     pilotfish frame (``uncaught AttributeError at pilotfish/proxy/upstream.py:data_received``)."""
     if isinstance(exc, Violation):
         return exc.signature
+    if type(exc).__name__ == "HttpParserCallbackError" and exc.__context__ is not None:
+        return signature(exc.__context__)  # what the codec callback raised
     where = "?"
     tb = exc.__traceback__
     while tb is not None:
