@@ -1,7 +1,9 @@
 """Write the checked-in seed corpora (fuzz/corpus/<target>/): a few valid messages each.
 
-Run after changing the seeds here: ``python fuzz/seeds.py``. Bootstrap seeds are the YAML/JSON
-documents under fuzz/corpus/bootstrap_yaml/ themselves (see bootstrap_yaml.py).
+Run after changing the seeds here: ``python fuzz/seeds.py``. The bootstrap seeds
+(fuzz/corpus/bootstrap_yaml/) are Istio's sidecar bootstrap (tests/proxy/data) and bootstraps
+the test suite parses, kept by harvest_bootstraps.py and picked by ``harvest`` below (access
+log paths under pytest's temporary directories replaced by /dev/null).
 """
 
 from __future__ import annotations
@@ -103,5 +105,16 @@ def harvest(docs_dir: str, limit: int = 40) -> None:
             break
         ks, doc = pool.pop(0)
         seen |= ks
-        text = yaml.safe_dump(doc, sort_keys=False).encode()
+        text = yaml.safe_dump(_no_tmp_paths(doc), sort_keys=False).encode()
         (d / (hashlib.sha1(text).hexdigest() + ".yaml")).write_bytes(text)
+
+
+def _no_tmp_paths(node: object) -> object:
+    """The document with paths under pytest's temporary directories replaced by /dev/null."""
+    if isinstance(node, dict):
+        return {k: _no_tmp_paths(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_no_tmp_paths(v) for v in node]
+    if isinstance(node, str) and node.startswith("/tmp/pytest-of-"):
+        return "/dev/null"
+    return node
