@@ -61,6 +61,10 @@ KNOWN: dict[str, str] = {
     "proxy: a request read is never answered on an open connection":
         "issue 11 C: an origin answering a plain GET with `101 Switching Protocols` leaves the "
         "client without a response on an open connection, even after every timeout",
+    "proxy: unparseable response (no response line received)":
+        "the client side of 'client: body outside a response': an interim 104-199 response's body "
+        "(`HTTP/1.1 199 OK`, an unknown Transfer-Encoding, then bytes) is written to the client "
+        "before the final response's head",
     "proxy: unparseable response (illegal status line)":
         "what the client gets does not start with a status line: `HTTP/1.1 0 Unknown` for an "
         "upstream's `HTTP/1.1 000 OK`, or an upstream interim 104-199 response's body written "
