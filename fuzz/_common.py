@@ -35,6 +35,10 @@ KNOWN: dict[str, str] = {
         "issue 11 H: `Host: a b` is forwarded (RFC 9112 §3.2: 400)",
     "server: target with a fragment accepted":
         "issue 11 H: `GET /a#frag` is forwarded with the fragment (Envoy rejects it with 400 by default)",
+    "server: CONNECT with content accepted":
+        "`CONNECT a:443 HTTP/1.1` with `Content-Length: 5` is delivered with content_length=5 "
+        "(RFC 9110 §9.3.6: a CONNECT request has no content), while httptools ends the message at "
+        "the head and hands those bytes to the tunnel: the stream and the tunnel disagree about them",
     "client: status outside 100-599 delivered":
         "`HTTP/1.1 000 OK` (or 600-999) from an upstream is delivered as a response head; RFC 9110 §15 "
         "status codes are 100-599, and the proxy would send `HTTP/1.1 0 Unknown` downstream",

@@ -37,8 +37,9 @@ def test_short_fuzz_run_finds_nothing_new(target: str, tmp_path: Path) -> None:
            "-timeout=20", "-rss_limit_mb=2048", f"-artifact_prefix={tmp_path}/", "-print_final_stats=1",
            str(corpus), str(ROOT / "fuzz" / "corpus" / target)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=SECONDS + 120)
-    crashes = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "timeout-", "oom-")))
+    crashes = sorted(p for p in tmp_path.iterdir() if p.name.startswith(("crash-", "timeout-", "oom-")))
+    found = "".join(f"\n{p.name}: {p.read_bytes()!r}" for p in crashes)
     assert proc.returncode == 0 and not crashes, (
-        f"{target}: the fuzzer found an input that breaks an invariant ({crashes}); save it as "
-        f"tests/fuzz/crashers/{target}/<name>.\n" + proc.stderr[-4000:])
+        f"{target}: the fuzzer found an input that breaks an invariant; save it as "
+        f"tests/fuzz/crashers/{target}/<name>:{found}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     assert "stat::number_of_executed_units" in proc.stderr
