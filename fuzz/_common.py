@@ -108,8 +108,10 @@ def signature(exc: BaseException) -> str:
     pilotfish frame (``uncaught AttributeError at pilotfish/proxy/upstream.py:data_received``)."""
     if isinstance(exc, Violation):
         return exc.signature
-    if type(exc).__name__ == "HttpParserCallbackError" and exc.__context__ is not None:
-        return signature(exc.__context__)  # what the codec callback raised
+    cause = exc.__context__
+    if type(exc).__name__ == "HttpParserCallbackError" and cause is not None \
+            and "HttpParser" not in type(cause).__name__:
+        return signature(cause)  # what the codec callback raised
     where = "?"
     tb = exc.__traceback__
     while tb is not None:
