@@ -35,5 +35,27 @@ demo: $(STAMP)
 
 CORPUS ?= ../shared/istio-corpus
 
+# Fuzzing (README, "Fuzzing"): each atheris harness in fuzz/ for FUZZ_SECONDS, from the seeds in
+# fuzz/corpus/<target>/; what it learns stays in fuzz/.work/corpus/<target>/ (kept between runs,
+# not checked in), what breaks an invariant lands in fuzz/.work/crashes/<target>/. Then the
+# structure-aware config fuzzer with FUZZ_EXAMPLES fresh examples per resource type.
+FUZZ_SECONDS ?= 300
+FUZZ_EXAMPLES ?= 2000
+FUZZ_TARGETS ?= http1_server http1_client downstream upstream bootstrap_yaml
+FUZZ_WORK ?= fuzz/.work
+.PHONY: fuzz
+fuzz: $(STAMP)
+	@status=0; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_WORK)/corpus/$$t $(FUZZ_WORK)/crashes/$$t; \
+		echo "== $$t: $(FUZZ_SECONDS) s"; \
+		$(BIN)/python fuzz/$$t.py -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ_WORK)/crashes/$$t/ \
+			$(FUZZ_WORK)/corpus/$$t fuzz/corpus/$$t || status=1; \
+	done; \
+	echo "== config (Hypothesis): $(FUZZ_EXAMPLES) examples per test"; \
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/fuzz/test_config_structured.py || status=1; \
+	exit $$status
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -308,3 +308,13 @@ async def test_a_bug_in_a_timeout_path_resets_that_connection_only(backend: Back
         async with client(port_of(proxy)) as c:
             assert (await c.request()).status == 200
     assert [r for r in caplog.records if "internal error in downstream timer" in r.getMessage()]
+
+
+async def test_blank_lines_alone_start_no_request_header_timer(backend: Backend) -> None:
+    """RFC 9112 §2.2: empty lines before a request are ignored; they begin no request head."""
+    async with running_proxy(route_to(backend.port, request_headers_timeout="0.2s")) as proxy:
+        async with client(port_of(proxy)) as c:
+            c.send(b"\r\n\r\n")
+            assert await read_for(c, 0.5) == b""
+            assert (await c.request()).status == 200
+        assert proxy.stats.http("ingress").downstream_rq_header_timeout == 0

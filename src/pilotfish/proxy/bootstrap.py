@@ -199,16 +199,18 @@ def _check_extensions(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None
 
 def _type_names(node: Any) -> set[str]:
     found: set[str] = set()
-    stack = [node]
+    stack = [(node, "")]
     while stack:
-        item = stack.pop()
+        item, path = stack.pop()
         if isinstance(item, dict):
             t = item.get("@type")
             if isinstance(t, str):
                 found.add(t.rsplit("/", 1)[-1])
-            stack.extend(item.values())
+            elif "@type" in item:  # json_format would fail on it with an AttributeError
+                raise ProxyConfigError("@type must be a string (a type URL)", f"{path}.@type" if path else "@type")
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in item.items())
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
     return found
 
 
@@ -223,7 +225,7 @@ def _import_type(type_name: str) -> None:
     package = type_name.rsplit(".", 1)[0]
     try:
         pkg = importlib.import_module(package)
-    except (ImportError, ValueError):  # ValueError: an empty name
+    except (ImportError, TypeError, ValueError):  # TypeError/ValueError: ".a.B", "" (not a module name)
         raise ProxyConfigError(f"unknown @type {type_name!r}") from None
     for info in pkgutil.iter_modules(getattr(pkg, "__path__", [])):
         if info.name.endswith("_pb2"):

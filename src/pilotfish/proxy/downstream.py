@@ -123,7 +123,8 @@ class DownstreamConnection(asyncio.Protocol):
         self.rng = shared.rng
         self.request_ids = shared.request_ids
         self.transport: asyncio.Transport | None = None
-        self.codec = server_codec(self, hcm.max_header_bytes, hcm.max_headers, hcm.underscores, hcm.stats)
+        self.codec = server_codec(self, hcm.max_header_bytes, hcm.max_headers, hcm.underscores, hcm.stats,
+                                  count_begins=bool(hcm.request_headers_timeout))
         self.parse = self.codec.parser.feed_data  # the codec's feed without a Python frame
         self.out: list[bytes] = []
         self.batch = shared.batch
@@ -188,9 +189,6 @@ class DownstreamConnection(asyncio.Protocol):
         self.hcm.stats.downstream_cx_rx_bytes_total += len(data)
         if self.closing or self.error_status:
             return
-        if self.header_timeout and self.active is None and not self.header_deadline \
-                and not self.codec.in_message:
-            self._start_header_timer()  # the first byte of a request head
         self.in_feed = True
         try:
             self.parse(data)
@@ -200,6 +198,9 @@ class DownstreamConnection(asyncio.Protocol):
             self._internal_error(exc)
         finally:
             self.in_feed = False
+        if self.header_timeout and not self.header_deadline and self.active is None \
+                and self.codec.begun() > self.requests:
+            self._start_header_timer()  # a request head has begun and is not complete
         active = self.active
         if active is not None and active.done and not active.request_complete:
             active.close_after = True  # answered before the request was read: don't read on
@@ -527,11 +528,14 @@ class DownstreamConnection(asyncio.Protocol):
         elif self.si_stream is not None:
             self.si_stream = None  # keep no finished stream alive
         if self.header_deadline and self.active is None:
-            if now >= self.header_deadline:
+            if self.codec.begun() == self.requests:  # (every head begun is complete)
+                self.header_deadline = 0.0
+            elif now >= self.header_deadline:
                 hcm.stats.downstream_rq_header_timeout += 1
                 self._error_reply(408)
                 return
-            nxt = min(nxt, self.header_deadline) if nxt else self.header_deadline
+            else:
+                nxt = min(nxt, self.header_deadline) if nxt else self.header_deadline
         if self.active is None and not self.queue and hcm.idle_timeout:
             idle_at = self.last_activity + hcm.idle_timeout
             if now >= idle_at:

@@ -87,14 +87,14 @@ _VALID_HOSTS: set[bytes] = set()
 
 def framing_chunked(te: bytes, what: str) -> bool:
     """A Transfer-Encoding value: exactly ``chunked`` (trimmed, any case) is chunked; any other
-    coding is 501; ``chunked`` twice, not last, or an empty list is a framing error (400), as
-    Envoy's codec. (llhttp refuses Transfer-Encoding beside Content-Length either way round.)"""
+    coding is 501; ``chunked`` twice, with an empty list element, or nothing is a framing error
+    (400), as Envoy's codec. (llhttp refuses Transfer-Encoding beside Content-Length either way round.)"""
+    if te.strip(_OWS).lower() == _CHUNKED_TOKEN:  # Envoy: EqualsIgnoreCase(value, "chunked")
+        return True
     codings = _tokens(te)
-    if codings != [_CHUNKED_TOKEN]:
-        if not codings or all(c == _CHUNKED_TOKEN for c in codings):
-            raise ProtocolError(f"malformed {what}: invalid transfer-encoding")
-        raise ProtocolError(f"unsupported transfer encoding in {what}", 501)
-    return True
+    if not codings or all(c == _CHUNKED_TOKEN for c in codings):  # "chunked,", "chunked, chunked"
+        raise ProtocolError(f"malformed {what}: invalid transfer-encoding")
+    raise ProtocolError(f"unsupported transfer encoding in {what}", 501)
 
 
 def request_chunked(te: bytes, head: RequestHead, parser: Any) -> bool:
@@ -209,11 +209,15 @@ class Http1ServerCodec:
     """Request parser. ``feed`` raises ProtocolError (400, 413, 431) for bad input."""
 
     __slots__ = ("handler", "parser", "head", "header_bytes", "max_header_bytes", "max_headers",
-                 "url", "in_message", "host", "header_count", "stream", "h2c", "body_left", "h2c_stream")
+                 "url", "in_message", "host", "header_count", "stream", "h2c", "body_left", "h2c_stream",
+                 "on_message_begin", "begins")
 
     def __init__(self, handler: ServerHandler, max_header_bytes: int = 60 * 1024,
-                 max_headers: int = 100) -> None:
+                 max_headers: int = 100, count_begins: bool = False) -> None:
         self.handler = handler
+        if count_begins:  # the parser calls it at a message's first byte: a C counter, no frame
+            self.begins = itertools.count()
+            self.on_message_begin = self.begins.__next__
         self.parser = httptools.HttpRequestParser(self)
         self.head = RequestHead()  # the next request's, filled by the callbacks
         self.head.headers = []
@@ -244,6 +248,11 @@ class Http1ServerCodec:
                 rest = self.h2c_resume(data, exc.args[0])
                 if rest:
                     self.feed(rest)
+
+    def begun(self) -> int:
+        """How many messages the parser has begun (with ``count_begins``): more than the heads
+        delivered means a head is being read (blank lines before a request begin nothing)."""
+        return self.begins.__reduce__()[1][0]  # type: ignore[no-any-return]
 
     @staticmethod
     def error(exc: Exception) -> ProtocolError | None:
@@ -289,7 +298,10 @@ class Http1ServerCodec:
                     check_host(value)
                 self.host = value
             elif name == b"content-length":
-                self.head.content_length = int(value)  # llhttp allows digits and trailing OWS only, once
+                # llhttp allows digits and trailing OWS only, once; passed on in canonical form
+                n = self.head.content_length = int(value)
+                if value[0] == 48 and len(value) > 1 or value[-1] == 32 or value[-1] == 9:  # "007", "7 "
+                    value = b"%d" % n
             elif name == b"transfer-encoding":
                 self.head.chunked = request_chunked(value, self.head, self.parser)
                 return
@@ -422,6 +434,8 @@ class Http1ServerCodec:
         elif url == b"*" and head.method == b"OPTIONS":
             head.set_path(b"*")
         elif head.method == b"CONNECT":
+            if head.content_length:  # RFC 9110 §9.3.6: no content; the bytes after it are tunnel payload
+                raise ProtocolError("malformed request: CONNECT with content")
             head.upgrade = True
             head.authority = url
         else:
@@ -458,8 +472,8 @@ class Http1ServerCodecUnderscores(Http1ServerCodec):
     __slots__ = ("reject", "stats")
 
     def __init__(self, handler: ServerHandler, max_header_bytes: int, max_headers: int,
-                 reject: bool, stats: Any) -> None:
-        super().__init__(handler, max_header_bytes, max_headers)
+                 reject: bool, stats: Any, count_begins: bool = False) -> None:
+        super().__init__(handler, max_header_bytes, max_headers, count_begins)
         self.reject = reject
         self.stats = stats  # the connection manager's: counts what was rejected or dropped
 
@@ -474,12 +488,13 @@ class Http1ServerCodecUnderscores(Http1ServerCodec):
 
 
 def server_codec(handler: ServerHandler, max_header_bytes: int, max_headers: int,
-                 underscores: int = 0, stats: Any = None) -> Http1ServerCodec:
+                 underscores: int = 0, stats: Any = None, count_begins: bool = False) -> Http1ServerCodec:
     """The server codec for a connection manager's options (underscores: 0 ALLOW, 1 REJECT_REQUEST,
     2 DROP_HEADER, as Envoy's HeadersWithUnderscoresAction)."""
     if underscores:
-        return Http1ServerCodecUnderscores(handler, max_header_bytes, max_headers, underscores == 1, stats)
-    return Http1ServerCodec(handler, max_header_bytes, max_headers)
+        return Http1ServerCodecUnderscores(handler, max_header_bytes, max_headers, underscores == 1, stats,
+                                           count_begins)
+    return Http1ServerCodec(handler, max_header_bytes, max_headers, count_begins)
 
 
 class ClientHandler(Protocol):
@@ -563,7 +578,9 @@ class Http1ClientCodec:
         name = name.lower()
         if name in _RESP_SPECIAL:
             if name == b"content-length":
-                self.content_length = int(value)  # (llhttp: digits and trailing OWS only, once)
+                n = self.content_length = int(value)  # (llhttp: digits and trailing OWS only, once)
+                if value[0] == 48 and len(value) > 1 or value[-1] == 32 or value[-1] == 9:  # canonical form
+                    value = b"%d" % n
             elif name == b"date":
                 self.has_date = True
             else:
@@ -571,8 +588,9 @@ class Http1ClientCodec:
                     if self.chunked:  # a second one: never exactly "chunked" once joined
                         raise ProtocolError("malformed response: more than one transfer-encoding")
                     status = self.parser.get_status_code()
-                    chunked = framing_chunked(value, "response")
-                    self.chunked = chunked and status != 204 and status != 304 and status != 101
+                    if status < 200 or status == 204:  # RFC 9112 §6.1: a server MUST NOT send it
+                        raise ProtocolError(f"malformed response: transfer-encoding in a {status}")
+                    self.chunked = framing_chunked(value, "response") and status != 304
                 return
         self.headers.append((name, value))
 

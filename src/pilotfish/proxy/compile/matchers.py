@@ -33,6 +33,8 @@ def string_matcher(m: Any, path: str) -> StringMatch:
         raise ProxyConfigError("a string matcher needs one of exact/prefix/suffix/safe_regex/contains", path)
     if which == "safe_regex":
         return _regex_match(compile_regex(m.safe_regex.regex, f"{path}.safe_regex.regex"))
+    if which == "custom":  # an extension (TypedExtensionConfig), not a string
+        raise ProxyConfigError("custom string matchers are not supported", f"{path}.custom")
     value = getattr(m, which).encode()
     return _literal(which, value, m.ignore_case)
 
