@@ -25,6 +25,7 @@ import random
 import weakref
 from bisect import bisect_right
 from collections import deque
+from math import floor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import tunnel
@@ -287,7 +288,7 @@ class DownstreamConnection(asyncio.Protocol):
         stats.downstream_cx_destroy += 1
         self.lstats.downstream_cx_active -= 1
         self.lstats.downstream_cx_destroy += 1
-        i = bisect_right(LOWER, int((self.loop.time() - self.opened_at) * 1000))  # downstream_cx_length_ms
+        i = bisect_right(LOWER, floor((self.loop.time() - self.opened_at) * 1000))  # downstream_cx_length_ms
         stats.downstream_cx_length_ms[i] += 1
         self.lstats.downstream_cx_length_ms[i] += 1
         if self.timer is not None:

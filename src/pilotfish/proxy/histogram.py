@@ -4,8 +4,9 @@ Envoy records integer milliseconds into a circllhist: two significant digits per
 1.1 … 9.9 for one-digit values; 10 … 99; 100, 110 … 990; 1000, 1100 …). Integer samples fill
 only the bins that start at an integer, so the bins here are the integers 0–99 and then two
 significant digits, and a sample is counted with one table index (a bisect on ``LOWER`` past
-a minute) and one ``+= 1``::
+a second) and one ``+= 1``::
 
+    ms = floor(seconds * 1000)
     counts[BIN[ms] if ms < FAST else bisect_right(LOWER, ms)] += 1
 
 Everything else (Prometheus buckets with Envoy's default bounds, the approximate sum,
@@ -17,7 +18,6 @@ libcircllhist's formulas (``hist_approx_count_below``, ``hist_approx_sum``,
 from __future__ import annotations
 
 import math
-from array import array
 from bisect import bisect_right
 from typing import Iterable
 
@@ -29,15 +29,12 @@ while _start < 10**10:  # ~116 days in milliseconds; longer samples share the la
     _start, _step = _start * 10, _step * 10
 LOWER: tuple[int, ...] = tuple(_bounds)
 NBINS = len(LOWER) + 1
-#: The bin of every millisecond value below FAST, precomputed: on the request path a table
-#: index (~4x cheaper than bisect_right on LOWER); longer samples take the bisect. 10 s keeps
-#: the table at 20 kB per process.
-FAST = 10_000
-BIN = array("H", [0])
-for _i, _low in enumerate(LOWER[:-1], 1):  # bin i covers LOWER[i-1] up to LOWER[i]
-    if _low >= FAST:
-        break
-    BIN.extend([_i] * (min(LOWER[_i], FAST) - _low))
+#: The bin of every millisecond value below FAST, precomputed: on the request path a tuple index
+#: (specialised by the interpreter, unlike an array's); longer samples take the bisect. With
+#: ``math.floor`` rather than ``int()`` for the milliseconds, recording a sample costs ~1.0k
+#: instructions against ~1.75k (callgrind). 1 s keeps the table at 8 kB per process.
+FAST = 1000
+BIN: tuple[int, ...] = tuple(bisect_right(LOWER, ms) for ms in range(FAST))
 
 
 def _width(i: int) -> float:

@@ -171,10 +171,10 @@ class StatsStore:
         self.server: dict[str, int] = {}
         self.node = node  # the bootstrap's Node: Istio metrics label with its metadata
         self.istio: IstioMetrics | None = None  # set when a listener has the istio.stats filter
-        # Histogram intervals, as Envoy's stats flush: the counts at the last flush and the
-        # samples between the two last flushes, by (prefix, name); None before the first flush.
+        # Histogram intervals, as Envoy's stats flush: the counts at the last two flushes, by
+        # (prefix, name).
         self._flushed: dict[tuple[str, str], list[int]] = {}
-        self._interval: dict[tuple[str, str], list[int]] = {}
+        self._previous: dict[tuple[str, str], list[int]] = {}
         self._flush_timer: Any = None
 
     def start_flush(self, loop: Any, period: float = 5.0) -> None:
@@ -192,16 +192,19 @@ class StatsStore:
             self._flush_timer = None
 
     def flush(self) -> None:
-        """End a histogram interval: Envoy's interval quantiles cover the last flush period."""
-        flushed, interval = {}, {}
-        for prefix, _, _, _, scope in self.scopes:
-            for name, counts in _histograms(scope):
-                key = (prefix, name)
-                before = self._flushed.get(key)
-                now = list(counts)
-                interval[key] = now if before is None else [a - b for a, b in zip(now, before)]
-                flushed[key] = now
-        self._flushed, self._interval = flushed, interval
+        """End a histogram interval: Envoy's interval quantiles cover the last flush period
+        (the difference of the two last flushes' counts, taken when read)."""
+        self._previous = self._flushed
+        self._flushed = {(prefix, name): counts[:] for prefix, _, _, _, scope in self.scopes
+                         for name, counts in _histograms(scope)}
+
+    def _recent(self, prefix: str, name: str) -> list[int] | None:
+        """The samples of the last flush interval; None before the first flush."""
+        now = self._flushed.get((prefix, name))
+        if now is None:
+            return None
+        before = self._previous.get((prefix, name))
+        return now if before is None else [a - b for a, b in zip(now, before)]
 
     def _scope(self, cls: type[S], prefix: str, family: str, tag: str, value: str) -> S:
         """The scope of ``prefix``, made on first use: a cluster or listener replaced by an
@@ -261,7 +264,7 @@ class StatsStore:
         hists = []
         for p, f, t, v, s in self.scopes:
             for name, counts in _histograms(s):
-                recent = self._interval.get((p, name))
+                recent = self._recent(p, name)
                 hists.append([p, f, t, v, name, histogram.sparse(counts),
                               None if recent is None else histogram.sparse(recent)])
         return {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from math import floor  # (not int(): ~0.4k instructions less per call, histogram.py)
+
 from . import tunnel
 from .http1 import (
     CHUNKED_END,
@@ -70,7 +72,7 @@ class ResponseMixin(LocalReplyMixin):
                     self.mode = _UNTIL_CLOSE
                     self.close_after = True  # the end of the body is the end of the connection
             if not hcm.suppress_envoy_headers:
-                ms = self.service_time = int((conn.loop.time() - (self.complete_at or self.start)) * 1000)
+                ms = self.service_time = floor((conn.loop.time() - (self.complete_at or self.start)) * 1000)
                 lines.append(_SERVICE_TIME[ms] if ms < _SERVICE_TIME_CACHED
                              else b"x-envoy-upstream-service-time: %d" % ms)
             max_rq = hcm.max_requests_per_connection
@@ -104,7 +106,7 @@ class ResponseMixin(LocalReplyMixin):
         else:
             self.mode = _UNTIL_CLOSE
         if not hcm.suppress_envoy_headers:
-            self.service_time = int((self.conn.loop.time() - (self.complete_at or self.start)) * 1000)
+            self.service_time = floor((self.conn.loop.time() - (self.complete_at or self.start)) * 1000)
             out.append((b"x-envoy-upstream-service-time", b"%d" % self.service_time))
         self._server_header(out)
         up = self.upstream

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_right
 from collections import deque
+from math import floor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +101,7 @@ class UpstreamConnection(asyncio.Protocol):
             codec = self.codec
             if codec.ended:  # Http1ClientCodec.excess, inlined (a Python frame less per response)
                 codec.ended = False
-                if codec.on_message_begin() != codec.begun + 1:  # a partial head followed it
+                if not codec.fresh:  # a message began after it: a partial head followed
                     self._framing_error(None, excess=True)
         conn = stream.conn
         if conn.out:
@@ -142,7 +143,7 @@ class UpstreamConnection(asyncio.Protocol):
         stats.upstream_cx_active -= 1
         self.pool.cx_active -= 1
         stats.upstream_cx_destroy += 1
-        ms = int((self.batch.loop.time() - self.opened_at) * 1000)
+        ms = floor((self.batch.loop.time() - self.opened_at) * 1000)
         stats.upstream_cx_length_ms[bisect_right(LOWER, ms)] += 1
         rm = self.rm
         if rm is not None:
@@ -321,7 +322,7 @@ class ConnectionPool:
             host.cx_connect_fail += 1
             stream.on_upstream_connect_failure(exc.strerror or "connection failure")
         else:
-            stats.upstream_cx_connect_ms[bisect_right(LOWER, int((loop.time() - started) * 1000))] += 1
+            stats.upstream_cx_connect_ms[bisect_right(LOWER, floor((loop.time() - started) * 1000))] += 1
             self._connect_done(None, False)
             if rm is not None:
                 rm.pending_requests.dec()
