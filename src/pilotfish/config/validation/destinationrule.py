@@ -49,6 +49,3 @@ def validate_subset(v: Verdict, namespace: str, subset: Subset) -> None:
     v.errors += validate_subset_name(subset.name)
     v.errors += validate_tag_labels(subset.labels)
     validate_traffic_policy(v, namespace, subset.traffic_policy)
-
-
-VALIDATORS = {"DestinationRule": validate_destination_rule}

@@ -169,6 +169,3 @@ def validate_wasm_plugin(resource: Resource) -> Verdict:
 def validate_traffic_extension(resource: Resource) -> Verdict:
     spec: TrafficExtension = resource.spec
     return _validate(resource, traffic_extension_schema_errors(spec), traffic_extension_errors(spec))
-
-
-VALIDATORS = {"WasmPlugin": validate_wasm_plugin, "TrafficExtension": validate_traffic_extension}

@@ -273,6 +273,3 @@ def validate_gateway(resource: Resource) -> Verdict:
         if redirect and common.parse_protocol(server.port.protocol) not in common.HTTP_PROTOCOLS:
             v.warnings.append("tls.httpsRedirect should only be used with http servers")
     return v
-
-
-VALIDATORS = {"Gateway": validate_gateway}

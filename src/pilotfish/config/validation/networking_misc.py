@@ -452,11 +452,3 @@ def _missing_typed_config(message: Any) -> list[str]:
 def _is_repeated(field: Any) -> bool:
     repeated = getattr(field, "is_repeated", None)
     return bool(repeated) if repeated is not None else field.label == field.LABEL_REPEATED
-
-
-VALIDATORS = {
-    "WorkloadEntry": validate_workload_entry_resource,
-    "WorkloadGroup": validate_workload_group,
-    "ProxyConfig": validate_proxy_config,
-    "EnvoyFilter": validate_envoy_filter,
-}

@@ -335,10 +335,3 @@ def validate_request_authentication(resource: Resource) -> Verdict:
         errs += rule_errs
         warnings += rule_warnings
     return Verdict(errors=errs, warnings=warnings)
-
-
-VALIDATORS = {
-    "AuthorizationPolicy": validate_authorization_policy,
-    "PeerAuthentication": validate_peer_authentication,
-    "RequestAuthentication": validate_request_authentication,
-}

@@ -192,6 +192,3 @@ def _check_dynamic_dns(resource: Resource, spec: ServiceEntry, v: Verdict) -> No
             v.errors.append(f"protocol {port.protocol or 'unset'} is not supported for resolution mode DYNAMIC_DNS, use HTTP or TLS")
     if spec.location == Location.MESH_INTERNAL and resource.labels.get(USE_WAYPOINT_LABEL):
         v.errors.append("resolution mode DYNAMIC_DNS with location MESH_INTERNAL is not supported with a waypoint")
-
-
-VALIDATORS = {"ServiceEntry": validate_service_entry}

@@ -233,6 +233,3 @@ def validate_sidecar(resource: Resource) -> Verdict:
     v.errors += _outbound_policy_errors(spec.outbound_traffic_policy)
     v.errors += crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector)
     return v
-
-
-VALIDATORS = {"Sidecar": validate_sidecar}

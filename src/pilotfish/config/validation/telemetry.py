@@ -125,6 +125,3 @@ def validate_telemetry(resource: Resource) -> Verdict:
         return Verdict(errors=meta)
     errs, warnings = telemetry_errors(spec)
     return Verdict(errors=errs, warnings=warnings)
-
-
-VALIDATORS = {"Telemetry": validate_telemetry}

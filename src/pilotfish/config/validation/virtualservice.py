@@ -195,6 +195,3 @@ def route_destinations_errors(routes: list | None, *, gateway_semantics: bool) -
     if routes and len(routes) > 1 and total == 0:
         errs.append("total destination weight = 0")
     return errs
-
-
-VALIDATORS = {"VirtualService": validate_virtual_service}
