@@ -19,7 +19,10 @@ from ..errors import Verdict
 from ..models.envoyfilter import ApplyTo, EnvoyConfigObjectPatch, EnvoyFilter, Operation, PatchContext
 from ..models.proxyconfig import ProxyConfig
 from ..models.workload import ReadinessProbe, WorkloadEntry, WorkloadGroup, WorkloadSelector
-from . import common
+from .attachment import crd_selector_errors, crd_target_ref_errors, validate_policy_workload_selector
+from .domains import validate_fqdn
+from .metadata import validate_reserved_annotations, validate_tag_labels
+from .network import UNIX_ADDRESS_PREFIX, validate_ip, validate_port, validate_port_name, validate_unix_address
 from .regex import re2_error
 
 PROBE_HEADER_NAME = re.compile(r"^[-A-Za-z0-9]+$")
@@ -28,7 +31,7 @@ CRD_PORT_NAME = re.compile(r"^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 
 def metadata_errors(resource: Resource, *, spec_required: bool = False) -> list[str]:
     """What every Istio kind checks before its spec: reserved annotations, and a required spec."""
-    errs = common.validate_reserved_annotations(resource.namespace, resource.name, resource.annotations)
+    errs = validate_reserved_annotations(resource.namespace, resource.name, resource.annotations)
     if spec_required and resource.raw and "spec" not in resource.raw:
         errs.append("spec: Required value")
     return errs
@@ -63,10 +66,10 @@ def crd_workload_entry_errors(path: str, entry: WorkloadEntry, *, address_requir
     address = entry.address
     if address_required and address is None and entry.network is None:
         errs.append(f'{path}: Invalid value: "object": Address is required')
-    if (address or "").startswith(common.UNIX_ADDRESS_PREFIX):
+    if (address or "").startswith(UNIX_ADDRESS_PREFIX):
         if entry.ports is not None:
             errs.append(f'{path}: Invalid value: "object": UDS may not include ports')
-        after = address[len(common.UNIX_ADDRESS_PREFIX) :]
+        after = address[len(UNIX_ADDRESS_PREFIX) :]
         if after[:1] not in ("/", "@"):
             errs.append(f'{path}.address: Invalid value: "string": UDS must be an absolute path or abstract socket')
         if address.endswith("/"):
@@ -88,21 +91,21 @@ def validate_workload_entry(entry: WorkloadEntry, service_ports: set[str] | None
             v.errors.append("address is required")
             return v
         v.warnings.append(f'address is unset with network "{entry.network}"')
-    unix = address.startswith(common.UNIX_ADDRESS_PREFIX)
+    unix = address.startswith(UNIX_ADDRESS_PREFIX)
     if unix:
-        v.errors += common.validate_unix_address(address[len(common.UNIX_ADDRESS_PREFIX) :])
+        v.errors += validate_unix_address(address[len(UNIX_ADDRESS_PREFIX) :])
         if entry.ports:
             v.errors.append(f"unix endpoint {address} must not include ports")
-    elif address and common.validate_ip(address):
+    elif address and validate_ip(address):
         if not allow_fqdn:
             v.errors.append(f'endpoint address "{address}" is not a valid IP address')
-        elif common.validate_fqdn(address):
+        elif validate_fqdn(address):
             v.errors.append(f'endpoint address "{address}" is not a valid FQDN or an IP address')
     for name, port in (entry.ports or {}).items():
         if service_ports is not None and name not in service_ports:
             v.errors.append(f"endpoint port {port} is not defined by the service entry")
-        v.errors += common.validate_port_name(name) + common.validate_port(port)
-    v.errors += common.validate_tag_labels(entry.labels)
+        v.errors += validate_port_name(name) + validate_port(port)
+    v.errors += validate_tag_labels(entry.labels)
     if unix and service_ports is not None and len(service_ports) != 1:
         v.errors.append("exactly 1 service port required for unix endpoints")
     return v
@@ -134,13 +137,13 @@ def validate_readiness_probe(probe: ReadinessProbe | None) -> list[str]:
         if (value or 0) < 0
     ]
     if probe.http_get is not None:
-        errs += common.validate_port(probe.http_get.port or 0)
+        errs += validate_port(probe.http_get.port or 0)
         if probe.http_get.scheme not in (None, "", "HTTPS", "HTTP"):
             errs.append('httpGet.scheme must be one of "HTTPS", "HTTP"')
         for header in probe.http_get.http_headers or []:
             errs += _probe_header_name_errors(header.name or "")
     elif probe.tcp_socket is not None:
-        errs += common.validate_port(probe.tcp_socket.port or 0)
+        errs += validate_port(probe.tcp_socket.port or 0)
     elif probe.exec is not None:
         if not probe.exec.command:
             errs.append("exec.command is required")
@@ -189,7 +192,7 @@ def validate_workload_group(resource: Resource) -> Verdict:
     crd = crd_workload_entry_errors("spec.template", spec.template, address_required=False)
     crd += crd_probe_errors("spec.probe", spec.probe)
     if spec.metadata is not None:
-        label_errs = common.validate_tag_labels(spec.metadata.labels)
+        label_errs = validate_tag_labels(spec.metadata.labels)
         if label_errs:
             return Verdict(errors=crd + [f"invalid labels: {'; '.join(label_errs)}"])
     # The template is not checked as a WorkloadEntry: its address and ports are filled in later.
@@ -201,8 +204,8 @@ def validate_proxy_config(resource: Resource) -> Verdict:
     if errs:
         return Verdict(errors=errs)
     spec: ProxyConfig = resource.spec
-    errors, warnings = common.validate_policy_workload_selector(spec.selector)
-    errors += common.crd_selector_errors("spec.selector", spec.selector)
+    errors, warnings = validate_policy_workload_selector(spec.selector)
+    errors += crd_selector_errors("spec.selector", spec.selector)
     if (spec.concurrency or 0) < 0:
         errors.append("concurrency must be greater than or equal to 0")
     return Verdict(errors=errors, warnings=warnings)
@@ -256,7 +259,7 @@ def crd_envoy_filter_errors(spec: EnvoyFilter) -> list[str]:
         errs.append('spec: Invalid value: "object": only one of targetRefs or workloadSelector can be set')
     errs += crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector)
     for i, ref in enumerate(spec.target_refs or []):
-        errs += common.crd_target_ref_errors(f"spec.targetRefs[{i}]", ref)
+        errs += crd_target_ref_errors(f"spec.targetRefs[{i}]", ref)
     for i, patch in enumerate(spec.config_patches or []):
         match = patch.match
         if match is None:

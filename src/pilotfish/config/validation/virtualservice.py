@@ -11,17 +11,10 @@ from ..base import Resource
 from ..errors import Verdict
 from ..host import Hostname
 from ..models.virtualservice import L4MatchAttributes, TCPRoute, TLSMatchAttributes, TLSRoute, VirtualService
-from .common import (
-    validate_export_to,
-    validate_ip,
-    validate_ip_subnet,
-    validate_port,
-    validate_reserved_annotations,
-    validate_tag_labels,
-    validate_wildcard_domain,
-    validate_wildcard_domain_for_virtual_service_bound_to_gateway,
-)
 from .destination import validate_destination, validate_weight
+from .domains import validate_wildcard_domain, validate_wildcard_domain_for_virtual_service_bound_to_gateway
+from .metadata import validate_export_to, validate_reserved_annotations, validate_tag_labels
+from .network import validate_ip, validate_ip_subnet, validate_port
 from .virtualservice_http import gateway_name_errors, is_jwt_claim_route, validate_http_route
 from .virtualservice_rules import unreachable_rule_warnings
 

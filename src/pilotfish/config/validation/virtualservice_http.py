@@ -28,8 +28,11 @@ from ..models.virtualservice import (
     Percent,
     StringMatch,
 )
-from .common import is_dns1123_label_any_case, validate_fqdn, validate_port, validate_tag_labels
-from .destination import check_duration, validate_destination, validate_weight
+from .destination import validate_destination, validate_weight
+from .domains import is_dns1123_label_any_case, validate_fqdn
+from .durations import check_duration
+from .metadata import validate_tag_labels
+from .network import validate_port
 from .regex import re2_error
 from .virtualservice_headers import HEADER_NAME, authority_rewrite_errors, header_operation_errors
 
