@@ -1,8 +1,10 @@
 """Where a policy applies: ``selector``, ``targetRef`` and ``targetRefs``.
 
 Shared by the kinds that attach that way (AuthorizationPolicy, RequestAuthentication,
-Telemetry, WasmPlugin, TrafficExtension; DestinationRule, Sidecar and the workload kinds use
-the selector checks alone): the CRD rules first, then Istio's webhook checks.
+Telemetry, WasmPlugin, TrafficExtension; DestinationRule and ProxyConfig use the selector
+checks alone): the CRD rules first, then Istio's webhook checks. The networking kinds
+(Sidecar, ServiceEntry, EnvoyFilter) select workloads by ``labels`` instead of
+``matchLabels``, with checks of their own at the end.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 from typing import Protocol
 
 from ..models.common import PolicyTargetReference, WorkloadSelector
+from ..models.workload import WorkloadSelector as NetworkingSelector
 
 # Istio's allowedTargetRefs: (canonical group, kind) and how the error message prints them.
 ALLOWED_TARGET_REFS = (
@@ -133,3 +136,26 @@ def attachment_errors(spec: Attached) -> tuple[list[str], list[str]]:
     for ref in spec.target_refs or []:
         errs += validate_policy_target_reference(ref)
     return errs, warnings
+
+
+def validate_alpha_workload_selector(selector: NetworkingSelector | None) -> tuple[list[str], str | None]:
+    """Istio's ValidateAlphaWorkloadSelector: (errors, warning) for networking's ``labels`` selector."""
+    if selector is None:
+        return [], None
+    errs = []
+    for key, value in (selector.labels or {}).items():
+        if key == "":
+            errs.append(f'empty key is not supported in selector: "{key}={value}"')
+        if "*" in key or "*" in value:
+            errs.append(f'wildcard is not supported in selector: "{key}={value}"')
+    return errs, None if selector.labels else "workload selector specified without labels"
+
+
+def crd_networking_selector_errors(path: str, selector: NetworkingSelector | None) -> list[str]:
+    """CEL on networking WorkloadSelector label values."""
+    labels = (selector.labels if selector else None) or {}
+    return [
+        f'{path}.labels[{key}]: Invalid value: "string": wildcard is not supported in selector'
+        for key, value in labels.items()
+        if "*" in value
+    ]

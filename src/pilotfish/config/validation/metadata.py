@@ -1,5 +1,5 @@
-"""What every Istio kind shares around its spec: reserved annotations, ``exportTo`` and the
-label maps Istio calls tags (subset labels, sourceLabels).
+"""What every Istio kind shares around its spec: reserved annotations, a required spec,
+``exportTo`` and the label maps Istio calls tags (subset labels, sourceLabels).
 
 Ports of Istio's validateMetadata, validateExportTo and labels.Instance.Validate, with
 their messages.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from ..base import Resource
 from .domains import DNS1123_LABEL_MAX, is_dns1123_label_any_case
 from .golang import go_quote
 
@@ -27,6 +28,14 @@ def validate_reserved_annotations(namespace: str, name: str, annotations: dict[s
         if key in annotations:
             return [f'"{key}" annotation found, {message}']
     return []
+
+
+def metadata_errors(resource: Resource, *, spec_required: bool = False) -> list[str]:
+    """What every Istio kind checks before its spec: reserved annotations, and a required spec."""
+    errs = validate_reserved_annotations(resource.namespace, resource.name, resource.annotations)
+    if spec_required and resource.raw and "spec" not in resource.raw:
+        errs.append("spec: Required value")
+    return errs
 
 
 def validate_tag_labels(labels: dict[str, str] | None) -> list[str]:

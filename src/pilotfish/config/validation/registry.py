@@ -13,14 +13,16 @@ from .. import kinds
 from ..base import Resource
 from ..errors import Verdict
 from .destinationrule import validate_destination_rule
+from .envoyfilter import validate_envoy_filter
 from .extensions import validate_traffic_extension, validate_wasm_plugin
 from .gateway import validate_gateway
-from .networking_misc import validate_envoy_filter, validate_proxy_config, validate_workload_entry_resource, validate_workload_group
+from .proxyconfig import validate_proxy_config
 from .security import validate_authorization_policy, validate_peer_authentication, validate_request_authentication
 from .serviceentry import validate_service_entry
 from .sidecar import validate_sidecar
 from .telemetry import validate_telemetry
 from .virtualservice import validate_virtual_service
+from .workload import validate_workload_entry_resource, validate_workload_group
 
 Validator = Callable[[Resource], Verdict]
 

@@ -5,16 +5,11 @@ from __future__ import annotations
 from ..base import Resource
 from ..errors import Verdict
 from ..models.serviceentry import Location, Resolution, ServiceEntry
+from .attachment import crd_networking_selector_errors, validate_alpha_workload_selector
 from .domains import validate_fqdn, validate_wildcard_domain
-from .metadata import validate_export_to, validate_tag_labels
+from .metadata import metadata_errors, validate_export_to, validate_tag_labels
 from .network import HTTP_PROTOCOLS, TCP_PROTOCOLS, TLS_PROTOCOLS, parse_protocol, validate_ip, validate_ip_subnet, validate_port, validate_port_name, validate_protocol
-from .networking_misc import (
-    crd_networking_selector_errors,
-    crd_workload_entry_errors,
-    metadata_errors,
-    validate_alpha_workload_selector,
-    validate_workload_entry,
-)
+from .workload import crd_workload_entry_errors, validate_workload_entry
 
 # Opting a ServiceEntry out of automatic VIP allocation (PILOT_ENABLE_IP_AUTOALLOCATE is on by default).
 AUTOALLOCATE_LABEL = "networking.istio.io/enable-autoallocate-ip"

@@ -16,11 +16,12 @@ from ..models.sidecar import (
     Sidecar,
     SidecarPort,
 )
+from .attachment import crd_networking_selector_errors, validate_alpha_workload_selector
 from .destination import validate_destination
 from .domains import validate_fqdn
 from .gateway import crd_tls_errors, validate_namespace_slash_wildcard_hostname, validate_tls_options
+from .metadata import metadata_errors
 from .network import HTTP_PROTOCOLS, TLS_PROTOCOLS, UNIX_ADDRESS_PREFIX, parse_protocol, validate_ip, validate_port, validate_port_name, validate_protocol, validate_unix_address
-from .networking_misc import crd_networking_selector_errors, metadata_errors, validate_alpha_workload_selector
 from .traffic_policy import connection_pool_errors
 
 DEFAULT_ENDPOINT_HOSTS = ("127.0.0.1", "0.0.0.0", "::1", "::")
