@@ -15,7 +15,8 @@ from .destination import validate_destination, validate_weight
 from .domains import validate_wildcard_domain, validate_wildcard_domain_for_virtual_service_bound_to_gateway
 from .metadata import validate_export_to, validate_reserved_annotations, validate_tag_labels
 from .network import validate_ip, validate_ip_subnet, validate_port
-from .virtualservice_http import gateway_name_errors, is_jwt_claim_route, validate_http_route
+from .virtualservice_http import validate_http_route
+from .virtualservice_matches import gateway_name_errors, is_jwt_claim_route
 from .virtualservice_rules import unreachable_rule_warnings
 
 MESH_GATEWAY = "mesh"
