@@ -58,6 +58,18 @@ def graph() -> grimp.ImportGraph:
     return grimp.build_graph("pilotfish", exclude_type_checking_imports=False, cache_dir=None)
 
 
+def test_every_module_is_in_the_import_graph(graph: grimp.ImportGraph) -> None:
+    """A folder without ``__init__.py`` (a namespace package) is invisible to grimp, and so to
+    every contract and cycle check: each module under src/pilotfish must be in the graph."""
+    package_dir = Path(pilotfish.__file__).resolve().parent
+    on_disk = {
+        ".".join(("pilotfish", *path.relative_to(package_dir).with_suffix("").parts)).removesuffix(".__init__")
+        for path in package_dir.rglob("*.py")
+    }
+    missing = sorted(on_disk - graph.modules)
+    assert not missing, "not in the import graph (a folder lacks __init__.py?): " + ", ".join(missing)
+
+
 def strongly_connected(nodes: Iterable[str], edges: Mapping[str, set[str]]) -> list[list[str]]:
     """Tarjan's components with more than one module (or a module importing itself), iteratively."""
     index: dict[str, int] = {}
