@@ -9,7 +9,6 @@ import pytest
 from pilotfish.config.errors import Verdict
 from pilotfish.config.loader import Document, to_resource
 from pilotfish.config.validation import validate
-from pilotfish.config.validation.common import GoURLError, parse_go_url
 
 
 def check(spec: Any, kind: str = "WasmPlugin") -> Verdict:
@@ -60,21 +59,3 @@ def test_traffic_extension_needs_exactly_one_filter() -> None:
     both = check({"lua": {"inlineCode": "x"}, "wasm": {"url": "oci://a/b"}}, "TrafficExtension")
     assert "exactly one of wasm or lua must be set" in both.errors[0]
     assert "url must have schema" in check({"wasm": {"url": "ftp://a"}}, "TrafficExtension").errors[0]
-
-
-@pytest.mark.parametrize("raw,expected", [
-    ("https://foo.com:8443/x", ("https", "foo.com", "8443")),
-    ("HTTP://h/", ("http", "h", "")),
-    ("http://[::1]:80/", ("http", "::1", "80")),
-])
-def test_go_url_parse(raw: str, expected: tuple[str, str, str]) -> None:
-    assert parse_go_url(raw) == expected
-
-
-@pytest.mark.parametrize("raw,request_uri", [
-    ("https://foo.com:not-a-number", False), ("foo.com", True), ("http://a b/", False), ("http://h/%zz", False),
-    ("ht\ttp://x", False), (":x", False), ("http://#a@b", True),
-])
-def test_go_url_rejects(raw: str, request_uri: bool) -> None:
-    with pytest.raises(GoURLError):
-        parse_go_url(raw, request_uri=request_uri)

@@ -1,56 +1,62 @@
-"""The registry of kinds the mesh understands: API group, served versions, model.
+"""The registry of kinds the mesh understands, collected from the models modules.
 
-Each models module declares its kinds as ``KINDS = [KindInfo(...), ...]``; this module
-collects them. Lookups take an apiVersion so a resource with an unserved version is refused
-the way the API server would refuse it.
+A table built from an explicit list of modules (each declares ``KINDS``), above the models
+in the layering: the models import only ``kind_info``, never this registry. Lookups take an
+apiVersion so a resource with an unserved version is refused the way the API server would
+refuse it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
+from .kind_info import KindInfo
+from .models import (
+    destinationrule,
+    envoyfilter,
+    extensions,
+    gateway,
+    kube,
+    proxyconfig,
+    security,
+    serviceentry,
+    sidecar,
+    telemetry,
+    virtualservice,
+    workload,
+)
 
-from pydantic import BaseModel
+# In this order: all_kinds() (and so the CRDs and analyzers that walk it) follows it.
+_DECLARING_MODULES = (
+    virtualservice,
+    destinationrule,
+    gateway,
+    serviceentry,
+    sidecar,
+    workload,
+    proxyconfig,
+    envoyfilter,
+    security,
+    telemetry,
+    extensions,
+    kube,
+)
 
-
-@dataclass(frozen=True)
-class KindInfo:
-    group: str  # "" for the Kubernetes core group
-    kind: str
-    versions: tuple[str, ...]
-    model: type[BaseModel]
-    plural: str
-    namespaced: bool = True
-    spec_key: str | None = "spec"  # None: the content is the document's other top-level fields
-    istio: bool = True  # an Istio CRD kind (validated by the webhook rules), not a Kubernetes built-in
-
-    def api_versions(self) -> tuple[str, ...]:
-        return tuple(f"{self.group}/{v}" if self.group else v for v in self.versions)
-
-
-@cache
-def registry() -> dict[tuple[str, str], KindInfo]:
-    from . import models
-
-    table: dict[tuple[str, str], KindInfo] = {}
-    for module in models.MODULES:
-        for info in getattr(module, "KINDS", ()):
-            table[(info.group, info.kind)] = info
-    return table
+REGISTRY: dict[tuple[str, str], KindInfo] = {
+    (info.group, info.kind): info for module in _DECLARING_MODULES for info in module.KINDS
+}
 
 
 def lookup(api_version: str, kind: str) -> KindInfo | None:
     """The kind's info when ``api_version`` names one of its served versions, else None."""
     group, _, version = api_version.rpartition("/")
-    info = registry().get((group, kind))
+    info = REGISTRY.get((group, kind))
     if info is None or version not in info.versions:
         return None
     return info
 
 
 def by_kind(kind: str) -> list[KindInfo]:
-    return [info for (_, k), info in registry().items() if k == kind]
+    return [info for (_, k), info in REGISTRY.items() if k == kind]
 
 
 def all_kinds() -> list[KindInfo]:
-    return list(registry().values())
+    return list(REGISTRY.values())

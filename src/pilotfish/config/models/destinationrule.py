@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from ..base import IstioModel
 from ..duration import GoDuration
-from ..kinds import KindInfo
+from ..kind_info import KindInfo
 from .common import PortSelector, WorkloadSelector
 from .virtualservice import Int32, UInt32, check_one_of
 

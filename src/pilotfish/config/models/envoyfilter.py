@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from ..base import IstioModel
-from ..kinds import KindInfo
+from ..kind_info import KindInfo
 from .common import PolicyTargetReference
 from .gateway import NETWORKING
 from .virtualservice import Int32, UInt32, check_one_of

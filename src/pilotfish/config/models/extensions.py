@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from ..base import IstioModel
-from ..kinds import KindInfo
+from ..kind_info import KindInfo
 from .common import PolicyTargetReference, WorkloadSelector
 
 Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from ..base import IstioModel
-from ..kinds import KindInfo
+from ..kind_info import KindInfo
 from .virtualservice import UInt32
 
 NETWORKING = "networking.istio.io"

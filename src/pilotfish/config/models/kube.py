@@ -21,7 +21,7 @@ import yaml
 from pydantic import Field
 
 from ..base import ObjectMeta, OpenModel
-from ..kinds import KindInfo
+from ..kind_info import KindInfo
 
 # ---------------------------------------------------------------- shared pieces
 

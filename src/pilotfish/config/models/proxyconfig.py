@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from ..base import IstioModel
-from ..kinds import KindInfo
+from ..kind_info import KindInfo
 from .common import WorkloadSelector
 from .gateway import NETWORKING
 

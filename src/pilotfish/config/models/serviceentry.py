@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from ..base import IstioModel
-from ..kinds import KindInfo
+from ..kind_info import KindInfo
 from .gateway import NETWORKING, NETWORKING_VERSIONS, UInt32
 from .workload import WorkloadEntry, WorkloadSelector
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from ..base import IstioModel
-from ..kinds import KindInfo
+from ..kind_info import KindInfo
 from .destinationrule import ConnectionPoolSettings
 from .gateway import NETWORKING, NETWORKING_VERSIONS, ServerTLSSettings
 from .virtualservice import Destination, UInt32

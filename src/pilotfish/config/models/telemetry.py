@@ -13,7 +13,7 @@ from pydantic import Field
 
 from ..base import IstioModel
 from ..duration import GoDuration
-from ..kinds import KindInfo
+from ..kind_info import KindInfo
 from .common import PolicyTargetReference, WorkloadSelector
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]

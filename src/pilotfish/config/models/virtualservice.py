@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from ..base import IstioModel
 from ..duration import GoDuration
-from ..kinds import KindInfo
+from ..kind_info import KindInfo
 from .common import PortSelector
 
 UInt32 = Annotated[int, Field(ge=0, le=4_294_967_295)]

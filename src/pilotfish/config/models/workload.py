@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from ..base import IstioModel
-from ..kinds import KindInfo
+from ..kind_info import KindInfo
 from .gateway import NETWORKING, NETWORKING_VERSIONS
 from .virtualservice import UInt32, check_one_of
 

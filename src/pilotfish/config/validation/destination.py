@@ -1,18 +1,15 @@
 """Checks on route targets shared by VirtualService routes, mirrors and Sidecar egress proxies.
 
-Ports of Istio's validateDestination, validateSubsetName, validatePortSelector,
-validateWeight and the duration checks with the CRD's CEL rule on top.
+Ports of Istio's validateDestination, validateSubsetName, validatePortSelector and
+validateWeight.
 """
 
 from __future__ import annotations
 
-from ..duration import Duration
 from ..models.common import PortSelector
 from ..models.virtualservice import Destination
-from .common import is_dns1123_label_any_case, validate_duration, validate_port, validate_wildcard_domain
-
-ONE_MS = Duration(1_000_000)
-CEL_DURATION_MESSAGE = "must be a valid duration greater than 1ms"
+from .domains import is_dns1123_label_any_case, validate_wildcard_domain
+from .network import validate_port
 
 
 def validate_destination(destination: Destination | None) -> list[str]:
@@ -48,21 +45,4 @@ def validate_port_selector(selector: PortSelector | None) -> list[str]:
 def validate_weight(weight: int | None) -> list[str]:
     if weight is not None and weight < 0:
         return [f"weight {weight} < 0"]
-    return []
-
-
-def check_duration(d: Duration | None, path: str) -> list[str]:
-    """Istio's ValidateDuration plus the CRD's CEL rule ``duration(self) >= duration('1ms')``."""
-    if d is None:
-        return []
-    errs = validate_duration(d)
-    if d < ONE_MS:
-        errs.append(f'{path}: Invalid value: "string": {CEL_DURATION_MESSAGE}')
-    return errs
-
-
-def cel_duration(d: Duration | None, path: str) -> list[str]:
-    """Only the CRD's CEL rule, for durations Istio's webhook does not check itself."""
-    if d is not None and d < ONE_MS:
-        return [f'{path}: Invalid value: "string": {CEL_DURATION_MESSAGE}']
     return []

@@ -10,15 +10,10 @@ from __future__ import annotations
 from ..base import Resource
 from ..errors import Verdict
 from ..models.destinationrule import DestinationRule, Subset
-from .common import (
-    crd_selector_errors,
-    validate_export_to,
-    validate_policy_workload_selector,
-    validate_reserved_annotations,
-    validate_tag_labels,
-    validate_wildcard_domain,
-)
+from .attachment import crd_selector_errors, validate_policy_workload_selector
 from .destination import validate_subset_name
+from .domains import validate_wildcard_domain
+from .metadata import validate_export_to, validate_reserved_annotations, validate_tag_labels
 from .traffic_policy import validate_traffic_policy
 
 
@@ -49,6 +44,3 @@ def validate_subset(v: Verdict, namespace: str, subset: Subset) -> None:
     v.errors += validate_subset_name(subset.name)
     v.errors += validate_tag_labels(subset.labels)
     validate_traffic_policy(v, namespace, subset.traffic_policy)
-
-
-VALIDATORS = {"DestinationRule": validate_destination_rule}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from ..base import Resource
 from ..errors import Verdict
 from ..models.extensions import EnvValueSource, TrafficExtension, TrafficSelector, VmConfig, WasmConfig, WasmPlugin
-from . import common
 from .attachment import attachment_errors, attachment_schema_errors
+from .golang import GoURLError, parse_go_url
+from .metadata import validate_reserved_annotations
 
 _URL_SCHEMES = ("", "file", "http", "https", "oci")
 
@@ -18,8 +19,8 @@ def _cel_url_ok(url: str) -> bool:
     """``isURL(self) ? scheme in [...] : isURL("http://" + self) && ...`` from the CRD."""
     for candidate in (url, "http://" + url):
         try:
-            scheme, _, _ = common.parse_go_url(candidate, request_uri=True)
-        except common.GoURLError:
+            scheme, _, _ = parse_go_url(candidate, request_uri=True)
+        except GoURLError:
             continue
         return scheme in _URL_SCHEMES
     return False
@@ -73,17 +74,17 @@ def traffic_extension_schema_errors(spec: TrafficExtension) -> list[str]:
 def _strict_parse_url_error(url: str) -> str | None:
     """Istio's strictParseURL: a request URI, or one once ``http://`` is put in front."""
     try:
-        scheme, _, _ = common.parse_go_url(url, request_uri=True)
-        common.parse_go_url(url)
+        scheme, _, _ = parse_go_url(url, request_uri=True)
+        parse_go_url(url)
         return None if scheme in _URL_SCHEMES else f"url contains unsupported scheme: {scheme}"
-    except common.GoURLError as first:
+    except GoURLError as first:
         try:
-            common.parse_go_url("http://" + url, request_uri=True)
-        except common.GoURLError:
+            parse_go_url("http://" + url, request_uri=True)
+        except GoURLError:
             return f"failed to parse url: {first}"
         try:
-            common.parse_go_url("http://" + url)
-        except common.GoURLError as exc:
+            parse_go_url("http://" + url)
+        except GoURLError as exc:
             return f"failed to strict parse url: {exc}"
     return None
 
@@ -155,7 +156,7 @@ def traffic_extension_errors(spec: TrafficExtension) -> tuple[list[str], list[st
 def _validate(resource: Resource, schema: list[str], checked: tuple[list[str], list[str]]) -> Verdict:
     if schema:
         return Verdict(errors=schema)
-    if meta := common.validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
+    if meta := validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
         return Verdict(errors=meta)
     errs, warnings = checked
     return Verdict(errors=errs, warnings=warnings)
@@ -169,6 +170,3 @@ def validate_wasm_plugin(resource: Resource) -> Verdict:
 def validate_traffic_extension(resource: Resource) -> Verdict:
     spec: TrafficExtension = resource.spec
     return _validate(resource, traffic_extension_schema_errors(spec), traffic_extension_errors(spec))
-
-
-VALIDATORS = {"WasmPlugin": validate_wasm_plugin, "TrafficExtension": validate_traffic_extension}

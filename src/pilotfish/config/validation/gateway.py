@@ -9,7 +9,9 @@ from __future__ import annotations
 from ..base import Resource
 from ..errors import Verdict
 from ..models.gateway import Gateway, Port, Server, ServerTLSSettings, TLSMode, TLSProtocol
-from . import common
+from .domains import is_dns1123_label_any_case, validate_wildcard_domain
+from .metadata import validate_reserved_annotations
+from .network import HTTP_PROTOCOLS, TLS_PROTOCOLS, UNIX_ADDRESS_PREFIX, UNSUPPORTED_PROTOCOL, parse_protocol, validate_ip, validate_port, validate_unix_address
 
 NETWORKING_GROUP = "networking.istio.io"
 GATEWAY_SEMANTICS_ANNOTATION = "internal.istio.io/gateway-semantics"
@@ -146,9 +148,9 @@ def validate_namespace_slash_wildcard_hostname(host: str, is_gateway: bool, gate
     if not ns or not name:
         errs.append("config namespace and dnsName in host entry cannot be empty")
     if is_gateway:
-        if ns not in ("*", ".") and (ns != "~" or not gateway_semantics) and not common.is_dns1123_label_any_case(ns):
+        if ns not in ("*", ".") and (ns != "~" or not gateway_semantics) and not is_dns1123_label_any_case(ns):
             errs.append(f'invalid namespace value "{ns}" in gateway')
-    elif ns not in ("*", ".", "~") and not common.is_dns1123_label_any_case(ns):
+    elif ns not in ("*", ".", "~") and not is_dns1123_label_any_case(ns):
         errs.append(f'invalid namespace value "{ns}" in sidecar')
     return errs + _validate_hostname_part(name, is_gateway)
 
@@ -157,11 +159,11 @@ def _validate_hostname_part(host: str, is_gateway: bool) -> list[str]:
     errs = []
     if host != "*" and "." not in host:
         errs.append("short names (non FQDN) are not allowed")
-    domain_errs = common.validate_wildcard_domain(host)
+    domain_errs = validate_wildcard_domain(host)
     if domain_errs:
         if not is_gateway:
             errs += domain_errs
-        if common.validate_ip(host):
+        if validate_ip(host):
             errs += domain_errs  # a gateway also accepts an IP as its host
     if "*" in host and len(host) != 1 and not host.startswith("*."):
         errs.append(f'partial wildcard "{host}" not allowed')
@@ -179,13 +181,13 @@ def validate_server_port(port: Port | None, bind: str) -> list[str]:
     if port is None:
         return ["port is required"]
     errs = []
-    if common.parse_protocol(port.protocol) == common.UNSUPPORTED_PROTOCOL:
+    if parse_protocol(port.protocol) == UNSUPPORTED_PROTOCOL:
         errs.append(
             f'invalid protocol "{port.protocol}", supported protocols are HTTP, HTTP2, GRPC, GRPC-WEB, MONGO, REDIS, MYSQL, TCP'
         )
     number = port.number or 0
-    if number > 0 or not bind.startswith(common.UNIX_ADDRESS_PREFIX):
-        errs += common.validate_port(number)
+    if number > 0 or not bind.startswith(UNIX_ADDRESS_PREFIX):
+        errs += validate_port(number)
     if port.target_port:
         errs.append("targetPort has no impact on Gateways")
     if not port.name:
@@ -194,13 +196,13 @@ def validate_server_port(port: Port | None, bind: str) -> list[str]:
 
 
 def validate_server_bind(port: Port | None, bind: str) -> list[str]:
-    if bind.startswith(common.UNIX_ADDRESS_PREFIX):
-        errs = common.validate_unix_address(bind[len(common.UNIX_ADDRESS_PREFIX) :])
+    if bind.startswith(UNIX_ADDRESS_PREFIX):
+        errs = validate_unix_address(bind[len(UNIX_ADDRESS_PREFIX) :])
         if port is not None and port.number:
             errs.append(f"port number must be 0 for unix domain socket: {_port_repr(port)}")
         return errs
     if bind:
-        return common.validate_ip(bind)
+        return validate_ip(bind)
     return []
 
 
@@ -228,11 +230,11 @@ def validate_server(server: Server, gateway_semantics: bool = False, path: str =
     v.warnings += tls.warnings
     v.errors += crd_tls_errors(f"{path}.tls", server.tls)
     if not port_errs and server.port is not None:
-        protocol = common.parse_protocol(server.port.protocol)
-        if protocol in common.TLS_PROTOCOLS and server.tls is None:
+        protocol = parse_protocol(server.port.protocol)
+        if protocol in TLS_PROTOCOLS and server.tls is None:
             v.errors.append("server must have TLS settings for HTTPS/TLS protocols")
-        elif protocol not in common.TLS_PROTOCOLS and server.tls is not None:
-            if protocol in common.HTTP_PROTOCOLS:
+        elif protocol not in TLS_PROTOCOLS and server.tls is not None:
+            if protocol in HTTP_PROTOCOLS:
                 tls_set = server.tls
                 passthrough = tls_mode(tls_set) in (TLSMode.PASSTHROUGH, TLSMode.AUTO_PASSTHROUGH)
                 if not passthrough or tls_set.ca_certificates or tls_set.private_key or tls_set.server_certificate:
@@ -246,13 +248,13 @@ def validate_gateway(resource: Resource) -> Verdict:
     """Istio's ValidateGateway (networking.istio.io only; Gateway API Gateways have no webhook rules here)."""
     if resource.group != NETWORKING_GROUP:
         return Verdict()
-    reserved = common.validate_reserved_annotations(resource.namespace, resource.name, resource.annotations)
+    reserved = validate_reserved_annotations(resource.namespace, resource.name, resource.annotations)
     if reserved:
         return Verdict(errors=reserved)
     spec: Gateway = resource.spec
     semantics = resource.annotations.get(GATEWAY_SEMANTICS_ANNOTATION) == "gateway"
     v = Verdict()
-    if not common.is_dns1123_label_any_case(resource.name) and not semantics:
+    if not is_dns1123_label_any_case(resource.name) and not semantics:
         v.errors.append(f'invalid gateway name: "{resource.name}"')
     servers = spec.servers or []
     if not servers:
@@ -270,9 +272,6 @@ def validate_gateway(resource: Resource) -> Verdict:
             v.errors.append(f"port names in servers must be unique: duplicate name {name}")
         names.add(name)
         redirect = server.tls is not None and bool(server.tls.https_redirect)
-        if redirect and common.parse_protocol(server.port.protocol) not in common.HTTP_PROTOCOLS:
+        if redirect and parse_protocol(server.port.protocol) not in HTTP_PROTOCOLS:
             v.warnings.append("tls.httpsRedirect should only be used with http servers")
     return v
-
-
-VALIDATORS = {"Gateway": validate_gateway}

@@ -21,9 +21,11 @@ from ..models.security import (
     Rule,
     Source,
 )
-from . import common
-from .attachment import attachment_errors, attachment_schema_errors
+from .attachment import attachment_errors, attachment_schema_errors, crd_selector_errors, validate_policy_workload_selector
+from .durations import validate_duration
+from .golang import GoURLError, parse_go_url
 from .jwks import jwks_errors_and_warnings
+from .metadata import DRY_RUN_ANNOTATION, validate_reserved_annotations
 from .security_rules import (
     check_empty_values,
     check_service_account,
@@ -47,14 +49,14 @@ _TRUE_FALSE = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "f
 
 
 def _dry_run_errors(resource: Resource, action: Action) -> list[str]:
-    value = resource.annotations.get(common.DRY_RUN_ANNOTATION)
+    value = resource.annotations.get(DRY_RUN_ANNOTATION)
     if value is None:
         return []
     ref = f"{resource.namespace}/{resource.name}"
     if action not in (Action.ALLOW, Action.DENY):
-        return [f"the annotation {common.DRY_RUN_ANNOTATION} currently only supports action ALLOW/DENY, found action {action} in {ref}"]
+        return [f"the annotation {DRY_RUN_ANNOTATION} currently only supports action ALLOW/DENY, found action {action} in {ref}"]
     if value not in _TRUE_FALSE:
-        return [f'{ref} has annotation {common.DRY_RUN_ANNOTATION} with invalid value ({value}): strconv.ParseBool: parsing "{value}": invalid syntax']
+        return [f'{ref} has annotation {DRY_RUN_ANNOTATION} with invalid value ({value}): strconv.ParseBool: parsing "{value}": invalid syntax']
     return []
 
 
@@ -216,7 +218,7 @@ def validate_authorization_policy(resource: Resource) -> Verdict:
     schema = attachment_schema_errors(spec) + _source_schema_errors(spec)
     if schema:
         return Verdict(errors=schema)
-    meta = common.validate_reserved_annotations(resource.namespace, resource.name, resource.annotations, dry_run_allowed=True)
+    meta = validate_reserved_annotations(resource.namespace, resource.name, resource.annotations, dry_run_allowed=True)
     meta = _dry_run_errors(resource, spec.action or Action.ALLOW) + meta
     if meta:
         return Verdict(errors=meta[:1])
@@ -237,12 +239,12 @@ def peer_authentication_errors(spec: PeerAuthentication) -> tuple[list[str], lis
     if ports is not None and not ports:
         errs.append("port level mTLS, if defined, must have at least one element")
     errs += ["port must be in range 1..65535" for port in ports or {} if not 0 < port <= 65535]
-    sel_errs, warnings = common.validate_policy_workload_selector(spec.selector)
+    sel_errs, warnings = validate_policy_workload_selector(spec.selector)
     return errs + sel_errs, warnings
 
 
 def _peer_authentication_schema_errors(spec: PeerAuthentication) -> list[str]:
-    errs = common.crd_selector_errors("spec.selector", spec.selector)
+    errs = crd_selector_errors("spec.selector", spec.selector)
     if spec.port_level_mtls is not None:
         if any(not 0 < port <= 65535 for port in spec.port_level_mtls):
             errs.append("spec.portLevelMtls: Invalid value: \"object\": port must be between 1-65535")
@@ -255,7 +257,7 @@ def validate_peer_authentication(resource: Resource) -> Verdict:
     spec: PeerAuthentication = resource.spec
     if schema := _peer_authentication_schema_errors(spec):
         return Verdict(errors=schema)
-    if meta := common.validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
+    if meta := validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
         return Verdict(errors=meta)
     errs, warnings = peer_authentication_errors(spec)
     return Verdict(errors=errs, warnings=warnings)
@@ -267,8 +269,8 @@ def validate_peer_authentication(resource: Resource) -> Verdict:
 def _jwks_uri_errors(uri: str) -> list[str]:
     """Istio's ParseJwksURI: an http(s) URL Go's url.Parse accepts."""
     try:
-        scheme, _, _ = common.parse_go_url(uri)
-    except common.GoURLError as exc:
+        scheme, _, _ = parse_go_url(uri)
+    except GoURLError as exc:
         return [str(exc)]
     if scheme not in ("http", "https"):
         return [f'URI scheme "{scheme}" is not supported']
@@ -278,8 +280,8 @@ def _jwks_uri_errors(uri: str) -> list[str]:
 def _cel_http_url(uri: str) -> bool:
     """The CRD's ``url(self).getScheme() in ["http", "https"]`` (CEL parses as a request URI)."""
     try:
-        scheme, _, _ = common.parse_go_url(uri, request_uri=True)
-    except common.GoURLError:
+        scheme, _, _ = parse_go_url(uri, request_uri=True)
+    except GoURLError:
         return False
     return scheme in ("http", "https")
 
@@ -304,7 +306,7 @@ def jwt_rule_errors(rule: JWTRule) -> tuple[list[str], list[str]]:
             errs.append("outputClaimToHeaders header and claim value must be non-empty string")
         elif not _STRICT_HEADER_NAME.match(item.header):
             errs.append(f"header name {item.header} is not a valid header name")
-    errs += common.validate_duration(rule.timeout)
+    errs += validate_duration(rule.timeout)
     return errs, warnings
 
 
@@ -327,7 +329,7 @@ def validate_request_authentication(resource: Resource) -> Verdict:
         schema += _jwt_rule_schema_errors(rule, f"spec.jwtRules[{i}]")
     if schema:
         return Verdict(errors=schema)
-    if meta := common.validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
+    if meta := validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
         return Verdict(errors=meta)
     errs, warnings = attachment_errors(spec)
     for rule in spec.jwt_rules or []:
@@ -335,10 +337,3 @@ def validate_request_authentication(resource: Resource) -> Verdict:
         errs += rule_errs
         warnings += rule_warnings
     return Verdict(errors=errs, warnings=warnings)
-
-
-VALIDATORS = {
-    "AuthorizationPolicy": validate_authorization_policy,
-    "PeerAuthentication": validate_peer_authentication,
-    "RequestAuthentication": validate_request_authentication,
-}

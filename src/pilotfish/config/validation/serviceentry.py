@@ -5,14 +5,11 @@ from __future__ import annotations
 from ..base import Resource
 from ..errors import Verdict
 from ..models.serviceentry import Location, Resolution, ServiceEntry
-from . import common
-from .networking_misc import (
-    crd_networking_selector_errors,
-    crd_workload_entry_errors,
-    metadata_errors,
-    validate_alpha_workload_selector,
-    validate_workload_entry,
-)
+from .attachment import crd_networking_selector_errors, validate_alpha_workload_selector
+from .domains import validate_fqdn, validate_wildcard_domain
+from .metadata import metadata_errors, validate_export_to, validate_tag_labels
+from .network import HTTP_PROTOCOLS, TCP_PROTOCOLS, TLS_PROTOCOLS, parse_protocol, validate_ip, validate_ip_subnet, validate_port, validate_port_name, validate_protocol
+from .workload import crd_workload_entry_errors, validate_workload_entry
 
 # Opting a ServiceEntry out of automatic VIP allocation (PILOT_ENABLE_IP_AUTOALLOCATE is on by default).
 AUTOALLOCATE_LABEL = "networking.istio.io/enable-autoallocate-ip"
@@ -89,11 +86,11 @@ def validate_service_entry(resource: Resource) -> Verdict:
     resolution = spec.resolution or Resolution.NONE
     if resolution != Resolution.NONE and len(spec.hosts or []) > 1:
         for port in spec.ports or []:
-            protocol = common.parse_protocol(port.protocol)
-            if protocol not in common.HTTP_PROTOCOLS and protocol not in common.TLS_PROTOCOLS:
+            protocol = parse_protocol(port.protocol)
+            if protocol not in HTTP_PROTOCOLS and protocol not in TLS_PROTOCOLS:
                 v.errors.append("multiple hosts provided with non-HTTP, non-TLS ports")
                 break
-    v.errors += common.validate_export_to(resource.namespace, spec.export_to, service_entry=True)
+    v.errors += validate_export_to(resource.namespace, spec.export_to, service_entry=True)
     v.errors += crd_service_entry_errors(spec)
     return v
 
@@ -105,13 +102,13 @@ def _check_hosts_and_addresses(spec: ServiceEntry, v: Verdict) -> None:
         if host == "*":
             v.errors.append(f"invalid host {host}")
             continue
-        v.errors += common.validate_wildcard_domain(host)
+        v.errors += validate_wildcard_domain(host)
         if "*" in host and len(host) != 1 and not host.startswith("*."):
             v.warnings.append(f'partial wildcard "{host}" not allowed')
     cidr = False
     for address in spec.addresses or []:
         cidr = cidr or "/" in address
-        v.errors += common.validate_ip_subnet(address)
+        v.errors += validate_ip_subnet(address)
     if cidr and (spec.resolution or Resolution.NONE) not in (Resolution.NONE, Resolution.STATIC):
         v.errors.append("CIDR addresses are allowed only for NONE/STATIC resolution types")
 
@@ -129,14 +126,14 @@ def _check_ports(resource: Resource, spec: ServiceEntry, v: Verdict) -> set[str]
             v.errors.append(f"service entry port {number} already defined")
         numbers.add(number)
         if port.target_port:
-            v.errors += common.validate_port(port.target_port)
+            v.errors += validate_port(port.target_port)
         if not spec.addresses and not auto_allocation and port.protocol in (None, "", "TCP"):
             v.warnings.append(
                 "addresses are required for ports serving TCP (or unset) protocol when IP Autoallocation is not enabled"
             )
-        v.errors += common.validate_port_name(name)
-        v.errors += common.validate_protocol(port.protocol)
-        v.errors += common.validate_port(number)
+        v.errors += validate_port_name(name)
+        v.errors += validate_protocol(port.protocol)
+        v.errors += validate_port(number)
     return names
 
 
@@ -164,21 +161,21 @@ def _check_dns(spec: ServiceEntry, service_ports: set[str], v: Verdict) -> None:
     endpoints = spec.endpoints or []
     if not endpoints:
         for host in spec.hosts or []:
-            if common.validate_fqdn(host):
+            if validate_fqdn(host):
                 v.errors.append(f"hosts must be FQDN if no endpoints are provided for resolution mode {resolution}")
     if resolution == Resolution.DNS_ROUND_ROBIN and len(endpoints) > 1:
         v.errors.append(f"there must only be 0 or 1 endpoint for resolution mode {resolution}")
     for endpoint in endpoints:
         address = endpoint.address or ""
-        if common.validate_ip(address) and common.validate_fqdn(address):
+        if validate_ip(address) and validate_fqdn(address):
             v.errors.append(f'endpoint address "{address}" is not a valid FQDN or an IP address')
-        v.errors += common.validate_tag_labels(endpoint.labels)
+        v.errors += validate_tag_labels(endpoint.labels)
         for name, port in (endpoint.ports or {}).items():
             if name not in service_ports:
                 v.errors.append(f"endpoint port {port} is not defined by the service entry")
-            v.errors += common.validate_port_name(name) + common.validate_port(port)
+            v.errors += validate_port_name(name) + validate_port(port)
     if spec.addresses and len(spec.hosts or []) > 1:
-        if any(common.parse_protocol(p.protocol) in common.TCP_PROTOCOLS for p in spec.ports or []):
+        if any(parse_protocol(p.protocol) in TCP_PROTOCOLS for p in spec.ports or []):
             v.warnings.append("service entry can not have more than one host specified simultaneously with address and tcp port")
 
 
@@ -187,11 +184,8 @@ def _check_dynamic_dns(resource: Resource, spec: ServiceEntry, v: Verdict) -> No
     if spec.endpoints:
         v.errors.append("no endpoints should be provided for resolution type DYNAMIC_DNS")
     for port in spec.ports or []:
-        protocol = common.parse_protocol(port.protocol)
-        if protocol not in common.HTTP_PROTOCOLS and protocol not in common.TLS_PROTOCOLS:
+        protocol = parse_protocol(port.protocol)
+        if protocol not in HTTP_PROTOCOLS and protocol not in TLS_PROTOCOLS:
             v.errors.append(f"protocol {port.protocol or 'unset'} is not supported for resolution mode DYNAMIC_DNS, use HTTP or TLS")
     if spec.location == Location.MESH_INTERNAL and resource.labels.get(USE_WAYPOINT_LABEL):
         v.errors.append("resolution mode DYNAMIC_DNS with location MESH_INTERNAL is not supported with a waypoint")
-
-
-VALIDATORS = {"ServiceEntry": validate_service_entry}

@@ -16,10 +16,12 @@ from ..models.sidecar import (
     Sidecar,
     SidecarPort,
 )
-from . import common
+from .attachment import crd_networking_selector_errors, validate_alpha_workload_selector
 from .destination import validate_destination
+from .domains import validate_fqdn
 from .gateway import crd_tls_errors, validate_namespace_slash_wildcard_hostname, validate_tls_options
-from .networking_misc import crd_networking_selector_errors, metadata_errors, validate_alpha_workload_selector
+from .metadata import metadata_errors
+from .network import HTTP_PROTOCOLS, TLS_PROTOCOLS, UNIX_ADDRESS_PREFIX, parse_protocol, validate_ip, validate_port, validate_port_name, validate_protocol, validate_unix_address
 from .traffic_policy import connection_pool_errors
 
 DEFAULT_ENDPOINT_HOSTS = ("127.0.0.1", "0.0.0.0", "::1", "::")
@@ -58,8 +60,8 @@ def split_host_port(hostport: str) -> tuple[str, str, str | None]:
 
 def validate_default_endpoint(endpoint: str) -> list[str]:
     """``127.0.0.1:port``, ``0.0.0.0:port``, ``[::1]:port``, ``[::]:port``, ``:port`` or ``unix://path``."""
-    if endpoint.startswith(common.UNIX_ADDRESS_PREFIX):
-        return common.validate_unix_address(endpoint[len(common.UNIX_ADDRESS_PREFIX) :])
+    if endpoint.startswith(UNIX_ADDRESS_PREFIX):
+        return validate_unix_address(endpoint[len(UNIX_ADDRESS_PREFIX) :])
     host, port, err = split_host_port(endpoint)
     errs = [err] if err else []
     if host and host not in DEFAULT_ENDPOINT_HOSTS:
@@ -69,33 +71,33 @@ def validate_default_endpoint(endpoint: str) -> list[str]:
     if not GO_INT.match(port):
         errs.append(f'sidecar: defaultEndpoint port ({port}) is not a number: strconv.Atoi: parsing "{port}": invalid syntax')
     else:
-        errs += common.validate_port(int(port))
+        errs += validate_port(int(port))
     return errs
 
 
 def _ingress_port_errors(port: SidecarPort, bind: str) -> list[str]:
-    errs = common.validate_port_name(port.name) if port.name else []
-    errs += common.validate_protocol(port.protocol) + common.validate_port(port.number or 0)
+    errs = validate_port_name(port.name) if port.name else []
+    errs += validate_protocol(port.protocol) + validate_port(port.number or 0)
     if bind:
-        errs += common.validate_ip(bind)
+        errs += validate_ip(bind)
     return errs
 
 
 def _egress_port_errors(port: SidecarPort, bind: str, capture_mode: CaptureMode | None) -> list[str]:
-    errs = common.validate_port_name(port.name) if port.name else []
-    errs += common.validate_protocol(port.protocol)
+    errs = validate_port_name(port.name) if port.name else []
+    errs += validate_protocol(port.protocol)
     if not port.number:
         # Port 0: the listener is a Unix domain socket named by bind.
-        if not bind.startswith(common.UNIX_ADDRESS_PREFIX):
+        if not bind.startswith(UNIX_ADDRESS_PREFIX):
             errs.append("sidecar: ports with 0 value must have a unix domain socket bind address")
         else:
-            errs += common.validate_unix_address(bind[len(common.UNIX_ADDRESS_PREFIX) :])
+            errs += validate_unix_address(bind[len(UNIX_ADDRESS_PREFIX) :])
         if capture_mode not in (None, CaptureMode.DEFAULT, CaptureMode.NONE):
             errs.append("sidecar: captureMode must be DEFAULT/NONE for unix domain socket listeners")
         return errs
-    errs += common.validate_port(port.number)
+    errs += validate_port(port.number)
     if bind:
-        errs += common.validate_ip(bind)
+        errs += validate_ip(bind)
     return errs
 
 
@@ -124,14 +126,14 @@ def _validate_ingress(index: int, listener: IstioIngressListener, v: Verdict) ->
         mode = tls.mode or TLSMode.PASSTHROUGH
         if mode in (TLSMode.ISTIO_MUTUAL, TLSMode.AUTO_PASSTHROUGH):
             v.errors.append(f"configuration is invalid: cannot set mode to {mode} in sidecar ingress tls")
-        if common.parse_protocol(port.protocol) not in common.TLS_PROTOCOLS:
+        if parse_protocol(port.protocol) not in TLS_PROTOCOLS:
             v.errors.append("server cannot have TLS settings for non HTTPS/TLS ports")
         tv = validate_tls_options(tls)
         v.errors += tv.errors + crd_tls_errors(f"spec.ingress[{index}].tls", tls)
         v.warnings += tv.warnings
     pool = listener.connection_pool
     v.errors += connection_pool_errors(pool)
-    if pool is not None and pool.http is not None and common.parse_protocol(port.protocol) not in common.HTTP_PROTOCOLS:
+    if pool is not None and pool.http is not None and parse_protocol(port.protocol) not in HTTP_PROTOCOLS:
         v.warnings.append(
             f'sidecar: HTTP connection pool settings are configured for port {port.number or 0} ("{port.name or ""}") '
             f"but its protocol is not HTTP ({port.protocol or ''}); only TCP settings will apply"
@@ -199,7 +201,7 @@ def _outbound_policy_errors(policy: OutboundTrafficPolicy | None) -> list[str]:
         return []
     if policy.mode != OutboundTrafficPolicyMode.ALLOW_ANY:
         return ["sidecar: egress_proxy must be set only with ALLOW_ANY outbound_traffic_policy mode"]
-    errs = common.validate_fqdn(policy.egress_proxy.host)
+    errs = validate_fqdn(policy.egress_proxy.host)
     if policy.egress_proxy.port is None:
         return errs + ["sidecar: egress_proxy port must be non-nil"]
     return errs + validate_destination(policy.egress_proxy)
@@ -233,6 +235,3 @@ def validate_sidecar(resource: Resource) -> Verdict:
     v.errors += _outbound_policy_errors(spec.outbound_traffic_policy)
     v.errors += crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector)
     return v
-
-
-VALIDATORS = {"Sidecar": validate_sidecar}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..base import Resource
 from ..errors import Verdict
 from ..models.telemetry import AccessLogging, Metrics, ProviderRef, TagOperation, Telemetry, Tracing
-from . import common
 from .attachment import attachment_errors, attachment_schema_errors
+from .metadata import validate_reserved_annotations
 from .telemetry_cel import CelSyntaxError, parse_cel
 
 _ONE_OF = 'Invalid value: "object": must validate one and only one schema (oneOf)'
@@ -121,10 +121,7 @@ def validate_telemetry(resource: Resource) -> Verdict:
     spec: Telemetry = resource.spec
     if schema := telemetry_schema_errors(spec):
         return Verdict(errors=schema)
-    if meta := common.validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
+    if meta := validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
         return Verdict(errors=meta)
     errs, warnings = telemetry_errors(spec)
     return Verdict(errors=errs, warnings=warnings)
-
-
-VALIDATORS = {"Telemetry": validate_telemetry}

@@ -23,8 +23,9 @@ from ..models.destinationrule import (
     TrafficPolicy,
     TunnelSettings,
 )
-from .common import validate_fqdn, validate_ip, validate_port
-from .destination import cel_duration, check_duration
+from .domains import validate_fqdn
+from .durations import cel_duration, check_duration
+from .network import validate_ip, validate_port
 
 MAGLEV_MAX_TABLE_SIZE = 5000011
 TOPOLOGY_LABELS = ("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone")

@@ -11,18 +11,12 @@ from ..base import Resource
 from ..errors import Verdict
 from ..host import Hostname
 from ..models.virtualservice import L4MatchAttributes, TCPRoute, TLSMatchAttributes, TLSRoute, VirtualService
-from .common import (
-    validate_export_to,
-    validate_ip,
-    validate_ip_subnet,
-    validate_port,
-    validate_reserved_annotations,
-    validate_tag_labels,
-    validate_wildcard_domain,
-    validate_wildcard_domain_for_virtual_service_bound_to_gateway,
-)
 from .destination import validate_destination, validate_weight
-from .virtualservice_http import gateway_name_errors, is_jwt_claim_route, validate_http_route
+from .domains import validate_wildcard_domain, validate_wildcard_domain_for_virtual_service_bound_to_gateway
+from .metadata import validate_export_to, validate_reserved_annotations, validate_tag_labels
+from .network import validate_ip, validate_ip_subnet, validate_port
+from .virtualservice_http import validate_http_route
+from .virtualservice_matches import gateway_name_errors, is_jwt_claim_route
 from .virtualservice_rules import unreachable_rule_warnings
 
 MESH_GATEWAY = "mesh"
@@ -195,6 +189,3 @@ def route_destinations_errors(routes: list | None, *, gateway_semantics: bool) -
     if routes and len(routes) > 1 and total == 0:
         errs.append("total destination weight = 0")
     return errs
-
-
-VALIDATORS = {"VirtualService": validate_virtual_service}

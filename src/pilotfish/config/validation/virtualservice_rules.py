@@ -12,11 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..models.virtualservice import HTTPMatchRequest, HTTPRoute, L4MatchAttributes, StringMatch, TCPRoute, TLSMatchAttributes, TLSRoute
-
-
-def go_quote(text: str) -> str:
-    """Go's %q for ordinary strings."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+from .golang import go_quote
 
 
 def route_name(route: HTTPRoute | TCPRoute | TLSRoute, index: int) -> str:

@@ -1,214 +1,21 @@
-"""WorkloadEntry, WorkloadGroup, ProxyConfig and EnvoyFilter validation (Istio's
-ValidateWorkloadEntry, ValidateWorkloadGroup, ValidateProxyConfig, ValidateEnvoyFilter) plus
-the CRD's CEL rules for them.
-
-Also the networking-selector check (ValidateAlphaWorkloadSelector) and the WorkloadEntry
-check that ServiceEntry reuses for its endpoints.
+"""EnvoyFilter validation (Istio's ValidateEnvoyFilter) plus the CRD's CEL rules: each patch
+must be complete and its match must fit what it applies to, and a patch value is parsed as
+the Envoy config it names (typed_config type URLs must resolve to known protobuf messages).
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-import re
 from functools import cache
 from typing import Any
 
 from ..base import Resource
 from ..errors import Verdict
 from ..models.envoyfilter import ApplyTo, EnvoyConfigObjectPatch, EnvoyFilter, Operation, PatchContext
-from ..models.proxyconfig import ProxyConfig
-from ..models.workload import ReadinessProbe, WorkloadEntry, WorkloadGroup, WorkloadSelector
-from . import common
+from .attachment import crd_networking_selector_errors, crd_target_ref_errors, validate_alpha_workload_selector
+from .metadata import metadata_errors
 from .regex import re2_error
-
-PROBE_HEADER_NAME = re.compile(r"^[-A-Za-z0-9]+$")
-CRD_PORT_NAME = re.compile(r"^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$")
-
-
-def metadata_errors(resource: Resource, *, spec_required: bool = False) -> list[str]:
-    """What every Istio kind checks before its spec: reserved annotations, and a required spec."""
-    errs = common.validate_reserved_annotations(resource.namespace, resource.name, resource.annotations)
-    if spec_required and resource.raw and "spec" not in resource.raw:
-        errs.append("spec: Required value")
-    return errs
-
-
-def validate_alpha_workload_selector(selector: WorkloadSelector | None) -> tuple[list[str], str | None]:
-    """Istio's ValidateAlphaWorkloadSelector: (errors, warning) for networking's ``labels`` selector."""
-    if selector is None:
-        return [], None
-    errs = []
-    for key, value in (selector.labels or {}).items():
-        if key == "":
-            errs.append(f'empty key is not supported in selector: "{key}={value}"')
-        if "*" in key or "*" in value:
-            errs.append(f'wildcard is not supported in selector: "{key}={value}"')
-    return errs, None if selector.labels else "workload selector specified without labels"
-
-
-def crd_networking_selector_errors(path: str, selector: WorkloadSelector | None) -> list[str]:
-    """CEL on networking WorkloadSelector label values."""
-    labels = (selector.labels if selector else None) or {}
-    return [
-        f'{path}.labels[{key}]: Invalid value: "string": wildcard is not supported in selector'
-        for key, value in labels.items()
-        if "*" in value
-    ]
-
-
-def crd_workload_entry_errors(path: str, entry: WorkloadEntry, *, address_required: bool = True) -> list[str]:
-    """CEL on WorkloadEntry: an address (or network), and Unix socket rules."""
-    errs = []
-    address = entry.address
-    if address_required and address is None and entry.network is None:
-        errs.append(f'{path}: Invalid value: "object": Address is required')
-    if (address or "").startswith(common.UNIX_ADDRESS_PREFIX):
-        if entry.ports is not None:
-            errs.append(f'{path}: Invalid value: "object": UDS may not include ports')
-        after = address[len(common.UNIX_ADDRESS_PREFIX) :]
-        if after[:1] not in ("/", "@"):
-            errs.append(f'{path}.address: Invalid value: "string": UDS must be an absolute path or abstract socket')
-        if address.endswith("/"):
-            errs.append(f'{path}.address: Invalid value: "string": UDS may not be a dir')
-    for name, number in (entry.ports or {}).items():
-        if not (len(name) < 63 and CRD_PORT_NAME.match(name)):
-            errs.append(f'{path}.ports: Invalid value: "object": port name must be valid')
-        if not 0 < number <= 65535:
-            errs.append(f'{path}.ports[{name}]: Invalid value: "integer": port must be between 1-65535')
-    return errs
-
-
-def validate_workload_entry(entry: WorkloadEntry, service_ports: set[str] | None, allow_fqdn: bool) -> Verdict:
-    """Istio's validateWorkloadEntry; ``service_ports`` is set when checking a ServiceEntry endpoint."""
-    v = Verdict()
-    address = entry.address or ""
-    if not address:
-        if not entry.network:
-            v.errors.append("address is required")
-            return v
-        v.warnings.append(f'address is unset with network "{entry.network}"')
-    unix = address.startswith(common.UNIX_ADDRESS_PREFIX)
-    if unix:
-        v.errors += common.validate_unix_address(address[len(common.UNIX_ADDRESS_PREFIX) :])
-        if entry.ports:
-            v.errors.append(f"unix endpoint {address} must not include ports")
-    elif address and common.validate_ip(address):
-        if not allow_fqdn:
-            v.errors.append(f'endpoint address "{address}" is not a valid IP address')
-        elif common.validate_fqdn(address):
-            v.errors.append(f'endpoint address "{address}" is not a valid FQDN or an IP address')
-    for name, port in (entry.ports or {}).items():
-        if service_ports is not None and name not in service_ports:
-            v.errors.append(f"endpoint port {port} is not defined by the service entry")
-        v.errors += common.validate_port_name(name) + common.validate_port(port)
-    v.errors += common.validate_tag_labels(entry.labels)
-    if unix and service_ports is not None and len(service_ports) != 1:
-        v.errors.append("exactly 1 service port required for unix endpoints")
-    return v
-
-
-def validate_workload_entry_resource(resource: Resource) -> Verdict:
-    errs = metadata_errors(resource, spec_required=True)
-    if errs:
-        return Verdict(errors=errs)
-    spec: WorkloadEntry = resource.spec
-    v = validate_workload_entry(spec, None, True)
-    v.errors += crd_workload_entry_errors("spec", spec)
-    return v
-
-
-def validate_readiness_probe(probe: ReadinessProbe | None) -> list[str]:
-    """Istio's validateReadinessProbe. Like Istio, a probe must use httpGet, tcpSocket or exec."""
-    if probe is None:
-        return []
-    errs = [
-        f"{name} must be non-negative"
-        for name, value in (
-            ("periodSeconds", probe.period_seconds),
-            ("initialDelaySeconds", probe.initial_delay_seconds),
-            ("timeoutSeconds", probe.timeout_seconds),
-            ("successThreshold", probe.success_threshold),
-            ("failureThreshold", probe.failure_threshold),
-        )
-        if (value or 0) < 0
-    ]
-    if probe.http_get is not None:
-        errs += common.validate_port(probe.http_get.port or 0)
-        if probe.http_get.scheme not in (None, "", "HTTPS", "HTTP"):
-            errs.append('httpGet.scheme must be one of "HTTPS", "HTTP"')
-        for header in probe.http_get.http_headers or []:
-            errs += _probe_header_name_errors(header.name or "")
-    elif probe.tcp_socket is not None:
-        errs += common.validate_port(probe.tcp_socket.port or 0)
-    elif probe.exec is not None:
-        if not probe.exec.command:
-            errs.append("exec.command is required")
-    elif probe.grpc is not None:
-        # Istio's webhook has no case for the grpc method and rejects it.
-        errs.append("unknown health check method *v1alpha3.ReadinessProbe_Grpc")
-    else:
-        errs.append("unknown health check method <nil>")
-    return errs
-
-
-def _probe_header_name_errors(name: str) -> list[str]:
-    if not name:
-        return ["header name cannot be empty"]
-    if not PROBE_HEADER_NAME.match(name):
-        return [f"header name {name} is not a valid header name"]
-    return []
-
-
-def crd_probe_errors(path: str, probe: ReadinessProbe | None) -> list[str]:
-    """CEL on ReadinessProbe: port ranges and the httpGet scheme."""
-    if probe is None:
-        return []
-    errs = []
-    ports = (("httpGet", probe.http_get), ("tcpSocket", probe.tcp_socket), ("grpc", probe.grpc))
-    for name, method in ports:
-        port = getattr(method, "port", None)
-        if method is not None and port is None and name != "grpc":
-            errs.append(f"{path}.{name}.port: Required value")
-        if port is not None and not 0 < port <= 65535:
-            errs.append(f'{path}.{name}.port: Invalid value: "integer": port must be between 1-65535')
-    if probe.http_get is not None and probe.http_get.scheme not in (None, "", "HTTP", "HTTPS"):
-        errs.append(f'{path}.httpGet.scheme: Invalid value: "string": scheme must be one of [HTTP, HTTPS]')
-    if probe.exec is not None and probe.exec.command is None:
-        errs.append(f"{path}.exec.command: Required value")
-    return errs
-
-
-def validate_workload_group(resource: Resource) -> Verdict:
-    errs = metadata_errors(resource, spec_required=True)
-    if errs:
-        return Verdict(errors=errs)
-    spec: WorkloadGroup = resource.spec
-    if spec.template is None:
-        return Verdict(errors=["template is required", "spec.template: Required value"])
-    crd = crd_workload_entry_errors("spec.template", spec.template, address_required=False)
-    crd += crd_probe_errors("spec.probe", spec.probe)
-    if spec.metadata is not None:
-        label_errs = common.validate_tag_labels(spec.metadata.labels)
-        if label_errs:
-            return Verdict(errors=crd + [f"invalid labels: {'; '.join(label_errs)}"])
-    # The template is not checked as a WorkloadEntry: its address and ports are filled in later.
-    return Verdict(errors=crd + validate_readiness_probe(spec.probe))
-
-
-def validate_proxy_config(resource: Resource) -> Verdict:
-    errs = metadata_errors(resource)
-    if errs:
-        return Verdict(errors=errs)
-    spec: ProxyConfig = resource.spec
-    errors, warnings = common.validate_policy_workload_selector(spec.selector)
-    errors += common.crd_selector_errors("spec.selector", spec.selector)
-    if (spec.concurrency or 0) < 0:
-        errors.append("concurrency must be greater than or equal to 0")
-    return Verdict(errors=errors, warnings=warnings)
-
-
-# ---------------------------------------------------------------- EnvoyFilter
 
 ENVOY_FILTER_WARNING = (
     "EnvoyFilter exposes internal implementation details that may change at any time. "
@@ -256,7 +63,7 @@ def crd_envoy_filter_errors(spec: EnvoyFilter) -> list[str]:
         errs.append('spec: Invalid value: "object": only one of targetRefs or workloadSelector can be set')
     errs += crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector)
     for i, ref in enumerate(spec.target_refs or []):
-        errs += common.crd_target_ref_errors(f"spec.targetRefs[{i}]", ref)
+        errs += crd_target_ref_errors(f"spec.targetRefs[{i}]", ref)
     for i, patch in enumerate(spec.config_patches or []):
         match = patch.match
         if match is None:
@@ -452,11 +259,3 @@ def _missing_typed_config(message: Any) -> list[str]:
 def _is_repeated(field: Any) -> bool:
     repeated = getattr(field, "is_repeated", None)
     return bool(repeated) if repeated is not None else field.label == field.LABEL_REPEATED
-
-
-VALIDATORS = {
-    "WorkloadEntry": validate_workload_entry_resource,
-    "WorkloadGroup": validate_workload_group,
-    "ProxyConfig": validate_proxy_config,
-    "EnvoyFilter": validate_envoy_filter,
-}
