@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from proto_strategies import messages
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile.dynamic import compile_snapshot
-from pilotfish.proxy.errors import ProxyConfigError
-from pilotfish.proxy.stats import StatsStore
+from pilotfish.proxy.common.errors import ProxyConfigError
+from pilotfish.proxy.common.stats import StatsStore
 from pilotfish.proxy.xds.resources import Resources, decode
 from pilotfish.proxy.xds.type_state import CLUSTER, LISTENER, ROUTE
 

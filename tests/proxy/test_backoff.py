@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from pilotfish.proxy.backoff import JitteredExponentialBackOff
+from pilotfish.proxy.common.backoff import JitteredExponentialBackOff
 
 
 class MaxRandom:

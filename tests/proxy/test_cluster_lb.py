@@ -11,10 +11,10 @@ import pytest
 from envoy.config.endpoint.v3 import endpoint_pb2
 from google.protobuf import json_format
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
-from pilotfish.proxy.cluster import Cluster
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
+from pilotfish.proxy.upstream.cluster import Cluster
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.common.errors import ProxyConfigError
 
 from .conftest import Backend, _BackendConn, bootstrap, client, cluster, port_of, running_proxy, sa
 

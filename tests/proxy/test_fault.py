@@ -2,10 +2,10 @@
 
 import random
 
-from pilotfish.proxy.fault import (
+from pilotfish.proxy.filters.fault import (
     MILLION, NO_FAULT, ActiveFaults, AbortSpec, DelaySpec, FaultPolicy, Fraction, resolve,
 )
-from pilotfish.proxy.route_table import HeaderMatcher
+from pilotfish.proxy.router.route_table import HeaderMatcher
 
 
 class Seq:
@@ -101,6 +101,6 @@ def test_route_override_replaces_whole():
 
 
 def test_fault_flags_render_in_envoy_order():
-    from pilotfish.proxy.access_log import DI, FI, NR, UO, flags_string
+    from pilotfish.proxy.filters.access_log import DI, FI, NR, UO, flags_string
 
     assert flags_string(DI | FI) == "DI,FI" and flags_string(FI | UO | NR) == "UO,NR,FI"

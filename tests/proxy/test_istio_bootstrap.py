@@ -32,9 +32,9 @@ import grpc
 import pytest
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
-from pilotfish.proxy.bootstrap import load_bootstrap, parse_bootstrap
+from pilotfish.proxy.compile.bootstrap_file import load_bootstrap, parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.common.errors import ProxyConfigError
 from pilotfish.proxy.xds.settings import ads_settings
 from pilotfish.proxy.xds.type_state import CLUSTER, LISTENER
 

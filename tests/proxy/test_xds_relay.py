@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.common.errors import ProxyConfigError
 from pilotfish.proxy.workers import MAX_FRAME, FrameDecoder, frame, read_frame
 from pilotfish.proxy.xds.relay import (
     RelayedConfig,

@@ -8,9 +8,9 @@ import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.route.v3 import route_pb2
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
-from pilotfish.proxy.backoff import JitteredExponentialBackOff
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
+from pilotfish.proxy.common.errors import ProxyConfigError
+from pilotfish.proxy.common.backoff import JitteredExponentialBackOff
 from pilotfish.proxy.xds.resources import Resources, eds_names
 from pilotfish.proxy.xds.settings import ads_settings
 from pilotfish.proxy.xds.type_state import CLUSTER, ENDPOINT, ROUTE, TypeState
@@ -209,7 +209,7 @@ def test_version_hash_is_envoys_xxhash64() -> None:
 
 
 def test_one_scope_per_name_and_pruning() -> None:
-    from pilotfish.proxy.stats import StatsStore
+    from pilotfish.proxy.common.stats import StatsStore
 
     s = StatsStore()
     a = s.cluster("a")
@@ -234,7 +234,7 @@ def test_one_scope_per_name_and_pruning() -> None:
 
 
 def test_merged_workers_do_not_add_up_versions() -> None:
-    from pilotfish.proxy.stats import StatsStore, merge_snapshots, render_text
+    from pilotfish.proxy.common.stats import StatsStore, merge_snapshots, render_text
 
     stores = [StatsStore(), StatsStore()]
     for st in stores:

@@ -24,11 +24,11 @@ from google.protobuf import json_format
 
 from .. import __version__
 from . import workers
-from .http1 import encode_response_head
+from .http.http1 import encode_response_head
 from .admin_clusters import clusters_json, clusters_text, listeners_json, listeners_text
 from .admin_config_dump import config_dump
 from .admin_help import help_text
-from .stats import merge_snapshots, render_json, render_prometheus, render_text
+from .common.stats import merge_snapshots, render_json, render_prometheus, render_text
 
 if TYPE_CHECKING:
     from .server import ProxyServer

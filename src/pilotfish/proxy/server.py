@@ -12,10 +12,10 @@ from typing import Any
 
 from .admin import AdminServer
 from .compile import Compiled
-from .date_header import date_line
-from .downstream import ConnectionSet, DownstreamConnection
-from .overload import ConnectionGate, OverloadManager, RequestShed
-from .runtime import ListenerConfig, RuntimeConfig
+from .http.date_header import date_line
+from .http.downstream import ConnectionSet, DownstreamConnection
+from .http.overload import ConnectionGate, OverloadManager, RequestShed
+from .http.config import ListenerConfig, RuntimeConfig
 
 log = logging.getLogger("pilotfish.proxy")
 

@@ -6,12 +6,12 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from .. import layered_runtime
-from ..access_log import AccessLogSink
-from ..errors import ProxyConfigError
-from ..layered_runtime import Runtime
-from ..runtime import RuntimeConfig
-from ..stats import StatsStore
+from . import layered_runtime
+from ..filters.access_log import AccessLogSink
+from ..common.errors import ProxyConfigError
+from .layered_runtime import Runtime
+from ..http.config import RuntimeConfig
+from ..common.stats import StatsStore
 from .dynamic import compile_snapshot
 from .overload import OverloadConfig, compile_overload
 

@@ -11,19 +11,19 @@ import socket
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..circuit_breaker import CircuitBreakerSettings
-from ..cluster import (
+from ..upstream.circuit_breaker import CircuitBreakerSettings
+from ..upstream.cluster import (
     EDS, LOGICAL_DNS, ORIGINAL_DST, STATIC, STRICT_DNS, ClusterSettings, EndpointSpec,
     LoadAssignment, LocalitySpec, OriginalDstOptions,
 )
-from ..errors import ProxyConfigError
-from ..lb import CLUSTER_PROVIDED, LbOptions
-from ..lb.original_dst import DEFAULT_HEADER
-from ..lb.ring_hash import DEFAULT_MAX_RING, DEFAULT_MIN_RING
-from ..lb.maglev import DEFAULT_TABLE_SIZE
-from ..priority import DEFAULT_OVERPROVISIONING, DEFAULT_PANIC_THRESHOLD
-from ..support import unpack_any
-from ..upstream import PoolOptions
+from ..common.errors import ProxyConfigError
+from ..upstream.lb import CLUSTER_PROVIDED, LbOptions
+from ..upstream.lb.original_dst import DEFAULT_HEADER
+from ..upstream.lb.ring_hash import DEFAULT_MAX_RING, DEFAULT_MIN_RING
+from ..upstream.lb.maglev import DEFAULT_TABLE_SIZE
+from ..upstream.priority import DEFAULT_OVERPROVISIONING, DEFAULT_PANIC_THRESHOLD
+from .subset import unpack_any
+from ..upstream.pool import PoolOptions
 from .durations import seconds
 from .resilience import compile_circuit_breakers, compile_health_checks, compile_outlier_detection
 

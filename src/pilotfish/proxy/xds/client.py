@@ -22,8 +22,8 @@ from typing import Any, Protocol
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from ..errors import ProxyConfigError
-from ..backoff import JitteredExponentialBackOff
+from ..common.errors import ProxyConfigError
+from ..common.backoff import JitteredExponentialBackOff
 from .dynamic_config import RejectedResources, ResponseResources
 from .resources import KIND, decode_each
 from .settings import AdsSettings

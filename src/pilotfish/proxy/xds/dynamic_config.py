@@ -27,12 +27,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..compile.dynamic import StatsUndo, compile_snapshot, precheck
-from ..errors import ProxyConfigError
+from ..common.errors import ProxyConfigError
 from .resources import KIND, Failure, Resources, eds_names, route_names, route_stat_prefixes
 from .type_state import ENDPOINT, LISTENER, ROUTE
 
 if TYPE_CHECKING:
-    from ..runtime import RuntimeConfig
+    from ..http.config import RuntimeConfig
     from ..server import ProxyServer
 
 

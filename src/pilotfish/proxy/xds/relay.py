@@ -50,8 +50,8 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
-from ..backoff import JitteredExponentialBackOff
-from ..errors import ProxyConfigError
+from ..common.backoff import JitteredExponentialBackOff
+from ..common.errors import ProxyConfigError
 from ..workers import frame, read_frame
 from .resources import KIND
 from .type_state import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE

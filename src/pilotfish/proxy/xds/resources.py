@@ -15,8 +15,8 @@ from typing import Any
 
 from google.protobuf import any_pb2
 
-from ..errors import ProxyConfigError
-from ..support import CheckResult, check_message, connection_managers
+from ..common.errors import ProxyConfigError
+from ..compile.subset import CheckResult, check_message, connection_managers
 from .type_state import CLUSTER, ENDPOINT, FULL_STATE, LISTENER, ROUTE
 
 #: Short names used in error paths and logs, Envoy's resource kinds.

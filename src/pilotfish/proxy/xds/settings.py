@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..compile.durations import seconds
-from ..errors import ProxyConfigError
+from ..common.errors import ProxyConfigError
 
 _GRPC, _V3 = 2, 2
 _ADS_SOURCES = ("ads", "self")

@@ -20,7 +20,7 @@ from typing import Any
 
 import xxhash
 
-from ..stats import ControlPlaneStats, StatsStore, SubscriptionStats
+from ..common.stats import ControlPlaneStats, StatsStore, SubscriptionStats
 from .resources import eds_stat_names, route_stat_prefixes
 from .type_state import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
