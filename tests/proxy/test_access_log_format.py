@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pilotfish.proxy.filters.access_log import NR, UF, UH
+from pilotfish.proxy.common.response_flags import NR, UF, UH
 from pilotfish.proxy.common.substitution_format import FormatError, json_format, text_format
 from pilotfish.proxy.common.errors import ProxyConfigError
 

@@ -14,7 +14,7 @@ from pilotfish.proxy.compile.resilience import (
     compile_outlier_detection, compile_retry_policy,
 )
 from pilotfish.proxy.common.errors import ProxyConfigError
-from pilotfish.proxy.filters.fault import MILLION
+from pilotfish.proxy.common.fractional import MILLION
 from pilotfish.proxy.router.retry_state import (
     RETRY_ON_CONNECT_FAILURE, RETRY_ON_GRPC_CANCELLED, RETRY_ON_GRPC_UNAVAILABLE, RETRY_ON_REFUSED_STREAM,
     RETRY_ON_RETRIABLE_STATUS_CODES,

@@ -3,8 +3,9 @@
 import random
 
 from pilotfish.proxy.filters.fault import (
-    MILLION, NO_FAULT, ActiveFaults, AbortSpec, DelaySpec, FaultPolicy, Fraction, resolve,
+    NO_FAULT, ActiveFaults, AbortSpec, DelaySpec, FaultPolicy, resolve,
 )
+from pilotfish.proxy.common.fractional import MILLION, Fraction
 from pilotfish.proxy.router.route_table import HeaderMatcher
 
 
@@ -101,6 +102,6 @@ def test_route_override_replaces_whole():
 
 
 def test_fault_flags_render_in_envoy_order():
-    from pilotfish.proxy.filters.access_log import DI, FI, NR, UO, flags_string
+    from pilotfish.proxy.common.response_flags import DI, FI, NR, UO, flags_string
 
     assert flags_string(DI | FI) == "DI,FI" and flags_string(FI | UO | NR) == "UO,NR,FI"

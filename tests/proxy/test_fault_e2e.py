@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from pilotfish.proxy.common.errors import ProxyConfigError
-from pilotfish.proxy.filters.fault import MILLION, NO_FAULT, Fraction
+from pilotfish.proxy.common.fractional import MILLION, Fraction
+from pilotfish.proxy.filters.fault import NO_FAULT
 
 from .conftest import Backend, bootstrap, client, cluster, port_of, running_proxy
 

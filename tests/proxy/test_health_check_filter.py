@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pilotfish.proxy.filters.access_log import LH
+from pilotfish.proxy.common.response_flags import LH
 from pilotfish.proxy.common.errors import ProxyConfigError
 from pilotfish.proxy.filters.health_check import HealthCheckFilter
 from pilotfish.proxy.upstream.host_set import IS_UNHEALTHY

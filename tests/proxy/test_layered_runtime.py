@@ -20,7 +20,7 @@ from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.compile.resilience import compile_fault
 from pilotfish.proxy.common.errors import ProxyConfigError
-from pilotfish.proxy.filters.fault import Fraction
+from pilotfish.proxy.common.fractional import Fraction
 
 from .conftest import Backend, bootstrap, client, cluster, port_of, running_proxy, until
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pilotfish.proxy.filters.access_log import NR, UH
+from pilotfish.proxy.common.response_flags import NR, UH
 from pilotfish.proxy.common.errors import ProxyConfigError
 from pilotfish.proxy.router.local_reply_config import (
     EQ,

@@ -15,7 +15,8 @@ from .compile import Compiled
 from .http.date_header import date_line
 from .http.downstream import ConnectionSet, DownstreamConnection
 from .http.overload import ConnectionGate, OverloadManager, RequestShed
-from .http.config import ListenerConfig, RuntimeConfig
+from .compile.compiled import RuntimeConfig
+from .http.config import ListenerConfig
 
 log = logging.getLogger("pilotfish.proxy")
 

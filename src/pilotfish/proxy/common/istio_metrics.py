@@ -18,8 +18,8 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Any
 
-from ..filters.access_log import flags_string
-from ..filters.peer_metadata import PeerInfo
+from ..common.response_flags import flags_string
+from .peer_info import PeerInfo
 
 #: Envoy's default histogram buckets (``Stats::HistogramSettingsImpl::defaultBuckets``).
 BUCKETS: tuple[float, ...] = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..filters.access_log import flags_string
+from ..common.response_flags import flags_string
 
 # The access-log entry (LocalReplyMixin._log_entry); optional parts follow when needed.
 (START, METHOD, PATH, VERSION, STATUS, FLAGS, RX, TX, DURATION, SERVICE_TIME, XFF, UA, REQUEST_ID,

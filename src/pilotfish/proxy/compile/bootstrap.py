@@ -10,7 +10,7 @@ from . import layered_runtime
 from ..filters.access_log import AccessLogSink
 from ..common.errors import ProxyConfigError
 from .layered_runtime import Runtime
-from ..http.config import RuntimeConfig
+from .compiled import RuntimeConfig
 from ..common.stats import StatsStore
 from .dynamic import compile_snapshot
 from .overload import OverloadConfig, compile_overload

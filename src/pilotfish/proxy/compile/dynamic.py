@@ -17,7 +17,8 @@ from . import layered_runtime
 from ..filters.access_log import AccessLogSink
 from ..upstream.cluster import EDS, Cluster, ClusterSettings
 from ..common.errors import ProxyConfigError
-from ..http.config import AdminConfig, ListenerConfig, RuntimeConfig
+from ..http.config import ListenerConfig
+from .compiled import AdminConfig, RuntimeConfig
 from ..common.stats import ClusterStats, StatsStore
 from .clusters import compile_cluster, compile_load_assignment
 from .listeners import RouteWarming, compile_listener, socket_address

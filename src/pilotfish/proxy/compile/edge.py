@@ -13,7 +13,8 @@ from typing import Any
 from envoy.extensions.filters.http.health_check.v3 import health_check_pb2  # noqa: F401  (registers the type)
 from google.protobuf import json_format
 
-from ..filters.access_log import FLAG_BITS, AccessLogSink, FormattedLog, format_default
+from ..common.response_flags import FLAG_BITS
+from ..filters.access_log import AccessLogSink, FormattedLog, format_default
 from ..common.substitution_format import (
     NEED_ADDRESSES,
     NEED_RESPONSE,

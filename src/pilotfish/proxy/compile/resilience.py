@@ -13,7 +13,8 @@ from typing import Any
 from ..common.backoff import DEFAULT_BASE_MS
 from ..upstream.circuit_breaker import UNLIMITED, CircuitBreakerSettings, Thresholds
 from ..common.errors import ProxyConfigError
-from ..filters.fault import AbortSpec, DelaySpec, FaultPolicy, Fraction
+from ..common.fractional import Fraction
+from ..filters.fault import AbortSpec, DelaySpec, FaultPolicy
 from ..upstream.health_check import HealthCheckSettings, HttpCheck
 from .layered_runtime import EMPTY as EMPTY_RUNTIME, Runtime
 from ..upstream.outlier import OutlierSettings

@@ -18,8 +18,8 @@ from .durations import seconds
 from .hash_policy import compile_hash_policy
 from .resilience import compile_retry_policy
 from ..router import retry_state as rs
-from ..router.shadow import compile_mirror_policies
-from ..filters.fault_filter import compile_per_filter
+from .mirror import compile_mirror_policies
+from .fault import compile_per_filter
 from .layered_runtime import EMPTY as EMPTY_RUNTIME, FractionMatch, Runtime
 from .resilience import fraction
 

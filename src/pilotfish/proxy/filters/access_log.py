@@ -1,4 +1,4 @@
-"""Response flags and the access logs (Envoy's default format, or a ``log_format``), written off
+"""The access logs (Envoy's default format, or a ``log_format``), written off
 the critical path.
 
 A finished stream appends one tuple of raw values to the sink's pending list; formatting and
@@ -14,20 +14,7 @@ import weakref
 from collections.abc import Callable
 from typing import IO
 
-# Response flags, in Envoy's order (StreamInfo::ResponseFlag).
-UH, UT, UF, UC, UO, NR, DC, URX, DPE, UPE, NC, DI, FI, SI, DT, LH = (1 << i for i in range(16))
-_FLAG_NAMES = ((LH, "LH"), (UH, "UH"), (UT, "UT"), (UF, "UF"), (UC, "UC"), (UO, "UO"), (NR, "NR"),
-               (DI, "DI"), (FI, "FI"), (DC, "DC"), (URX, "URX"), (SI, "SI"), (DPE, "DPE"), (UPE, "UPE"),
-               (NC, "NC"), (DT, "DT"))
-#: Envoy's short flag names → bits (the response_flag_filter's names).
-FLAG_BITS = {name: bit for bit, name in _FLAG_NAMES}
-
-
-def flags_string(flags: int) -> str:
-    if not flags:
-        return "-"
-    return ",".join(name for bit, name in _FLAG_NAMES if flags & bit)
-
+from ..common.response_flags import flags_string
 
 class AccessLogSink:
     """A file (or stdout/stderr) receiving Envoy's default format."""

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..common.backoff import RandomSource
+from ..common.fractional import Fraction
 from ..router.route_table import HeaderMatcher
 
 Headers = Sequence[tuple[bytes, bytes]]
 
-HUNDRED, TEN_THOUSAND, MILLION = 100, 10_000, 1_000_000
 
 DELAY_HEADER = b"x-envoy-fault-delay-request"
 DELAY_PERCENTAGE_HEADER = b"x-envoy-fault-delay-request-percentage"
@@ -44,22 +44,6 @@ ABORT_GRPC_HEADER = b"x-envoy-fault-abort-grpc-request"
 ABORT_PERCENTAGE_HEADER = b"x-envoy-fault-abort-request-percentage"
 DOWNSTREAM_NODE_HEADER = b"x-envoy-downstream-service-node"
 DOWNSTREAM_CLUSTER_HEADER = b"x-envoy-downstream-service-cluster"
-
-
-@dataclass(frozen=True, slots=True)
-class Fraction:
-    """envoy.type.v3.FractionalPercent (an unset percentage is 0/100: never)."""
-
-    numerator: int = 0
-    denominator: int = HUNDRED
-
-    def sample(self, rng: RandomSource) -> bool:
-        n = self.numerator
-        if n <= 0:
-            return False  # never and always draw nothing (the common Istio 0% and 100%)
-        if n >= self.denominator:
-            return True
-        return rng.getrandbits(64) % self.denominator < n
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,7 @@ from typing import Any
 
 from envoy.extensions.filters.http.fault.v3 import fault_pb2  # noqa: F401  (registers HTTPFault for unpack_any)
 
-from .access_log import DI, FI
-from ..common.errors import ProxyConfigError
+from ..common.response_flags import DI, FI
 from .fault import ActiveFaults, FaultDecision, FaultPolicy
 from ..common.stats import StatsStore
 
@@ -110,32 +109,3 @@ def active_faults(stats: StatsStore, stat_prefix: str) -> ActiveFaults:
     active = ActiveFaults()
     stats.scopes.append((prefix, "http", "envoy_http_conn_manager_prefix", stat_prefix, active))  # type: ignore[arg-type]
     return active
-
-
-def compile_fault_filter(name: str, msg: Any, path: str, stats: StatsStore, stat_prefix: str,
-                         warnings: list[str] | None = None, runtime: Any = None) -> FaultFilter:
-    """An HttpFilter named ``name`` holding an HTTPFault (already unpacked); ``runtime``
-    (layered_runtime.Runtime) gives its runtime keys their values."""
-    from ..compile.resilience import compile_fault
-
-    if not name:
-        raise ProxyConfigError("the fault filter needs a name (typed_per_filter_config keys refer to it)",
-                               f"{path}.name")
-    policy = compile_fault(msg, f"{path}.typed_config", warnings, runtime)
-    return FaultFilter(name, policy, active_faults(stats, stat_prefix))
-
-
-def compile_per_filter(configs: Any, path: str, warnings: list[str] | None = None,
-                       runtime: Any = None) -> dict[str, Any]:
-    """A typed_per_filter_config map: filter name → compiled override (fault filters only)."""
-    from ..compile.resilience import compile_fault_any
-
-    out: dict[str, Any] = {}
-    for key, value in configs.items():
-        kpath = f"{path}[{key!r}]"
-        type_name = value.type_url.rsplit("/", 1)[-1]
-        if type_name != FAULT_TYPE:
-            raise ProxyConfigError(f"typed_per_filter_config of type {type_name!r} is not supported "
-                                   f"(supported: {FAULT_TYPE})", kpath)
-        out[key] = compile_fault_any(value, kpath, warnings, runtime)
-    return out

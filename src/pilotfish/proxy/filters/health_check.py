@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .access_log import LH
+from ..common.response_flags import LH
 from ..upstream.host_set import IS_UNHEALTHY
 from ..router.route_table import HeaderMatcher
 

@@ -1,4 +1,7 @@
-"""The compiled configuration the request path reads: plain, slotted, immutable-by-convention."""
+"""The compiled configuration the connection manager reads: plain, slotted, immutable-by-convention.
+
+What belongs to the layers above (the route table, access logs, filters) is held as ``Any``
+with its type named in a comment: this layer never imports them."""
 
 from __future__ import annotations
 
@@ -6,10 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..filters.access_log import AccessLogSink
-    from ..upstream.cluster import Cluster
-    from ..router.route_table import RouteTable
     from ..common.stats import HttpStats, ListenerStats
+    from ..upstream.cluster import Cluster
 
 # server_header_transformation
 OVERWRITE, APPEND_IF_ABSENT, PASS_THROUGH = range(3)
@@ -21,8 +22,10 @@ class HcmConfig:
 
     stat_prefix: str
     stats: HttpStats
-    route_table: RouteTable
+    route_table: Any  # router.route_table.RouteTable
     filters: tuple[str, ...]  # explicit chain, router last
+    # The router's stream classes (plain, resilient), indexed by the route table's ``resilient``.
+    streams: tuple[Any, Any] = (None, None)
     server_name: bytes = b"envoy"  # Envoy's default (Istio's listeners set istio-envoy)
     server_transformation: int = OVERWRITE
     use_remote_address: bool = False
@@ -45,7 +48,7 @@ class HcmConfig:
     default_host_http10: bytes = b""
     allow_absolute_url: bool = True
     suppress_envoy_headers: bool = False
-    access_logs: tuple[AccessLogSink, ...] = ()
+    access_logs: tuple[Any, ...] = ()  # filters.access_log.AccessLogSink
     clusters: dict[str, Cluster] = field(default_factory=dict)
     buffer_limit: int = 1024 * 1024
     listener_port: int = 0
@@ -78,22 +81,3 @@ class ListenerConfig:
     connection_limit: int | None = None
     ignore_global_limit: bool = False
     bypass_overload: bool = False
-
-
-@dataclass(slots=True)
-class AdminConfig:
-    address: str
-    port: int
-
-
-@dataclass(slots=True)
-class RuntimeConfig:
-    listeners: list[ListenerConfig]
-    clusters: dict[str, Cluster]
-    admin: AdminConfig | None
-    bootstrap: Any  # the parsed Bootstrap message, for /config_dump only
-    warnings: list[str] = field(default_factory=list)
-    # What a config swap needs beyond the above (filled by compile.dynamic):
-    cluster_keys: dict[str, bytes] = field(default_factory=dict)  # serialized Cluster, by name
-    host_updates: list[tuple[Cluster, Any]] = field(default_factory=list)  # kept clusters' new settings
-    dynamic: Any = None  # xds.resources.Resources and warming names, for /config_dump

@@ -22,20 +22,20 @@ from __future__ import annotations
 
 import asyncio
 import random
-import weakref
 from bisect import bisect_right
 from collections import deque
 from math import floor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import tunnel
-from ..filters.access_log import SI
+from ..common.response_flags import SI
 from .date_header import date_line
 from ..common.errors import ProtocolError, contain
 from ..common.histogram import LOWER
 from .http1 import PARSE_ERRORS, RequestHead, encode_response_head, server_codec
 from .overload import ConnectionGate, shed_request
-from ..router.stream import RequestIds, ResilientStream, Stream
+from ..common.output_batch import output_batch
+from .request_ids import RequestIds
 
 if TYPE_CHECKING:
     from .config import ListenerConfig
@@ -43,49 +43,31 @@ if TYPE_CHECKING:
 _PAUSE_PIPELINE, _PAUSE_UPSTREAM, _PAUSE_BUFFER = 1, 2, 4
 
 
-class _Flushable(Protocol):
-    def flush_now(self) -> None: ...
+class Stream(Protocol):
+    """What the connection reads of and asks of a stream: the router's (router/stream.py), made
+    by ``HcmConfig.streams`` so that this layer does not import the one above it."""
 
+    conn: Any
+    head: RequestHead
+    hcm: Any
+    start: float
+    done: bool
+    request_complete: bool
+    response_started: bool
+    close_after: bool
+    deadline: float
+    upstream: Any
+    route: Any
+    flags: int
+    rx: int
+    tx: int
 
-class OutputBatch:
-    """Writes made while the loop dispatches one round of I/O events go out after the round.
-
-    A write to a peer asleep in epoll wakes it, and on a VM that wake-up (an inter-processor
-    interrupt) costs the writer more than the rest of the system call. Written as they are
-    produced, a busy proxy's writes trickle out one per request and wake the backend and the
-    client for each; written together after the round, one wake-up serves many. A connection
-    with output registers once per round (``add``) and is flushed by one ``call_soon``.
-    """
-
-    __slots__ = ("loop", "dirty", "__weakref__")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.dirty: list[_Flushable] = []
-
-    def add(self, conn: _Flushable) -> None:
-        """Flush ``conn`` after this round (hot callers inline these three lines)."""
-        dirty = self.dirty
-        if not dirty:
-            self.loop.call_soon(self.run)
-        dirty.append(conn)
-
-    def run(self) -> None:
-        dirty = self.dirty
-        self.dirty = []
-        for conn in dirty:
-            conn.flush_now()
-
-
-_BATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OutputBatch] = weakref.WeakKeyDictionary()
-
-
-def output_batch(loop: asyncio.AbstractEventLoop) -> OutputBatch:
-    """The loop's one OutputBatch (every connection on a loop shares it)."""
-    batch = _BATCHES.get(loop)
-    if batch is None:
-        batch = _BATCHES[loop] = OutputBatch(loop)
-    return batch
+    def begin(self) -> None: ...
+    def on_timeout(self) -> None: ...
+    def end_by_timeout(self, body: bytes) -> None: ...
+    def on_downstream_reset(self) -> None: ...
+    def local_reply(self, status: int, body: bytes, *, close: bool = False) -> None: ...
+    def _drop_upstream(self) -> None: ...
 
 
 class ConnectionSet:
@@ -327,7 +309,7 @@ class DownstreamConnection(asyncio.Protocol):
         stats.downstream_rq_http1_total += 1
         stats.downstream_rq_active += 1
         # No __init__ frame: the per-stream fields, the rest are class defaults.
-        stream = ResilientStream() if hcm.route_table.resilient else Stream()
+        stream = hcm.streams[hcm.route_table.resilient]()  # the router's (router/stream.py)
         stream.conn = self
         stream.head = head
         stream.hcm = hcm

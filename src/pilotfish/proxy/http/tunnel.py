@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..filters.access_log import SI
+from ..common.response_flags import SI
 from .http1 import encode_response_head
 
 _CONNECT = b"connect"

@@ -1,6 +1,6 @@
 """Route ``hash_policy``: the request hash RING_HASH and MAGLEV consume (Envoy's HashPolicyImpl).
 
-Computed lazily, only when a hashing balancer asks (``request_hash(stream)``), from what the
+Computed lazily, only when a hashing balancer asks (``upstream/lb/consistent_hash.request_hash(stream)``), from what the
 stream already holds: the request head, the downstream connection. Policies combine as in
 Envoy: ``hash = rotl(hash, 1) ^ new``, stopping after a ``terminal`` policy that produced one.
 A cookie policy with a ``ttl`` and no cookie in the request makes one up from the connection's
@@ -151,13 +151,6 @@ class SetCookie:
     def apply(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         headers.append((b"set-cookie", self.value))
         return headers
-
-
-def request_hash(stream: Any) -> int | None:
-    """The route's hash for this request, or None (no policy, or nothing to hash)."""
-    route = getattr(stream, "route", None)
-    policy = getattr(route.action, "hash_policy", None) if route is not None else None
-    return policy.generate(stream) if policy is not None else None
 
 
 def cookie_value(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..filters.access_log import DT, FI, FLAG_BITS, NC, NR, SI, UC, UF, UH, UO, UPE, UT
+from ..common.response_flags import DT, FI, FLAG_BITS, NC, NR, SI, UC, UF, UH, UO, UPE, UT
 from ..common.substitution_format import (
     DURATION,
     FLAGS,

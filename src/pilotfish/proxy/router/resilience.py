@@ -46,7 +46,7 @@ import ipaddress
 from typing import Any
 
 from . import shadow
-from ..filters.access_log import DT, SI, UH, UO, URX, UT
+from ..common.response_flags import DT, SI, UH, UO, URX, UT
 from ..upstream.outlier import LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_CONNECT_SUCCESS, LOCAL_ORIGIN_TIMEOUT
 from .retry_state import (
     NO_LIMIT, NO_OVERFLOW, RESET_CONNECT_FAILURE, RESET_CONNECTION_TERMINATION, RESET_LOCAL,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import shadow
 from ..http import tunnel
-from ..filters.access_log import DC, NC, NR, UC, UF, UH, UO, UPE, UT
+from ..common.response_flags import DC, NC, NR, UC, UF, UH, UO, UPE, UT
 from ..common.attr_layout import prime
 from ..http.http1 import CHUNKED_END, encode_chunk, encode_last_chunk
 from ..upstream.lb.round_robin import RoundRobin
@@ -29,7 +29,7 @@ from .resilience import ResilienceMixin
 from .stream_state import _LENGTH, _RESET_BEFORE_HEADERS
 
 if TYPE_CHECKING:
-    from ..upstream.pool import UpstreamConnection
+    from ..http.upstream_connection import UpstreamConnection
 
 __all__ = ["RequestIds", "Stream", "request_id"]
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..http.downstream import DownstreamConnection
     from ..http.http1 import RequestHead
-    from ..upstream.pool import UpstreamConnection
+    from ..http.upstream_connection import UpstreamConnection
 
 # Response body framing towards the client.
 _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(3)

@@ -1,6 +1,6 @@
 """Runtime clusters: their hosts, load balancer and connection pools, per discovery type.
 
-* STATIC and EDS install a ``LoadAssignment`` (``update_load_assignment`` for an EDS
+* STATIC and EDS install a ``LoadAssignment`` (``compile.clusters.install_load_assignment`` for an EDS
   ClusterLoadAssignment; a static ``load_assignment`` goes through the same path).
 * STRICT_DNS resolves every endpoint and installs the assignment with the addresses found.
 * LOGICAL_DNS keeps one host whose address follows the latest resolution: new connections go
@@ -28,7 +28,6 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from . import lb
 from .circuit_breaker import CircuitBreakerSettings, ClusterResources
@@ -212,18 +211,6 @@ class Cluster:
         self._outlier_timer = self._loop.call_later(delay, self._outlier_interval)
 
     # ---- endpoint updates ----------------------------------------------------------------
-    def update_load_assignment(self, cla: Any) -> list[str]:
-        """Install an EDS ClusterLoadAssignment; raises ProxyConfigError (a NACK) when it uses
-        something unsupported. Returns warnings for ignored fields."""
-        from ..compile.clusters import compile_load_assignment
-        from ..compile.subset import CheckResult, check_message
-
-        path = f"ClusterLoadAssignment[{cla.cluster_name or self.settings.eds_service_name or self.name}]"
-        result = CheckResult()
-        check_message(cla, path, result)
-        self.install(compile_load_assignment(cla, path, self.settings.kind))
-        return result.warnings
-
     def update_settings(self, settings: ClusterSettings) -> None:
         """A kept cluster whose endpoints changed (same Cluster message, new assignment)."""
         self.settings = settings

@@ -14,15 +14,13 @@ locality.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from .host_health import (
     ACTIVE_HC_TIMEOUT, DEGRADED_ACTIVE_HC, DEGRADED_EDS_HEALTH, EXCLUDED_VIA_IMMEDIATE_HC_FAIL, FAILED_ACTIVE_HC,
     FAILED_EDS_HEALTH, FAILED_OUTLIER_CHECK, PENDING_ACTIVE_HC, PENDING_DYNAMIC_REMOVAL,
 )
 
-if TYPE_CHECKING:
-    from .pool import ConnectionPool
 
 # envoy.config.core.v3.HealthStatus
 UNKNOWN, HEALTHY, UNHEALTHY, DRAINING, TIMEOUT, DEGRADED = range(6)
@@ -60,7 +58,7 @@ class Host:
         self.weight = weight
         self.hostname = hostname  # for auto_host_rewrite
         self.active_rq = 0
-        self.pool: ConnectionPool | None = None
+        self.pool: Any = None  # its pool.ConnectionPool, made on first use (the pool holds the host)
         self.label = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
         self.priority = priority
         self.locality = locality

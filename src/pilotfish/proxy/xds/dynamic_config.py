@@ -32,7 +32,7 @@ from .resources import KIND, Failure, Resources, eds_names, route_names, route_s
 from .type_state import ENDPOINT, LISTENER, ROUTE
 
 if TYPE_CHECKING:
-    from ..http.config import RuntimeConfig
+    from ..compile.compiled import RuntimeConfig
     from ..server import ProxyServer
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Sequence
 
-from ...router.hash_policy import request_hash
 from ..host_set import Host, Level
 from ..priority import PriorityLoad, choose_priority
 
@@ -40,6 +39,14 @@ def normalized_weights(level: Level, panic: bool, locality_weighted: bool) -> We
     if members:
         _normalize_hosts(members, 1.0, out)
     return out
+
+
+def request_hash(stream: Any) -> int | None:
+    """The route's hash for this request (its HashPolicy, router/hash_policy.py, computes it),
+    or None (no policy, or nothing to hash)."""
+    route = getattr(stream, "route", None)
+    policy = getattr(route.action, "hash_policy", None) if route is not None else None
+    return policy.generate(stream) if policy is not None else None
 
 
 class HashBalancer:
