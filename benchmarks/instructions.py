@@ -7,6 +7,8 @@ request. Timers (the Date line, the stats flush, the overload monitor) run by wa
 which valgrind stretches; their rate is measured on an idle proxy and taken out.
 
     python benchmarks/instructions.py [SRC_DIR]     # SRC_DIR: another checkout's src/, to compare
+
+Two route shapes: a plain route, and Istio's (its default retry policy on the route).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ static_resources:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: bench
           route_config:
-            virtual_hosts: [{{name: all, domains: ["*"], routes: [{{match: {{prefix: /}}, route: {{cluster: backend}}}}]}}]
+            virtual_hosts: [{{name: all, domains: ["*"], routes: [{{match: {{prefix: /}}, route: {route}}}]}}]
           http_filters:
           - {{name: envoy.filters.http.router, typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}}}
   clusters:
@@ -45,6 +47,16 @@ static_resources:
       cluster_name: backend
       endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {backend}}}}}}}}}]}}]
 """
+#: The route's action: a plain one, or Istio's shape (its default retry policy, as istiod writes
+#: it on every route; no route timeout).
+ROUTES = {
+    "plain": "{cluster: backend}",
+    "istio": ("{cluster: backend, retry_policy: {retry_on: 'connect-failure,refused-stream,unavailable,"
+              "cancelled,retriable-status-codes', num_retries: 2, retriable_status_codes: [503], "
+              "retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts, typed_config: "
+              "{'@type': type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate}}], "
+              "host_selection_retry_max_attempts: 5}, max_stream_duration: {max_stream_duration: 0s}}"),
+}
 REQUEST = b"GET /p HTTP/1.1\r\nhost: a\r\nuser-agent: bench\r\naccept: */*\r\n\r\n"
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\ncontent-type: text/plain\r\n\r\n" + b"x" * 100
 
@@ -77,11 +89,11 @@ async def _load(port: int, n: int) -> None:
     writer.close()
 
 
-def _run(src: Path, requests: int, idle: float) -> tuple[int, float]:
+def _run(src: Path, requests: int, idle: float, shape: str = "plain") -> tuple[int, float]:
     """(total instructions, seconds of the measured part) of one proxy run under callgrind."""
     backend, port, admin = _free_port(), _free_port(), _free_port()
     work = Path(tempfile.mkdtemp())
-    (work / "bootstrap.yaml").write_text(BOOTSTRAP.format(admin=admin, port=port, backend=backend))
+    (work / "bootstrap.yaml").write_text(BOOTSTRAP.format(admin=admin, port=port, backend=backend, route=ROUTES[shape]))
     out = work / "callgrind.out"
     env = dict(os.environ, PYTHONPATH=str(src))
     took = 0.0
@@ -117,16 +129,17 @@ def _run(src: Path, requests: int, idle: float) -> tuple[int, float]:
     return int(total.group(1)), took
 
 
-def per_request(src: Path, n1: int = 500, n2: int = 2500) -> tuple[float, float]:
+def per_request(src: Path, shape: str = "plain", n1: int = 500, n2: int = 2500) -> tuple[float, float]:
     """(instructions per request without timer work, timer instructions per second)."""
-    (i0, t0), (i1, t1) = _run(src, 0, 2.0), _run(src, 0, 12.0)
+    (i0, t0), (i1, t1) = _run(src, 0, 2.0, shape), _run(src, 0, 12.0, shape)
     rate = (i1 - i0) / (t1 - t0)
-    (a, ta), (b, tb) = _run(src, n1, 0.0), _run(src, n2, 0.0)
+    (a, ta), (b, tb) = _run(src, n1, 0.0, shape), _run(src, n2, 0.0, shape)
     return ((b - a) - rate * (tb - ta)) / (n2 - n1), rate
 
 
 if __name__ == "__main__":
     src = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "src"
-    cost, rate = per_request(src)
-    print(f"{src}: {cost / 1000:.1f}k instructions per request on a plain route "
-          f"(timer work, taken out: {rate / 1000:.0f}k instructions per second)")
+    for shape in ROUTES:
+        cost, rate = per_request(src, shape)
+        print(f"{src}: {cost / 1000:.1f}k instructions per request on a {shape} route "
+              f"(timer work, taken out: {rate / 1000:.0f}k instructions per second)")

@@ -52,7 +52,7 @@ def test_retry_gate_of_istio_default() -> None:
     assert (low, gate) == (503, frozenset({b"grpc-status"}))
 
 
-def test_route_table_with_retries_makes_resilient_streams() -> None:
+def test_a_route_with_retries_gives_its_streams_a_resilience() -> None:
     from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
     from pilotfish.proxy.compile import compile_bootstrap
 
@@ -60,5 +60,5 @@ def test_route_table_with_retries_makes_resilient_streams() -> None:
         doc = doc_for([1], retry, vhost={"include_request_attempt_count": False})
         return compile_bootstrap(parse_bootstrap(doc).message).runtime.listeners[0].hcm.route_table
 
-    assert table(ISTIO_RETRY).resilient
-    assert not table(None).resilient
+    assert table(ISTIO_RETRY).default.routes[0].action.resilient
+    assert not table(None).default.routes[0].action.resilient

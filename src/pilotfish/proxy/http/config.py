@@ -24,8 +24,8 @@ class HcmConfig:
     stats: HttpStats
     route_table: Any  # router.route_table.RouteTable
     filters: tuple[str, ...]  # explicit chain, router last
-    # The router's stream classes (plain, resilient), indexed by the route table's ``resilient``.
-    streams: tuple[Any, Any] = (None, None)
+    # The router's Stream class (router/stream.py), called with (connection, head, this, loop time).
+    new_stream: Any = None
     server_name: bytes = b"envoy"  # Envoy's default (Istio's listeners set istio-envoy)
     server_transformation: int = OVERWRITE
     use_remote_address: bool = False

@@ -45,7 +45,7 @@ _PAUSE_PIPELINE, _PAUSE_UPSTREAM, _PAUSE_BUFFER = 1, 2, 4
 
 class Stream(Protocol):
     """What the connection reads of and asks of a stream: the router's (router/stream.py), made
-    by ``HcmConfig.streams`` so that this layer does not import the one above it."""
+    by ``HcmConfig.new_stream`` so that this layer does not import the one above it."""
 
     conn: Any
     head: RequestHead
@@ -308,13 +308,8 @@ class DownstreamConnection(asyncio.Protocol):
         stats.downstream_rq_total += 1
         stats.downstream_rq_http1_total += 1
         stats.downstream_rq_active += 1
-        # No __init__ frame: the per-stream fields, the rest are class defaults.
-        stream = hcm.streams[hcm.route_table.resilient]()  # the router's (router/stream.py)
-        stream.conn = self
-        stream.head = head
-        stream.hcm = hcm
-        stream.start = now = self.loop.time()
-        stream.done = False  # read before it is set: an instance field reads faster than a class default
+        now = self.loop.time()
+        stream = hcm.new_stream(self, head, hcm, now)  # the router's (router/stream.py)
         if hcm.request_timeout:  # the whole request must arrive within it
             self.rq_stream = stream
             self.rq_deadline = now + hcm.request_timeout
@@ -545,7 +540,7 @@ class DownstreamConnection(asyncio.Protocol):
     def _stream_idle(self, stream: Stream, now: float) -> float:
         """The connection manager's stream idle timeout for the active stream (see the module
         docstring): when to look again, or 0.0 (none applies, or it has just ended the stream).
-        A route ``idle_timeout`` replaces it (0: none); a ResilientStream runs the route's."""
+        A route ``idle_timeout`` replaces it (0: none); the stream's Resilience runs the route's."""
         route = stream.route
         if route is not None and getattr(route.action, "idle_timeout_set", False):
             return 0.0

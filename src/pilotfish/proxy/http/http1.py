@@ -14,7 +14,7 @@ lengths, chunk sizes, obsolete folding and bare LF; the codecs add what llhttp l
 response).
 
 This is the request path: every callback runs once per header or message, so state lives in
-few attributes and per-message objects take class-level defaults instead of an ``__init__``.
+few attributes and per-message objects are slotted.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from typing import Any, Protocol
 
 import httptools
 
-from ..common.attr_layout import prime
 from ..common.errors import ProtocolError
 
 #: Headers that describe one hop only; never forwarded (RFC 9110 §7.6.1).
@@ -111,35 +110,37 @@ def request_chunked(te: bytes, head: RequestHead, parser: Any) -> bool:
 
 
 class RequestHead:
-    """A parsed request line and its end-to-end headers (names lower-cased bytes).
+    """A parsed request line and its end-to-end headers (names lower-cased bytes)."""
 
-    Attributes not set for a request keep the class defaults below; ``headers`` is a list when
-    the codec built the head.
-    """
+    __slots__ = ("method", "target", "path", "path_only", "authority", "headers", "version", "keep_alive",
+                 "chunked", "content_length", "upgrade", "upgrade_proto", "expect_continue",
+                 "connection_tokens", "has_connection_header", "request_id", "forwarded_for",
+                 "forwarded_proto", "envoy_control", "trailers", "_query")
 
-    method = b""
-    target = b""
-    path = b""
-    path_only = b""
-    authority = b""
-    headers: list[tuple[bytes, bytes]] = []  # replaced per instance, never mutated here
-    version = "1.1"
-    keep_alive = True
-    chunked = False
-    content_length: int | None = None
-    upgrade = False
-    upgrade_proto = b""  # the Upgrade header's value
-    expect_continue = False
-    connection_tokens: tuple[bytes, ...] = ()  # extra names the Connection header nominated
-    has_connection_header = False
-    # Values of the x-request-id / x-forwarded-for / x-forwarded-proto headers (repeats joined
-    # with ","), so the router need not search the list for them.
-    request_id: bytes | None = None
-    forwarded_for: bytes | None = None
-    forwarded_proto: bytes | None = None
-    envoy_control = False  # one of ENVOY_CONTROL_HEADERS is present
-    trailers: list[tuple[bytes, bytes]] | None = None  # a chunked body's trailer fields
-    _query: dict[bytes, bytes] | None = None
+    def __init__(self) -> None:
+        self.method = b""
+        self.target = b""
+        self.path = b""
+        self.path_only = b""
+        self.authority = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.version = "1.1"
+        self.keep_alive = True
+        self.chunked = False
+        self.content_length: int | None = None
+        self.upgrade = False
+        self.upgrade_proto = b""  # the Upgrade header's value
+        self.expect_continue = False
+        self.connection_tokens: tuple[bytes, ...] = ()  # extra names the Connection header nominated
+        self.has_connection_header = False
+        # Values of the x-request-id / x-forwarded-for / x-forwarded-proto headers (repeats
+        # joined with ","), so the router need not search the list for them.
+        self.request_id: bytes | None = None
+        self.forwarded_for: bytes | None = None
+        self.forwarded_proto: bytes | None = None
+        self.envoy_control = False  # one of ENVOY_CONTROL_HEADERS is present
+        self.trailers: list[tuple[bytes, bytes]] | None = None  # a chunked body's trailer fields
+        self._query: dict[bytes, bytes] | None = None
 
     def query(self) -> dict[bytes, bytes]:
         """Query parameters (first value wins), parsed only when a route asks for them."""
@@ -167,12 +168,6 @@ HttpParserUpgrade = httptools.HttpParserUpgrade
 PARSE_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 
 
-# The fields the codec sets on a head, first the ones every request sets (see attr_layout.py).
-_HEAD_FIELDS = ("headers", "method", "target", "path", "path_only", "authority", "content_length",
-                "request_id", "forwarded_for", "forwarded_proto", "keep_alive", "version", "chunked",
-                "upgrade", "upgrade_proto", "expect_continue", "connection_tokens",
-                "has_connection_header", "envoy_control", "trailers", "_query")
-prime(RequestHead, _HEAD_FIELDS)
 
 
 class RequestSink(Protocol):

@@ -20,10 +20,7 @@ from .local_reply_config import local_details
 class LocalReplyMixin(StreamState):
     """Local replies and the end-of-stream bookkeeping."""
 
-    # Set only where configured (local_reply_config, health_check filter, log formats).
-    details: str | None = None  # Envoy's response code details of a local reply
-    health_check = False  # the health_check filter matched the request
-    reply_headers: list[tuple[bytes, bytes]] | None = None  # a local reply's head, for %RESP(X)%
+    __slots__ = ()
 
     def _server_header(self, out: list[tuple[bytes, bytes]]) -> None:
         t = self.hcm.server_transformation
@@ -92,9 +89,8 @@ class LocalReplyMixin(StreamState):
         once the request was read completely, else 408 and the connection closes (the rest of
         the request cannot be skipped); after the response has started, the client connection
         is reset."""
-        if self.backoff is not None:
-            self.backoff.cancel()
-            self.backoff = None
+        if self.rz is not None:
+            self.rz.cancel_retry()
         self._drop_upstream()  # type: ignore[attr-defined]  # Stream
         done = self.request_complete
         self.local_reply(504 if done else 408, body, close=not done)  # (a reset once the response started)
@@ -103,11 +99,11 @@ class LocalReplyMixin(StreamState):
         if self.done:
             return
         self.done = True
-        if self.backoff is not None or self.rs is not None:
-            self.end_retries()  # type: ignore[attr-defined]  # ResilientStream
+        if self.rz is not None:
+            self.rz.end()
         if self.pending is not None:
             self.pending = None
-        if not self.request_complete and self.shadows is not None:  # (shadows: a class default, slow to read)
+        if not self.request_complete and self.shadows is not None:
             cancel_unfinished(self.shadows)
         status = self.status
         hcm = self.hcm

@@ -21,6 +21,8 @@ _ATTEMPT_1 = b"x-envoy-attempt-count: 1"
 class RequestHeadMixin(StreamState):
     """Head checks, route-level replies and the upstream request head."""
 
+    __slots__ = ()
+
     def _check_head(self, hcm: Any, head: RequestHead, authority: bytes) -> bytes | None:
         """Upgrades, HTTP/1.0, a missing host, port stripping: the authority to route by, or
         None when a local reply was sent."""

@@ -2,12 +2,10 @@
 
 A stream whose route has a retry policy, an idle timeout, a max stream duration or attempt-count
 headers, whose request carries router control headers (x-envoy-retry-on, x-envoy-upstream-rq-
-timeout-ms, ...), or whose cluster has outlier detection is a ``ResilientStream``: made as one
-when its route table has such a route (``RouteTable.resilient``; until ``setup_resilience`` it
-behaves as a Stream), else switched to one in ``Stream.begin`` (the slower way: an instance whose
-class changed loses CPython's fast attribute access). Every other stream runs the plain Stream
-code: no RetryState, no extra timer, no per-event check for any of this. Even here the
-RetryState is made only when an attempt fails or a response could be retried
+timeout-ms, ...), or whose cluster has outlier detection gets a ``Resilience`` (``stream.rz``,
+made in ``Stream.begin``): the state of Envoy's RetryStateImpl and the router's timers, in an
+object of its own. The stream asks it at each event (one field read when there is none). Even
+here the RetryState is made only when an attempt fails or a response could be retried
 (``retry_min_status``, ``retry_gate_headers``), unless control headers must be merged into it.
 
 As Envoy's router (source/common/router/router.cc):
@@ -53,7 +51,6 @@ from .retry_state import (
     RESET_PROTOCOL_ERROR, RETRY, RetryPolicy, RetryState, expected_timeout_ms, per_try_timeout,
 )
 from .route_table import OVERWRITE_OR_ADD, HeaderMutation, header_value
-from .stream_state import StreamState
 
 _HEADER_ONLY_POLICY = RetryPolicy()  # a route without retry_policy: x-envoy-retry-on alone
 _ROUTER_HEADERS = frozenset({
@@ -100,101 +97,87 @@ def trusted(stream: Any) -> bool:
         return False
 
 
-class ResilienceMixin(StreamState):
-    """The ResilientStream overrides (see the module docstring); ``super()`` is Stream, and
-    ``_stream_<name>`` its method for the overrides run on every request."""
+class Resilience:
+    """Retries, timeouts and outlier reports of one stream (see the module docstring). Its
+    methods take the stream: it holds no reference back, so a finished stream and its
+    Resilience go with reference counting alone."""
 
-    rs: RetryState | None  # (default in StreamState: Stream.finish checks it)
-    per_try: float  # a per-try timer is configured (default in StreamState: Stream.on_request_end checks it)
-    try_timeout = 0.0  # per_try_timeout (or its header), seconds
-    try_idle = 0.0  # per_try_idle_timeout, seconds
-    rq_deadline = 0.0
-    try_deadline = 0.0
-    try_idle_deadline = 0.0
-    try_idle_mark = -1
-    idle_deadline = 0.0
-    idle_mark = -1
-    stream_deadline = 0.0
-    policy: RetryPolicy | None = None  # while a retry is possible; ``rs`` made at the first failure
-    body_buf: list[bytes] | None = None  # request body kept for a retry (wire form), from its first bytes
-    fix_head = False  # attempt 1's head needs its per-attempt lines redone
-    backoff: Any  # the back-off TimerHandle (default in StreamState: Stream.finish checks it)
-    head_base: bytes | None = None  # the request head without its per-attempt lines and end
-    attempt = 1
+    __slots__ = ("policy", "rs", "per_try", "try_timeout", "try_idle", "rq_deadline", "try_deadline",
+                 "try_idle_deadline", "try_idle_mark", "idle_deadline", "idle_mark", "stream_deadline",
+                 "body_buf", "fix_head", "backoff", "head_base", "attempt")
 
-    _HOT = ("_send", "on_upstream_ready", "on_response_head")
-    _stream_send: Any
-    _stream_on_upstream_ready: Any
-    _stream_on_response_head: Any
+    def __init__(self) -> None:
+        self.policy: RetryPolicy | None = None  # while a retry is possible; ``rs`` made at the first failure
+        self.rs: RetryState | None = None
+        self.per_try = 0.0  # a per-try timer is configured: they start with the attempt
+        self.try_timeout = 0.0  # per_try_timeout (or its header), seconds
+        self.try_idle = 0.0  # per_try_idle_timeout, seconds
+        self.rq_deadline = 0.0  # the route timeout's
+        self.try_deadline = 0.0
+        self.try_idle_deadline = 0.0
+        self.try_idle_mark = -1
+        self.idle_deadline = 0.0
+        self.idle_mark = -1
+        self.stream_deadline = 0.0
+        self.body_buf: list[bytes] | None = None  # request body kept for a retry (wire form), from its first bytes
+        self.fix_head = False  # attempt 1's head needs its per-attempt lines redone
+        self.backoff: Any = None  # a pending retry's back-off TimerHandle
+        self.head_base: bytes | None = None  # the request head without its per-attempt lines and end
+        self.attempt = 1
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Bind the Stream methods the hot overrides extend as ``_stream_<name>``: calling them
-        so costs no super() object per call (about 0.4 µs each on CPython 3.11)."""
-        super().__init_subclass__(**kwargs)
-        base = cls.__mro__[cls.__mro__.index(ResilienceMixin) + 1]
-        for name in ResilienceMixin._HOT:
-            setattr(cls, "_stream_" + name.lstrip("_"), getattr(base, name))
-
-    @property  # type: ignore[override]
-    def deadline(self) -> float:
-        """The earliest of the stream's deadlines (the connection's timer reads this)."""
+    def arm(self, s: Any) -> None:
+        """Set the stream's ``deadline`` (which the connection's timer reads) to the earliest of
+        the deadlines here, and arm the timer for it."""
         d = self.rq_deadline
         for x in (self.try_deadline, self.idle_deadline, self.stream_deadline, self.try_idle_deadline):
             if x and (not d or x < d):
                 d = x
-        return d
-
-    @deadline.setter
-    def deadline(self, value: float) -> None:
-        self.rq_deadline = value  # Stream sets the route timeout's deadline
-
-    def _arm(self) -> None:
-        d = self.deadline
+        s.deadline = d
         if d:
-            self.conn.arm(d)
+            s.conn.arm(d)
 
     # ---- set-up (from Stream.begin, before the upstream head is built) ----------------------
-    def setup_resilience(self, action: Any, host: Any) -> None:
+    def setup(self, s: Any, action: Any, host: Any) -> None:
         """Timeouts and the retry policy of this request. Without control headers the
         RetryState is made only when an attempt fails (most requests never need one)."""
         policy = action.retry_policy
-        if self.head.envoy_control:
-            policy = self._control_headers(action, policy, host)
+        if s.head.envoy_control:
+            policy = self._control_headers(s, action, policy, host)
         elif policy is not None and policy.per_try_timers:
-            self._per_try_timers(policy, None)
+            self._per_try_timers(s, policy, None)
         if policy is not None:
             self.policy = policy  # body_buf when the body's first bytes come
         if self.try_timeout:  # the expected-timeout line is the per-try one (attempt count 1 is
             self.fix_head = True  # written by the head builders, RequestHeadMixin)
-        if action.idle_timeout or action.max_stream_duration or self.request_complete:
-            now = self.conn.loop.time()
+        if action.idle_timeout or action.max_stream_duration or s.request_complete:
+            now = s.conn.loop.time()
             if action.idle_timeout:
                 self.idle_deadline = now + action.idle_timeout
             if action.max_stream_duration:
-                self.stream_deadline = self.start + action.max_stream_duration
-            if self.request_complete and self.timeout:
-                self.rq_deadline = now + self.timeout
-            self._arm()
+                self.stream_deadline = s.start + action.max_stream_duration
+            if s.request_complete and s.timeout:
+                self.rq_deadline = now + s.timeout
+            self.arm(s)
 
-    def _control_headers(self, action: Any, policy: RetryPolicy | None, host: Any) -> RetryPolicy | None:
+    def _control_headers(self, s: Any, action: Any, policy: RetryPolicy | None, host: Any) -> RetryPolicy | None:
         """x-envoy-upstream-rq-timeout-ms, -per-try-timeout-ms and the retry headers: read when
         trusted, removed either way. The RetryState is made now (it merges the headers)."""
-        head = self.head
+        head = s.head
         headers = head.headers
         per_try_hdr = None
-        is_trusted = trusted(self)
+        is_trusted = trusted(s)
         if is_trusted:
             value = header_value(headers, b"x-envoy-upstream-rq-timeout-ms")
             if value is not None and value.strip().isdigit():
-                self.timeout = int(value) / 1000.0
+                s.timeout = int(value) / 1000.0
                 self.fix_head = True
             per_try_hdr = header_value(headers, b"x-envoy-upstream-rq-per-try-timeout-ms")
             if policy is None:
                 policy = _HEADER_ONLY_POLICY
         rs = None
         if policy is not None:
-            rs = policy.begin(headers, self.rm, self.conn.rng, RetryCounters(self.cluster), is_trusted)
-            self._per_try_timers(policy, per_try_hdr)
+            rs = policy.begin(headers, s.rm, s.conn.rng, RetryCounters(s.cluster), is_trusted)
+            self._per_try_timers(s, policy, per_try_hdr)
         head.headers = [h for h in headers if h[0] not in _ROUTER_HEADERS]
         if rs is None:
             return None
@@ -202,33 +185,33 @@ class ResilienceMixin(StreamState):
         self.rs = rs
         return policy
 
-    def _per_try_timers(self, policy: RetryPolicy, header: bytes | None) -> None:
+    def _per_try_timers(self, s: Any, policy: RetryPolicy, header: bytes | None) -> None:
         """The per-try timeout (the trusted header may set it) and per-try idle timeout;
-        ``per_try`` is set when either runs, for Stream.on_request_end to start them."""
-        self.try_timeout = per_try_timeout(policy.per_try_timeout, header, self.timeout)
+        ``per_try`` is set when either runs, for the stream's request end to start them."""
+        self.try_timeout = per_try_timeout(policy.per_try_timeout, header, s.timeout)
         self.try_idle = policy.per_try_idle_timeout
         self.per_try = self.try_timeout or self.try_idle
 
-    def _retry_state(self) -> RetryState | None:
+    def _retry_state(self, s: Any) -> RetryState | None:
         """The RetryState, made at the first failed attempt (that attempt's host is the first
         previous host); None when this request cannot be retried."""
         rs = self.rs
         if rs is None and self.policy is not None:
-            rs = self.policy.begin(self.head.headers, self.rm, self.conn.rng, RetryCounters(self.cluster))
+            rs = self.policy.begin(s.head.headers, s.rm, s.conn.rng, RetryCounters(s.cluster))
             if rs is None:
                 self.policy = None
                 self.body_buf = None
                 return None
-            rs.on_host_attempted(self.host)
+            rs.on_host_attempted(s.host)
             self.rs = rs
         return rs
 
-    def _head_base(self) -> bytes:
-        """The head Stream built, without its per-attempt lines (expected timeout, attempt
+    def head_base_of(self, s: Any) -> bytes:
+        """The head the stream built, without its per-attempt lines (expected timeout, attempt
         count) and its end."""
         head = self.head_base
         if head is None:
-            head = self.upstream_head[:-2]
+            head = s.upstream_head[:-2]
             for line in (_EXPECTED_LINE, _ATTEMPT_LINE):
                 i = head.find(line)
                 while i != -1:
@@ -237,15 +220,15 @@ class ResilienceMixin(StreamState):
             self.head_base = head
         return head
 
-    def _attempt_lines(self) -> bytes:
+    def _attempt_lines(self, s: Any) -> bytes:
         """x-envoy-attempt-count and x-envoy-expected-rq-timeout-ms for this attempt."""
         out = b""
-        if self.route.action.attempt_count_upstream:
+        if s.route.action.attempt_count_upstream:
             out = b"x-envoy-attempt-count: %d\r\n" % self.attempt
-        if not self.hcm.suppress_envoy_headers:
-            elapsed = self.conn.loop.time() - self.complete_at if self.complete_at and self.attempt > 1 else 0.0
+        if not s.hcm.suppress_envoy_headers:
+            elapsed = s.conn.loop.time() - s.complete_at if s.complete_at and self.attempt > 1 else 0.0
             # expected_timeout_ms on whole milliseconds (0.15 s is 150, not 149)
-            ms = expected_timeout_ms(round(self.timeout * 1000) / 1000 + 1e-7,
+            ms = expected_timeout_ms(round(s.timeout * 1000) / 1000 + 1e-7,
                                      round(self.try_timeout * 1000) / 1000 + 1e-7 if self.try_timeout else 0.0,
                                      elapsed)
             if ms:
@@ -253,250 +236,243 @@ class ResilienceMixin(StreamState):
         return out
 
     # ---- request side ------------------------------------------------------------------
-    def _send(self, data: bytes) -> None:
-        if self.policy is not None:
-            buf = self.body_buf
-            if buf is None:  # the body's first bytes
-                buf = self.body_buf = []
-            # The limit and the body bytes so far (rx, as Envoy counts decoded bytes) are not kept
-            # as fields of their own: a stream has no room for more names (attr_layout.py).
-            limit = self.hcm.buffer_limit  # retry_buffer_limit(), inlined
-            own = self.route.action.retry_buffer_limit
-            if own is not None and own < limit:
-                limit = own
-            rs = self.rs
-            if rs is None:
-                kept = self.rx <= limit
-                if not kept and self._retry_state() is not None:
-                    self.rs.on_body(self.rx, limit)  # type: ignore[union-attr]
-            else:
-                kept = rs.on_body(len(data), limit)
-            if kept:
-                buf.append(data)
-            else:  # too big to retry: stream on without a copy
-                self.body_buf = None
-                self.policy = None
-                if self.backoff is not None:
-                    self.backoff.cancel()
-                    self.backoff = None
-                    self.local_reply(507, b"exceeded request buffer limit while retrying upstream")
-                    return
-        self._stream_send(data)
+    def keep_body(self, s: Any, data: bytes) -> bool:
+        """Body bytes while a retry is possible (``policy``): kept for a retry while they fit
+        the retry buffer; False when the stream was answered (507 during a back-off)."""
+        buf = self.body_buf
+        if buf is None:  # the body's first bytes
+            buf = self.body_buf = []
+        limit = s.hcm.buffer_limit  # retry_buffer_limit(), inlined
+        own = s.route.action.retry_buffer_limit
+        if own is not None and own < limit:
+            limit = own
+        rs = self.rs
+        if rs is None:
+            kept = s.rx <= limit
+            if not kept and self._retry_state(s) is not None:
+                self.rs.on_body(s.rx, limit)  # type: ignore[union-attr]
+        else:
+            kept = rs.on_body(len(data), limit)
+        if kept:
+            buf.append(data)
+            return True
+        self.body_buf = None  # too big to retry: stream on without a copy
+        self.policy = None
+        if self.backoff is not None:
+            self.backoff.cancel()
+            self.backoff = None
+            s.local_reply(507, b"exceeded request buffer limit while retrying upstream")
+            return False
+        return True
 
-    def start_per_try(self) -> None:
-        """From Stream.on_request_end when ``per_try`` is set: the per-try timers start when
-        an attempt has both a connection and the whole request."""
-        if not self.done and self.upstream is not None:
-            self._start_try_timers(self.complete_at)
+    def on_request_end(self, s: Any, now: float) -> None:
+        """The request was read whole: the route timeout runs from now, and the per-try timers
+        when the attempt has a connection."""
+        if s.timeout and s.host is not None:
+            self.rq_deadline = now + s.timeout
+        if self.per_try and not s.done and s.upstream is not None:
+            self._start_try_timers(s, now)
+        self.arm(s)
 
-    def _start_try_timers(self, now: float) -> None:
+    def _start_try_timers(self, s: Any, now: float) -> None:
         if self.try_timeout:
             self.try_deadline = now + self.try_timeout
         if self.try_idle:
             self.try_idle_deadline = now + self.try_idle
-            self.try_idle_mark = self.tx + self.response_started
-        self._arm()
+            self.try_idle_mark = s.tx + s.response_started
 
     # ---- upstream side -----------------------------------------------------------------
-    def on_upstream_ready(self, up: Any, reused: bool) -> None:
+    def before_ready(self, s: Any, reused: bool) -> None:
+        """An attempt has its connection (before the stream sends on it)."""
         if self.fix_head and self.head_base is None:  # the first attempt
-            self.upstream_head = self._head_base() + self._attempt_lines() + b"\r\n"
-        cluster = self.cluster
+            s.upstream_head = self.head_base_of(s) + self._attempt_lines(s) + b"\r\n"
+        cluster = s.cluster
         if not reused and cluster.outlier is not None:
-            cluster.report_local_origin(self.host, LOCAL_ORIGIN_CONNECT_SUCCESS)
-        self._stream_on_upstream_ready(up, reused)
-        if self.per_try and self.request_complete:
-            self._start_try_timers(self.conn.loop.time())
+            cluster.report_local_origin(s.host, LOCAL_ORIGIN_CONNECT_SUCCESS)
 
-    def on_upstream_connect_failure(self, reason: str) -> None:
-        if self.done:
-            return
-        cluster = self.cluster
+    def after_ready(self, s: Any) -> None:
+        if self.per_try and s.request_complete:
+            self._start_try_timers(s, s.conn.loop.time())
+            self.arm(s)
+
+    def on_connect_failure(self, s: Any, reason: str) -> bool:
+        """True when a retry was scheduled."""
+        cluster = s.cluster
         if cluster.outlier is not None:
-            cluster.report_local_origin(self.host, LOCAL_ORIGIN_TIMEOUT if reason == "connection timeout"
+            cluster.report_local_origin(s.host, LOCAL_ORIGIN_TIMEOUT if reason == "connection timeout"
                                         else LOCAL_ORIGIN_CONNECT_FAILED)
-        if self.policy is not None and self._maybe_retry(RESET_CONNECT_FAILURE, False):
-            return
-        super().on_upstream_connect_failure(reason)  # type: ignore[misc]
+        return self.policy is not None and self._maybe_retry(s, RESET_CONNECT_FAILURE, False)
 
-    def on_upstream_reset(self, up: Any, protocol_error: bool) -> None:
-        if self.done or self.response_started:
-            return super().on_upstream_reset(up, protocol_error)  # type: ignore[misc, no-any-return]
-        if not protocol_error and self.reused and self.replay is not None and not self.retried:
+    def on_reset(self, s: Any, protocol_error: bool) -> bool:
+        """The attempt's connection closed before a response started. True when a retry was
+        scheduled; False: the stream goes on as without a Resilience."""
+        if not protocol_error and s.reused and s.replay is not None and not s.retried:
             # The silent re-send replays the bytes sent and clears the head: keep its base for a
             # later retry first.
-            if self.policy is not None and self.upstream_head:
-                self._head_base()
-            return super().on_upstream_reset(up, protocol_error)  # type: ignore[misc, no-any-return]
-        self.upstream = None
-        cluster = self.cluster
+            if self.policy is not None and s.upstream_head:
+                self.head_base_of(s)
+            return False
+        s.upstream = None
+        cluster = s.cluster
         if cluster.outlier is not None:
-            cluster.report_local_origin(self.host, LOCAL_ORIGIN_CONNECT_FAILED)
-        if self.policy is not None and self._maybe_retry(
-                RESET_PROTOCOL_ERROR if protocol_error else RESET_CONNECTION_TERMINATION, True):
-            return
-        super().on_upstream_reset(up, protocol_error)  # type: ignore[misc]
+            cluster.report_local_origin(s.host, LOCAL_ORIGIN_CONNECT_FAILED)
+        return self.policy is not None and self._maybe_retry(
+            s, RESET_PROTOCOL_ERROR if protocol_error else RESET_CONNECTION_TERMINATION, True)
 
-    def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool,
-                         content_length: int | None, chunked: bool) -> None:
-        cluster = self.cluster
+    def on_response_head(self, s: Any, status: int, headers: list[tuple[bytes, bytes]]) -> bool:
+        """True when the response is retried (the stream drops it)."""
+        cluster = s.cluster
         if cluster.outlier is not None:
-            cluster.report_http_status(self.host, status)
+            cluster.report_http_status(s.host, status)
         if self.policy is not None:
             rs = self.rs
             if rs is None:
-                action = self.route.action
+                action = s.route.action
                 if status >= action.retry_min_status:
-                    rs = self._retry_state()
+                    rs = self._retry_state(s)
                 else:  # a lower status is retried only for a response header (gRPC, rate limit)
                     gate = action.retry_gate_headers
                     if gate:
                         for name, _ in headers:
                             if name in gate:
-                                rs = self._retry_state()
+                                rs = self._retry_state(s)
                                 break
             if rs is not None:
                 verdict = rs.should_retry_headers(status, headers)
                 if verdict == RETRY:
-                    self._drop_upstream()  # type: ignore[attr-defined]
-                    self._schedule_retry()
-                    return
+                    s._drop_upstream()
+                    self._schedule_retry(s)
+                    return True
                 if verdict == NO_LIMIT:
-                    self.flags |= URX
+                    s.flags |= URX
                 elif verdict == NO_OVERFLOW:
-                    self.flags |= UO
+                    s.flags |= UO
                 rs.finish()
                 self.rs = None
             self.policy = None
             self.body_buf = None
-        if self.route.action.attempt_count_response:  # (a resilient route: setup_resilience ran)
-            self.resp_mutations = self.resp_mutations + (HeaderMutation((), (
+        if s.route.action.attempt_count_response:
+            s.resp_mutations = s.resp_mutations + (HeaderMutation((), (
                 (b"x-envoy-attempt-count", b"%d" % self.attempt, OVERWRITE_OR_ADD),)),)
-        self._stream_on_response_head(status, headers, keep_alive, content_length, chunked)
+        return False
 
     # ---- retries -----------------------------------------------------------------------
-    def _maybe_retry(self, reason: str, request_started: bool) -> bool:
-        rs = self._retry_state()
+    def _maybe_retry(self, s: Any, reason: str, request_started: bool) -> bool:
+        rs = self._retry_state(s)
         if rs is None:
             return False
         verdict = rs.should_retry_reset(reason, request_started)
         if verdict == RETRY:
-            self._schedule_retry()
+            self._schedule_retry(s)
             return True
         if verdict == NO_LIMIT:
-            self.flags |= URX
+            s.flags |= URX
         elif verdict == NO_OVERFLOW:
-            self.flags |= UO
+            s.flags |= UO
         return False
 
-    def _schedule_retry(self) -> None:
+    def _schedule_retry(self, s: Any) -> None:
         self.try_deadline = 0.0
         self.try_idle_deadline = 0.0
-        self.replay = None
-        self.reused = False
+        s.replay = None
+        s.reused = False
         delay = self.rs.next_backoff()  # type: ignore[union-attr]
-        self.backoff = self.conn.loop.call_later(delay, self._retry)
+        self.backoff = s.conn.loop.call_later(delay, self._retry, s)
 
-    def _retry(self) -> None:
+    def _retry(self, s: Any) -> None:
         self.backoff = None
-        if self.done:
+        if s.done:
             return
         rs = self.rs
         assert rs is not None
         self.attempt = rs.start_attempt()
-        cluster = self.cluster
-        old = self.host
-        host = rs.choose_host(lambda: cluster.choose_host(self))
+        cluster = s.cluster
+        old = s.host
+        host = rs.choose_host(lambda: cluster.choose_host(s))
         if host is None:
             cluster.stats.upstream_cx_none_healthy += 1
-            self.flags |= UH
-            self.local_reply(503, b"no healthy upstream")
-            self._flush()
+            s.flags |= UH
+            s.local_reply(503, b"no healthy upstream")
+            _flush(s)
             return
         if host is not old:
             old.active_rq -= 1
             host.active_rq += 1
-            self.host = host
+            s.host = host
         rs.on_host_attempted(host)
         cluster.stats.upstream_rq_total += 1
         host.rq_total += 1
-        self.upstream_head = self._head_base() + self._attempt_lines() + b"\r\n"
+        s.upstream_head = self.head_base_of(s) + self._attempt_lines(s) + b"\r\n"
         buf = self.body_buf
-        self.pending = list(buf) if buf else None
-        self.pending_bytes = 0
-        host.pool.acquire(self)
-        self._flush()
-
-    def _flush(self) -> None:
-        conn = self.conn
-        if conn.out:
-            conn.flush()
+        s.pending = list(buf) if buf else None
+        s.pending_bytes = 0
+        host.pool.acquire(s)
+        _flush(s)
 
     # ---- timeouts ----------------------------------------------------------------------
-    def on_timeout(self) -> None:
-        if self.done:
-            return
-        now = self.conn.loop.time()
-        stats = self.hcm.stats
+    def on_timeout(self, s: Any) -> None:
+        """The connection's timer reached the stream's ``deadline``: whichever of these is due."""
+        now = s.conn.loop.time()
+        stats = s.hcm.stats
         if self.stream_deadline and now >= self.stream_deadline:
             stats.downstream_rq_max_duration_reached += 1
-            self.flags |= DT
-            return self.end_by_timeout(b"downstream duration timeout")
+            s.flags |= DT
+            return s.end_by_timeout(b"downstream duration timeout")  # type: ignore[no-any-return]
         if self.rq_deadline and now >= self.rq_deadline:
-            if self.upstream is not None and not self.response_started:
-                self._report_timeout()
-            self._cancel_retry()
-            return super().on_timeout()  # type: ignore[misc, no-any-return]
+            if s.upstream is not None and not s.response_started:
+                self._report_timeout(s)
+            self.cancel_retry()
+            return s.route_timeout()  # type: ignore[no-any-return]
         if self.idle_deadline and now >= self.idle_deadline:
-            mark = self.rx + self.tx + self.attempt + self.response_started
+            mark = s.rx + s.tx + self.attempt + s.response_started
             if mark != self.idle_mark:
                 self.idle_mark = mark
-                self.idle_deadline = now + self.route.action.idle_timeout
+                self.idle_deadline = now + s.route.action.idle_timeout
             else:
                 stats.downstream_rq_idle_timeout += 1
-                self.flags |= SI
-                return self.end_by_timeout(b"stream timeout")
+                s.flags |= SI
+                return s.end_by_timeout(b"stream timeout")  # type: ignore[no-any-return]
         if self.try_deadline and now >= self.try_deadline:
             self.try_deadline = 0.0
-            if not self.response_started:  # once it has, Envoy lets the route timeout decide
-                self.cluster.stats.upstream_rq_per_try_timeout += 1
-                self.host.rq_timeout += 1
-                return self._try_timed_out()
+            if not s.response_started:  # once it has, Envoy lets the route timeout decide
+                s.cluster.stats.upstream_rq_per_try_timeout += 1
+                s.host.rq_timeout += 1
+                return self._try_timed_out(s)
         if self.try_idle_deadline and now >= self.try_idle_deadline:
-            mark = self.tx + self.response_started
+            mark = s.tx + s.response_started
             if mark != self.try_idle_mark:  # response bytes came: idle from now on at the latest
                 self.try_idle_mark = mark
                 self.try_idle_deadline = now + self.try_idle
             else:
                 self.try_idle_deadline = 0.0
-                self.cluster.stats.upstream_rq_per_try_idle_timeout += 1
-                return self._try_timed_out()
-        self._arm()
+                s.cluster.stats.upstream_rq_per_try_idle_timeout += 1
+                return self._try_timed_out(s)
+        self.arm(s)
 
-    def _try_timed_out(self) -> None:
+    def _try_timed_out(self, s: Any) -> None:
         """A per-try (idle) timeout: reset the attempt; retry it as a local reset when the
         policy allows and the response has not started, else 504 UT (or reset the client)."""
         self.try_deadline = self.try_idle_deadline = 0.0
-        self._report_timeout()
-        self._drop_upstream()  # type: ignore[attr-defined]
-        if self.response_started or self.policy is None or not self._maybe_retry(RESET_LOCAL, True):
-            self.flags |= UT
-            self.local_reply(504, b"upstream request timeout")  # (a reset once the response started)
+        self._report_timeout(s)
+        s._drop_upstream()
+        if s.response_started or self.policy is None or not self._maybe_retry(s, RESET_LOCAL, True):
+            s.flags |= UT
+            s.local_reply(504, b"upstream request timeout")  # (a reset once the response started)
             return
-        self._arm()
+        self.arm(s)
 
-    def _report_timeout(self) -> None:
-        cluster = self.cluster
+    def _report_timeout(self, s: Any) -> None:
+        cluster = s.cluster
         if cluster.outlier is not None:
-            cluster.report_local_origin(self.host, LOCAL_ORIGIN_TIMEOUT)
+            cluster.report_local_origin(s.host, LOCAL_ORIGIN_TIMEOUT)
 
-    def _cancel_retry(self) -> None:
+    def cancel_retry(self) -> None:
         if self.backoff is not None:
             self.backoff.cancel()
             self.backoff = None
 
-    def end_retries(self) -> None:
-        """From Stream.finish when a back-off or a RetryState is pending."""
+    def end(self) -> None:
+        """The stream finished: no retry pending, the RetryState's slot given back."""
         if self.backoff is not None:
             self.backoff.cancel()
             self.backoff = None
@@ -504,3 +480,9 @@ class ResilienceMixin(StreamState):
         if rs is not None:
             rs.finish()
             self.rs = None
+
+
+def _flush(s: Any) -> None:
+    conn = s.conn
+    if conn.out:
+        conn.flush()

@@ -37,9 +37,13 @@ _SERVICE_TIME = [b"x-envoy-upstream-service-time: %d" % ms for ms in range(_SERV
 class ResponseMixin(LocalReplyMixin):
     """The upstream response (head, body, end) relayed to the client."""
 
+    __slots__ = ()
+
     def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool,
                          content_length: int | None, chunked: bool) -> None:
         """The upstream's head (end-to-end headers only) → the client's head, as lines."""
+        if self.rz is not None and self.rz.on_response_head(self, status, headers):
+            return  # retried
         if status == 101:
             return tunnel.on_switching(self, headers)
         self.replay = None

@@ -235,7 +235,7 @@ class RouteTable:
     longest ``prefix*``, then ``*``."""
 
     __slots__ = ("name", "exact", "suffixes", "prefixes", "default", "ignore_port", "default_only",
-                 "resilient", "first_route", "first_prefix")
+                 "first_route", "first_prefix")
 
     def __init__(self, name: str, exact: dict[bytes, VirtualHost],
                  suffixes: list[tuple[int, dict[bytes, VirtualHost]]],
@@ -253,12 +253,6 @@ class RouteTable:
         first = default.routes[0] if self.default_only and default is not None and default.routes else None
         self.first_route = first if first is not None and first.simple_prefix is not None else None
         self.first_prefix = first.simple_prefix if self.first_route is not None else b""
-        # A route with retries or stream timeouts: streams are made as ResilientStream from the
-        # start (switching an instance's class later makes its attribute access ~3x slower).
-        vhs = [*exact.values(), *(vh for _, t in suffixes for vh in t.values()),
-               *(vh for _, t in prefixes for vh in t.values()), default]
-        self.resilient = any(getattr(r.action, "resilient", False)
-                             for vh in vhs if vh is not None for r in vh.routes)
 
     def find_virtual_host(self, host: bytes) -> VirtualHost | None:
         if not self.exact and not self.suffixes and not self.prefixes:

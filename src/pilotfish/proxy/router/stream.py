@@ -6,8 +6,9 @@ upstream connection's codec feeds it response events. It builds the upstream req
 stream_response.py, local replies (404 NR, 503 UH/UF/UC, 504 UT, redirects, direct responses) and
 the end-of-stream bookkeeping in local_reply.py.
 
-Per-request cost matters here more than anywhere: attributes take class-level defaults
-(stream_state.py) so a new stream sets only what differs.
+Per-request cost matters here more than anywhere: a stream is slotted (stream_state.py), and
+what only some routes need (retries, per-try and stream timeouts, outlier reports) lives in a
+``Resilience`` (resilience.py) made for those routes only; a plain stream reads one field for it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import TYPE_CHECKING
 from . import shadow
 from ..http import tunnel
 from ..common.response_flags import DC, NC, NR, UC, UF, UH, UO, UPE, UT
-from ..common.attr_layout import prime
 from ..http.http1 import CHUNKED_END, encode_chunk, encode_last_chunk
 from ..upstream.lb.round_robin import RoundRobin
 from ..http.request_ids import RequestIds, request_id
@@ -25,7 +25,7 @@ from .route_table import FORWARD, header_value
 from .routing import pick_weighted, select_route
 from .request_head import RequestHeadMixin
 from .response import ResponseMixin
-from .resilience import ResilienceMixin
+from .resilience import Resilience
 from .stream_state import _LENGTH, _RESET_BEFORE_HEADERS
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ __all__ = ["RequestIds", "Stream", "request_id"]
 
 class Stream(ResponseMixin, RequestHeadMixin):
     """One request/response exchange; see the module docstring."""
+
+    __slots__ = ()
 
     # ---- request side ------------------------------------------------------------------
     def begin(self) -> None:
@@ -105,9 +107,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
         host.rq_total += 1
         self.timeout = action.timeout
         if action.resilient or head.envoy_control or cluster.outlier is not None:
-            if self.__class__ is not ResilientStream:  # made as one when the route table needs it
-                self.__class__ = ResilientStream  # same layout; retries, timeouts, outlier reports
-            self.setup_resilience(action, host)
+            rz = self.rz = Resilience()  # retries, timeouts, outlier reports
+            rz.setup(self, action, host)
         if entry is not None:
             self.resp_mutations = entry.response_mutations + route.response_mutations
             self.upstream_head = self._edited_upstream_head(route, action, entry, host)
@@ -120,15 +121,15 @@ class Stream(ResponseMixin, RequestHeadMixin):
                 self.upstream_head = self._upstream_head(action)
         if action.mirrors:
             shadows = shadow.start(self, action.mirrors)
-            if shadows is not None:  # (an unsampled mirror sets no field: see attr_layout.py)
+            if shadows is not None:
                 self.shadows = shadows
         if self.set_cookies:
             self.resp_mutations += self.set_cookies
         if head.expect_continue:
             self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if self.request_complete and self.timeout:  # a pipelined request read while it waited
-            self.deadline = self.conn.loop.time() + self.timeout
-            self.conn.arm(self.deadline)
+        if self.request_complete and self.timeout and self.rz is None:  # a pipelined request read
+            self.deadline = self.conn.loop.time() + self.timeout  # while it waited (Resilience.setup
+            self.conn.arm(self.deadline)  # arms its own)
         if head.upgrade and head.method == b"CONNECT":
             return tunnel.connect(self, host)
         pool = host.pool
@@ -170,14 +171,19 @@ class Stream(ResponseMixin, RequestHeadMixin):
             shadow.end(self.shadows, self.head.chunked)
         conn = self.conn
         now = self.complete_at = conn.loop.time()
-        if self.timeout and self.host is not None:
+        if self.rz is not None:
+            self.rz.on_request_end(self, now)
+        elif self.timeout and self.host is not None:
             deadline = self.deadline = now + self.timeout
             if conn.timer is None or conn.timer_when > deadline:
                 conn.arm(deadline)
-        if self.per_try:
-            self.start_per_try()  # type: ignore[attr-defined]  # ResilientStream
 
     def _send(self, data: bytes) -> None:
+        """Request bytes (wire form) to the upstream, or kept until it is there; and kept for a
+        retry while one is possible."""
+        rz = self.rz
+        if rz is not None and rz.policy is not None and not rz.keep_body(self, data):
+            return  # answered (507)
         up = self.upstream
         if up is not None:
             up.write(data)
@@ -198,6 +204,9 @@ class Stream(ResponseMixin, RequestHeadMixin):
 
     # ---- upstream side -----------------------------------------------------------------
     def on_upstream_ready(self, up: UpstreamConnection, reused: bool) -> None:
+        rz = self.rz
+        if rz is not None:
+            rz.before_ready(self, reused)
         self.upstream = up
         self.reused = reused
         pending = self.pending
@@ -225,10 +234,14 @@ class Stream(ResponseMixin, RequestHeadMixin):
         out.append(data)
         if self.conn.write_paused:
             up.transport.pause_reading()
+        if rz is not None:
+            rz.after_ready(self)
 
     def on_upstream_connect_failure(self, reason: str) -> None:
         if self.done:
             return
+        if self.rz is not None and self.rz.on_connect_failure(self, reason):
+            return  # retried
         self.flags |= UF
         self.local_reply(503, _RESET_BEFORE_HEADERS + b"connection failure, transport failure reason: "
                          + reason.encode())
@@ -239,6 +252,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
         if self.done:
             return
         if not self.response_started:
+            if self.rz is not None and self.rz.on_reset(self, protocol_error):
+                return  # retried
             if protocol_error:
                 self.flags |= UPE
                 self.local_reply(502, _RESET_BEFORE_HEADERS + b"protocol error")
@@ -276,8 +291,15 @@ class Stream(ResponseMixin, RequestHeadMixin):
         self.local_reply(503, _RESET_BEFORE_HEADERS + b"overflow", extra=extra)
 
     def on_timeout(self) -> None:
+        """The connection's timer reached ``deadline``."""
         if self.done:
             return
+        if self.rz is not None:
+            return self.rz.on_timeout(self)
+        self.route_timeout()
+
+    def route_timeout(self) -> None:
+        """The route's timeout: 504 UT (a reset once the response started)."""
         self.flags |= UT
         if self.cluster is not None:
             self.cluster.stats.upstream_rq_timeout += 1
@@ -301,22 +323,3 @@ class Stream(ResponseMixin, RequestHeadMixin):
             up.close()
         elif self.host is not None and self.host.pool.waiting:
             self.host.pool.cancel_wait(self)  # it waited for a connection slot
-
-
-class ResilientStream(ResilienceMixin, Stream):
-    """A Stream with retries, per-try/idle/duration timeouts and outlier reports (stream_retry.py)."""
-
-
-# The fields a request sets, in the order it sets them (attr_layout.py: set on one instance now,
-# they stay on CPython's fast attribute path for every stream made later).
-_PLAIN_FIELDS = ("conn", "head", "hcm", "start", "authority", "route", "cluster", "rm", "host", "timeout",
-                 "request_id", "upstream_head", "upstream", "reused", "replay", "original_path",
-                 "request_complete", "complete_at", "deadline", "response_started", "status",
-                 "service_time", "tx", "done", "rx", "mode", "peer", "flags", "close_after")
-prime(Stream, _PLAIN_FIELDS)
-_RESILIENT_FIELDS = (
-    "conn", "head", "hcm", "start", "authority", "route", "cluster", "rm", "host", "timeout", "fix_head",
-    "policy", "request_id", "upstream_head", "request_complete", "complete_at", "rq_deadline", "upstream",
-    "reused", "body_buf", "replay", "head_base", "response_started", "status", "rx",
-    "service_time", "tx", "done", "peer")
-prime(ResilientStream, _RESILIENT_FIELDS)

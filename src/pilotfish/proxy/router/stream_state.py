@@ -1,8 +1,5 @@
-"""The fields of one request/response exchange, shared by the Stream's parts.
-
-Attributes take class-level defaults so a new stream sets only what differs (no __init__ on the
-request path). Constants used by more than one part of the stream live here too.
-"""
+"""The fields of one request/response exchange, shared by the Stream's parts, and the constants
+more than one part uses."""
 
 from __future__ import annotations
 
@@ -34,49 +31,57 @@ def _lines(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
 
 
 class StreamState:
-    """Per-stream fields with class-level defaults."""
+    """The fields of one stream (slots: a fixed layout, every field set in ``__init__``)."""
 
-    # Defaults shared by every stream; an instance stores only what it changes.
-    route: Any = None
-    rm: Any = None  # the cluster's circuit breakers (ResourceManager); holds one of its requests
-    cluster: Any = None
-    host: Any = None
-    upstream: UpstreamConnection | None = None
-    reused = False
-    retried = False
-    request_complete = False
-    response_started = False
-    done = False
-    pending: list[bytes] | None = None  # body bytes waiting for an upstream connection
-    pending_bytes = 0
-    upstream_head = b""
-    replay: list[bytes] | None = None  # what went out on a reused connection, for one retry
-    flags = 0
-    status = 0
-    complete_at = 0.0  # when the request was read completely (x-envoy-upstream-service-time counts from it)
-    rx = 0
-    tx = 0
-    mode = _LENGTH
-    close_after = False
-    deadline = 0.0
-    timeout = 0.0
-    resp_mutations: tuple = ()
-    set_cookies: tuple = ()  # a cookie hash policy's generated Set-Cookie (hash_policy.SetCookie)
-    request_id: bytes | None = None
-    service_time: int | None = None
-    original_path: bytes | None = None
-    peer: Any = None  # the other side's Istio workload (peer_metadata.PeerInfo), when exchanged
-    fault_resumed = False  # a fault delay is over: begin() again skips the fault filter
-    shadows: list | None = None  # shadow.Shadow mirrors of this request
-    # ResilientStream's (stream_retry.py), read by Stream methods so it needs no override there.
-    per_try = 0.0  # the per-try timeout, seconds
-    rs: Any = None  # retry_state.RetryState
-    backoff: Any = None  # a pending retry's back-off TimerHandle
+    __slots__ = (
+        "conn", "head", "hcm", "start", "done", "authority", "route", "rm", "cluster", "host",
+        "upstream", "reused", "retried", "request_complete", "response_started", "pending",
+        "pending_bytes", "upstream_head", "replay", "flags", "status", "complete_at", "rx", "tx",
+        "mode", "close_after", "deadline", "timeout", "resp_mutations", "set_cookies",
+        "request_id", "service_time", "original_path", "peer", "fault_resumed", "shadows",
+        "details", "health_check", "reply_headers", "rz",
+    )
 
-    authority = b""
-    # Set by DownstreamConnection.on_request_head when it makes the stream (no __init__ on the
-    # request path): conn, head, hcm (the connection's at that moment) and start (loop time).
-    conn: DownstreamConnection
-    head: RequestHead
-    hcm: Any
-    start: float
+    def __init__(self, conn: DownstreamConnection, head: RequestHead, hcm: Any, start: float) -> None:
+        self.conn = conn
+        self.head = head
+        self.hcm = hcm  # the connection's connection manager config when the request came
+        self.start = start  # loop time
+        self.done = False
+        self.authority = b""
+        self.route: Any = None
+        self.rm: Any = None  # the cluster's circuit breakers (ResourceManager); holds one of its requests
+        self.cluster: Any = None
+        self.host: Any = None
+        self.upstream: UpstreamConnection | None = None
+        self.reused = False
+        self.retried = False
+        self.request_complete = False
+        self.response_started = False
+        self.pending: list[bytes] | None = None  # body bytes waiting for an upstream connection
+        self.pending_bytes = 0
+        self.upstream_head = b""
+        self.replay: list[bytes] | None = None  # what went out on a reused connection, for one retry
+        self.flags = 0
+        self.status = 0
+        self.complete_at = 0.0  # when the request was read completely (x-envoy-upstream-service-time counts from it)
+        self.rx = 0
+        self.tx = 0
+        self.mode = _LENGTH
+        self.close_after = False
+        self.deadline = 0.0  # the earliest of the stream's deadlines (the connection's timer reads it)
+        self.timeout = 0.0
+        self.resp_mutations: tuple = ()
+        self.set_cookies: tuple = ()  # a cookie hash policy's generated Set-Cookie (hash_policy.SetCookie)
+        self.request_id: bytes | None = None
+        self.service_time: int | None = None
+        self.original_path: bytes | None = None
+        self.peer: Any = None  # the other side's Istio workload (common.peer_info.PeerInfo), when exchanged
+        self.fault_resumed = False  # a fault delay is over: begin() again skips the fault filter
+        self.shadows: list | None = None  # shadow.Shadow mirrors of this request
+        self.details: str | None = None  # Envoy's response code details of a local reply
+        self.health_check = False  # the health_check filter matched the request
+        self.reply_headers: list[tuple[bytes, bytes]] | None = None  # a local reply's head, for %RESP(X)%
+        # Retries, per-try and stream timeouts, outlier reports: a Resilience (resilience.py),
+        # made only for a route or request that needs one.
+        self.rz: Any = None
