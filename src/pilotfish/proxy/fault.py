@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .backoff import RandomSource
+from pilotfish.xds.backoff import RandomSource
 from .route_table import HeaderMatcher
 
 Headers = Sequence[tuple[bytes, bytes]]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backoff import DEFAULT_BASE_MS, JitteredExponentialBackOff, RandomSource
+from pilotfish.xds.backoff import DEFAULT_BASE_MS, JitteredExponentialBackOff, RandomSource
 from .circuit_breaker import ResourceManager
 from .route_table import HeaderMatcher
 

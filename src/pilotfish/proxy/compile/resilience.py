@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backoff import DEFAULT_BASE_MS
+from pilotfish.xds.backoff import DEFAULT_BASE_MS
 from ..circuit_breaker import UNLIMITED, CircuitBreakerSettings, Thresholds
 from ..errors import ProxyConfigError
 from ..fault import AbortSpec, DelaySpec, FaultPolicy, Fraction
