@@ -44,7 +44,7 @@ def check(ok: object, signature: str, detail: str = "") -> None:
 
 def signature(exc: BaseException) -> str:
     """A Violation's own signature; for any other exception its type and the innermost
-    pilotfish frame (``uncaught AttributeError at pilotfish/proxy/upstream.py:data_received``)."""
+    pilotfish frame (``uncaught AttributeError at pilotfish/proxy/upstream/pool.py:data_received``)."""
     if isinstance(exc, Violation):
         return exc.signature
     cause = exc.__context__

@@ -18,9 +18,9 @@ import yaml
 from _common import check, instrumented, main
 
 with instrumented(__name__):
-    from pilotfish.proxy.bootstrap import parse_bootstrap
+    from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
     from pilotfish.proxy.compile import compile_bootstrap
-    from pilotfish.proxy.errors import ProxyConfigError
+    from pilotfish.proxy.common.errors import ProxyConfigError
 
 
 def compile_document(doc: dict[str, Any]) -> ProxyConfigError | None:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pilotfish.proxy.bootstrap as _bootstrap
+import pilotfish.proxy.compile.bootstrap_file as _bootstrap
 
 _OUT = Path(os.environ.get("HARVEST_DIR", "harvested-bootstraps"))
 _parse = _bootstrap.parse_bootstrap

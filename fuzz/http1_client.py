@@ -13,8 +13,8 @@ from __future__ import annotations
 from _common import check, instrumented, main, reraise_cause, split
 
 with instrumented(__name__):
-    from pilotfish.proxy.errors import ProtocolError
-    from pilotfish.proxy.http1 import HOP_BY_HOP, HttpParserError, HttpParserUpgrade, Http1ClientCodec
+    from pilotfish.proxy.common.errors import ProtocolError
+    from pilotfish.proxy.http.http1 import HOP_BY_HOP, HttpParserError, HttpParserUpgrade, Http1ClientCodec
 
 _DIGITS = frozenset(b"0123456789")
 

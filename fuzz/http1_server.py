@@ -16,8 +16,8 @@ import sys
 from _common import check, instrumented, main, reraise_cause, split
 
 with instrumented(__name__):
-    from pilotfish.proxy.errors import ProtocolError
-    from pilotfish.proxy.http1 import HOP_BY_HOP, PARSE_ERRORS, Http1ServerCodec, RequestHead
+    from pilotfish.proxy.common.errors import ProtocolError
+    from pilotfish.proxy.http.http1 import HOP_BY_HOP, PARSE_ERRORS, Http1ServerCodec, RequestHead
 
 _DIGITS = frozenset(b"0123456789")
 

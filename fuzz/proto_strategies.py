@@ -19,8 +19,8 @@ from google.protobuf.descriptor import FieldDescriptor as FD
 from hypothesis import strategies as st
 from xds.type.v3 import typed_struct_pb2
 
-from pilotfish.proxy import bootstrap as _bootstrap  # registers the subset's descriptors
-from pilotfish.proxy.support import EXTENSIONS, FIELDS, OK, WARN
+from pilotfish.proxy.compile import bootstrap_file as _bootstrap  # registers the subset's descriptors
+from pilotfish.proxy.compile.subset import EXTENSIONS, FIELDS, OK, WARN
 
 _DB = symbol_database.Default()
 _ = _bootstrap

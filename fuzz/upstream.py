@@ -19,9 +19,9 @@ from _common import instrumented, main, split
 from _fakes import FakeTransport, VirtualTimeLoop
 
 with instrumented(__name__):
-    from pilotfish.proxy.bootstrap import parse_bootstrap
+    from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
     from pilotfish.proxy.compile import compile_bootstrap
-    from pilotfish.proxy.downstream import ConnectionSet
+    from pilotfish.proxy.http.downstream import ConnectionSet
 
 from downstream import HCM, ROUTER, _Conn, check_output, only_complete_requests
 

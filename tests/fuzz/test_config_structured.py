@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from proto_strategies import messages
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile.dynamic import compile_snapshot
-from pilotfish.proxy.errors import ProxyConfigError
-from pilotfish.proxy.stats import StatsStore
-from pilotfish.proxy.support import CheckResult, check_message
+from pilotfish.proxy.common.errors import ProxyConfigError
+from pilotfish.proxy.common.stats import StatsStore
+from pilotfish.proxy.compile.subset import CheckResult, check_message
 from pilotfish.xds.errors import ResourceRejected
 from pilotfish.xds.resources import Resources, decode
 from pilotfish.xds.type_urls import CLUSTER, KIND, LISTENER, ROUTE

@@ -15,7 +15,7 @@ from typing import Any
 import httptools
 import pytest
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.process.assemble import build_proxy
 from pilotfish.proxy.process.server import ProxyServer

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from pilotfish.proxy.access_log import NR, UF, UH
-from pilotfish.proxy.access_log_format import FormatError, json_format, text_format
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.common.response_flags import NR, UF, UH
+from pilotfish.proxy.common.substitution_format import FormatError, json_format, text_format
+from pilotfish.proxy.common.errors import ProxyConfigError
 
 from .conftest import Reply, bootstrap, client, cluster, port_of, running_proxy, until
 

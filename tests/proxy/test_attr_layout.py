@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from pilotfish.proxy import http1, stream
-from pilotfish.proxy.attr_layout import MAX_PRIMED, prime
+from pilotfish.proxy.http import http1
+from pilotfish.proxy.router import stream
+from pilotfish.proxy.common.attr_layout import MAX_PRIMED, prime
 
 from .conftest import Backend, client, port_of, running_proxy
 from .test_retries_e2e import doc_for

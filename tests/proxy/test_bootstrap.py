@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pilotfish.proxy.bootstrap import load_bootstrap, parse_bootstrap
+from pilotfish.proxy.compile.bootstrap_file import load_bootstrap, parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.common.errors import ProxyConfigError
 
 from .conftest import bootstrap, cluster
 

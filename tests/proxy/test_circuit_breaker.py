@@ -1,6 +1,6 @@
 """ResourceManager: Envoy's circuit breakers and retry budget."""
 
-from pilotfish.proxy.circuit_breaker import (
+from pilotfish.proxy.upstream.circuit_breaker import (
     UNLIMITED, CircuitBreakerSettings, ClusterResources, ResourceManager, Thresholds,
 )
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
-from pilotfish.proxy.circuit_breaker import UNLIMITED
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
+from pilotfish.proxy.upstream.circuit_breaker import UNLIMITED
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.common.errors import ProxyConfigError
 
 from .conftest import Backend, admin_get, bootstrap, cluster, running_proxy
 

@@ -11,10 +11,11 @@ import pytest
 from envoy.config.endpoint.v3 import endpoint_pb2
 from google.protobuf import json_format
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
-from pilotfish.proxy.cluster import Cluster
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
+from pilotfish.proxy.upstream.cluster import Cluster
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.compile.clusters import install_load_assignment
+from pilotfish.proxy.common.errors import ProxyConfigError
 
 from .conftest import Backend, _BackendConn, bootstrap, client, cluster, port_of, running_proxy, sa
 
@@ -141,13 +142,13 @@ async def test_update_load_assignment_swaps_endpoints(backend: Backend, backend_
         cla = json_format.ParseDict({"cluster_name": "c", "endpoints": [
             {"lb_endpoints": [endpoint(backend.port, "DRAINING"), endpoint(backend_b.port)]}]},
             endpoint_pb2.ClusterLoadAssignment())
-        assert c.update_load_assignment(cla) == []
+        assert install_load_assignment(c, cla) == []
         assert c.hosts[0] is kept and kept.excluded
         assert await bodies(port, 4) == {"b": 4}
         bad = json_format.ParseDict({"cluster_name": "c", "policy": {"drop_overloads": [{"category": "x"}]}},
                                     endpoint_pb2.ClusterLoadAssignment())
         with pytest.raises(ProxyConfigError) as err:
-            c.update_load_assignment(bad)
+            install_load_assignment(c, bad)
         assert err.value.field_path == "ClusterLoadAssignment[c].policy.drop_overloads"
         assert await bodies(port, 2) == {"b": 2}  # a rejected update changes nothing
 

@@ -8,14 +8,14 @@ from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2  # noqa: F401 (registers the type)
 from google.protobuf import any_pb2, json_format
 
-from pilotfish.proxy.circuit_breaker import UNLIMITED
+from pilotfish.proxy.upstream.circuit_breaker import UNLIMITED
 from pilotfish.proxy.compile.resilience import (
     compile_circuit_breakers, compile_fault, compile_fault_any, compile_health_checks,
     compile_outlier_detection, compile_retry_policy,
 )
-from pilotfish.proxy.errors import ProxyConfigError
-from pilotfish.proxy.fault import MILLION
-from pilotfish.proxy.retry_state import (
+from pilotfish.proxy.common.errors import ProxyConfigError
+from pilotfish.proxy.common.fractional import MILLION
+from pilotfish.proxy.router.retry_state import (
     RETRY_ON_CONNECT_FAILURE, RETRY_ON_GRPC_CANCELLED, RETRY_ON_GRPC_UNAVAILABLE, RETRY_ON_REFUSED_STREAM,
     RETRY_ON_RETRIABLE_STATUS_CODES,
 )

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.common.errors import ProxyConfigError
 
 from .conftest import ROUTER, bootstrap, cluster, port_of, running_proxy, until
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
 
 from .conftest import admin_get, client, running_proxy, until

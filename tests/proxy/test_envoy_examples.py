@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pilotfish.proxy.bootstrap import load_bootstrap
+from pilotfish.proxy.compile.bootstrap_file import load_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.process.assemble import build_proxy
 

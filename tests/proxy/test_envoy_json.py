@@ -13,10 +13,10 @@ import yaml
 
 from envoy.config.route.v3 import route_pb2
 
-from pilotfish.proxy import envoy_json
-from pilotfish.proxy.bootstrap import load_bootstrap, parse_bootstrap
+from pilotfish.proxy.compile import envoy_json
+from pilotfish.proxy.compile.bootstrap_file import load_bootstrap, parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.common.errors import ProxyConfigError
 
 from .conftest import bootstrap, cluster
 

@@ -2,10 +2,11 @@
 
 import random
 
-from pilotfish.proxy.fault import (
-    MILLION, NO_FAULT, ActiveFaults, AbortSpec, DelaySpec, FaultPolicy, Fraction, resolve,
+from pilotfish.proxy.filters.fault import (
+    NO_FAULT, ActiveFaults, AbortSpec, DelaySpec, FaultPolicy, resolve,
 )
-from pilotfish.proxy.route_table import HeaderMatcher
+from pilotfish.proxy.common.fractional import MILLION, Fraction
+from pilotfish.proxy.router.route_table import HeaderMatcher
 
 
 class Seq:
@@ -101,6 +102,6 @@ def test_route_override_replaces_whole():
 
 
 def test_fault_flags_render_in_envoy_order():
-    from pilotfish.proxy.access_log import DI, FI, NR, UO, flags_string
+    from pilotfish.proxy.common.response_flags import DI, FI, NR, UO, flags_string
 
     assert flags_string(DI | FI) == "DI,FI" and flags_string(FI | UO | NR) == "UO,NR,FI"

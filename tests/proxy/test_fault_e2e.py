@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from pilotfish.proxy.errors import ProxyConfigError
-from pilotfish.proxy.fault import MILLION, NO_FAULT, Fraction
+from pilotfish.proxy.common.errors import ProxyConfigError
+from pilotfish.proxy.common.fractional import MILLION, Fraction
+from pilotfish.proxy.filters.fault import NO_FAULT
 
 from .conftest import Backend, bootstrap, client, cluster, port_of, running_proxy
 
@@ -200,7 +201,7 @@ async def test_client_gone_during_delay_releases_the_fault(backend: Backend) -> 
 
 
 def test_unsupported_fault_fields_are_errors(backend: Backend) -> None:
-    from pilotfish.proxy.bootstrap import parse_bootstrap
+    from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
     from pilotfish.proxy.compile import compile_bootstrap
 
     doc = doc_for(backend, response_rate_limit={"fixed_limit": {"limit_kbps": 1}})
@@ -211,7 +212,7 @@ def test_unsupported_fault_fields_are_errors(backend: Backend) -> None:
 
 
 def test_per_filter_config_of_another_type_is_an_error(backend: Backend) -> None:
-    from pilotfish.proxy.bootstrap import parse_bootstrap
+    from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 
     routes = [{"match": {"prefix": "/"}, "route": {"cluster": "c"}, "typed_per_filter_config": {
         "cors": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"}}}]

@@ -14,7 +14,7 @@ import re
 import pytest
 import re2
 
-from pilotfish.proxy.regex_rewrite import global_replace
+from pilotfish.proxy.router.regex_rewrite import global_replace
 
 from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, read_for, running_proxy, stream_server
 
@@ -227,7 +227,7 @@ async def test_headers_with_underscores_action(backend: Backend, action: str, st
 # ---- exceptions in callbacks are contained ----------------------------------------------------
 async def test_a_bug_in_a_callback_ends_that_connection_only(backend: Backend, monkeypatch: pytest.MonkeyPatch,
                                                              caplog: pytest.LogCaptureFixture) -> None:
-    from pilotfish.proxy import stream as stream_mod
+    from pilotfish.proxy.router import stream as stream_mod
 
     real_begin = stream_mod.Stream.begin
 
@@ -250,7 +250,7 @@ async def test_a_bug_in_a_callback_ends_that_connection_only(backend: Backend, m
 
 
 def test_date_line_is_refreshed_by_its_timer() -> None:
-    from pilotfish.proxy.date_header import DateLine
+    from pilotfish.proxy.http.date_header import DateLine
 
     now = [1_800_000_000.0]
     line = DateLine(lambda: now[0])
@@ -291,7 +291,7 @@ async def test_a_refused_upgrade_with_payload_is_403_without_an_error(backend: B
 
 async def test_a_bug_in_a_timeout_path_resets_that_connection_only(backend: Backend, monkeypatch: pytest.MonkeyPatch,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    from pilotfish.proxy import stream as stream_mod
+    from pilotfish.proxy.router import stream as stream_mod
 
     def broken(self: object) -> None:
         raise RuntimeError("timeout bug")

@@ -2,10 +2,10 @@
 
 import pytest
 
-from pilotfish.proxy.health_check import (
+from pilotfish.proxy.upstream.health_check import (
     CHANGE_PENDING, CHANGED, UNCHANGED, HealthChecker, HealthCheckSettings, HttpCheck,
 )
-from pilotfish.proxy.host_health import (
+from pilotfish.proxy.upstream.host_health import (
     ACTIVE_HC_TIMEOUT, DEGRADED_ACTIVE_HC, EXCLUDED_VIA_IMMEDIATE_HC_FAIL, FAILED_OUTLIER_CHECK, HostHealth,
 )
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.common.errors import ProxyConfigError
 
 from .conftest import Backend, Reply, Seen, admin_get, bootstrap, cluster, first_words, port_of, running_proxy, sa, until
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from pilotfish.proxy.access_log import LH
-from pilotfish.proxy.errors import ProxyConfigError
-from pilotfish.proxy.health_check_filter import HealthCheckFilter
-from pilotfish.proxy.host_set import IS_UNHEALTHY
+from pilotfish.proxy.common.response_flags import LH
+from pilotfish.proxy.common.errors import ProxyConfigError
+from pilotfish.proxy.filters.health_check import HealthCheckFilter
+from pilotfish.proxy.upstream.host_set import IS_UNHEALTHY
 
 from .conftest import bootstrap, client, cluster, port_of, running_proxy, until
 

@@ -6,8 +6,8 @@ import json
 import math
 import re
 
-from pilotfish.proxy import histogram
-from pilotfish.proxy.stats import StatsStore, merge_snapshots, render_json, render_prometheus, render_text
+from pilotfish.proxy.common import histogram
+from pilotfish.proxy.common.stats import StatsStore, merge_snapshots, render_json, render_prometheus, render_text
 
 from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, running_proxy
 

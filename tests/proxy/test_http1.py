@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from pilotfish.proxy.errors import ProtocolError
-from pilotfish.proxy.http1 import Http1ClientCodec, Http1ServerCodec, encode_chunk, encode_request_head
-from pilotfish.proxy.stream import RequestIds
+from pilotfish.proxy.common.errors import ProtocolError
+from pilotfish.proxy.http.http1 import Http1ClientCodec, Http1ServerCodec, encode_chunk, encode_request_head
+from pilotfish.proxy.router.stream import RequestIds
 
 
 class Recorder:

@@ -30,9 +30,9 @@ from typing import Any
 
 import pytest
 
-from pilotfish.proxy.bootstrap import load_bootstrap, parse_bootstrap
+from pilotfish.proxy.compile.bootstrap_file import load_bootstrap, parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.common.errors import ProxyConfigError
 from pilotfish.xds.settings import ads_settings
 from pilotfish.xds.testing import FakeAds
 from pilotfish.xds.type_urls import CLUSTER, LISTENER

@@ -15,12 +15,12 @@ from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from google.protobuf import json_format
 
-from pilotfish.proxy import layered_runtime
-from pilotfish.proxy.bootstrap import parse_bootstrap
+from pilotfish.proxy.compile import layered_runtime
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.compile.resilience import compile_fault
-from pilotfish.proxy.errors import ProxyConfigError
-from pilotfish.proxy.fault import Fraction
+from pilotfish.proxy.common.errors import ProxyConfigError
+from pilotfish.proxy.common.fractional import Fraction
 
 from .conftest import Backend, bootstrap, client, cluster, port_of, running_proxy, until
 

@@ -6,9 +6,9 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from pilotfish.proxy.host_set import Host
-from pilotfish.proxy.lb import LeastRequest, MaglevTable, RandomLB, Ring, RoundRobin
-from pilotfish.proxy.lb.edf import EdfScheduler
+from pilotfish.proxy.upstream.host_set import Host
+from pilotfish.proxy.upstream.lb import LeastRequest, MaglevTable, RandomLB, Ring, RoundRobin
+from pilotfish.proxy.upstream.lb.edf import EdfScheduler
 
 
 @dataclass

@@ -7,11 +7,12 @@ from typing import Any
 
 import xxhash
 
-from pilotfish.proxy.hash_policy import (
-    CookieHash, HashPolicy, HeaderHash, QueryParameterHash, SourceIpHash, cookie_value, request_hash,
+from pilotfish.proxy.router.hash_policy import (
+    CookieHash, HashPolicy, HeaderHash, QueryParameterHash, SourceIpHash, cookie_value,
 )
-from pilotfish.proxy.http1 import RequestHead
-from pilotfish.proxy.lb.original_dst import OriginalDst, parse_host_port
+from pilotfish.proxy.upstream.lb.consistent_hash import request_hash
+from pilotfish.proxy.http.http1 import RequestHead
+from pilotfish.proxy.upstream.lb.original_dst import OriginalDst, parse_host_port
 
 
 class FakeTransport:

@@ -9,9 +9,9 @@ from collections import Counter
 
 import pytest
 
-from pilotfish.proxy.host_set import DEGRADED, DRAINING, HEALTHY, UNHEALTHY, Host, build_levels
-from pilotfish.proxy.lb import HashBalancer, LbOptions, PriorityBalancer, build
-from pilotfish.proxy.priority import choose_priority, effective_locality_weights, priority_load
+from pilotfish.proxy.upstream.host_set import DEGRADED, DRAINING, HEALTHY, UNHEALTHY, Host, build_levels
+from pilotfish.proxy.upstream.lb import HashBalancer, LbOptions, PriorityBalancer, build
+from pilotfish.proxy.upstream.priority import choose_priority, effective_locality_weights, priority_load
 
 
 def level(priority: int, healthy_percent: int, total: int = 100, *, locality: str = "",

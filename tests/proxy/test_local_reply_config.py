@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from pilotfish.proxy.access_log import NR, UH
-from pilotfish.proxy.errors import ProxyConfigError
-from pilotfish.proxy.local_reply_config import (
+from pilotfish.proxy.common.response_flags import NR, UH
+from pilotfish.proxy.common.errors import ProxyConfigError
+from pilotfish.proxy.router.local_reply_config import (
     EQ,
     GE,
     LE,
@@ -24,7 +24,7 @@ from pilotfish.proxy.local_reply_config import (
     response_flag_filter,
     status_filter,
 )
-from pilotfish.proxy.route_table import HeaderMatcher
+from pilotfish.proxy.router.route_table import HeaderMatcher
 
 from .conftest import bootstrap, client, cluster, port_of, running_proxy
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
-from pilotfish.proxy.istio_metrics import BUCKETS, LABELS, IstioStatsRecorder, own_workload, service_of_cluster
-from pilotfish.proxy.peer_metadata import METADATA_HEADER, PeerCache, PeerInfo, decode_peer
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
+from pilotfish.proxy.common.errors import ProxyConfigError
+from pilotfish.proxy.common.istio_metrics import BUCKETS, LABELS, IstioStatsRecorder, own_workload, service_of_cluster
+from pilotfish.proxy.filters.peer_metadata import METADATA_HEADER, PeerCache, PeerInfo, decode_peer
 
 from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, running_proxy
 from .process.test_admin import get

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pilotfish.proxy.shadow import port_start, shadow_head, shadow_host
+from pilotfish.proxy.router.shadow import port_start, shadow_head, shadow_host
 
 from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, running_proxy, until
 
@@ -226,9 +226,9 @@ async def test_circuit_breaker_bounds_concurrent_mirrors(backend: Backend, backe
 async def test_unknown_mirror_cluster_is_a_config_error(backend: Backend) -> None:
     import random
 
-    from pilotfish.proxy.bootstrap import parse_bootstrap
+    from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
     from pilotfish.proxy.compile import compile_bootstrap
-    from pilotfish.proxy.errors import ProxyConfigError
+    from pilotfish.proxy.common.errors import ProxyConfigError
 
     doc = bootstrap(mirror_route({"cluster": "nope"}), [cluster("main", backend.port)])
     with pytest.raises(ProxyConfigError) as err:

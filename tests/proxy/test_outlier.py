@@ -1,7 +1,7 @@
 """OutlierDetector: Envoy's ejection and return-to-service rules with a fake clock."""
 
-from pilotfish.proxy.host_health import FAILED_ACTIVE_HC, HostHealth
-from pilotfish.proxy.outlier import (
+from pilotfish.proxy.upstream.host_health import FAILED_ACTIVE_HC, HostHealth
+from pilotfish.proxy.upstream.outlier import (
     LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_CONNECT_SUCCESS, LOCAL_ORIGIN_TIMEOUT, OutlierDetector,
     OutlierSettings,
 )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pilotfish.proxy.cluster import LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_CONNECT_SUCCESS, Cluster, Host
+from pilotfish.proxy.upstream.cluster import LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_CONNECT_SUCCESS, Cluster, Host
 
 from .conftest import Backend, Reply, admin_get, bootstrap, client, cluster, first_words, port_of, running_proxy, sa, until
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from pilotfish.proxy import overload
-from pilotfish.proxy.bootstrap import parse_bootstrap
+from pilotfish.proxy.http import overload
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.common.errors import ProxyConfigError
 
 from .conftest import Client, bootstrap, client, cluster, running_proxy, until
 

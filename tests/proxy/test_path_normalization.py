@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pilotfish.proxy.path_normalization import (
+from pilotfish.proxy.http.path_normalization import (
     CONTINUE,
     KEEP_UNCHANGED,
     REDIRECT,

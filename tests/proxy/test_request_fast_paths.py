@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from pilotfish.proxy.lb import RoundRobin
-from pilotfish.proxy.router import select_route
+from pilotfish.proxy.upstream.lb import RoundRobin
+from pilotfish.proxy.router.routing import select_route
 
 from .test_router import head, table
 

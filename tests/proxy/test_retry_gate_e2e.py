@@ -53,7 +53,7 @@ def test_retry_gate_of_istio_default() -> None:
 
 
 def test_route_table_with_retries_makes_resilient_streams() -> None:
-    from pilotfish.proxy.bootstrap import parse_bootstrap
+    from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
     from pilotfish.proxy.compile import compile_bootstrap
 
     def table(retry: dict | None) -> Any:

@@ -4,13 +4,13 @@ import random
 
 import pytest
 
-from pilotfish.proxy.circuit_breaker import ResourceManager, Thresholds
-from pilotfish.proxy.retry_state import (
+from pilotfish.proxy.upstream.circuit_breaker import ResourceManager, Thresholds
+from pilotfish.proxy.router.retry_state import (
     NO, NO_LIMIT, NO_OVERFLOW, RESET_CONNECT_FAILURE, RESET_CONNECTION_TERMINATION, RESET_LOCAL,
     RESET_OVERFLOW, RESET_REFUSED_STREAM, RETRY, RETRY_ON_5XX, RETRY_ON_CONNECT_FAILURE, RetryCounters,
     RetryPolicy, expected_timeout_ms, parse_retry_on, per_try_timeout, retry_buffer_limit,
 )
-from pilotfish.proxy.route_table import HeaderMatcher
+from pilotfish.proxy.router.route_table import HeaderMatcher
 
 
 def begin(policy, headers=(), resources=None, trusted=True, rng=None):

@@ -8,11 +8,11 @@ import random
 
 import pytest
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
-from pilotfish.proxy.circuit_breaker import CircuitBreakerSettings, ClusterResources, Thresholds
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
+from pilotfish.proxy.upstream.circuit_breaker import CircuitBreakerSettings, ClusterResources, Thresholds
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
-from pilotfish.proxy.retry_state import RETRY, RetryCounters, RetryPolicy, parse_retry_on
+from pilotfish.proxy.common.errors import ProxyConfigError
+from pilotfish.proxy.router.retry_state import RETRY, RetryCounters, RetryPolicy, parse_retry_on
 
 from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, running_proxy, until
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.http1 import RequestHead
-from pilotfish.proxy.router import pick_weighted, select_route
+from pilotfish.proxy.http.http1 import RequestHead
+from pilotfish.proxy.router.routing import pick_weighted, select_route
 
 from .conftest import bootstrap, cluster
 

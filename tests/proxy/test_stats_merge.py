@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pilotfish.proxy.stats import StatsStore, merge_snapshots, render_prometheus, render_text
+from pilotfish.proxy.common.stats import StatsStore, merge_snapshots, render_prometheus, render_text
 
 
 def _store(rq: int, active: int) -> StatsStore:

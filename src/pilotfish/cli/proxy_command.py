@@ -25,9 +25,9 @@ _LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "of
               help="How long in-flight requests may take to finish after SIGTERM.")
 def proxy(bootstrap: str, concurrency: int, base_id: int, log_level: str, drain_time_s: float) -> None:
     """Run the proxy (Envoy's role) configured by an Envoy v3 bootstrap."""
-    from ..proxy.bootstrap import load_bootstrap
+    from ..proxy.compile.bootstrap_file import load_bootstrap
     from ..proxy.compile import compile_bootstrap
-    from ..proxy.errors import ProxyConfigError
+    from ..proxy.common.errors import ProxyConfigError
 
     level = {"trace": "DEBUG", "warn": "WARNING", "off": "CRITICAL"}.get(log_level.lower(), log_level.upper())
     logging.basicConfig(level=level, format="[%(asctime)s][%(process)d][%(levelname)s] %(message)s",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pilotfish.proxy.bootstrap import parse_bootstrap
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
+from pilotfish.proxy.common.errors import ProxyConfigError
 from pilotfish.xds.settings import ads_settings
 
 from ..conftest import cluster

@@ -12,7 +12,7 @@ from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 
-from pilotfish.proxy.errors import ProxyConfigError
+from pilotfish.proxy.common.errors import ProxyConfigError
 from pilotfish.proxy.process import dynamic_config
 from pilotfish.proxy.process.dynamic_config import _culprit
 from pilotfish.xds.resources import Resources

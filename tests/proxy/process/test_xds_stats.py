@@ -171,7 +171,7 @@ def test_version_hash_is_envoys_xxhash64() -> None:
 
 
 def test_one_scope_per_name_and_pruning() -> None:
-    from pilotfish.proxy.stats import StatsStore
+    from pilotfish.proxy.common.stats import StatsStore
 
     s = StatsStore()
     a = s.cluster("a")
@@ -196,7 +196,7 @@ def test_one_scope_per_name_and_pruning() -> None:
 
 
 def test_merged_workers_do_not_add_up_versions() -> None:
-    from pilotfish.proxy.stats import StatsStore, merge_snapshots, render_text
+    from pilotfish.proxy.common.stats import StatsStore, merge_snapshots, render_text
 
     stores = [StatsStore(), StatsStore()]
     for st in stores:

@@ -6,12 +6,12 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from .. import layered_runtime
-from ..access_log import AccessLogSink
-from ..errors import ProxyConfigError
-from ..layered_runtime import Runtime
-from ..runtime import RuntimeConfig
-from ..stats import StatsStore
+from . import layered_runtime
+from ..filters.access_log import AccessLogSink
+from ..common.errors import ProxyConfigError
+from .layered_runtime import Runtime
+from .compiled import RuntimeConfig
+from ..common.stats import StatsStore
 from .dynamic import compile_snapshot
 from .overload import OverloadConfig, compile_overload
 
@@ -35,7 +35,7 @@ def compile_bootstrap(bootstrap: Any, rng: random.Random | None = None,
     sinks: dict[str, AccessLogSink] = {}
     resources = None
     if bootstrap.HasField("dynamic_resources"):
-        from pilotfish.xds.resources import Resources
+        from ...xds.resources import Resources
 
         resources = Resources()
     try:

@@ -11,19 +11,20 @@ import socket
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..circuit_breaker import CircuitBreakerSettings
-from ..cluster import (
+from ..upstream.circuit_breaker import CircuitBreakerSettings
+from ..upstream.cluster import (
     EDS, LOGICAL_DNS, ORIGINAL_DST, STATIC, STRICT_DNS, ClusterSettings, EndpointSpec,
-    LoadAssignment, LocalitySpec, OriginalDstOptions,
+    Cluster, LoadAssignment, LocalitySpec, OriginalDstOptions,
 )
-from ..errors import ProxyConfigError
-from ..lb import CLUSTER_PROVIDED, LbOptions
-from ..lb.original_dst import DEFAULT_HEADER
-from ..lb.ring_hash import DEFAULT_MAX_RING, DEFAULT_MIN_RING
-from ..lb.maglev import DEFAULT_TABLE_SIZE
-from ..priority import DEFAULT_OVERPROVISIONING, DEFAULT_PANIC_THRESHOLD
-from ..support import unpack_any
-from ..upstream import PoolOptions
+from ..common.errors import ProxyConfigError
+from ..upstream.lb import CLUSTER_PROVIDED, LbOptions
+from ..upstream.lb.original_dst import DEFAULT_HEADER
+from ..upstream.lb.ring_hash import DEFAULT_MAX_RING, DEFAULT_MIN_RING
+from ..upstream.lb.maglev import DEFAULT_TABLE_SIZE
+from ..upstream.priority import DEFAULT_OVERPROVISIONING, DEFAULT_PANIC_THRESHOLD
+from .subset import CheckResult, check_message, unpack_any
+from ..http.upstream_connection import UpstreamConnection
+from ..upstream.pool import PoolOptions
 from .durations import seconds
 from .resilience import compile_circuit_breakers, compile_health_checks, compile_outlier_detection
 
@@ -94,7 +95,7 @@ def compile_cluster(c: Any, path: str) -> ClusterSettings:
     assert options is not None
     return ClusterSettings(
         name=c.name, kind=ctype, assignment=assignment, lb=options,
-        pool=PoolOptions(connect_timeout=connect_timeout, idle_timeout=idle,
+        pool=PoolOptions(connection=UpstreamConnection, connect_timeout=connect_timeout, idle_timeout=idle,
                          max_requests_per_connection=max_rq, buffer_limit=buffer_limit),
         dns_refresh_rate=seconds(c.dns_refresh_rate) if c.HasField("dns_refresh_rate") else 5.0,
         dns_family=family, prefer_v6=prefer_v6,
@@ -292,3 +293,14 @@ def _protocol_options(c: Any, path: str) -> Any:
         if opts.HasField("common_http_protocol_options"):
             common = opts.common_http_protocol_options
     return common
+
+
+def install_load_assignment(cluster: Cluster, cla: Any) -> list[str]:
+    """Install an EDS ClusterLoadAssignment in ``cluster``; raises ProxyConfigError (a NACK)
+    when it uses something unsupported. Returns warnings for ignored fields."""
+    s = cluster.settings
+    path = f"ClusterLoadAssignment[{cla.cluster_name or s.eds_service_name or cluster.name}]"
+    result = CheckResult()
+    check_message(cla, path, result)
+    cluster.install(compile_load_assignment(cla, path, s.kind))
+    return result.warnings

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .. import layered_runtime
-from ..access_log import AccessLogSink
-from ..cluster import EDS, Cluster, ClusterSettings
-from ..errors import ProxyConfigError
-from ..runtime import AdminConfig, ListenerConfig, RuntimeConfig
-from ..stats import ClusterStats, StatsStore
+from . import layered_runtime
+from ..filters.access_log import AccessLogSink
+from ..upstream.cluster import EDS, Cluster, ClusterSettings
+from ..common.errors import ProxyConfigError
+from ..http.config import ListenerConfig
+from .compiled import AdminConfig, RuntimeConfig
+from ..common.stats import ClusterStats, StatsStore
 from .clusters import compile_cluster, compile_load_assignment
 from .listeners import RouteWarming, compile_listener, socket_address
 from .service_clusters import data_path_clusters

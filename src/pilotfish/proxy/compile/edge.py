@@ -13,8 +13,9 @@ from typing import Any
 from envoy.extensions.filters.http.health_check.v3 import health_check_pb2  # noqa: F401  (registers the type)
 from google.protobuf import json_format
 
-from ..access_log import FLAG_BITS, AccessLogSink, FormattedLog, format_default
-from ..access_log_format import (
+from ..common.response_flags import FLAG_BITS
+from ..filters.access_log import AccessLogSink, FormattedLog, format_default
+from ..common.substitution_format import (
     NEED_ADDRESSES,
     NEED_RESPONSE,
     NEED_STREAM,
@@ -23,10 +24,10 @@ from ..access_log_format import (
     ResponseHeaderCapture,
     text_format,
 )
-from ..access_log_format import json_format as json_template
-from ..errors import ProxyConfigError
-from ..health_check_filter import HealthCheckFilter
-from ..local_reply_config import (
+from ..common.substitution_format import json_format as json_template
+from ..common.errors import ProxyConfigError
+from ..filters.health_check import HealthCheckFilter
+from ..router.local_reply_config import (
     LocalReplyRewriter,
     Mapper,
     Predicate,
@@ -39,8 +40,8 @@ from ..local_reply_config import (
     response_flag_filter,
     status_filter,
 )
-from ..path_normalization import KEEP_UNCHANGED, PathNormalizer
-from ..route_table import APPEND_OR_ADD, OVERWRITE_OR_ADD, HeaderMutation
+from ..http.path_normalization import KEEP_UNCHANGED, PathNormalizer
+from ..router.route_table import APPEND_OR_ADD, OVERWRITE_OR_ADD, HeaderMutation
 from .matchers import header_matcher
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..errors import ProxyConfigError
-from ..hash_policy import CookieHash, HashMethod, HashPolicy, HeaderHash, QueryParameterHash, SourceIpHash
+from ..common.errors import ProxyConfigError
+from ..router.hash_policy import CookieHash, HashMethod, HashPolicy, HeaderHash, QueryParameterHash, SourceIpHash
 from .matchers import compile_regex
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..access_log import AccessLogSink
-from ..errors import ProxyConfigError
-from ..fault_filter import FAULT_TYPE, compile_fault_filter
-from ..istio_filters import compile_istio_filters
-from ..layered_runtime import EMPTY as EMPTY_RUNTIME, Runtime
-from ..runtime import HcmConfig, ListenerConfig
-from ..stats import StatsStore
-from ..support import FILE_LOG_TYPE, HEALTH_CHECK_TYPE, STDERR_LOG_TYPE, STDOUT_LOG_TYPE, unpack_any
+from ..filters.access_log import AccessLogSink
+from ..common.errors import ProxyConfigError
+from ..filters.fault_filter import FAULT_TYPE
+from .fault import compile_fault_filter
+from .istio_filters import compile_istio_filters
+from .layered_runtime import EMPTY as EMPTY_RUNTIME, Runtime
+from ..http.config import HcmConfig, ListenerConfig
+from ..router.stream import ResilientStream, Stream
+from ..common.stats import StatsStore
+from .subset import FILE_LOG_TYPE, HEALTH_CHECK_TYPE, STDERR_LOG_TYPE, STDOUT_LOG_TYPE, unpack_any
 from .durations import seconds
 from .edge import (
     NEED_RESPONSE,
@@ -119,7 +121,7 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
     table = compile_route_config(route_msg, route_path, set(clusters), validate_default, runtime)
     hcm = HcmConfig(stat_prefix=m.stat_prefix, stats=stats.http(m.stat_prefix), route_table=table,
                     filters=tuple(filters), suppress_envoy_headers=suppress, clusters=clusters,
-                    max_request_bytes=max_request_bytes)
+                    max_request_bytes=max_request_bytes, streams=(Stream, ResilientStream))
     hcm.fault = fault
     if m.server_name:
         hcm.server_name = m.server_name.encode()

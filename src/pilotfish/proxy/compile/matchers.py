@@ -6,8 +6,8 @@ from typing import Any
 
 import re2
 
-from ..errors import ProxyConfigError
-from ..route_table import HeaderMatcher, QueryMatcher, StringMatch
+from ..common.errors import ProxyConfigError
+from ..router.route_table import HeaderMatcher, QueryMatcher, StringMatch
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False

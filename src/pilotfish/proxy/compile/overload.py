@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import overload
-from ..errors import ProxyConfigError
-from ..layered_runtime import EMPTY, Runtime
+from ..http import overload
+from ..common.errors import ProxyConfigError
+from .layered_runtime import EMPTY, Runtime
 from .durations import seconds
 
 _FIXED_HEAP_TYPE = "envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig"

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pilotfish.xds.backoff import DEFAULT_BASE_MS
-from ..circuit_breaker import UNLIMITED, CircuitBreakerSettings, Thresholds
-from ..errors import ProxyConfigError
-from ..fault import AbortSpec, DelaySpec, FaultPolicy, Fraction
-from ..health_check import HealthCheckSettings, HttpCheck
-from ..layered_runtime import EMPTY as EMPTY_RUNTIME, Runtime
-from ..outlier import OutlierSettings
-from ..retry_state import RetryPolicy, parse_retry_on
+from ...xds.backoff import DEFAULT_BASE_MS
+from ..upstream.circuit_breaker import UNLIMITED, CircuitBreakerSettings, Thresholds
+from ..common.errors import ProxyConfigError
+from ..common.fractional import Fraction
+from ..filters.fault import AbortSpec, DelaySpec, FaultPolicy
+from ..upstream.health_check import HealthCheckSettings, HttpCheck
+from .layered_runtime import EMPTY as EMPTY_RUNTIME, Runtime
+from ..upstream.outlier import OutlierSettings
+from ..router.retry_state import RetryPolicy, parse_retry_on
 from .durations import seconds
 from .matchers import header_matcher, string_matcher
 

@@ -6,9 +6,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ..circuit_breaker import DEFAULT_PRIORITY, HIGH_PRIORITY
-from ..errors import ProxyConfigError
-from ..route_table import (
+from ..upstream.circuit_breaker import DEFAULT_PRIORITY, HIGH_PRIORITY
+from ..common.errors import ProxyConfigError
+from ..router.route_table import (
     DIRECT, FORWARD, PATH, PREFIX, REDIRECT, REGEX, SEPARATED_PREFIX, APPEND_OR_ADD,
     OVERWRITE_OR_ADD, DirectAction, ForwardAction, HeaderMutation, RedirectAction, Route,
     RouteTable, VirtualHost, WeightedEntry,
@@ -17,10 +17,10 @@ from .matchers import compile_regex, header_matcher, query_matcher
 from .durations import seconds
 from .hash_policy import compile_hash_policy
 from .resilience import compile_retry_policy
-from .. import retry_state as rs
-from ..shadow import compile_mirror_policies
-from ..fault_filter import compile_per_filter
-from ..layered_runtime import EMPTY as EMPTY_RUNTIME, FractionMatch, Runtime
+from ..router import retry_state as rs
+from .mirror import compile_mirror_policies
+from .fault import compile_per_filter
+from .layered_runtime import EMPTY as EMPTY_RUNTIME, FractionMatch, Runtime
 from .resilience import fraction
 
 _REDIRECT_CODES = (301, 302, 303, 307, 308)

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import ProxyConfigError
-from ..support import UPSTREAM_HTTP_OPTIONS_TYPE, connection_managers
+from ..common.errors import ProxyConfigError
+from .subset import UPSTREAM_HTTP_OPTIONS_TYPE, connection_managers
 from .resilience import compile_circuit_breakers
 
 ADS = "ads"

@@ -23,8 +23,8 @@ import xxhash
 from google.protobuf import json_format
 
 from ... import __version__
-from ..http1 import encode_response_head
-from ..stats import merge_snapshots, render_json, render_prometheus, render_text
+from ..http.http1 import encode_response_head
+from ..common.stats import merge_snapshots, render_json, render_prometheus, render_text
 from .admin_clusters import clusters_json, clusters_text, listeners_json, listeners_text
 from .admin_config_dump import config_dump
 from .admin_help import help_text

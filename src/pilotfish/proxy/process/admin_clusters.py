@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from google.protobuf import json_format
 
-from ..histogram import fmt_value
-from ..host_health import (
+from ..common.histogram import fmt_value
+from ..upstream.host_health import (
     ACTIVE_HC_TIMEOUT, DEGRADED_ACTIVE_HC, EXCLUDED_VIA_IMMEDIATE_HC_FAIL, FAILED_ACTIVE_HC, FAILED_OUTLIER_CHECK,
     PENDING_ACTIVE_HC, PENDING_DYNAMIC_REMOVAL,
 )
-from ..host_set import DEGRADED, DRAINING, HEALTHY, TIMEOUT, UNHEALTHY, Host
+from ..upstream.host_set import DEGRADED, DRAINING, HEALTHY, TIMEOUT, UNHEALTHY, Host
 
 if TYPE_CHECKING:
     from .server import ProxyServer
@@ -106,7 +106,7 @@ def clusters_json(proxy: ProxyServer) -> str:
             t.max_retries.value = rm.retries.max
         od = cluster.outlier
         if od is not None:
-            from .outlier import SUCCESS_RATE, SUCCESS_RATE_LOCAL_ORIGIN
+            from ..upstream.outlier import SUCCESS_RATE, SUCCESS_RATE_LOCAL_ORIGIN
 
             if od.sr_threshold[SUCCESS_RATE] > 0:
                 cs.success_rate_ejection_threshold.value = od.sr_threshold[SUCCESS_RATE]

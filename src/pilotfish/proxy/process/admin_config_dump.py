@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf import any_pb2, json_format, symbol_database
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from ..support import connection_managers
+from ..compile.subset import connection_managers
 from .config_dump_dynamic import add_dynamic
 
 if TYPE_CHECKING:

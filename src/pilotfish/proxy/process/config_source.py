@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from ...xds.client import AdsClient, ConfigTarget
 from ...xds.errors import ResourceRejected, XdsConfigError
 from ...xds.settings import ads_settings
-from ..errors import ProxyConfigError
-from ..support import CheckResult, check_message
+from ..common.errors import ProxyConfigError
+from ..compile.subset import CheckResult, check_message
 from .dynamic_config import DynamicConfig
 from .relay import RelayedConfig, RelayFollower, RelayHub
 from .workers import WorkerContext

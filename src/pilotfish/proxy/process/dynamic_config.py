@@ -30,11 +30,11 @@ from ...xds.errors import RejectedResources, ResourceRejected
 from ...xds.resources import Failure, Resources
 from ...xds.type_urls import ENDPOINT, KIND, LISTENER, ROUTE
 from ..compile.dynamic import StatsUndo, compile_snapshot, precheck
-from ..errors import ProxyConfigError
+from ..common.errors import ProxyConfigError
 from .xds_references import eds_names, route_names, route_stat_prefixes
 
 if TYPE_CHECKING:
-    from ..runtime import RuntimeConfig
+    from ..compile.compiled import RuntimeConfig
     from .server import ProxyServer
 
 

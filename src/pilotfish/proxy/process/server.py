@@ -17,10 +17,11 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 
 from ..compile import Compiled
-from ..date_header import date_line
-from ..downstream import ConnectionSet, DownstreamConnection
-from ..overload import ConnectionGate, OverloadManager, RequestShed
-from ..runtime import ListenerConfig, RuntimeConfig
+from ..http.date_header import date_line
+from ..http.downstream import ConnectionSet, DownstreamConnection
+from ..http.overload import ConnectionGate, OverloadManager, RequestShed
+from ..compile.compiled import RuntimeConfig
+from ..http.config import ListenerConfig
 
 log = logging.getLogger("pilotfish.proxy")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..support import connection_managers
+from ..compile.subset import connection_managers
 
 
 def _rds_refs(listeners: Iterable[Any]) -> Iterator[tuple[str, str]]:

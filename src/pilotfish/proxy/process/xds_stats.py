@@ -20,7 +20,7 @@ from typing import Any
 import xxhash
 
 from ...xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
-from ..stats import ControlPlaneStats, StatsStore, SubscriptionStats
+from ..common.stats import ControlPlaneStats, StatsStore, SubscriptionStats
 from .xds_references import eds_stat_names, route_stat_prefixes
 
 

@@ -1,0 +1,576 @@
+"""The downstream side: one asyncio.Protocol per client connection, HTTP/1.1 via the codec.
+
+Requests are answered in order. A pipelined request that arrives while another is in flight
+waits in a queue (reading pauses meanwhile). Output is collected in ``out`` and written with
+one ``transport.write`` after the loop's current round of events (``OutputBatch``; at once when
+the connection closes). One lazily re-armed timer per connection covers the request-header
+timeout, the idle timeout, the route timeout and the stream idle timeout.
+
+The stream idle timeout (the connection manager's ``stream_idle_timeout``, 5 minutes by default,
+unless the route sets its own ``idle_timeout``) ends a stream on which no byte has moved either
+way for that long: 504 ``stream timeout`` once the request was read completely, else 408 (Envoy's
+maybeRequestTimeoutCode), flag SI, ``downstream_rq_idle_timeout``; after the response has
+started, the client connection is reset. It costs a request no timer, task or clock read: a
+starting stream only makes sure the connection's timer fires by ``start + timeout`` (a
+comparison when it already does), and the timer compares the active stream's bytes received and
+sent (and whether its response started) with what it saw at its previous check (``si_*``). A
+stream so ends between one and two periods after its last byte; one on which nothing moved since
+its request head ends after exactly one period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from bisect import bisect_right
+from collections import deque
+from math import floor
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import tunnel
+from ..common.response_flags import SI
+from .date_header import date_line
+from ..common.errors import ProtocolError, contain
+from ..common.histogram import LOWER
+from .http1 import PARSE_ERRORS, RequestHead, encode_response_head, server_codec
+from .overload import ConnectionGate, shed_request
+from ..common.output_batch import output_batch
+from .request_ids import RequestIds
+
+if TYPE_CHECKING:
+    from .config import ListenerConfig
+
+_PAUSE_PIPELINE, _PAUSE_UPSTREAM, _PAUSE_BUFFER = 1, 2, 4
+
+
+class Stream(Protocol):
+    """What the connection reads of and asks of a stream: the router's (router/stream.py), made
+    by ``HcmConfig.streams`` so that this layer does not import the one above it."""
+
+    conn: Any
+    head: RequestHead
+    hcm: Any
+    start: float
+    done: bool
+    request_complete: bool
+    response_started: bool
+    close_after: bool
+    deadline: float
+    upstream: Any
+    route: Any
+    flags: int
+    rx: int
+    tx: int
+
+    def begin(self) -> None: ...
+    def on_timeout(self) -> None: ...
+    def end_by_timeout(self, body: bytes) -> None: ...
+    def on_downstream_reset(self) -> None: ...
+    def local_reply(self, status: int, body: bytes, *, close: bool = False) -> None: ...
+    def _drop_upstream(self) -> None: ...
+
+
+class ConnectionSet:
+    """What the server shares with a listener's connections: the loop, the random source,
+    draining, and what admits a new connection (``gate``: None when no connection limit nor
+    connection-level overload action is configured; else the process's ConnectionGate, with
+    this listener's ``limit`` and exemptions)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, rng: random.Random, gate: ConnectionGate | None = None,
+                 limit: int | None = None, ignore_global: bool = False, bypass_overload: bool = False) -> None:
+        self.loop = loop
+        self.rng = rng
+        self.request_ids = RequestIds(rng)
+        self.batch = output_batch(loop)
+        self.connections: set[DownstreamConnection] = set()
+        self.draining = False
+        self.gate = gate
+        self.limit = limit
+        self.ignore_global = ignore_global
+        self.bypass_overload = bypass_overload
+
+
+class DownstreamConnection(asyncio.Protocol):
+    __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
+                 "parse", "out", "batch", "dirty", "active", "queue", "paused", "closing", "in_feed",
+                 "_remote_ip", "requests", "timer", "timer_when", "last_activity", "header_deadline",
+                 "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at",
+                 "rq_deadline", "rq_stream", "header_timeout", "opened_at")
+
+    def __init__(self, listener: ListenerConfig, shared: ConnectionSet) -> None:
+        hcm = listener.hcm
+        self.hcm = hcm
+        self.lstats = listener.stats
+        self.shared = shared
+        self.loop = shared.loop
+        self.rng = shared.rng
+        self.request_ids = shared.request_ids
+        self.transport: asyncio.Transport | None = None
+        self.codec = server_codec(self, hcm.max_header_bytes, hcm.max_headers, hcm.underscores, hcm.stats,
+                                  count_begins=bool(hcm.request_headers_timeout))
+        self.parse = self.codec.parser.feed_data  # the codec's feed without a Python frame
+        self.out: list[bytes] = []
+        self.batch = shared.batch
+        self.dirty = False  # registered with the batch for this round
+        self.active: Stream | None = None  # the stream whose response is being produced
+        self.queue: deque[Stream] = deque()
+        self.paused = 0
+        self.closing = False
+        self.in_feed = False
+        self._remote_ip: bytes | None = None
+        self.requests = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_when = 0.0
+        self.last_activity = 0.0
+        self.header_deadline = 0.0
+        self.write_paused = False
+        self.error_status = 0
+        self._advancing = False
+        self.si_stream: Stream | None = None  # the stream the stream idle check last saw
+        self.si_mark = 0  # its rx + tx + response_started then
+        self.si_at = 0.0  # when it is idle unless that sum moves
+        self.rq_deadline = 0.0  # the connection manager's request_timeout for rq_stream's request
+        self.rq_stream: Stream | None = None
+        self.header_timeout = hcm.request_headers_timeout  # (one attribute read per read)
+        self.opened_at = 0.0
+
+    @property
+    def draining(self) -> bool:
+        return self.shared.draining
+
+    @property
+    def remote_ip(self) -> bytes:
+        """The client's address, looked up when first asked for (one system call)."""
+        ip = self._remote_ip
+        if ip is None:
+            peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+            ip = self._remote_ip = peer[0].encode() if peer else b""
+        return ip
+
+    # ---- asyncio.Protocol -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        shared = self.shared
+        gate = shared.gate
+        if gate is not None and not gate.admit(shared, self.lstats):
+            self.closing = True  # refused: closed at once, never counted (transport stays None)
+            transport.abort()
+            return
+        self.transport = transport  # type: ignore[assignment]
+        shared.connections.add(self)
+        stats = self.hcm.stats
+        stats.downstream_cx_total += 1
+        stats.downstream_cx_http1_total += 1
+        stats.downstream_cx_active += 1
+        self.lstats.downstream_cx_total += 1
+        self.lstats.downstream_cx_active += 1
+        now = self.opened_at = self.loop.time()
+        self.last_activity = now
+        if self.hcm.idle_timeout:
+            self.arm(now + self.hcm.idle_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        self.hcm.stats.downstream_cx_rx_bytes_total += len(data)
+        if self.closing or self.error_status:
+            return
+        self.in_feed = True
+        try:
+            self.parse(data)
+        except PARSE_ERRORS as exc:
+            self._parse_stopped(exc, data)
+        except Exception as exc:  # a bug on the request path: this connection ends, the proxy goes on
+            self._internal_error(exc)
+        finally:
+            self.in_feed = False
+        if self.header_timeout and not self.header_deadline and self.active is None \
+                and self.codec.begun() > self.requests:
+            self._start_header_timer()  # a request head has begun and is not complete
+        active = self.active
+        if active is not None and active.done and not active.request_complete:
+            active.close_after = True  # answered before the request was read: don't read on
+            self.closing = True
+        if self.closing:
+            self.flush_now()
+            if self.transport is not None:
+                self.transport.close()
+        elif not self.dirty and self.out:  # flush(), inlined: one call less per request
+            self.dirty = True
+            dirty = self.batch.dirty
+            if not dirty:
+                self.batch.loop.call_soon(self.batch.run)
+            dirty.append(self)
+
+    def _parse_stopped(self, exc: Exception, data: bytes) -> None:
+        """The parser stopped: bad bytes (a local reply), an upgrade (a tunnel follows), or a
+        declined h2c upgrade (parsing goes on with a fresh parser)."""
+        codec = self.codec
+        try:
+            error = codec.error(exc)
+        except Exception as inner:  # noqa: BLE001  a callback's own bug, re-raised by error()
+            self._internal_error(inner.__context__ or inner)  # the callback's own exception
+            return
+        if error is not None:
+            self._protocol_error(error)
+        elif codec.h2c:
+            rest = codec.h2c_resume(data, exc.args[0])
+            self.parse = self._read_body if codec.body_left else codec.parser.feed_data
+            if rest:
+                self._feed(rest)
+        else:  # an upgrade: the parser stopped at the first tunnelled byte
+            tunnel.downstream_upgraded(self, data, exc.args[0])
+
+    def _read_body(self, data: bytes) -> None:
+        """``parse`` while a request body is read by hand (after a declined h2c upgrade)."""
+        rest = self.codec.feed_body(data)
+        if not self.codec.body_left:
+            self.parse = self.codec.parser.feed_data
+            if rest:
+                self._feed(rest)
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            self.parse(data)
+        except PARSE_ERRORS as exc:
+            self._parse_stopped(exc, data)
+
+    def _internal_error(self, exc: BaseException) -> None:
+        """An unexpected error in a callback: log it once, answer 500 if nothing of a response
+        was sent yet (else reset), and close the connection."""
+        contain(exc, "downstream request")
+        self.hcm.stats.downstream_cx_protocol_error += 1
+        active = self.active
+        if active is not None and not active.done:
+            try:
+                active._drop_upstream()
+                active.local_reply(500, b"", close=True)
+            except Exception:  # noqa: BLE001  the stream is broken: reset the connection
+                self.abort()
+                return
+        elif active is None:
+            self._error_reply(500)
+        self.closing = True
+
+    def _start_header_timer(self) -> None:
+        self.header_deadline = self.loop.time() + self.header_timeout
+        self.arm(self.header_deadline)
+
+    def eof_received(self) -> bool:
+        # Like Envoy's HTTP/1 codec: a client's FIN ends the connection and resets its streams (DC).
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is None:
+            return  # refused in connection_made
+        self.closing = True
+        shared = self.shared
+        shared.connections.discard(self)
+        if shared.gate is not None:
+            shared.gate.active -= 1
+        stats = self.hcm.stats
+        stats.downstream_cx_active -= 1
+        stats.downstream_cx_destroy += 1
+        self.lstats.downstream_cx_active -= 1
+        self.lstats.downstream_cx_destroy += 1
+        i = bisect_right(LOWER, floor((self.loop.time() - self.opened_at) * 1000))  # downstream_cx_length_ms
+        stats.downstream_cx_length_ms[i] += 1
+        self.lstats.downstream_cx_length_ms[i] += 1
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        active = self.active
+        if active is not None and not active.done:
+            stats.downstream_rq_rx_reset += 1
+            active.on_downstream_reset()
+        for s in self.queue:
+            s.on_downstream_reset()
+        self.queue.clear()
+        self.out = []
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        active = self.active
+        if active is not None and active.upstream is not None:
+            active.upstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        active = self.active
+        if active is not None and active.upstream is not None:
+            active.upstream.transport.resume_reading()
+
+    # ---- codec callbacks -------------------------------------------------------------
+    def on_request_head(self, head: RequestHead) -> Stream:
+        """A new request: its stream starts now, or after the streams ahead of it."""
+        if self.header_deadline:
+            self.header_deadline = 0.0
+        self.requests += 1
+        hcm = self.hcm
+        stats = hcm.stats
+        stats.downstream_rq_total += 1
+        stats.downstream_rq_http1_total += 1
+        stats.downstream_rq_active += 1
+        # No __init__ frame: the per-stream fields, the rest are class defaults.
+        stream = hcm.streams[hcm.route_table.resilient]()  # the router's (router/stream.py)
+        stream.conn = self
+        stream.head = head
+        stream.hcm = hcm
+        stream.start = now = self.loop.time()
+        stream.done = False  # read before it is set: an instance field reads faster than a class default
+        if hcm.request_timeout:  # the whole request must arrive within it
+            self.rq_stream = stream
+            self.rq_deadline = now + hcm.request_timeout
+            self.arm(self.rq_deadline)
+        if self.active is None:
+            self.active = stream
+            si = hcm.stream_idle_timeout
+            if si and (self.timer is None or self.timer_when > now + si):
+                self.arm(now + si)
+            if hcm.overload is None or not shed_request(stream, hcm.overload):
+                stream.begin()
+        else:
+            self.queue.append(stream)
+            self._set_pause(_PAUSE_PIPELINE, True)
+        return stream
+
+    # ---- streams ---------------------------------------------------------------------
+    def stream_done(self, stream: Stream, now: float = 0.0) -> None:
+        """A response is complete (or the stream was reset); ``now``: the loop's time, if read."""
+        if stream is not self.active or self.closing:
+            return
+        self.last_activity = now or self.loop.time()
+        if stream.close_after:
+            self._close_after_flush()
+            return
+        if not stream.request_complete:
+            if not self.in_feed:  # the upstream answered early; the rest of the body is unwanted
+                self._close_after_flush()
+            return
+        if self.queue or self.paused or self.error_status or self.shared.draining:
+            self._advance()
+        else:
+            self.active = None  # idle, with nothing to start, resume or arm
+
+    def _advance(self) -> None:
+        self.active = None
+        if self._advancing:
+            return  # the loop below picks up the next stream
+        self._advancing = True
+        try:
+            while self.active is None and self.queue and not self.closing:
+                nxt = self.queue.popleft()
+                self.active = nxt
+                si = self.hcm.stream_idle_timeout  # it starts now (last_activity: stream_done's clock)
+                if si and (self.timer is None or self.timer_when > self.last_activity + si):
+                    self.arm(self.last_activity + si)
+                shed = self.hcm.overload
+                if shed is None or not shed_request(nxt, shed):
+                    nxt.begin()
+        finally:
+            self._advancing = False
+        if not self.queue and self.paused & _PAUSE_PIPELINE:
+            self._set_pause(_PAUSE_PIPELINE, False)
+        if self.active is None and not self.closing:
+            if self.error_status:
+                self._error_reply(self.error_status)
+            elif self.draining:
+                self._close_after_flush()
+
+    def _protocol_error(self, exc: ProtocolError, counted: bool = False) -> None:
+        if not counted:
+            self.hcm.stats.downstream_cx_protocol_error += 1
+        parsing = self.codec.stream  # the stream whose request bytes were bad, if its head was read
+        if parsing is not None and parsing is self.active and parsing.response_started:
+            self.abort()
+            return
+        if parsing is not None:
+            # The request whose bytes were bad never reaches an upstream.
+            if parsing in self.queue:
+                self.queue.remove(parsing)
+                self.hcm.stats.downstream_rq_active -= 1
+            elif parsing is self.active:
+                parsing._drop_upstream()
+                parsing.local_reply(exc.status, exc.body, close=True)
+                return
+        if self.active is None:
+            self._error_reply(exc.status)
+        else:
+            self.error_status = exc.status
+
+    def _error_reply(self, status: int) -> None:
+        self.write(encode_response_head(status, [
+            (b"content-length", b"0"), (b"date", date_line.value), (b"server", self.hcm.server_name),
+            (b"connection", b"close")]))
+        self._close_after_flush()
+
+    # ---- output and lifecycle --------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        self.out.append(data)
+        if not self.in_feed and len(self.out) > 16:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send ``out`` after this round of events (see OutputBatch); at once when closing."""
+        if self.closing:
+            self.flush_now()
+        elif not self.dirty and self.out:
+            self.dirty = True
+            dirty = self.batch.dirty  # OutputBatch.add, inlined
+            if not dirty:
+                self.batch.loop.call_soon(self.batch.run)
+            dirty.append(self)
+
+    def flush_now(self) -> None:
+        self.dirty = False
+        out = self.out
+        if not out or self.transport is None:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self.hcm.stats.downstream_cx_tx_bytes_total += len(data)
+        self.transport.write(data)
+        if self.closing:
+            self.transport.close()
+
+    def _close_after_flush(self) -> None:
+        self.closing = True
+        if not self.in_feed:
+            self.flush_now()
+            if self.transport is not None:
+                self.transport.close()
+
+    def abort(self) -> None:
+        """Reset: the only way HTTP/1.1 can tell a client its response is broken."""
+        self.closing = True
+        if self.out:
+            self.flush_now()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def drain(self) -> None:
+        """Stop serving: close now if idle, else after the in-flight response."""
+        if self.active is None and not self.in_feed:
+            self._close_after_flush()
+
+    def _set_pause(self, reason: int, on: bool) -> None:
+        old = self.paused
+        new = old | reason if on else old & ~reason
+        self.paused = new
+        if self.transport is None or self.closing:
+            return
+        if old and not new:
+            self.transport.resume_reading()
+        elif new and not old:
+            self.transport.pause_reading()
+
+    def pause_reading_for_upstream(self, on: bool) -> None:
+        self._set_pause(_PAUSE_UPSTREAM, on)
+
+    def pause_reading_for_buffer(self, on: bool) -> None:
+        self._set_pause(_PAUSE_BUFFER, on)
+
+    # ---- the one timer ---------------------------------------------------------------
+    def arm(self, when: float) -> None:
+        if self.timer is not None:
+            if self.timer_when <= when:
+                return
+            self.timer.cancel()
+        self.timer_when = when
+        self.timer = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        try:
+            self._timers()
+        except Exception as exc:  # a bug in a timeout path: this connection ends, the proxy goes on
+            contain(exc, "downstream timer")
+            self.abort()
+
+    def _timers(self) -> None:
+        self.timer = None
+        if self.closing:
+            return
+        now = self.loop.time()
+        nxt = 0.0
+        hcm = self.hcm
+        active = self.active
+        if active is not None and not active.done and active.deadline:
+            if now >= active.deadline:
+                active.on_timeout()
+            else:
+                nxt = active.deadline
+        if self.rq_deadline:
+            if now >= self.rq_deadline:
+                self._request_timeout()
+                if self.closing:
+                    return
+            else:
+                nxt = min(nxt, self.rq_deadline) if nxt else self.rq_deadline
+        active = self.active  # (a timeout above may have ended it)
+        if active is not None and not active.done:
+            idle_at = self._stream_idle(active, now)
+            if idle_at:
+                nxt = min(nxt, idle_at) if nxt else idle_at
+        elif self.si_stream is not None:
+            self.si_stream = None  # keep no finished stream alive
+        if self.header_deadline and self.active is None:
+            if self.codec.begun() == self.requests:  # (every head begun is complete)
+                self.header_deadline = 0.0
+            elif now >= self.header_deadline:
+                hcm.stats.downstream_rq_header_timeout += 1
+                self._error_reply(408)
+                return
+            else:
+                nxt = min(nxt, self.header_deadline) if nxt else self.header_deadline
+        if self.active is None and not self.queue and hcm.idle_timeout:
+            idle_at = self.last_activity + hcm.idle_timeout
+            if now >= idle_at:
+                hcm.stats.downstream_cx_idle_timeout += 1
+                self._close_after_flush()
+                return
+            nxt = min(nxt, idle_at) if nxt else idle_at
+        if nxt and not self.closing:
+            self.arm(nxt)
+        self.flush()
+
+    def _request_timeout(self) -> None:
+        """HCM ``request_timeout``: a request not read whole in time gets 408 ``request timeout``
+        (``downstream_rq_timeout``) and the connection closes, unless its response has started."""
+        stream = self.rq_stream
+        self.rq_stream = None
+        self.rq_deadline = 0.0
+        if stream is None or stream is not self.codec.stream or stream.request_complete \
+                or stream.response_started or stream.done:
+            return
+        self.hcm.stats.downstream_rq_timeout += 1
+        self._protocol_error(ProtocolError("request timeout", 408, b"request timeout"), counted=True)
+
+    def _stream_idle(self, stream: Stream, now: float) -> float:
+        """The connection manager's stream idle timeout for the active stream (see the module
+        docstring): when to look again, or 0.0 (none applies, or it has just ended the stream).
+        A route ``idle_timeout`` replaces it (0: none); a ResilientStream runs the route's."""
+        route = stream.route
+        if route is not None and getattr(route.action, "idle_timeout_set", False):
+            return 0.0
+        timeout = stream.hcm.stream_idle_timeout
+        if not timeout:
+            return 0.0
+        mark = stream.rx + stream.tx + stream.response_started
+        if self.si_stream is not stream:  # first look at this stream
+            self.si_stream = stream
+            self.si_mark = mark
+            # Nothing moved since the head: idle since the stream started (a pipelined one when
+            # the one before it ended, last_activity).
+            since = max(stream.start, self.last_activity) if mark == 0 else now
+            self.si_at = since + timeout
+        elif mark != self.si_mark:
+            self.si_mark = mark
+            self.si_at = now + timeout
+        if now < self.si_at:
+            return self.si_at
+        self.si_stream = None
+        stream.hcm.stats.downstream_rq_idle_timeout += 1
+        stream.flags |= SI
+        stream.end_by_timeout(b"stream timeout")
+        return 0.0
+
+
+def connection_factory(listener: ListenerConfig, shared: ConnectionSet) -> Any:
+    return lambda: DownstreamConnection(listener, shared)

@@ -1,0 +1,180 @@
+"""One upstream HTTP/1.1 connection: the pool's (upstream/pool.py) connection class for
+HTTP/1.1 clusters. While it serves a stream, its codec delivers response events to that stream
+directly; when idle, to the connection, which drops them."""
+
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_right
+from math import floor
+from typing import TYPE_CHECKING, Any
+
+from ..common.errors import contain
+from ..common.histogram import LOWER
+from ..common.output_batch import output_batch
+from . import tunnel
+from .http1 import ExcessResponseError, Http1ClientCodec, HttpParserError, HttpParserUpgrade
+
+if TYPE_CHECKING:
+    from ..upstream.circuit_breaker import ResourceManager
+    from ..upstream.pool import ConnectionPool
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One upstream HTTP/1.1 connection. While it serves a stream, its codec delivers response
+    events to that stream directly (``attach``); when idle, to the connection, which drops them."""
+
+    __slots__ = ("pool", "transport", "codec", "parse", "stream", "requests", "closed", "idle_since",
+                 "paused_writing", "stats", "out", "batch", "rm", "opened_at")
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+        self.stats = pool.stats
+        self.transport: asyncio.Transport | None = None
+        self.codec = Http1ClientCodec(self)
+        self.parse = self.codec.parser.feed_data  # the codec's feed without a Python frame
+        self.stream: Any = None
+        self.requests = 0
+        self.closed = False
+        self.idle_since = 0.0
+        self.paused_writing = False
+        self.out: list[bytes] = []  # written after this round of events (downstream.OutputBatch)
+        self.batch = output_batch(pool.loop or asyncio.get_running_loop())
+        self.rm: ResourceManager | None = None  # holds one of its ``connections`` slots
+        self.opened_at = 0.0
+
+    def attach(self, stream: Any) -> None:
+        self.stream = stream
+        self.codec.handler = stream
+
+    def detach(self) -> None:
+        self.stream = None
+        self.codec.handler = self
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.stats.upstream_cx_active += 1
+        self.pool.cx_active += 1
+        self.opened_at = self.batch.loop.time()
+
+    def data_received(self, data: bytes) -> None:
+        stream = self.stream
+        if stream is None:  # bytes on an idle connection: nothing can be pending; drop it
+            self.close()
+            return
+        self.stats.upstream_cx_rx_bytes_total += len(data)
+        try:
+            self.parse(data)
+        except HttpParserUpgrade as exc:  # after a 101: the rest is tunnel payload
+            tunnel.upstream_upgraded(self, data, exc.args[0])
+        except HttpParserError as exc:
+            self._framing_error(exc)
+        except Exception as exc:  # a bug on the response path: this exchange ends, the proxy goes on
+            contain(exc, "upstream response")
+            self._framing_error(None)
+        else:
+            codec = self.codec
+            if codec.ended:  # Http1ClientCodec.excess, inlined (a Python frame less per response)
+                codec.ended = False
+                if not codec.fresh:  # a message began after it: a partial head followed
+                    self._framing_error(None, excess=True)
+        conn = stream.conn
+        if conn.out:
+            if conn.dirty or conn.closing:
+                conn.flush()
+            else:  # DownstreamConnection.flush, inlined: written after this round of events
+                conn.dirty = True
+                batch = conn.batch
+                if not batch.dirty:
+                    batch.loop.call_soon(batch.run)
+                batch.dirty.append(conn)
+
+    def _framing_error(self, exc: Exception | None, excess: bool = False) -> None:
+        """The upstream sent what is not HTTP/1.1 (or a callback failed): close the connection;
+        the stream it serves ends with 502 UPE (or a reset once its response started). A stream
+        that took this connection from the pool during this read never had its request sent
+        (``close`` drops it): it is sent again on a fresh connection."""
+        if exc is not None:
+            excess = self.codec.ended  # whatever follows a response that ended in this read
+            try:
+                excess = isinstance(self.codec.error(exc), ExcessResponseError) or excess
+            except Exception as inner:  # noqa: BLE001  a callback's own bug, re-raised by error()
+                contain(inner.__context__ or inner, "upstream response")
+        self.stats.upstream_cx_protocol_error += 1
+        self.close()
+        stream = self.stream
+        if stream is not None:
+            self.detach()
+            stream.on_upstream_reset(self, protocol_error=not (excess and stream.reused
+                                                               and not stream.response_started))
+
+    def eof_received(self) -> bool:
+        return False  # close our side too; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed:
+            self.closed = True
+        stats = self.stats
+        stats.upstream_cx_active -= 1
+        self.pool.cx_active -= 1
+        stats.upstream_cx_destroy += 1
+        ms = floor((self.batch.loop.time() - self.opened_at) * 1000)
+        stats.upstream_cx_length_ms[bisect_right(LOWER, ms)] += 1
+        rm = self.rm
+        if rm is not None:
+            self.rm = None
+            rm.connections.dec()
+            if self.pool.waiting:
+                self.pool.connect_waiter()
+        stream = self.stream
+        if stream is not None:
+            self.detach()
+            stream.on_upstream_reset(self, protocol_error=False)
+            if stream.conn.out:
+                stream.conn.flush()
+
+    def pause_writing(self) -> None:
+        self.paused_writing = True
+        if self.stream is not None:
+            self.stream.conn.pause_reading_for_upstream(True)
+
+    def resume_writing(self) -> None:
+        self.paused_writing = False
+        if self.stream is not None:
+            self.stream.conn.pause_reading_for_upstream(False)
+
+    # codec callbacks while no stream is attached: a response nobody waits for is dropped
+    def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool,
+                         content_length: int | None, chunked: bool) -> None:
+        pass
+
+    def on_response_body(self, data: bytes) -> None:
+        pass
+
+    def on_response_end(self) -> None:
+        pass
+
+    def write(self, data: bytes) -> None:
+        self.stats.upstream_cx_tx_bytes_total += len(data)
+        out = self.out
+        if not out:
+            dirty = self.batch.dirty  # OutputBatch.add, inlined
+            if not dirty:
+                self.batch.loop.call_soon(self.batch.run)
+            dirty.append(self)
+        out.append(data)
+
+    def flush_now(self) -> None:
+        out = self.out
+        if out and not self.closed:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
+        out.clear()
+
+    def close(self) -> None:
+        """Close, dropping output not yet written (the exchange it belonged to is over)."""
+        self.out.clear()
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()

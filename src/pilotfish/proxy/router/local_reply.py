@@ -1,0 +1,159 @@
+"""Replies from the proxy itself (Envoy's sendLocalReply) and the end of a stream: stats,
+Istio metrics and access-log entries."""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from math import floor
+
+from ..common.histogram import BIN, FAST, LOWER
+from .route_table import header_value
+from .shadow import cancel_unfinished
+from ..http.config import APPEND_IF_ABSENT, OVERWRITE
+from .stream_state import _CONNECTION_CLOSE, _CONNECTION_KEEP_ALIVE, _CRLF, _END, _TEXT_PLAIN, StreamState, _lines
+from ..http.date_header import date_line
+from ..http.http1 import status_line
+from .local_reply_config import local_details
+
+
+class LocalReplyMixin(StreamState):
+    """Local replies and the end-of-stream bookkeeping."""
+
+    # Set only where configured (local_reply_config, health_check filter, log formats).
+    details: str | None = None  # Envoy's response code details of a local reply
+    health_check = False  # the health_check filter matched the request
+    reply_headers: list[tuple[bytes, bytes]] | None = None  # a local reply's head, for %RESP(X)%
+
+    def _server_header(self, out: list[tuple[bytes, bytes]]) -> None:
+        t = self.hcm.server_transformation
+        if t == OVERWRITE:
+            for i, h in enumerate(out):
+                if h[0] == b"server":
+                    out[i] = (b"server", self.hcm.server_name)
+                    break
+            else:
+                out.append((b"server", self.hcm.server_name))
+        elif t == APPEND_IF_ABSENT:
+            if header_value(out, b"server") is None:
+                out.append((b"server", self.hcm.server_name))
+
+    def _connection_header(self, lines: list[bytes], until_close: bool) -> None:
+        conn = self.conn
+        head = self.head
+        max_rq = self.hcm.max_requests_per_connection
+        if (until_close or not head.keep_alive or conn.shared.draining or self.close_after
+                or (max_rq and conn.requests >= max_rq)):
+            self.close_after = True
+            lines.append(_CONNECTION_CLOSE)
+        elif head.version == "1.0":
+            lines.append(_CONNECTION_KEEP_ALIVE)
+
+    def local_reply(self, status: int, body: bytes, *, close: bool = False,
+                    extra: tuple[tuple[bytes, bytes], ...] = (), mutations: tuple = (),
+                    details: str | None = None) -> None:
+        """Answer from the proxy itself (Envoy's sendLocalReply)."""
+        if self.response_started:
+            self.conn.abort()
+            self.finish()
+            return
+        rewriter = self.hcm.local_reply
+        content_type = _TEXT_PLAIN
+        if rewriter is not None:  # local_reply_config (local_reply_config.py)
+            self.details = details or local_details(self, status)
+            status, body, ctype, extra = rewriter.rewrite(self, status, body, extra)
+            if ctype is not None:
+                content_type = (b"content-type", ctype)
+        self.status = status
+        self.response_started = True
+        self.close_after = close or self.close_after  # (set before: keep-alive disabled by overload)
+        out = [(b"content-length", b"%d" % len(body))]
+        if body:
+            out.append(content_type)
+        out.extend(extra)
+        out.append((b"date", date_line.value))
+        self._server_header(out)
+        for m in mutations:
+            out = m.apply(out)
+        if rewriter is not None and rewriter.keep_headers:
+            self.reply_headers = out
+        lines = _lines(out)
+        self._connection_header(lines, False)
+        lines.append(_END)
+        data = status_line(status) + _CRLF.join(lines)
+        if body and self.head.method != b"HEAD":
+            self.tx = len(body)
+            data += body
+        self.conn.write(data)
+        self.finish()
+
+    def end_by_timeout(self, body: bytes) -> None:
+        """Envoy's stream idle timeout and max stream duration (maybeRequestTimeoutCode): 504
+        once the request was read completely, else 408 and the connection closes (the rest of
+        the request cannot be skipped); after the response has started, the client connection
+        is reset."""
+        if self.backoff is not None:
+            self.backoff.cancel()
+            self.backoff = None
+        self._drop_upstream()  # type: ignore[attr-defined]  # Stream
+        done = self.request_complete
+        self.local_reply(504 if done else 408, body, close=not done)  # (a reset once the response started)
+
+    def finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.backoff is not None or self.rs is not None:
+            self.end_retries()  # type: ignore[attr-defined]  # ResilientStream
+        if self.pending is not None:
+            self.pending = None
+        if not self.request_complete and self.shadows is not None:  # (shadows: a class default, slow to read)
+            cancel_unfinished(self.shadows)
+        status = self.status
+        hcm = self.hcm
+        stats = hcm.stats
+        stats.downstream_rq_active -= 1
+        stats.rq_class[status // 100] += 1
+        conn = self.conn
+        now = conn.loop.time()  # (also the connection's last activity: stream_done takes it)
+        ms = floor((now - self.start) * 1000)  # Envoy's downstream_rq_time (histogram.py)
+        stats.downstream_rq_time[BIN[ms] if ms < FAST else bisect_right(LOWER, ms)] += 1
+        host = self.host
+        if host is not None:
+            host.active_rq -= 1
+            if status >= 500:  # Envoy's per-host rq_error / rq_success
+                host.rq_error += 1
+            elif status:
+                host.rq_success += 1
+            self.rm.requests.count -= 1
+            cstats = self.cluster.stats
+            cstats.upstream_rq_active -= 1
+            cstats.upstream_rq_completed += 1
+            if 100 <= status < 600:
+                cstats.rq_code[status] += 1
+            if not self.flags:  # an upstream response, not a reset or local reply: upstream_rq_time
+                ms = floor((now - (self.complete_at or self.start)) * 1000)
+                cstats.upstream_rq_time[BIN[ms] if ms < FAST else bisect_right(LOWER, ms)] += 1
+        if hcm.istio_stats is not None:
+            hcm.istio_stats.record(self)
+        if hcm.access_logs:
+            entry = self._log_entry()
+            for sink in hcm.access_logs:
+                sink.record(entry)
+        conn.stream_done(self, now)
+
+    def _log_entry(self) -> tuple:
+        head = self.head
+        headers = head.headers
+        now = self.conn.loop.time()
+        start_wall = time.time() - (now - self.start)
+        host = self.host
+        entry = (start_wall, head.method, self.original_path or head.path, head.version, self.status,
+                 self.flags, self.rx, self.tx, int((now - self.start) * 1000), self.service_time,
+                 head.forwarded_for, header_value(headers, b"user-agent"),
+                 self.request_id or head.request_id, self.authority,
+                 host.label if host is not None else None)
+        capture = self.hcm.log_capture
+        if capture is not None:  # a log_format reads more (access_log_format.py)
+            entry += capture(self)
+        return entry

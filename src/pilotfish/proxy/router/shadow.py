@@ -1,0 +1,326 @@
+"""Request mirroring (route ``request_mirror_policies``): Envoy's shadow writer.
+
+A mirrored request is a copy of the main request's upstream head with the Host suffixed
+``-shadow`` (``foo`` → ``foo-shadow``, ``foo:8080`` → ``foo-shadow:8080``; not with
+``disable_shadow_host_suffix_append``), ``x-envoy-internal: true`` and the proxy's address
+appended to ``x-forwarded-for`` (what Envoy's async client adds), sent to a host of the mirror
+cluster over that cluster's own connection pools. Body bytes are copied as the main request
+reads them (streaming, as Envoy's ``streaming_shadow``); the response is read and dropped.
+
+Fire and forget: a mirror's connect failure, reset, slowness or timeout (the route's timeout,
+as Envoy) never reaches the main stream, which only calls ``feed``/``end``/``cancel``. Memory is
+bounded two ways: body bytes waiting for the mirror (for its connection, or in its socket's
+write buffer) past the buffer limit abandon the mirror (``retry_or_shadow_abandoned`` on the
+main route's cluster), and the mirror cluster's circuit breaker ``max_requests`` (DEFAULT
+priority) caps how many mirrors run at once; over it the mirror is skipped
+(``upstream_rq_pending_overflow``). A main stream that ends before its request was read whole
+cancels its mirrors (Envoy resets unfinished shadow streams with the router).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..common.fractional import Fraction
+from ..http.http1 import CHUNKED_END
+
+SUFFIX = b"-shadow"
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorPolicy:
+    """One RouteAction.RequestMirrorPolicy."""
+
+    cluster: str
+    fraction: Fraction = Fraction(100, 100)  # runtime_fraction (its runtime key resolved); unset: always
+    suffix: bool = True  # not disable_shadow_host_suffix_append
+    cluster_header: bytes = b""  # the request header naming the mirror cluster (instead of cluster)
+
+
+def port_start(host: bytes) -> int:
+    """Envoy's HeaderUtility::getPortStart: the index of ':' before a numeric port, or -1."""
+    i = host.rfind(b":")
+    if i == -1:
+        return -1
+    v6_end = host.rfind(b"]")
+    if v6_end != -1 and v6_end > i:
+        return -1
+    port = host[i + 1:]
+    return i if port.isdigit() else -1
+
+
+def shadow_host(host: bytes) -> bytes:
+    i = port_start(host)
+    return host + SUFFIX if i == -1 else host[:i] + SUFFIX + host[i:]
+
+
+def shadow_head(head: bytes, suffix: bool, local_ip: bytes) -> bytes:
+    """The main request's upstream head, edited as Envoy's shadow writer and async client do."""
+    lines = head[:-4].split(b"\r\n") if head.endswith(b"\r\n\r\n") else head.split(b"\r\n")
+    out = [lines[0]]
+    xff = False
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, _, value = line.partition(b": ")
+        if name == b"host" and suffix and value:
+            line = b"host: " + shadow_host(value)
+        elif name == b"x-envoy-internal":
+            continue
+        elif name == b"x-forwarded-for" and local_ip:
+            line = line + b"," + local_ip
+            xff = True
+        out.append(line)
+    out.append(b"x-envoy-internal: true")
+    if not xff and local_ip:
+        out.append(b"x-forwarded-for: " + local_ip)
+    out.append(b"\r\n")
+    return b"\r\n".join(out)
+
+
+class _NullConn:
+    """What the upstream pool and connection expect of ``stream.conn``: a mirror has no
+    downstream to flush to or to pause."""
+
+    __slots__ = ()
+    out: tuple = ()
+
+    def flush(self) -> None:
+        pass
+
+    def pause_reading_for_upstream(self, on: bool) -> None:
+        pass
+
+
+_NULL_CONN = _NullConn()
+
+
+class ShadowCounters:
+    """``retry_or_shadow_abandoned`` for a cluster that has no other owner of the counter."""
+
+    __slots__ = ("retry_or_shadow_abandoned",)
+
+    def __init__(self) -> None:
+        self.retry_or_shadow_abandoned = 0
+
+    def values(self) -> Any:
+        yield "retry_or_shadow_abandoned", self.retry_or_shadow_abandoned, True
+
+
+def count_abandoned(cluster: Any) -> None:
+    """One more ``cluster.<name>.retry_or_shadow_abandoned`` (shared with retries when their
+    counters are already among the cluster's stats)."""
+    stats = cluster.stats
+    if hasattr(stats, "retry_or_shadow_abandoned"):
+        stats.retry_or_shadow_abandoned += 1
+        return
+    for part in stats.extra:
+        if hasattr(part, "retry_or_shadow_abandoned"):
+            part.retry_or_shadow_abandoned += 1
+            return
+    part = ShadowCounters()
+    part.retry_or_shadow_abandoned = 1
+    stats.extra = (*stats.extra, part)
+
+
+class Shadow:
+    """One mirrored request: the upstream handler for the mirror cluster's connection."""
+
+    __slots__ = ("main_cluster", "cluster", "host", "manager", "upstream", "pending", "pending_bytes",
+                 "limit", "request_complete", "done", "timer", "status", "keep_alive", "is_head")
+
+    conn = _NULL_CONN
+
+    def __init__(self, main_cluster: Any, cluster: Any, host: Any, manager: Any, head: bytes,
+                 limit: int, is_head: bool) -> None:
+        self.main_cluster = main_cluster
+        self.cluster = cluster
+        self.host = host
+        self.manager = manager
+        self.upstream: Any = None
+        self.pending: list[bytes] | None = [head]
+        self.pending_bytes = 0
+        self.limit = limit
+        self.request_complete = False
+        self.done = False
+        self.timer: Any = None
+        self.status = 0
+        self.keep_alive = False
+        self.is_head = is_head
+
+    # ---- from the main stream ------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        if self.done:
+            return
+        up = self.upstream
+        n = len(data)
+        if up is None:
+            self.pending.append(data)  # type: ignore[union-attr]
+            self.pending_bytes += n
+            if self.pending_bytes > self.limit:
+                self.abandon()
+            return
+        transport = up.transport
+        if transport is not None and transport.get_write_buffer_size() + n > self.limit:
+            self.abandon()
+            return
+        up.write(data)
+
+    def end(self) -> None:
+        self.request_complete = True
+
+    def abandon(self) -> None:
+        """The mirror fell too far behind the main request: give it up."""
+        if self.done:
+            return
+        count_abandoned(self.main_cluster)
+        self.cancel()
+
+    def cancel(self) -> None:
+        up = self.upstream
+        if up is not None:
+            self.upstream = None
+            up.detach()
+            up.close()
+            if up.transport is not None:
+                up.transport.abort()  # close() would wait to flush what a stalled mirror never reads
+        self.finish()
+
+    # ---- from the mirror's connection ------------------------------------------------------
+    def on_upstream_ready(self, up: Any, reused: bool) -> None:
+        if self.done:
+            up.pool.release(up)
+            return
+        self.upstream = up
+        pending = self.pending
+        self.pending = None
+        up.write(b"".join(pending) if pending else b"")
+
+    def on_upstream_connect_failure(self, reason: str) -> None:
+        self.finish()
+
+    def on_upstream_overflow(self, no_pool: bool = False) -> None:
+        self.finish()  # a pool's circuit breaker said no: the mirror is skipped
+
+    def on_upstream_reset(self, up: Any, protocol_error: bool) -> None:
+        self.upstream = None
+        self.finish()
+
+    def on_response_head(self, status: int, headers: Any, keep_alive: bool,
+                         content_length: int | None, chunked: bool) -> None:
+        self.status = status
+        self.keep_alive = keep_alive
+        if self.is_head:  # the parser cannot be told a HEAD response has no body
+            self.cancel()
+
+    def on_response_body(self, data: bytes) -> None:
+        pass  # read and dropped
+
+    def on_response_end(self) -> None:
+        up = self.upstream
+        self.upstream = None
+        if up is not None:
+            if self.keep_alive and self.request_complete:
+                up.pool.release(up)
+            else:
+                up.detach()
+                up.close()
+        self.finish()
+
+    def on_timeout(self) -> None:
+        self.timer = None
+        if not self.done:
+            self.cluster.stats.upstream_rq_timeout += 1
+            self.cancel()
+
+    def finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.pending = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.manager.requests.dec()
+        self.host.active_rq -= 1
+        stats = self.cluster.stats
+        stats.upstream_rq_active -= 1
+        stats.upstream_rq_completed += 1
+        if 100 <= self.status < 600:
+            stats.rq_code[self.status] += 1
+
+
+def start(stream: Any, policies: Sequence[MirrorPolicy]) -> list[Shadow] | None:
+    """Start the mirrors the route asks for (called once the main request's head is built)."""
+    conn = stream.conn
+    head = stream.head
+    if head.method == b"CONNECT":
+        return None
+    shadows = None
+    local_ip = b""
+    for p in policies:
+        if not p.fraction.sample(conn.rng):
+            continue
+        name = p.cluster
+        if p.cluster_header:  # Envoy: no such header, or no such cluster, and nothing is mirrored
+            name = ""
+            for k, v in head.headers:
+                if k == p.cluster_header:
+                    name = v.decode("latin-1")
+                    break
+        cluster = stream.hcm.clusters.get(name)
+        if cluster is None:  # removed by CDS since the route was compiled (or a header's unknown name)
+            continue
+        manager = cluster.resources.managers[0]
+        if not manager.try_request():
+            continue
+        host = cluster.choose_host(stream)
+        if host is None:
+            manager.requests.dec()
+            cluster.stats.upstream_cx_none_healthy += 1
+            continue
+        if not local_ip and conn.transport is not None:
+            sock = conn.transport.get_extra_info("sockname")
+            local_ip = sock[0].encode() if sock else b""
+        s = Shadow(stream.cluster, cluster, host, manager,
+                   shadow_head(stream.upstream_head, p.suffix, local_ip), stream.hcm.buffer_limit,
+                   head.method == b"HEAD")
+        if stream.pending:
+            for data in stream.pending:  # body read while the main request waited (a fault delay)
+                s.feed(data)
+        if stream.request_complete:
+            s.request_complete = True
+        stats = cluster.stats
+        stats.upstream_rq_total += 1
+        stats.upstream_rq_active += 1
+        host.active_rq += 1
+        host.rq_total += 1
+        timeout = stream.timeout
+        if timeout:
+            s.timer = conn.loop.call_later(timeout, s.on_timeout)
+        if shadows is None:
+            shadows = []
+        shadows.append(s)
+        host.pool.acquire(s)
+    return shadows
+
+
+def feed(shadows: list[Shadow], data: bytes) -> None:
+    for s in shadows:
+        s.feed(data)
+
+
+def end(shadows: list[Shadow], chunked: bool) -> None:
+    for s in shadows:
+        if chunked:
+            s.feed(CHUNKED_END)
+        s.end()
+
+
+def cancel_unfinished(shadows: list[Shadow]) -> None:
+    """The main stream ended before its request was read whole: reset its mirrors."""
+    for s in shadows:
+        if not s.request_complete:
+            s.cancel()

@@ -1,0 +1,322 @@
+"""One HTTP request/response exchange: the router filter joining downstream and upstream.
+
+A Stream is driven by callbacks only: the downstream connection feeds it request events, the
+upstream connection's codec feeds it response events. It builds the upstream request head once
+(stream_request_head.py), then moves body bytes through as they arrive; the response side is in
+stream_response.py, local replies (404 NR, 503 UH/UF/UC, 504 UT, redirects, direct responses) and
+the end-of-stream bookkeeping in local_reply.py.
+
+Per-request cost matters here more than anywhere: attributes take class-level defaults
+(stream_state.py) so a new stream sets only what differs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import shadow
+from ..http import tunnel
+from ..common.response_flags import DC, NC, NR, UC, UF, UH, UO, UPE, UT
+from ..common.attr_layout import prime
+from ..http.http1 import CHUNKED_END, encode_chunk, encode_last_chunk
+from ..upstream.lb.round_robin import RoundRobin
+from ..http.request_ids import RequestIds, request_id
+from .route_table import FORWARD, header_value
+from .routing import pick_weighted, select_route
+from .request_head import RequestHeadMixin
+from .response import ResponseMixin
+from .resilience import ResilienceMixin
+from .stream_state import _LENGTH, _RESET_BEFORE_HEADERS
+
+if TYPE_CHECKING:
+    from ..http.upstream_connection import UpstreamConnection
+
+__all__ = ["RequestIds", "Stream", "request_id"]
+
+
+class Stream(ResponseMixin, RequestHeadMixin):
+    """One request/response exchange; see the module docstring."""
+
+    # ---- request side ------------------------------------------------------------------
+    def begin(self) -> None:
+        """Route the request and either reply locally or ask a pool for a connection."""
+        hcm = self.hcm
+        head = self.head
+        authority = self.authority = head.authority
+        if (head.upgrade or head.version != "1.1" or not authority or hcm.strip_any_host_port
+                or hcm.strip_matching_host_port):
+            authority = self._check_head(hcm, head, authority)
+            if authority is None:
+                return
+        if hcm.pre_route is not None and hcm.pre_route(self):
+            return  # path normalization or the health_check filter answered (compile/edge.py)
+        limit = hcm.max_request_bytes
+        if limit and head.content_length is not None and head.content_length > limit:
+            hcm.stats.downstream_rq_too_large += 1
+            return self.local_reply(413, b"Payload Too Large", close=True)
+        table = hcm.route_table
+        route = table.first_route  # select_route's first test, inlined (one call less per request)
+        if route is None or not head.path.startswith(table.first_prefix):
+            route = select_route(table, head, authority)
+        if route is None:
+            hcm.stats.no_route += 1
+            self.flags |= NR
+            return self.local_reply(404, b"")
+        self.route = route
+        action = route.action
+        if route.action_kind != FORWARD:
+            return self._reply_by_route(route, action, authority)
+        if head.upgrade and not tunnel.admit(self, route):
+            return
+        entry = None
+        if action.weighted:
+            entry = pick_weighted(action, self.conn.rng)
+            name = entry.cluster
+        elif action.cluster_header:
+            value = header_value(head.headers, action.cluster_header)
+            name = value.decode("latin-1") if value else ""
+        else:
+            name = action.cluster
+        if hcm.fault is not None and hcm.fault.intercept(self, route, name):
+            return  # answered (abort) or held (delay: begin() runs again when it is over)
+        cluster = hcm.clusters.get(name)
+        if cluster is None:
+            hcm.stats.no_cluster += 1
+            self.flags |= NC
+            return self.local_reply(action.not_found_status, b"")
+        self.cluster = cluster
+        lb = cluster.lb  # Cluster.choose_host, inlined; round robin without a Python frame
+        host = lb.next_host() if lb.__class__ is RoundRobin else lb.choose_host(self)
+        if host is None:
+            cluster.stats.upstream_cx_none_healthy += 1
+            self.flags |= UH
+            return self.local_reply(503, b"no healthy upstream")
+        rm = self.rm = cluster.resources.managers[action.priority]  # circuit breakers of the route's priority
+        requests = rm.requests
+        if requests.count >= requests.max:
+            rm.rq_pending_overflow += 1
+            return self.on_upstream_overflow()
+        requests.count += 1
+        self.host = host
+        cstats = cluster.stats
+        cstats.upstream_rq_total += 1
+        cstats.upstream_rq_active += 1
+        host.active_rq += 1
+        host.rq_total += 1
+        self.timeout = action.timeout
+        if action.resilient or head.envoy_control or cluster.outlier is not None:
+            if self.__class__ is not ResilientStream:  # made as one when the route table needs it
+                self.__class__ = ResilientStream  # same layout; retries, timeouts, outlier reports
+            self.setup_resilience(action, host)
+        if entry is not None:
+            self.resp_mutations = entry.response_mutations + route.response_mutations
+            self.upstream_head = self._edited_upstream_head(route, action, entry, host)
+        else:
+            if route.response_mutations:
+                self.resp_mutations = route.response_mutations
+            if route.edits_request or hcm.use_remote_address or hcm.peer_exchange is not None:
+                self.upstream_head = self._edited_upstream_head(route, action, None, host)
+            else:
+                self.upstream_head = self._upstream_head(action)
+        if action.mirrors:
+            shadows = shadow.start(self, action.mirrors)
+            if shadows is not None:  # (an unsampled mirror sets no field: see attr_layout.py)
+                self.shadows = shadows
+        if self.set_cookies:
+            self.resp_mutations += self.set_cookies
+        if head.expect_continue:
+            self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.request_complete and self.timeout:  # a pipelined request read while it waited
+            self.deadline = self.conn.loop.time() + self.timeout
+            self.conn.arm(self.deadline)
+        if head.upgrade and head.method == b"CONNECT":
+            return tunnel.connect(self, host)
+        pool = host.pool
+        idle = pool.idle
+        if idle and not idle[-1].closed:  # ConnectionPool.acquire's reuse, inlined (a call less)
+            up = idle.pop()
+            up.stream = self
+            up.codec.handler = self
+            up.requests += 1
+            return self.on_upstream_ready(up, True)
+        pool.acquire(self)
+
+    def on_body(self, data: bytes) -> None:
+        self.rx += len(data)
+        limit = self.hcm.max_request_bytes
+        if limit and self.rx > limit:
+            if not self.response_started:
+                self.hcm.stats.downstream_rq_too_large += 1
+                self._drop_upstream()
+                self.local_reply(413, b"Payload Too Large", close=True)
+            return
+        if self.done:
+            return  # the response is complete: discard the rest of the body
+        if self.head.chunked:
+            data = encode_chunk(data)
+        if self.shadows is not None:
+            shadow.feed(self.shadows, data)
+        self._send(data)
+
+    def on_request_end(self) -> None:
+        self.request_complete = True
+        if self.done:
+            self.conn.stream_done(self)
+            return
+        if self.head.chunked:
+            trailers = self.head.trailers
+            self._send(CHUNKED_END if trailers is None else encode_last_chunk(trailers))
+        if self.shadows is not None:
+            shadow.end(self.shadows, self.head.chunked)
+        conn = self.conn
+        now = self.complete_at = conn.loop.time()
+        if self.timeout and self.host is not None:
+            deadline = self.deadline = now + self.timeout
+            if conn.timer is None or conn.timer_when > deadline:
+                conn.arm(deadline)
+        if self.per_try:
+            self.start_per_try()  # type: ignore[attr-defined]  # ResilientStream
+
+    def _send(self, data: bytes) -> None:
+        up = self.upstream
+        if up is not None:
+            up.write(data)
+            replay = self.replay
+            if replay is not None:
+                if self.rx > self.hcm.buffer_limit:  # (the body read so far: no field of its own)
+                    self.replay = None
+                else:
+                    replay.append(data)
+        elif not self.done:
+            pending = self.pending
+            if pending is None:
+                pending = self.pending = []
+            pending.append(data)
+            self.pending_bytes += len(data)
+            if self.pending_bytes > self.hcm.buffer_limit:
+                self.conn.pause_reading_for_buffer(True)
+
+    # ---- upstream side -----------------------------------------------------------------
+    def on_upstream_ready(self, up: UpstreamConnection, reused: bool) -> None:
+        self.upstream = up
+        self.reused = reused
+        pending = self.pending
+        if pending:
+            self.pending = None
+            if self.upstream_head:
+                pending.insert(0, self.upstream_head)
+            data = b"".join(pending) if len(pending) != 1 else pending[0]
+            if self.pending_bytes > self.hcm.buffer_limit:
+                self.conn.pause_reading_for_buffer(False)
+        else:
+            data = self.upstream_head
+        n = len(data)
+        if reused and n <= self.hcm.buffer_limit:
+            self.replay = [data]
+        elif self.replay is not None:
+            self.replay = None
+        up.stats.upstream_cx_tx_bytes_total += n  # UpstreamConnection.write, inlined
+        out = up.out
+        if not out:
+            dirty = up.batch.dirty
+            if not dirty:
+                up.batch.loop.call_soon(up.batch.run)
+            dirty.append(up)
+        out.append(data)
+        if self.conn.write_paused:
+            up.transport.pause_reading()
+
+    def on_upstream_connect_failure(self, reason: str) -> None:
+        if self.done:
+            return
+        self.flags |= UF
+        self.local_reply(503, _RESET_BEFORE_HEADERS + b"connection failure, transport failure reason: "
+                         + reason.encode())
+
+    def on_upstream_reset(self, up: UpstreamConnection, protocol_error: bool) -> None:
+        """The upstream connection closed (or sent garbage) while serving this stream."""
+        self.upstream = None
+        if self.done:
+            return
+        if not self.response_started:
+            if protocol_error:
+                self.flags |= UPE
+                self.local_reply(502, _RESET_BEFORE_HEADERS + b"protocol error")
+            elif self.reused and self.replay is not None and not self.retried:
+                # A keep-alive connection the upstream had already closed: send again, once, on
+                # a fresh connection. Nothing of a response was seen, so nothing is duplicated.
+                self.retried = True
+                self.cluster.stats.upstream_rq_retry += 1
+                self.pending = self.replay
+                self.pending_bytes = 0
+                self.replay = None
+                self.upstream_head = b""
+                self.host.pool.acquire(self, fresh=True)
+            else:
+                self.flags |= UC
+                self.local_reply(503, _RESET_BEFORE_HEADERS + b"connection termination")
+            return
+        if not protocol_error and self.mode != _LENGTH and not up.codec.has_framing:
+            # A response with neither Content-Length nor chunked framing ends with the connection.
+            self.on_response_end_after_close()
+            return
+        self.flags |= UPE if protocol_error else UC
+        self.conn.abort()
+        self.finish()
+
+    def on_upstream_overflow(self, no_pool: bool = False) -> None:
+        """A circuit breaker is open (max_requests, max_pending_requests): 503 UO at once."""
+        if self.done:
+            return
+        if no_pool:  # max_connection_pools: Envoy finds no pool, as with no host
+            self.flags |= UH
+            return self.local_reply(503, b"no healthy upstream")
+        self.flags |= UO
+        extra = () if self.hcm.suppress_envoy_headers else ((b"x-envoy-overloaded", b"true"),)
+        self.local_reply(503, _RESET_BEFORE_HEADERS + b"overflow", extra=extra)
+
+    def on_timeout(self) -> None:
+        if self.done:
+            return
+        self.flags |= UT
+        if self.cluster is not None:
+            self.cluster.stats.upstream_rq_timeout += 1
+            if self.host is not None:
+                self.host.rq_timeout += 1
+        self._drop_upstream()
+        self.local_reply(504, b"upstream request timeout")  # (a reset once the response started)
+
+    def on_downstream_reset(self) -> None:
+        if self.done:
+            return
+        self.flags |= DC
+        self._drop_upstream()
+        self.finish()
+
+    def _drop_upstream(self) -> None:
+        up = self.upstream
+        if up is not None:
+            self.upstream = None
+            up.detach()
+            up.close()
+        elif self.host is not None and self.host.pool.waiting:
+            self.host.pool.cancel_wait(self)  # it waited for a connection slot
+
+
+class ResilientStream(ResilienceMixin, Stream):
+    """A Stream with retries, per-try/idle/duration timeouts and outlier reports (stream_retry.py)."""
+
+
+# The fields a request sets, in the order it sets them (attr_layout.py: set on one instance now,
+# they stay on CPython's fast attribute path for every stream made later).
+_PLAIN_FIELDS = ("conn", "head", "hcm", "start", "authority", "route", "cluster", "rm", "host", "timeout",
+                 "request_id", "upstream_head", "upstream", "reused", "replay", "original_path",
+                 "request_complete", "complete_at", "deadline", "response_started", "status",
+                 "service_time", "tx", "done", "rx", "mode", "peer", "flags", "close_after")
+prime(Stream, _PLAIN_FIELDS)
+_RESILIENT_FIELDS = (
+    "conn", "head", "hcm", "start", "authority", "route", "cluster", "rm", "host", "timeout", "fix_head",
+    "policy", "request_id", "upstream_head", "request_complete", "complete_at", "rq_deadline", "upstream",
+    "reused", "body_buf", "replay", "head_base", "response_started", "status", "rx",
+    "service_time", "tx", "done", "peer")
+prime(ResilientStream, _RESILIENT_FIELDS)

@@ -1,0 +1,1 @@
+"""Upstream clusters: host sets, load balancers, connection pools, circuit breakers, outlier detection, health checks."""
