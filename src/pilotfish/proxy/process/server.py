@@ -248,11 +248,6 @@ class ProxyServer:
     async def shutdown_requested(self) -> None:
         await self._stop.wait()
 
-    async def serve_forever(self) -> None:
-        if await self.start_unless_stopped():
-            await self._stop.wait()
-        await self.stop()
-
     async def stop(self, drain_time: float | None = None) -> None:
         """Stop accepting, let in-flight requests finish within the drain period, then exit."""
         if self._stopped:
