@@ -29,8 +29,10 @@ from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile.dynamic import compile_snapshot
 from pilotfish.proxy.common.errors import ProxyConfigError
 from pilotfish.proxy.common.stats import StatsStore
-from pilotfish.proxy.xds.resources import Resources, decode
-from pilotfish.proxy.xds.type_state import CLUSTER, LISTENER, ROUTE
+from pilotfish.proxy.compile.subset import CheckResult, check_message
+from pilotfish.xds.errors import ResourceRejected
+from pilotfish.xds.resources import Resources, decode
+from pilotfish.xds.type_urls import CLUSTER, KIND, LISTENER, ROUTE
 
 # In `make test`: a few examples, the same every run. A campaign (FUZZ_EXAMPLES set) draws anew.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0")) or 30
@@ -118,6 +120,13 @@ _ADS_BOOTSTRAP = {
 }
 
 
+def _check(msg: Any, path: str) -> list[str]:
+    """The proxy's supported-subset check; its ProxyConfigError names the field."""
+    result = CheckResult()
+    check_message(msg, path, result)
+    return result.warnings
+
+
 def _compile_xds(type_url: str, msg: Any) -> None:
     loaded = parse_bootstrap(_ADS_BOOTSTRAP)
     item = any_pb2.Any()
@@ -125,13 +134,15 @@ def _compile_xds(type_url: str, msg: Any) -> None:
     try:
         resources = Resources()
         if type_url == ROUTE:
-            resources = resources.with_response(ROUTE, "1", decode(ROUTE, [item], lambda _n: True, []), 0.0)
+            resources = resources.with_response(ROUTE, "1", decode(ROUTE, [item], lambda _n: True, _check, []), 0.0)
         else:
-            resources = resources.with_response(type_url, "1", decode(type_url, [item], lambda _n: True, []), 0.0)
+            resources = resources.with_response(type_url, "1", decode(type_url, [item], lambda _n: True, _check, []), 0.0)
         compile_snapshot(loaded.message, resources, stats=StatsStore(loaded.message.node), sinks={},
                          rng=random.Random(1), warnings=[])
     except ProxyConfigError as exc:
         assert exc.field_path or str(exc).startswith("invalid"), f"error without a path: {exc}"
+    except ResourceRejected as exc:  # decoding refused it: the message starts with its path
+        assert str(exc).startswith(("resources[", f"{KIND[type_url]}[")), f"error without a path: {exc}"
 
 
 @FUZZ

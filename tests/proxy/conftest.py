@@ -17,7 +17,8 @@ import pytest
 
 from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.server import ProxyServer
+from pilotfish.proxy.process.assemble import build_proxy
+from pilotfish.proxy.process.server import ProxyServer
 
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = {"name": "envoy.filters.http.router",
@@ -311,7 +312,7 @@ def bootstrap(routes: list[dict[str, Any]] | dict[str, Any], clusters: list[dict
 async def running_proxy(doc: dict[str, Any], seed: int = 1) -> AsyncIterator[ProxyServer]:
     loaded = parse_bootstrap(doc)
     compiled = compile_bootstrap(loaded.message, random.Random(seed), loaded.warnings)
-    server = ProxyServer(compiled, rng=random.Random(seed), drain_time=1.0)
+    server = build_proxy(compiled, rng=random.Random(seed), drain_time=1.0)
     await server.start()
     try:
         yield server

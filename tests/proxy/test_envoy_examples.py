@@ -18,7 +18,7 @@ import yaml
 
 from pilotfish.proxy.compile.bootstrap_file import load_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.server import ProxyServer
+from pilotfish.proxy.process.assemble import build_proxy
 
 from .conftest import Backend, client, until
 
@@ -63,7 +63,7 @@ async def proxy_from(path: Path) -> AsyncIterator[int]:
     """A proxy started in-process from a bootstrap file, as ``pilotfish proxy`` starts it."""
     loaded = load_bootstrap(path)
     compiled = compile_bootstrap(loaded.message, random.Random(1), loaded.warnings)
-    server = ProxyServer(compiled, rng=random.Random(1), drain_time=1.0)
+    server = build_proxy(compiled, rng=random.Random(1), drain_time=1.0)
     await server.start()
     try:
         (port,) = server.listener_ports.values()

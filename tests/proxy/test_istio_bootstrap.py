@@ -28,18 +28,16 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
-from envoy.service.discovery.v3 import ads_pb2_grpc
 
 from pilotfish.proxy.compile.bootstrap_file import load_bootstrap, parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.common.errors import ProxyConfigError
-from pilotfish.proxy.xds.settings import ads_settings
-from pilotfish.proxy.xds.type_state import CLUSTER, LISTENER
+from pilotfish.xds.settings import ads_settings
+from pilotfish.xds.testing import FakeAds
+from pilotfish.xds.type_urls import CLUSTER, LISTENER
 
 from .conftest import Backend, Reply, client, running_proxy
-from .test_xds_client import FakeAds
 
 FIXTURE = Path(__file__).parent / "data" / "istio-sidecar-bootstrap.json"
 PILOTFISH = [sys.executable, "-c", "from pilotfish.cli.main import main; main()"]
@@ -244,19 +242,9 @@ def short_tmp() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-class UnixAds(FakeAds):
-    async def start_unix(self, path: Path) -> UnixAds:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.server = grpc.aio.server()
-        ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(self, self.server)
-        self.server.add_insecure_port(f"unix:{path}")
-        await self.server.start()
-        return self
-
-
 @contextlib.asynccontextmanager
-async def unix_ads(path: Path) -> AsyncIterator[UnixAds]:
-    ads = await UnixAds().start_unix(path)
+async def unix_ads(path: Path) -> AsyncIterator[FakeAds]:
+    ads = await FakeAds().start_unix(path)
     try:
         yield ads
     finally:

@@ -13,7 +13,7 @@ from pilotfish.proxy.common.istio_metrics import BUCKETS, LABELS, IstioStatsReco
 from pilotfish.proxy.filters.peer_metadata import METADATA_HEADER, PeerCache, PeerInfo, decode_peer
 
 from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, running_proxy
-from .test_admin import get
+from .process.test_admin import get
 
 TYPED_STRUCT = "type.googleapis.com/udpa.type.v1.TypedStruct"
 

@@ -154,9 +154,10 @@ async def test_ejecting_the_p0_host_fails_over_to_p1(backend: Backend, backend_b
 
 async def test_detector_state_survives_eds_updates_and_stops_with_the_cluster(
         backend: Backend, backend_b: Backend) -> None:
-    from pilotfish.proxy.xds.type_state import CLUSTER, ENDPOINT, LISTENER, ROUTE as RDS
+    from pilotfish.xds.testing import FakeAds
+    from pilotfish.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE as RDS
 
-    from .test_xds_client import FakeAds, ads_proxy, eds_cluster, endpoints, listener, route
+    from .process.ads import ads_proxy, eds_cluster, endpoints, listener, route
 
     ads = await FakeAds().start()
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -46,45 +45,21 @@ def proxy(bootstrap: str, concurrency: int, base_id: int, log_level: str, drain_
     options = {"config_path": bootstrap, "concurrency": concurrency, "base_id": base_id,
                "log_level": log_level, "drain_time_s": drain_time_s}
     children: list[int] = []
-    if concurrency > 1:  # a supervisor forks and restarts the workers (proxy/workers.py)
-        from ..proxy.workers import Supervisor, run_worker
+    from ..proxy.process.assemble import run_group, run_single
 
+    if concurrency > 1:  # a supervisor forks and restarts the workers (proxy/process/workers.py)
         try:
-            sys.exit(Supervisor(concurrency, lambda i: run_worker(compiled, drain_time_s, options)).run(compiled))
+            sys.exit(run_group(compiled, concurrency, drain_time_s, options))
         except OSError as exc:
             click.echo(f"error: cannot start: {exc}", err=True)
             sys.exit(1)
     try:
-        _run(compiled, drain_time_s, options, children)
+        run_single(compiled, drain_time_s, options, before_stop=lambda: _stop_children(children, wait=False))
     except OSError as exc:
         click.echo(f"error: cannot start: {exc}", err=True)
         _stop_children(children)
         sys.exit(1)
     _stop_children(children)
-
-
-def _run(compiled: object, drain_time: float, options: dict, children: list[int]) -> None:
-    from ..proxy.server import ProxyServer
-
-    async def main() -> None:
-        server = ProxyServer(compiled, drain_time=drain_time, command_line=options)  # type: ignore[arg-type]
-        server.install_signal_handlers()
-        await server.start()
-        log = logging.getLogger("pilotfish.proxy")
-        for name, port in server.listener_ports.items():
-            log.info("listener %s on port %d", name, port)
-        if server.admin_port:
-            log.info("admin on port %d", server.admin_port)
-        await server._stop.wait()
-        _stop_children(children, wait=False)
-        await server.stop()
-
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency; keep the default loop working
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
 
 
 def _stop_children(children: list[int], wait: bool = True) -> None:

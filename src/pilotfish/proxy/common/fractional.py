@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .backoff import RandomSource
+from ...xds.backoff import RandomSource
 
 HUNDRED, TEN_THOUSAND, MILLION = 100, 10_000, 1_000_000
 

@@ -35,7 +35,7 @@ def compile_bootstrap(bootstrap: Any, rng: random.Random | None = None,
     sinks: dict[str, AccessLogSink] = {}
     resources = None
     if bootstrap.HasField("dynamic_resources"):
-        from ..xds.resources import Resources
+        from ...xds.resources import Resources
 
         resources = Resources()
     try:

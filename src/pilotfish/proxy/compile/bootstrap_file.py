@@ -22,7 +22,8 @@ from .service_clusters import check_service_clusters
 from ..common.errors import ProxyConfigError
 from .istio_config import effective_type_name
 from .subset import CheckResult, check_message
-from ..xds.settings import ads_settings
+from ...xds.errors import XdsConfigError
+from ...xds.settings import ads_settings
 
 # The modules of every type the supported subset names, so their descriptors are registered.
 _BASE_MODULES = (
@@ -144,7 +145,10 @@ def _check_overload(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
 
 
 def _check_dynamic(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:
-    ads_settings(msg)  # dynamic_resources: ADS over gRPC only, checked here at the edge
+    try:
+        ads_settings(msg)  # dynamic_resources: ADS over gRPC only, checked here at the edge
+    except XdsConfigError as exc:
+        raise ProxyConfigError(exc.message, exc.field_path) from None
 
 
 def _check_service_clusters(msg: bootstrap_pb2.Bootstrap, warnings: list[str]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..common.backoff import DEFAULT_BASE_MS
+from ...xds.backoff import DEFAULT_BASE_MS
 from ..upstream.circuit_breaker import UNLIMITED, CircuitBreakerSettings, Thresholds
 from ..common.errors import ProxyConfigError
 from ..common.fractional import Fraction

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ..common.backoff import RandomSource
+from ...xds.backoff import RandomSource
 from ..common.fractional import Fraction
 from ..router.route_table import HeaderMatcher
 

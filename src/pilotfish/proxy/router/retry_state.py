@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..common.backoff import DEFAULT_BASE_MS, JitteredExponentialBackOff, RandomSource
+from ...xds.backoff import DEFAULT_BASE_MS, JitteredExponentialBackOff, RandomSource
 from ..upstream.circuit_breaker import ResourceManager
 from .route_table import HeaderMatcher
 

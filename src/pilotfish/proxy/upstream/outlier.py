@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..common.backoff import RandomSource
+from ...xds.backoff import RandomSource
 from .host_health import FAILED_ACTIVE_HC, FAILED_OUTLIER_CHECK, HostHealth
 
 # Outlier::Result
