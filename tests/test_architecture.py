@@ -28,7 +28,7 @@ SRC = Path(pilotfish.__file__).resolve().parents[1]
 LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
 
 # Packages with known cycles that an open issue is removing; the case passes once they are gone.
-KNOWN_CYCLES = {"pilotfish.proxy": "removed by the proxy renovation"}
+KNOWN_CYCLES: dict[str, str] = {}  # package -> why its cycle is still there (xfail)
 
 
 def test_import_linter_contracts_hold() -> None:
