@@ -7,7 +7,7 @@ from collections import Counter
 
 from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.http.http1 import RequestHead
+from pilotfish.proxy.http.head import RequestHead
 from pilotfish.proxy.router.routing import pick_weighted, select_route
 
 from .conftest import bootstrap, cluster

@@ -32,7 +32,9 @@ from ..common.response_flags import SI
 from .date_header import date_line
 from ..common.errors import ProtocolError, contain
 from ..common.histogram import LOWER
-from .http1 import PARSE_ERRORS, RequestHead, encode_response_head, server_codec
+from .head import RequestHead
+from .http1_encode import encode_response_head
+from .http1_server import PARSE_ERRORS, server_codec
 from .overload import ConnectionGate, shed_request
 from ..common.output_batch import output_batch
 from .request_ids import RequestIds

@@ -26,7 +26,7 @@ import asyncio
 from typing import Any
 
 from ..common.response_flags import SI
-from .http1 import encode_response_head
+from .http1_encode import encode_response_head
 
 _CONNECT = b"connect"
 _CONNECTING: set[asyncio.Task] = set()

@@ -13,7 +13,8 @@ from ..common.errors import contain
 from ..common.histogram import LOWER
 from ..common.output_batch import output_batch
 from . import tunnel
-from .http1 import ExcessResponseError, Http1ClientCodec, HttpParserError, HttpParserUpgrade
+from .http1_client import ExcessResponseError, Http1ClientCodec
+from .http1_server import HttpParserError, HttpParserUpgrade
 
 if TYPE_CHECKING:
     from ..upstream.circuit_breaker import ResourceManager

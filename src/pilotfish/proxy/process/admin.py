@@ -23,7 +23,7 @@ import xxhash
 from google.protobuf import json_format
 
 from ... import __version__
-from ..http.http1 import encode_response_head
+from ..http.http1_encode import encode_response_head
 from ..common.stats import merge_snapshots, render_json, render_prometheus, render_text
 from .admin_clusters import clusters_json, clusters_text, listeners_json, listeners_text
 from .admin_config_dump import config_dump

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from . import shadow
 from ..http import tunnel
 from ..common.response_flags import DC, NC, NR, UC, UF, UH, UO, UPE, UT
-from ..http.http1 import CHUNKED_END, encode_chunk, encode_last_chunk
+from ..http.http1_encode import CHUNKED_END, encode_chunk, encode_last_chunk
 from ..upstream.lb.round_robin import RoundRobin
 from ..http.request_ids import RequestIds, request_id
 from .route_table import FORWARD, header_value
