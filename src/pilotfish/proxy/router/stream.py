@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import shadow
 from ..http import tunnel
+from ..http.flow_control import CLIENT_FULL
 from ..common.response_flags import DC, NC, NR, UC, UF, UH, UO, UPE, UT
 from ..http.http1_encode import CHUNKED_END, encode_chunk, encode_last_chunk
 from ..upstream.lb.round_robin import RoundRobin
@@ -233,7 +234,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
             dirty.append(up)
         out.append(data)
         if self.conn.write_paused:
-            up.transport.pause_reading()
+            up.reads.set(CLIENT_FULL, True)
         if rz is not None:
             rz.after_ready(self)
 
