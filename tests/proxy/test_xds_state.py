@@ -223,7 +223,7 @@ def test_one_scope_per_name_and_pruning() -> None:
     text = s.text()
     assert text.count("cluster.a.upstream_rq_total: 3") == 1 and "cluster.a.update_success: 1" in text
     prom = s.prometheus()
-    assert 'envoy_http_rds_update_attempt{envoy_http_conn_manager_prefix="in",envoy_rds_route_config="r1"} 2' in prom
+    assert 'envoy_http_rds_update_attempt{envoy_rds_route_config="r1",envoy_http_conn_manager_prefix="in"} 2' in prom
     assert "envoy_cluster_manager_cds_version{} 7" in prom and "envoy_control_plane_connected_state{} 1" in prom
     assert 'envoy_cluster_update_success{envoy_cluster_name="a"} 1' in prom
     s.prune_scopes({"cluster.b"})

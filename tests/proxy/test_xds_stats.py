@@ -65,8 +65,9 @@ async def test_subscription_and_control_plane_stats(ads: FakeAds, backend: Backe
         assert "envoy_control_plane_connected_state{} 1" in prom
         assert "envoy_cluster_manager_cds_update_success{} 2" in prom
         assert "envoy_listener_manager_lds_update_rejected{} 1" in prom
-        assert ('envoy_http_rds_update_rejected{envoy_http_conn_manager_prefix="in",'
-                'envoy_rds_route_config="r1"} 1') in prom
+        # Envoy's regex extractors (the route) come before its token patterns (the prefix)
+        assert ('envoy_http_rds_update_rejected{envoy_rds_route_config="r1",'
+                'envoy_http_conn_manager_prefix="in"} 1') in prom
         assert 'envoy_cluster_update_success{envoy_cluster_name="web"} 1' in prom
         assert "# TYPE envoy_cluster_manager_cds_version gauge" in prom
         assert "# TYPE envoy_cluster_manager_cds_update_attempt counter" in prom
