@@ -95,7 +95,7 @@ def test_prometheus_lines_of_an_istio_bootstrap() -> None:
         assert line in prom.splitlines(), line
     assert ";" not in prom.replace("; version", "")
     assert prom.count("# TYPE envoy_cluster_upstream_rq counter") == 1
-    for metric in re.findall(r"^(\w+)\{", prom, re.M):  # every name is a valid Prometheus name
+    for metric in re.findall(r"^(\w+)\{", prom, re.MULTILINE):  # every name is a valid Prometheus name
         assert re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", metric)
 
 
@@ -130,6 +130,6 @@ async def test_istio_stats_tags_end_to_end(backend: Backend) -> None:
         name = "outbound|80||web.default.svc.cluster.local"
         assert f'envoy_cluster_upstream_rq_total{{cluster_name="{name}"}} 1' in prom
         assert f'envoy_cluster_upstream_rq{{cluster_name="{name}",response_code="200"}} 1' in prom
-        assert re.search(r'^envoy_listener_downstream_cx_total\{listener_address="127\.0\.0\.1_\d+"\} 1$', prom, re.M)
+        assert re.search(r'^envoy_listener_downstream_cx_total\{listener_address="127\.0\.0\.1_\d+"\} 1$', prom, re.MULTILINE)
         text = await admin_get(proxy, "/stats")  # /stats keeps Envoy's full names
         assert f"cluster.{name};.upstream_rq_total: 1" in text

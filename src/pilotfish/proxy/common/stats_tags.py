@@ -37,10 +37,10 @@ def _expand(regex: str) -> str:
 _REGEXES: tuple[tuple[str, str, str, str], ...] = (
     ("envoy.response_code", r"_rq(_(\d{3}))$", "_rq_", ""),
     ("envoy.response_code_class", r"_rq_((\d))xx$", "_rq_", ""),
-    ("envoy.dynamo_partition_id", r"^http\.<TAG_VALUE>\.dynamodb\.table\.<TAG_VALUE>\.capacity\.<TAG_VALUE>"
-                                  r"(\.__partition_id=(\w{7}))$", ".dynamodb.table.", ""),
-    ("envoy.dynamo_operation", r"^http\.<TAG_VALUE>\.dynamodb.(?:operation|table\.<TAG_VALUE>\.capacity)"
-                               r"(\.(<TAG_VALUE>))(?:\.|$)", ".dynamodb.", ""),
+    ("envoy.dynamo_partition_id", (r"^http\.<TAG_VALUE>\.dynamodb\.table\.<TAG_VALUE>\.capacity\.<TAG_VALUE>"
+                                   r"(\.__partition_id=(\w{7}))$"), ".dynamodb.table.", ""),
+    ("envoy.dynamo_operation", (r"^http\.<TAG_VALUE>\.dynamodb.(?:operation|table\.<TAG_VALUE>\.capacity)"
+                                r"(\.(<TAG_VALUE>))(?:\.|$)"), ".dynamodb.", ""),
     ("envoy.dynamo_table", r"^http\.<TAG_VALUE>\.dynamodb.(?:table|error)\.((<TAG_VALUE>)\.)", ".dynamodb.", ""),
     ("envoy.ssl_cipher", r"^listener\..*?\.ssl\.ciphers(\.(<CIPHER>))$", ".ssl.ciphers.", ""),
     ("envoy.ssl_curve", r"^<LISTENER_OR_CLUSTER_WITH_NAME>\.ssl\.curves(\.(<CIPHER>))$", ".ssl.curves.", ""),
@@ -97,7 +97,7 @@ def _regex_prefix(regex: str) -> str:
             if i > 1:
                 rest = regex[i:]
                 last = i == len(regex) - 1
-                if (not last and (rest.startswith("\\.") or rest.startswith("(?=\\."))) or (last and c == "$"):
+                if (not last and (rest.startswith(("\\.", "(?=\\.")))) or (last and c == "$"):
                     return regex[1:i]
             return ""
     return ""

@@ -11,7 +11,12 @@ import re
 from typing import Any
 
 from ..common.errors import ProxyConfigError
-from ..common.stats_tags import TagExtractor, TagProducer, default_extractors, defaults_named
+from ..common.stats_tags import (
+    TagExtractor,
+    TagProducer,
+    default_extractors,
+    defaults_named,
+)
 
 #: POSIX classes inside brackets, which ECMAScript (std::regex) knows and Python's re does not.
 _POSIX = {"[:digit:]": "0-9", "[:alpha:]": "a-zA-Z", "[:alnum:]": "a-zA-Z0-9", "[:upper:]": "A-Z",
