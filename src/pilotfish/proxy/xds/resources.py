@@ -16,6 +16,7 @@ from typing import Any
 from google.protobuf import any_pb2
 
 from ..common.errors import ProxyConfigError
+from ..compile.data_sources import resolve_data_sources
 from ..compile.subset import CheckResult, check_message, connection_managers
 from .type_state import CLUSTER, ENDPOINT, FULL_STATE, LISTENER, ROUTE
 
@@ -153,6 +154,9 @@ def decode(type_url: str, resources: Iterable[any_pb2.Any], wanted: Any,
             continue
         result = CheckResult()
         check_message(msg, f"{kind}[{name}]", result)
+        unreadable = resolve_data_sources(msg, f"{kind}[{name}]")
+        if unreadable:
+            raise ProxyConfigError.collected(unreadable)
         warnings.extend(result.warnings)
         out[name] = msg
     return out
@@ -218,6 +222,9 @@ def decode_each(type_url: str, resources: Iterable[any_pb2.Any], wanted: Any,
         result = CheckResult()
         try:
             check_message(msg, f"{kind}[{name}]", result)
+            unreadable = resolve_data_sources(msg, f"{kind}[{name}]")
+            if unreadable:
+                raise ProxyConfigError.collected(unreadable)
         except ProxyConfigError as exc:
             out.rejected[name] = str(exc)
             continue
