@@ -156,3 +156,64 @@ async def test_removed_listener_and_route_stats_go_after_drain(ads: FakeAds, bac
         text = await admin_get(proxy, "/stats")
         assert "http.two." not in text  # the connection manager's stats and its RDS stats
         assert "http.in.rds.r1.update_success" in text and "http.in.downstream_rq_total" in text
+
+
+def static_cds_cluster(name: str, port: int, **extra: object) -> object:
+    from .conftest import cluster
+    from .test_xds_client import parse
+
+    return parse(CLUSTER, cluster(name, port, **extra))
+
+
+async def test_replaced_static_cds_cluster_and_listener_keep_one_scope(ads: FakeAds, backend: Backend) -> None:
+    """A CDS cluster with circuit breakers and outlier detection (stats of their own beside the
+    cluster's), and the listener, each replaced twice with other settings: one series per name,
+    the counters continuing, in /stats and /stats/prometheus."""
+    stat = "web_stats"  # (alt_stat_name)
+    ads.set(CLUSTER, static_cds_cluster("web", backend.port, alt_stat_name=stat), push=False)
+    ads.set(LISTENER, listener("in", "r1"), push=False)
+    ads.set(ROUTE, route("r1", "web"), push=False)
+    async with ads_proxy(ads) as proxy:
+        port = proxy.listener_ports["in"]
+        await ads.wait_ack(ROUTE, "1")
+        total = 0
+        for i, (limit, idle) in enumerate(((100, "30s"), (200, "60s")), start=2):
+            async with client(port) as c:
+                assert (await c.request()).status == 200
+            total += 1
+            old, old_listener = proxy.config.clusters["web"], proxy.config.listeners[0]
+            ads.set(CLUSTER, static_cds_cluster(
+                "web", backend.port, alt_stat_name=stat,
+                circuit_breakers={"thresholds": [{"max_connections": limit}]},
+                outlier_detection={"consecutive_5xx": i}))
+            ads.set(LISTENER, listener("in", "r1", listener_filters_timeout=idle))
+            await ads.wait_ack(CLUSTER, str(i))
+            await ads.wait_ack(LISTENER, str(i))
+            await until(lambda: proxy.config.clusters["web"] is not old
+                        and proxy.config.listeners[0] is not old_listener)
+            port = proxy.listener_ports["in"]
+        async with client(port) as c:
+            assert (await c.request()).status == 200
+        total += 1
+        prom = await admin_get(proxy, "/stats/prometheus")
+        dup = [k for k, n in Counter(series(prom)).items() if n > 1]
+        assert dup == []
+        assert f'envoy_cluster_upstream_rq_total{{envoy_cluster_name="{stat}"}} {total}' in prom
+        text = await admin_get(proxy, "/stats")
+        dup = [k for k, n in Counter(line.split(": ")[0] for line in text.splitlines()).items() if n > 1]
+        assert dup == []
+        assert f"cluster.{stat}.upstream_rq_total: {total}" in text
+        assert len(re.findall(rf"^cluster\.{re.escape(stat)}\.circuit_breakers\.default\.cx_open:", text, re.M)) == 1
+        assert re.search(r"^http\.in\.downstream_rq_total: 3$", text, re.M)
+
+
+async def test_rejected_listener_leaves_no_scope(ads: FakeAds, backend: Backend) -> None:
+    from .test_xds_partial import uncompilable_listener
+
+    serve_basic(ads, backend.port)
+    async with ads_proxy(ads) as proxy:
+        await ads.wait_ack(ROUTE, "1")
+        ads.set(LISTENER, listener("in", "r1"), uncompilable_listener("nope"))
+        await ads.wait_for(lambda r: r.type_url == LISTENER and r.HasField("error_detail"))
+        text = await admin_get(proxy, "/stats")
+        assert "http.nope." not in text
