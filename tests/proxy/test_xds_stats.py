@@ -189,7 +189,7 @@ async def test_replaced_static_cds_cluster_and_listener_keep_one_scope(ads: Fake
             ads.set(LISTENER, listener("in", "r1", listener_filters_timeout=idle))
             await ads.wait_ack(CLUSTER, str(i))
             await ads.wait_ack(LISTENER, str(i))
-            await until(lambda: proxy.config.clusters["web"] is not old
+            await until(lambda old=old, old_listener=old_listener: proxy.config.clusters["web"] is not old
                         and proxy.config.listeners[0] is not old_listener)
             port = proxy.listener_ports["in"]
         async with client(port) as c:
@@ -203,8 +203,8 @@ async def test_replaced_static_cds_cluster_and_listener_keep_one_scope(ads: Fake
         dup = [k for k, n in Counter(line.split(": ")[0] for line in text.splitlines()).items() if n > 1]
         assert dup == []
         assert f"cluster.{stat}.upstream_rq_total: {total}" in text
-        assert len(re.findall(rf"^cluster\.{re.escape(stat)}\.circuit_breakers\.default\.cx_open:", text, re.M)) == 1
-        assert re.search(r"^http\.in\.downstream_rq_total: 3$", text, re.M)
+        assert len(re.findall(rf"^cluster\.{re.escape(stat)}\.circuit_breakers\.default\.cx_open:", text, re.MULTILINE)) == 1
+        assert re.search(r"^http\.in\.downstream_rq_total: 3$", text, re.MULTILINE)
 
 
 async def test_rejected_listener_leaves_no_scope(ads: FakeAds, backend: Backend) -> None:
