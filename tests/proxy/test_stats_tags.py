@@ -19,7 +19,7 @@ from google.protobuf import json_format
 
 from pilotfish.proxy.common.errors import ProxyConfigError
 from pilotfish.proxy.common.stats import StatsStore
-from pilotfish.proxy.common.stats_tags import DEFAULT
+from pilotfish.proxy.common.stats_tags import default_producer
 from pilotfish.proxy.compile.stats_config import compile_stats_tags
 
 from .conftest import Backend, admin_get, bootstrap, client, cluster, running_proxy
@@ -53,7 +53,7 @@ def _bootstrap(stats_config: dict[str, Any]) -> Any:
      [("envoy.response_code_class", "2"), ("envoy.virtual_cluster", "other"), ("envoy.virtual_host", "v")]),
 ])
 def test_default_tags_are_envoys(stat: str, name: str, tags: list[tuple[str, str]]) -> None:
-    assert DEFAULT.produce(stat) == (name, tuple(tags))
+    assert default_producer().produce(stat) == (name, tuple(tags))
 
 
 def test_istio_tags_on_istio_cluster_and_listener_names() -> None:

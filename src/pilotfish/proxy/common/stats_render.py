@@ -9,7 +9,7 @@ from typing import Any
 
 from . import histogram
 from .istio_metrics import prometheus_families, text_lines
-from .stats_tags import DEFAULT, TagProducer
+from .stats_tags import TagProducer, default_producer
 
 
 def _numeric(snap: dict[str, Any]) -> list[tuple[str, int]]:
@@ -68,9 +68,12 @@ def _num(x: float) -> float | int | None:
     return int(x) if x == int(x) else x
 
 
-def render_prometheus(snap: dict[str, Any], name_filter: Any = None, tags: TagProducer = DEFAULT) -> str:
+def render_prometheus(snap: dict[str, Any], name_filter: Any = None, tags: TagProducer | None = None) -> str:
     """Envoy's exposition: counters, then gauges, then histograms, each family sorted by name;
-    metric names and labels come from ``tags``, Envoy's tag extraction (stats_tags.py)."""
+    metric names and labels come from ``tags``, Envoy's tag extraction (stats_tags.py; its
+    default tags when None)."""
+    if tags is None:
+        tags = default_producer()
     families: dict[str, tuple[str, list[str]]] = {}
     for prefix, _, _, _, stats in snap["scopes"]:
         for name, value, counter in stats:

@@ -249,5 +249,6 @@ def _remove(stat: str, spans: list[tuple[int, int]]) -> str:
     return "".join(c for c, k in zip(stat, keep) if k)
 
 
-#: Envoy's producer for a bootstrap without stats_config.
-DEFAULT = TagProducer(default_extractors())
+def default_producer() -> TagProducer:
+    """Envoy's producer for a bootstrap without stats_config."""
+    return TagProducer(default_extractors())
