@@ -2,7 +2,8 @@
 the critical path.
 
 A finished stream appends one tuple of raw values to the sink's pending list; formatting and
-the write happen in a batch at most every ``flush_interval`` seconds.
+the write happen in a batch at most every ``flush_interval`` seconds. An entry's start is the
+event loop's time; the flush turns it into wall-clock time (one clock read per batch).
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ class AccessLogSink:
         self._file: IO[str] | None = None
         self._scheduled = False
         self.formatted: weakref.WeakSet[FormattedLog] = weakref.WeakSet()  # logs with their own format
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop whose time entries carry
 
     def record(self, entry: tuple) -> None:
         self.pending.append(entry)
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_later(self.flush_interval, self.flush)
+            self.loop = asyncio.get_running_loop()
+            self.loop.call_later(self.flush_interval, self.flush)
 
     def flush(self) -> None:
         self._scheduled = False
@@ -39,7 +42,7 @@ class AccessLogSink:
         if not pending:
             return
         f = self._open()
-        f.write("".join(format_default(e) for e in pending))
+        f.write("".join(format_default(e) for e in wall_clock(pending, self.loop)))
         f.flush()
 
     def _open(self) -> IO[str]:
@@ -59,6 +62,14 @@ class AccessLogSink:
         if self._file is not None and self._file not in (sys.stdout, sys.stderr):
             self._file.close()
         self._file = None
+
+
+def wall_clock(entries: list[tuple], loop: asyncio.AbstractEventLoop | None) -> list[tuple]:
+    """Entries with their start (the loop's time) as wall-clock time."""
+    if not entries or loop is None:
+        return entries
+    offset = time.time() - loop.time()
+    return [(e[0] + offset, *e[1:]) for e in entries]
 
 
 def _s(v: bytes | None) -> str:
@@ -103,13 +114,14 @@ class FormattedLog:
         self.pending.append(entry)
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_later(self.sink.flush_interval, self.flush)
+            self.sink.loop = asyncio.get_running_loop()
+            self.sink.loop.call_later(self.sink.flush_interval, self.flush)
 
     def flush(self) -> None:
         self._scheduled = False
         pending, self.pending = self.pending, []
         keep = self.filter
-        lines = [self.format(e) for e in pending if keep is None or keep(e)]
+        lines = [self.format(e) for e in wall_clock(pending, self.sink.loop) if keep is None or keep(e)]
         if lines:
             f = self.sink._open()
             f.write("".join(lines))

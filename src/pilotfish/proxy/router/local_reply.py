@@ -3,7 +3,6 @@ Istio metrics and access-log entries."""
 
 from __future__ import annotations
 
-import time
 from bisect import bisect_right
 from math import floor
 
@@ -142,9 +141,8 @@ class LocalReplyMixin(StreamState):
         head = self.head
         headers = head.headers
         now = self.conn.loop.time()
-        start_wall = time.time() - (now - self.start)
         host = self.host
-        entry = (start_wall, head.method, self.original_path or head.path, head.version, self.status,
+        entry = (self.start, head.method, self.original_path or head.path, head.version, self.status,
                  self.flags, self.rx, self.tx, int((now - self.start) * 1000), self.service_time,
                  head.forwarded_for, header_value(headers, b"user-agent"),
                  self.request_id or head.request_id, self.authority,
