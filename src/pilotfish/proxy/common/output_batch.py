@@ -28,7 +28,7 @@ class OutputBatch:
         self.dirty: list[_Flushable] = []
 
     def add(self, conn: _Flushable) -> None:
-        """Flush ``conn`` after this round (hot callers inline these three lines)."""
+        """Flush ``conn`` after this round."""
         dirty = self.dirty
         if not dirty:
             self.loop.call_soon(self.run)

@@ -195,12 +195,9 @@ class DownstreamConnection(asyncio.Protocol):
             self.flush_now()
             if self.transport is not None:
                 self.transport.close()
-        elif not self.dirty and self.out:  # flush(), inlined: one call less per request
+        elif not self.dirty and self.out:  # flush()'s, without a call per read
             self.dirty = True
-            dirty = self.batch.dirty
-            if not dirty:
-                self.batch.loop.call_soon(self.batch.run)
-            dirty.append(self)
+            self.batch.add(self)
 
     def _parse_stopped(self, exc: Exception, data: bytes) -> None:
         """The parser stopped: bad bytes (a local reply), an upgrade (a tunnel follows), or a
@@ -413,10 +410,7 @@ class DownstreamConnection(asyncio.Protocol):
             self.flush_now()
         elif not self.dirty and self.out:
             self.dirty = True
-            dirty = self.batch.dirty  # OutputBatch.add, inlined
-            if not dirty:
-                self.batch.loop.call_soon(self.batch.run)
-            dirty.append(self)
+            self.batch.add(self)
 
     def flush_now(self) -> None:
         self.dirty = False

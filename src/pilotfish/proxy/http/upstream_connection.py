@@ -47,10 +47,13 @@ class UpstreamConnection(asyncio.Protocol):
         self.opened_at = 0.0
 
     def attach(self, stream: Any) -> None:
+        """Serve ``stream``: its response events go to it directly."""
         self.stream = stream
         self.codec.handler = stream
+        self.requests += 1
 
     def detach(self) -> None:
+        """Serve no stream: response events come here, and are dropped."""
         self.stream = None
         self.codec.handler = self
 
@@ -78,20 +81,11 @@ class UpstreamConnection(asyncio.Protocol):
             self._framing_error(None)
         else:
             codec = self.codec
-            if codec.ended:  # Http1ClientCodec.excess, inlined (a Python frame less per response)
-                codec.ended = False
-                if not codec.fresh:  # a message began after it: a partial head followed
-                    self._framing_error(None, excess=True)
+            if codec.ended and codec.excess():  # a partial head followed a complete response
+                self._framing_error(None, excess=True)
         conn = stream.conn
         if conn.out:
-            if conn.dirty or conn.closing:
-                conn.flush()
-            else:  # DownstreamConnection.flush, inlined: written after this round of events
-                conn.dirty = True
-                batch = conn.batch
-                if not batch.dirty:
-                    batch.loop.call_soon(batch.run)
-                batch.dirty.append(conn)
+            conn.flush()  # (written after this round of events)
 
     def _framing_error(self, exc: Exception | None, excess: bool = False) -> None:
         """The upstream sent what is not HTTP/1.1 (or a callback failed): close the connection;
@@ -162,10 +156,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.stats.upstream_cx_tx_bytes_total += len(data)
         out = self.out
         if not out:
-            dirty = self.batch.dirty  # OutputBatch.add, inlined
-            if not dirty:
-                self.batch.loop.call_soon(self.batch.run)
-            dirty.append(self)
+            self.batch.add(self)
         out.append(data)
 
     def flush_now(self) -> None:

@@ -49,6 +49,7 @@ from ..upstream.outlier import LOCAL_ORIGIN_CONNECT_FAILED, LOCAL_ORIGIN_CONNECT
 from .retry_state import (
     NO_LIMIT, NO_OVERFLOW, RESET_CONNECT_FAILURE, RESET_CONNECTION_TERMINATION, RESET_LOCAL,
     RESET_PROTOCOL_ERROR, RETRY, RetryPolicy, RetryState, expected_timeout_ms, per_try_timeout,
+    retry_buffer_limit,
 )
 from .route_table import OVERWRITE_OR_ADD, HeaderMutation, header_value
 
@@ -242,10 +243,7 @@ class Resilience:
         buf = self.body_buf
         if buf is None:  # the body's first bytes
             buf = self.body_buf = []
-        limit = s.hcm.buffer_limit  # retry_buffer_limit(), inlined
-        own = s.route.action.retry_buffer_limit
-        if own is not None and own < limit:
-            limit = own
+        limit = retry_buffer_limit(s.hcm.buffer_limit, s.route.action.retry_buffer_limit)
         rs = self.rs
         if rs is None:
             kept = s.rx <= limit

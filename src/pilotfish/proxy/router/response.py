@@ -123,11 +123,7 @@ class ResponseMixin(LocalReplyMixin):
         self.tx += len(data)
         if self.mode == _CHUNKED:
             data = encode_chunk(data)
-        conn = self.conn
-        out = conn.out  # DownstreamConnection.write, inlined
-        out.append(data)
-        if len(out) > 16 and not conn.in_feed:
-            conn.flush()
+        self.conn.write(data)
 
     def on_response_end(self) -> None:
         if self.mode == _CHUNKED:
@@ -139,16 +135,7 @@ class ResponseMixin(LocalReplyMixin):
         if up is not None:
             # Read from the parser (valid until the next message) rather than kept from the head.
             if self.request_complete and up.codec.parser.should_keep_alive():
-                pool = up.pool
-                if up.closed or up.paused_writing or pool.waiting or pool.keep_checked:
-                    pool.release(up)
-                else:  # ConnectionPool.release's common case, inlined: back to the idle list
-                    up.stream = None
-                    up.codec.handler = up
-                    now = up.idle_since = pool.loop.time()
-                    pool.idle.append(up)
-                    if pool.idle_timer is None and pool.options.idle_timeout > 0:
-                        pool.arm_idle_timer(now)
+                up.pool.release(up)
             else:
                 up.detach()
                 up.close()

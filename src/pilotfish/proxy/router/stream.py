@@ -133,15 +133,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
             self.conn.arm(self.deadline)  # arms its own)
         if head.upgrade and head.method == b"CONNECT":
             return tunnel.connect(self, host)
-        pool = host.pool
-        idle = pool.idle
-        if idle and not idle[-1].closed:  # ConnectionPool.acquire's reuse, inlined (a call less)
-            up = idle.pop()
-            up.stream = self
-            up.codec.handler = self
-            up.requests += 1
-            return self.on_upstream_ready(up, True)
-        pool.acquire(self)
+        host.pool.acquire(self)
 
     def on_body(self, data: bytes) -> None:
         self.rx += len(data)
@@ -225,14 +217,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
             self.replay = [data]
         elif self.replay is not None:
             self.replay = None
-        up.stats.upstream_cx_tx_bytes_total += n  # UpstreamConnection.write, inlined
-        out = up.out
-        if not out:
-            dirty = up.batch.dirty
-            if not dirty:
-                up.batch.loop.call_soon(up.batch.run)
-            dirty.append(up)
-        out.append(data)
+        up.write(data)
         if self.conn.write_paused:
             up.reads.set(CLIENT_FULL, True)
         if rz is not None:

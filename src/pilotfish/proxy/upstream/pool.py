@@ -63,7 +63,7 @@ class PoolOptions:
 
 class ConnectionPool:
     __slots__ = ("host", "options", "stats", "loop", "idle", "cx_active", "idle_timer", "_closed", "waiting",
-                 "connecting", "pool_rm", "keep_checked")
+                 "connecting", "pool_rm")
 
     def __init__(self, host: Host, options: PoolOptions, stats: ClusterStats,
                  loop: asyncio.AbstractEventLoop | None) -> None:
@@ -78,23 +78,15 @@ class ConnectionPool:
         self.waiting: deque[Any] = deque()  # streams waiting for a connection slot (max_connections)
         self.connecting = 0
         self.pool_rm: ResourceManager | None = None  # holds a ``connection_pools`` slot
-        # Whether release() has more to check than the connection's flags and ``waiting`` (a
-        # max_requests_per_connection limit, or the pool is closed); if not, streams return
-        # their connection to ``idle`` themselves.
-        self.keep_checked = bool(options.max_requests_per_connection)
 
     def acquire(self, stream: Any, fresh: bool = False) -> None:
-        """Give ``stream`` a connection, now (reused) or when a new one is connected.
-
-        Stream.begin inlines the reuse of the last idle connection: keep the two alike."""
+        """Give ``stream`` a connection, now (reused) or when a new one is connected."""
         idle = self.idle
         while idle and not fresh:
             conn = idle.pop()  # LIFO: the most recently used is the most likely alive
             if conn.closed:
                 continue
-            conn.stream = stream  # attach(), inlined
-            conn.codec.handler = stream
-            conn.requests += 1
+            conn.attach(stream)
             stream.on_upstream_ready(conn, True)
             return
         rm = getattr(stream, "rm", None)
@@ -187,7 +179,7 @@ class ConnectionPool:
                     rm.connections.dec()
                 else:
                     conn.rm = rm
-            conn.requests = 1
+            conn.requests = 0  # (attach counts the first)
             if self._closed:
                 conn.close()
             if stream.done:
@@ -208,11 +200,8 @@ class ConnectionPool:
             rm.connections.dec()
 
     def release(self, conn: Connection) -> None:
-        """Return a connection whose exchange completed cleanly; it is kept unless limits say no.
-
-        Stream.on_response_end inlines the common case (see ``keep_checked``)."""
-        conn.stream = None  # detach(), inlined
-        conn.codec.handler = conn
+        """Return a connection whose exchange completed cleanly; it is kept unless limits say no."""
+        conn.detach()
         max_rq = self.options.max_requests_per_connection
         if conn.closed or self._closed:
             conn.close()
@@ -230,9 +219,7 @@ class ConnectionPool:
             stream.rm.pending_requests.dec()
             if stream.done:
                 continue
-            conn.stream = stream
-            conn.codec.handler = stream
-            conn.requests += 1
+            conn.attach(stream)
             stream.on_upstream_ready(conn, True)
             if stream.conn.out:
                 stream.conn.flush()
@@ -269,7 +256,6 @@ class ConnectionPool:
 
     def close(self) -> None:
         self._closed = True
-        self.keep_checked = True
         if self.idle_timer is not None:
             self.idle_timer.cancel()
             self.idle_timer = None
