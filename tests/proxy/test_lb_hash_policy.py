@@ -13,11 +13,7 @@ from pilotfish.proxy.router.hash_policy import (
 from pilotfish.proxy.upstream.lb.consistent_hash import request_hash
 from pilotfish.proxy.http.http1 import RequestHead
 from pilotfish.proxy.upstream.lb.original_dst import OriginalDst, parse_host_port
-
-
-class FakeTransport:
-    def get_extra_info(self, name: str) -> Any:
-        return {"peername": ("10.1.2.3", 5555), "sockname": ("10.0.0.1", 8080), "socket": None}.get(name)
+from pilotfish.proxy.testing import FakeTransport
 
 
 def stream(headers: dict[str, str] | list[tuple[str, str]] | None = None, path: str = "/",
@@ -26,7 +22,7 @@ def stream(headers: dict[str, str] | list[tuple[str, str]] | None = None, path: 
     items = headers.items() if isinstance(headers, dict) else (headers or [])
     head.headers = [(k.encode(), v.encode()) for k, v in items]
     head.set_path(path.encode())
-    conn = SimpleNamespace(remote_ip=ip, transport=FakeTransport())
+    conn = SimpleNamespace(remote_ip=ip, transport=FakeTransport(peername=("10.1.2.3", 5555), sockname=("10.0.0.1", 8080)))
     route = SimpleNamespace(action=SimpleNamespace(hash_policy=policy))
     return SimpleNamespace(head=head, conn=conn, route=route, set_cookies=())
 

@@ -11,6 +11,7 @@ from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.common.errors import ProxyConfigError
 from pilotfish.proxy.common.istio_metrics import BUCKETS, LABELS, IstioStatsRecorder, own_workload, service_of_cluster
 from pilotfish.proxy.filters.peer_metadata import METADATA_HEADER, PeerCache, PeerInfo, decode_peer
+from pilotfish.proxy.testing import ManualLoop
 
 from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, running_proxy
 from .process.test_admin import get
@@ -197,17 +198,9 @@ def test_service_from_cluster_names() -> None:
     assert service_of_cluster("backend") == ("", "")
 
 
-class _Loop:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
 class _Conn:
     def __init__(self, now: float) -> None:
-        self.loop = _Loop(now)
+        self.loop = ManualLoop(now)
 
 
 class _Cluster:
