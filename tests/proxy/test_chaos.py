@@ -12,7 +12,7 @@ import tracemalloc
 from collections import Counter
 
 from .conftest import Backend, Client, _BackendConn, port_of, running_proxy
-from .test_retries_e2e import PREVIOUS_HOSTS, doc_for
+from .e2e.helpers import PREVIOUS_HOSTS, doc_for
 
 CLIENTS = 6
 

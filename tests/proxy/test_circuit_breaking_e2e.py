@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from .conftest import Backend, Reply, Seen, client, port_of, running_proxy
-from .test_retries_e2e import doc_for
+from .e2e.helpers import doc_for
 
 
 def breakers(**limits: int) -> dict:

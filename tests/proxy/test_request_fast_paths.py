@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pilotfish.proxy.upstream.lb import RoundRobin
 from pilotfish.proxy.router.routing import select_route
 
-from .test_router import head, table
+from .router.helpers import head, table
 
 
 def _direct(name: str, match: dict) -> dict:

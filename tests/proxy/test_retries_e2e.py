@@ -13,25 +13,8 @@ from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.common.errors import ProxyConfigError
 
-from .conftest import Backend, Reply, Seen, bootstrap, client, cluster, port_of, running_proxy
-
-LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
-PREVIOUS_HOSTS = {"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {
-    "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}
-
-
-def doc_for(ports: list[int], retry: dict[str, Any] | None = None, route: dict[str, Any] | None = None,
-            vhost: dict[str, Any] | None = None, log: Path | None = None, **cluster_extra: Any) -> dict:
-    action: dict[str, Any] = {"cluster": "c", **(route or {})}
-    if retry is not None:
-        action["retry_policy"] = retry
-    vh = {"name": "all", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": action}],
-          "include_request_attempt_count": True, **(vhost or {})}
-    hcm: dict[str, Any] = {}
-    if log is not None:
-        hcm["access_log"] = [{"name": "log", "typed_config": {"@type": LOG, "path": str(log)}}]
-    return bootstrap({"virtual_hosts": [vh]}, [cluster("c", *ports, **cluster_extra)], **hcm)
-
+from .conftest import Backend, Reply, Seen, client, port_of, running_proxy
+from .e2e.helpers import PREVIOUS_HOSTS, doc_for
 
 def failing(n: int, status: int = 503) -> Any:
     """A handler answering ``status`` to the first n requests, then 200."""

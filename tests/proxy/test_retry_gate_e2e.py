@@ -12,7 +12,7 @@ from pilotfish.proxy.compile.resilience import compile_retry_policy
 from pilotfish.proxy.compile.routes import _retry_min_status
 
 from .conftest import Backend, Reply, Seen, client, port_of, running_proxy
-from .test_retries_e2e import doc_for
+from .e2e.helpers import doc_for
 
 ISTIO_RETRY = {"retry_on": "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
                "num_retries": 2, "retriable_status_codes": [503]}

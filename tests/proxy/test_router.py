@@ -5,24 +5,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
-from pilotfish.proxy.compile import compile_bootstrap
-from pilotfish.proxy.http.http1 import RequestHead
 from pilotfish.proxy.router.routing import pick_weighted, select_route
 
-from .conftest import bootstrap, cluster
-
-
-def table(routes, clusters=()):
-    doc = bootstrap(routes, list(clusters))
-    return compile_bootstrap(parse_bootstrap(doc).message).runtime.listeners[0].hcm.route_table
-
-
-def head(path: bytes, headers=()) -> RequestHead:
-    h = RequestHead()
-    h.set_path(path)
-    h.headers = list(headers)
-    return h
+from .conftest import cluster
+from .router.helpers import head, table
 
 
 def test_first_matching_route_wins() -> None:

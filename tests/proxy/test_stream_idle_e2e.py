@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .conftest import Backend, Reply, client, port_of, read_until_closed, running_proxy
-from .test_retries_e2e import doc_for
+from .e2e.helpers import doc_for
 
 
 class _Hung(asyncio.Protocol):

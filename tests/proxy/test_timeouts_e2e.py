@@ -16,7 +16,7 @@ from .conftest import (
     running_proxy,
     until,
 )
-from .test_retries_e2e import doc_for
+from .e2e.helpers import doc_for
 
 
 async def test_route_timeout_504_ut_and_upstream_closed(backend: Backend, tmp_path: Path) -> None:

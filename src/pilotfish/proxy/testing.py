@@ -144,7 +144,7 @@ class FakeTransport(asyncio.Transport):
 class Timer:
     """A callback scheduled on a ManualLoop (asyncio's Handle/TimerHandle, as far as used)."""
 
-    __slots__ = ("_when", "callback", "args", "_cancelled")
+    __slots__ = ("_cancelled", "_when", "args", "callback")
 
     def __init__(self, when: float, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self._when = when

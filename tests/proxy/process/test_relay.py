@@ -36,7 +36,7 @@ from pilotfish.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, resource
 
 from ..conftest import Backend, Client, sa, until
 from .ads import ads_bootstrap, eds_cluster, endpoints, listener, route
-from .test_workers import PILOTFISH, children
+from .helpers import PILOTFISH, children
 
 
 # ---- frames and sections (no I/O) -------------------------------------------------------------

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,41 +14,7 @@ import yaml
 from pilotfish.proxy.process.workers import describe_exit
 
 from ..conftest import Backend, bootstrap, client, cluster
-
-PILOTFISH = [sys.executable, "-c", "from pilotfish.cli.main import main; main()"]
-
-
-class _Log:
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stderr is not None
-        self.fd = proc.stderr.fileno()
-        os.set_blocking(self.fd, False)
-        self.text = ""
-
-    async def wait_for(self, needle: str, timeout: float = 15.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                self.text += os.read(self.fd, 65536).decode()
-            except BlockingIOError:
-                pass
-            if needle in self.text:
-                return self.text
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{needle!r} not in log:\n{self.text}")
-
-
-def children(pid: int) -> set[int]:
-    try:
-        return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-    except OSError:
-        return set()
-
-
-async def get(port: int, path: str, method: str = "GET"):
-    async with client(port) as c:
-        return await c.request(method, path=path)
-
+from .helpers import PILOTFISH, ProcessLog, children, get
 
 def stat(text: str, name: str) -> int:
     for line in text.splitlines():
@@ -65,7 +30,7 @@ async def test_workers_share_the_port_sum_stats_and_restart(backend: Backend, tm
     proc = subprocess.Popen([*PILOTFISH, "proxy", "-c", str(path), "--concurrency", "2", "--drain-time-s", "1"],
                             stderr=subprocess.PIPE)
     try:
-        log = _Log(proc)
+        log = ProcessLog(proc)
         text = await log.wait_for("admin on port")
         port = int(text.split("listener main on port ")[1].split()[0])
         admin = int(text.split("admin on port ")[1].split()[0])
