@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from pilotfish.proxy.http import overload
 from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.common.errors import ProxyConfigError
+from pilotfish.proxy.testing import ManualLoop
 
 from .conftest import Client, bootstrap, client, cluster, running_proxy, until
 
@@ -143,24 +143,15 @@ def test_manager_samples_on_a_loop_timer_not_per_request() -> None:
 
 
 def test_shrink_heap_runs_every_interval_while_saturated() -> None:
-    class Loop:  # records the timers the manager arms
-        def __init__(self) -> None:
-            self.timers: list[tuple[float, Any]] = []
-
-        def call_later(self, delay: float, fn: Any) -> Any:
-            self.timers.append((delay, fn))
-            return SimpleNamespace(cancel=lambda: None)
-
     memory = [100]
     om, _ = _manager(with_overload(_doc(), [heap_monitor(1000)], [action(overload.SHRINK_HEAP, 0.9)]), memory)
-    loop = Loop()
-    om.start(loop)
-    assert sorted(d for d, _ in loop.timers) == [0.02, overload.SHRINK_INTERVAL]
-    shrink = next(fn for d, fn in loop.timers if d == overload.SHRINK_INTERVAL)
-    shrink()  # not saturated: nothing
+    loop = ManualLoop(start=0.0)
+    om.start(loop)  # type: ignore[arg-type]
+    assert loop.timers() == [0.02, overload.SHRINK_INTERVAL]  # the monitors' refresh, the shrink
+    loop.advance(overload.SHRINK_INTERVAL)  # not saturated: nothing
+    assert om.actions[overload.SHRINK_HEAP].stats.shrink_count == 0
     memory[0] = 950
-    om.refresh()
-    shrink()  # saturated: gc.collect() and malloc_trim(0)
+    loop.advance(overload.SHRINK_INTERVAL)  # saturated: gc.collect() and malloc_trim(0)
     stats = om.actions[overload.SHRINK_HEAP].stats
     assert (stats.active, stats.shrink_count) == (1, 1)
     assert ("shrink_count", 1, True) in list(stats.values())

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from pilotfish.proxy.process.workers import describe_exit
+from pilotfish.proxy.testing import FakeTransport
 
 from ..conftest import Backend, bootstrap, client, cluster
 from .helpers import PILOTFISH, ProcessLog, children, get
@@ -77,18 +78,6 @@ def test_describe_exit() -> None:
     assert describe_exit(3 << 8) == "exited with status 3"
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.data = b""
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def close(self) -> None:
-        self.closed = True
-
-
 class _Stats:
     def snapshot(self) -> dict[str, int]:
         return {"x": 1}
@@ -97,21 +86,21 @@ class _Stats:
 def test_control_socket_speaks_bounded_frames() -> None:
     from pilotfish.proxy.process.workers import FrameDecoder, _ControlConnection, frame
 
-    def run(data: bytes, relay: object = None) -> tuple[_ControlConnection, _Transport]:
-        conn, t = _ControlConnection(_Stats(), relay), _Transport()
+    def run(data: bytes, relay: object = None) -> tuple[_ControlConnection, FakeTransport]:
+        conn, t = _ControlConnection(_Stats(), relay), FakeTransport()
         conn.connection_made(t)  # type: ignore[arg-type]
         for i in range(len(data)):  # byte by byte: a command split across reads still parses
             conn.data_received(data[i:i + 1])
         return conn, t
 
     _, t = run(frame(b"stats"))
-    assert FrameDecoder().feed(t.data) == [b'{"x": 1}'] and t.closed
+    assert FrameDecoder().feed(t.written) == [b'{"x": 1}'] and t.closed
     _, t = run(frame(b"nope"))
-    assert t.data == b"" and t.closed
+    assert t.written == b"" and t.closed
     _, t = run(frame(b"xds"))  # only worker 0 (which has a relay hub) takes subscriptions
-    assert t.data == b"" and t.closed
+    assert t.written == b"" and t.closed
     _, t = run((1 << 20).to_bytes(4, "big"))  # an oversized command is cut off at its length
-    assert t.data == b"" and t.closed
+    assert t.written == b"" and t.closed
 
     class Hub:
         def attach(self, transport: object) -> str:
