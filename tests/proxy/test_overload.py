@@ -398,7 +398,7 @@ async def test_each_worker_process_sheds_on_its_own_memory(backend, tmp_path: Pa
     """``pilotfish proxy --concurrency 2`` with the edge config's overload manager and a
     max_heap_size_bytes below any worker's resident set: every worker answers 503; /stats sums the
     counters and shows the most loaded worker's pressure."""
-    from .process.test_workers import PILOTFISH, _Log, children, get, stat
+    from .process.helpers import PILOTFISH, ProcessLog, children, get, stat
 
     doc = with_overload(_doc(backend.port), [heap_monitor(1 << 20)], [action(STOP, 0.98)], refresh="0.25s")
     path = tmp_path / "envoy.yaml"
@@ -406,7 +406,7 @@ async def test_each_worker_process_sheds_on_its_own_memory(backend, tmp_path: Pa
     proc = subprocess.Popen([*PILOTFISH, "proxy", "-c", str(path), "--concurrency", "2", "--drain-time-s", "1"],
                             stderr=subprocess.PIPE)
     try:
-        log = _Log(proc)
+        log = ProcessLog(proc)
         await log.wait_for(f"{STOP} became saturated")
         text = await log.wait_for("admin on port")
         port = int(text.split("listener main on port ")[1].split()[0])

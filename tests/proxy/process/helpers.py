@@ -1,5 +1,5 @@
 """What several process tests share: the CLI as a subprocess, its log, its worker processes,
-and an HTTP GET over a fresh client connection."""
+an HTTP GET over a fresh client connection, and a counter from /stats' text."""
 
 from __future__ import annotations
 
@@ -48,3 +48,11 @@ def children(pid: int) -> set[int]:
 async def get(port: int, path: str, method: str = "GET") -> Any:
     async with client(port) as c:
         return await c.request(method, path=path)
+
+
+def stat(text: str, name: str) -> int:
+    """The value of ``name`` in /stats' text output."""
+    for line in text.splitlines():
+        if line.startswith(name + ": "):
+            return int(line.split(": ")[1])
+    raise AssertionError(f"{name} not in {text}")

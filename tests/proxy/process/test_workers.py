@@ -15,14 +15,7 @@ from pilotfish.proxy.process.workers import describe_exit
 from pilotfish.proxy.testing import FakeTransport
 
 from ..conftest import Backend, bootstrap, client, cluster
-from .helpers import PILOTFISH, ProcessLog, children, get
-
-def stat(text: str, name: str) -> int:
-    for line in text.splitlines():
-        if line.startswith(name + ": "):
-            return int(line.split(": ")[1])
-    raise AssertionError(f"{name} not in {text}")
-
+from .helpers import PILOTFISH, ProcessLog, children, get, stat
 
 async def test_workers_share_the_port_sum_stats_and_restart(backend: Backend, tmp_path: Path) -> None:
     doc = bootstrap([{"match": {"prefix": "/"}, "route": {"cluster": "a"}}], [cluster("a", backend.port)])
