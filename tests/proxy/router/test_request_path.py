@@ -220,3 +220,31 @@ def test_the_connection_idle_timeout_closes_an_idle_client_connection() -> None:
     assert not c.closed
     p.loop.advance(1)
     assert c.closed and p.stats.downstream_cx_idle_timeout == 1
+
+
+def test_an_upstream_reset_before_the_response_is_503_uc_and_after_its_head_a_client_reset() -> None:
+    p = proxy()
+    c = p.connect()
+    c.send(GET)
+    p.upstreams[0].reset()
+    out = c.received()
+    assert status(out) == 503 and out.endswith(b"connection termination") and p.flags() == "UC"
+    c.send(GET)
+    up = p.upstreams[-1]
+    up.respond(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
+    up.reset()
+    assert c.received().endswith(b"\r\n\r\nhalf") and c.transport.aborted and p.flags() == "UC"
+
+
+def test_a_client_that_stops_reading_pauses_reading_from_the_upstream() -> None:
+    p = proxy()
+    c = p.connect()
+    c.send(GET)
+    (up,) = p.upstreams
+    up.respond(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nabcd")
+    c.conn.pause_writing()  # the client's socket buffer is full
+    assert not up.transport.reading
+    c.conn.resume_writing()
+    assert up.transport.reading
+    up.respond(b"efgh")
+    assert c.received().endswith(b"abcdefgh") and p.stats.rq_class[2] == 1
