@@ -14,7 +14,7 @@ from pilotfish.proxy.filters.peer_metadata import METADATA_HEADER, PeerCache, Pe
 from pilotfish.proxy.testing import ManualLoop
 
 from .conftest import Backend, Reply, bootstrap, client, cluster, port_of, running_proxy
-from .process.test_admin import get
+from .process.helpers import get
 
 TYPED_STRUCT = "type.googleapis.com/udpa.type.v1.TypedStruct"
 
