@@ -27,7 +27,7 @@ with instrumented(__name__):
     from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
     from pilotfish.proxy.compile import compile_bootstrap
     from pilotfish.proxy.http.downstream import ConnectionSet, DownstreamConnection
-    from pilotfish.proxy.http.http1 import RequestHead
+    from pilotfish.proxy.http.head import RequestHead
 
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"

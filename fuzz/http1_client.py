@@ -14,7 +14,9 @@ from _common import check, instrumented, main, reraise_cause, split
 
 with instrumented(__name__):
     from pilotfish.proxy.common.errors import ProtocolError
-    from pilotfish.proxy.http.http1 import HOP_BY_HOP, HttpParserError, HttpParserUpgrade, Http1ClientCodec
+    from pilotfish.proxy.http.head import HOP_BY_HOP
+    from pilotfish.proxy.http.http1_client import Http1ClientCodec
+    from pilotfish.proxy.http.http1_server import HttpParserError, HttpParserUpgrade
 
 _DIGITS = frozenset(b"0123456789")
 

@@ -11,13 +11,13 @@ without framing), has one Host without whitespace and a target without a fragmen
 
 from __future__ import annotations
 
-import sys
 
 from _common import check, instrumented, main, reraise_cause, split
 
 with instrumented(__name__):
     from pilotfish.proxy.common.errors import ProtocolError
-    from pilotfish.proxy.http.http1 import HOP_BY_HOP, PARSE_ERRORS, Http1ServerCodec, RequestHead
+    from pilotfish.proxy.http.head import HOP_BY_HOP, RequestHead
+    from pilotfish.proxy.http.http1_server import PARSE_ERRORS, Http1ServerCodec
 
 _DIGITS = frozenset(b"0123456789")
 

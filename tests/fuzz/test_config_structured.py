@@ -14,7 +14,6 @@ import os
 import random
 from typing import Any
 
-import pytest
 from bootstrap_yaml import compile_document
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.cluster.v3 import cluster_pb2

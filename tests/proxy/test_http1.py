@@ -8,7 +8,9 @@ import uuid
 import pytest
 
 from pilotfish.proxy.common.errors import ProtocolError
-from pilotfish.proxy.http.http1 import Http1ClientCodec, Http1ServerCodec, encode_chunk, encode_request_head
+from pilotfish.proxy.http.http1_client import Http1ClientCodec
+from pilotfish.proxy.http.http1_encode import encode_chunk, encode_request_head
+from pilotfish.proxy.http.http1_server import Http1ServerCodec
 from pilotfish.proxy.router.stream import RequestIds
 
 

@@ -5,8 +5,9 @@
 Istio Authors) for a Bookinfo ``productpage`` sidecar, in the shape Istio 1.2x writes to
 ``/etc/istio/proxy/envoy-rev.json``: node metadata, ``xds-grpc`` on the agent's unix socket
 ``./etc/istio/proxy/XDS``, ``sds-grpc``, ``prometheus_stats``, ``agent``, the 15090 (Prometheus)
-and 15021 (health) listeners, ``stats_config`` with Istio's stats_tags and inclusion matcher,
-``layered_runtime``, the internal-listener bootstrap extension. ``api_type`` is ``GRPC`` (state
+and 15021 (health) listeners, ``stats_config`` with Istio's stats_tags (``cluster_name`` as the
+template has it since Istio 1.23, for the ``;``-delimited ``alt_stat_name``) and inclusion
+matcher, ``layered_runtime``, the internal-listener bootstrap extension. ``api_type`` is ``GRPC`` (state
 of the world); Istio writes ``DELTA_GRPC`` when delta xDS is on, which is refused (below).
 """
 
@@ -44,7 +45,7 @@ PILOTFISH = [sys.executable, "-c", "from pilotfish.cli.main import main; main()"
 
 #: Every warning the fixture draws (the field, or the cluster, it names).
 EXPECTED_WARNINGS = {
-    "application_log_config", "stats_config", "cluster_manager.enable_deferred_cluster_creation",
+    "application_log_config", "stats_config.stats_matcher", "cluster_manager.enable_deferred_cluster_creation",
     "deferred_stat_options",
     # layered_runtime: the keys no supported feature reads (a feature flag at its Envoy default, regex
     # limits, deprecated fields; the global connection limit of 2^31-1 is honoured)
@@ -90,7 +91,7 @@ def test_fixture_loads_with_only_the_documented_warnings() -> None:
     loaded = load_bootstrap(FIXTURE)
     assert _warned(loaded.warnings) == EXPECTED_WARNINGS, loaded.warnings
     stats_warning = next(w for w in loaded.warnings if w.startswith("stats_config"))
-    assert "stats_tags" in stats_warning and "stats_matcher" in stats_warning
+    assert "stats_matcher" in stats_warning  # stats_tags are applied (compile/stats_config.py)
     compiled = compile_bootstrap(loaded.message, warnings=loaded.warnings)
     # xds-grpc is the gRPC client's and sds-grpc is not run: neither is a data-path cluster
     assert set(compiled.runtime.clusters) == {"prometheus_stats", "agent"}
@@ -279,7 +280,7 @@ async def test_istio_bootstrap_serves_ads_over_unix_socket_metrics_and_health(ba
                     assert r.status == 200, r
                     text = r.body.decode()
                     assert "# TYPE envoy_cluster_upstream_rq_total counter" in text
-                    assert 'envoy_cluster_upstream_cx_total{envoy_cluster_name="prometheus_stats' in text
+                    assert 'envoy_cluster_upstream_cx_total{cluster_name="prometheus_stats"}' in text
                     assert (await c.request(path="/other")).status == 404  # only /stats/prometheus is routed
                 async with client(health) as c:
                     r = await c.request(path="/healthz/ready")
@@ -310,7 +311,7 @@ async def test_pilotfish_proxy_starts_on_the_bootstrap_with_its_relative_xds_soc
                     await asyncio.sleep(0.05)
                 assert "listener 0.0.0.0_15021 on port" in log, log
                 assert_node_from_fixture(ads.requests[0])
-                assert "sds-grpc" in log and "stats_config: ignored" in log
+                assert "sds-grpc" in log and "stats_config.stats_matcher: ignored" in log
                 async with client(stats) as c:
                     r = await c.request(path="/stats/prometheus")
                     assert r.status == 200 and b"envoy_cluster_upstream_rq_total" in r.body

@@ -11,7 +11,7 @@ from pilotfish.proxy.router.hash_policy import (
     CookieHash, HashPolicy, HeaderHash, QueryParameterHash, SourceIpHash, cookie_value,
 )
 from pilotfish.proxy.upstream.lb.consistent_hash import request_hash
-from pilotfish.proxy.http.http1 import RequestHead
+from pilotfish.proxy.http.head import RequestHead
 from pilotfish.proxy.upstream.lb.original_dst import OriginalDst, parse_host_port
 from pilotfish.proxy.testing import FakeTransport
 

@@ -20,6 +20,7 @@ from .ads import (
     listener,
     route,
     serve_basic,
+    uncompilable_listener,
 )
 
 
@@ -72,8 +73,9 @@ async def test_subscription_and_control_plane_stats(ads: FakeAds, backend: Backe
         assert "envoy_control_plane_connected_state{} 1" in prom
         assert "envoy_cluster_manager_cds_update_success{} 2" in prom
         assert "envoy_listener_manager_lds_update_rejected{} 1" in prom
-        assert ('envoy_http_rds_update_rejected{envoy_http_conn_manager_prefix="in",'
-                'envoy_rds_route_config="r1"} 1') in prom
+        # Envoy's regex extractors (the route) come before its token patterns (the prefix)
+        assert ('envoy_http_rds_update_rejected{envoy_rds_route_config="r1",'
+                'envoy_http_conn_manager_prefix="in"} 1') in prom
         assert 'envoy_cluster_update_success{envoy_cluster_name="web"} 1' in prom
         assert "# TYPE envoy_cluster_manager_cds_version gauge" in prom
         assert "# TYPE envoy_cluster_manager_cds_update_attempt counter" in prom
@@ -185,7 +187,7 @@ def test_one_scope_per_name_and_pruning() -> None:
     text = s.text()
     assert text.count("cluster.a.upstream_rq_total: 3") == 1 and "cluster.a.update_success: 1" in text
     prom = s.prometheus()
-    assert 'envoy_http_rds_update_attempt{envoy_http_conn_manager_prefix="in",envoy_rds_route_config="r1"} 2' in prom
+    assert 'envoy_http_rds_update_attempt{envoy_rds_route_config="r1",envoy_http_conn_manager_prefix="in"} 2' in prom
     assert "envoy_cluster_manager_cds_version{} 7" in prom and "envoy_control_plane_connected_state{} 1" in prom
     assert 'envoy_cluster_update_success{envoy_cluster_name="a"} 1' in prom
     s.prune_scopes({"cluster.b"})
@@ -206,3 +208,64 @@ def test_merged_workers_do_not_add_up_versions() -> None:
     text = render_text(merge_snapshots([st.snapshot() for st in stores]))
     assert "listener_manager.lds.version: 99" in text and "listener_manager.lds.update_success: 2" in text
     assert "control_plane.connected_state: 1" in text
+
+
+def static_cds_cluster(name: str, port: int, **extra: object) -> object:
+    from envoy.config.cluster.v3 import cluster_pb2
+    from google.protobuf import json_format
+
+    from ..conftest import cluster
+
+    return json_format.ParseDict(cluster(name, port, **extra), cluster_pb2.Cluster())
+
+
+async def test_replaced_static_cds_cluster_and_listener_keep_one_scope(ads: FakeAds, backend: Backend) -> None:
+    """A CDS cluster with circuit breakers and outlier detection (stats of their own beside the
+    cluster's), and the listener, each replaced twice with other settings: one series per name,
+    the counters continuing, in /stats and /stats/prometheus."""
+    stat = "web_stats"  # (alt_stat_name)
+    ads.set(CLUSTER, static_cds_cluster("web", backend.port, alt_stat_name=stat), push=False)
+    ads.set(LISTENER, listener("in", "r1"), push=False)
+    ads.set(ROUTE, route("r1", "web"), push=False)
+    async with ads_proxy(ads) as proxy:
+        port = proxy.listener_ports["in"]
+        await ads.wait_ack(ROUTE, "1")
+        total = 0
+        for i, (limit, idle) in enumerate(((100, "30s"), (200, "60s")), start=2):
+            async with client(port) as c:
+                assert (await c.request()).status == 200
+            total += 1
+            old, old_listener = proxy.config.clusters["web"], proxy.config.listeners[0]
+            ads.set(CLUSTER, static_cds_cluster(
+                "web", backend.port, alt_stat_name=stat,
+                circuit_breakers={"thresholds": [{"max_connections": limit}]},
+                outlier_detection={"consecutive_5xx": i}))
+            ads.set(LISTENER, listener("in", "r1", listener_filters_timeout=idle))
+            await ads.wait_ack(CLUSTER, str(i))
+            await ads.wait_ack(LISTENER, str(i))
+            await until(lambda old=old, old_listener=old_listener: proxy.config.clusters["web"] is not old
+                        and proxy.config.listeners[0] is not old_listener)
+            port = proxy.listener_ports["in"]
+        async with client(port) as c:
+            assert (await c.request()).status == 200
+        total += 1
+        prom = await admin_get(proxy, "/stats/prometheus")
+        dup = [k for k, n in Counter(series(prom)).items() if n > 1]
+        assert dup == []
+        assert f'envoy_cluster_upstream_rq_total{{envoy_cluster_name="{stat}"}} {total}' in prom
+        text = await admin_get(proxy, "/stats")
+        dup = [k for k, n in Counter(line.split(": ")[0] for line in text.splitlines()).items() if n > 1]
+        assert dup == []
+        assert f"cluster.{stat}.upstream_rq_total: {total}" in text
+        assert len(re.findall(rf"^cluster\.{re.escape(stat)}\.circuit_breakers\.default\.cx_open:", text, re.MULTILINE)) == 1
+        assert re.search(r"^http\.in\.downstream_rq_total: 3$", text, re.MULTILINE)
+
+
+async def test_rejected_listener_leaves_no_scope(ads: FakeAds, backend: Backend) -> None:
+    serve_basic(ads, backend.port)
+    async with ads_proxy(ads) as proxy:
+        await ads.wait_ack(ROUTE, "1")
+        ads.set(LISTENER, listener("in", "r1"), uncompilable_listener("nope"))
+        await ads.wait_for(lambda r: r.type_url == LISTENER and r.HasField("error_detail"))
+        text = await admin_get(proxy, "/stats")
+        assert "http.nope." not in text

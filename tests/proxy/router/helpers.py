@@ -6,7 +6,7 @@ from typing import Any
 
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
-from pilotfish.proxy.http.http1 import RequestHead
+from pilotfish.proxy.http.head import RequestHead
 
 from ..conftest import bootstrap
 

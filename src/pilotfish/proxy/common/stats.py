@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from . import histogram
 from .istio_metrics import IstioMetrics, merge_rows
 from .stats_render import render_json, render_prometheus, render_text
+from .stats_tags import TagProducer, default_producer
 
 __all__ = ["StatsStore", "merge_snapshots", "render_json", "render_prometheus", "render_text"]
 
@@ -171,6 +172,7 @@ class StatsStore:
         self.server: dict[str, int] = {}
         self.node = node  # the bootstrap's Node: Istio metrics label with its metadata
         self.istio: IstioMetrics | None = None  # set when a listener has the istio.stats filter
+        self.tags: TagProducer = default_producer()  # the bootstrap's stats_config (compile/stats_config.py)
         # Histogram intervals, as Envoy's stats flush: the counts at the last two flushes, by
         # (prefix, name).
         self._flushed: dict[tuple[str, str], list[int]] = {}
@@ -278,7 +280,7 @@ class StatsStore:
         return render_text(self.snapshot(), name_filter)
 
     def prometheus(self, name_filter: Any = None) -> str:
-        return render_prometheus(self.snapshot(), name_filter)
+        return render_prometheus(self.snapshot(), name_filter, self.tags)
 
 
 def _histograms(scope: Any) -> Iterator[tuple[str, list[int]]]:

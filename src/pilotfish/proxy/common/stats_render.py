@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from . import histogram
 from .istio_metrics import prometheus_families, text_lines
+from .stats_tags import TagProducer, default_producer
 
 
 def _numeric(snap: dict[str, Any]) -> list[tuple[str, int]]:
@@ -66,22 +68,25 @@ def _num(x: float) -> float | int | None:
     return int(x) if x == int(x) else x
 
 
-def render_prometheus(snap: dict[str, Any], name_filter: Any = None) -> str:
-    """Envoy's exposition: counters, then gauges, then histograms, each family sorted by name."""
+def render_prometheus(snap: dict[str, Any], name_filter: Any = None, tags: TagProducer | None = None) -> str:
+    """Envoy's exposition: counters, then gauges, then histograms, each family sorted by name;
+    metric names and labels come from ``tags``, Envoy's tag extraction (stats_tags.py; its
+    default tags when None)."""
+    if tags is None:
+        tags = default_producer()
     families: dict[str, tuple[str, list[str]]] = {}
-    for prefix, family, tag, tag_value, stats in snap["scopes"]:
-        label = _label(prefix, family, tag, tag_value)
+    for prefix, _, _, _, stats in snap["scopes"]:
         for name, value, counter in stats:
-            metric, labels = _prom_name(family, name, label)
+            metric, labels = _prom_name(tags, f"{prefix}.{name}")
             families.setdefault(metric, ("counter" if counter else "gauge", []))[1].append(
                 f"{metric}{{{labels}}} {value}")
     for k, v in snap["server"].items():
-        families[f"envoy_server_{k}"] = ("gauge", [f"envoy_server_{k}{{}} {v}"])
-    for prefix, family, tag, tag_value, name, cumulative, _ in snap.get("histograms", ()):
-        metric = f"envoy_{family}_{name}".replace(".", "_")
-        label = _label(prefix, family, tag, tag_value)
+        metric, labels = _prom_name(tags, f"server.{k}")
+        families.setdefault(metric, ("gauge", []))[1].append(f"{metric}{{{labels}}} {v}")
+    for prefix, _, _, _, name, cumulative, _ in snap.get("histograms", ()):
+        metric, labels = _prom_name(tags, f"{prefix}.{name}")
         families.setdefault(metric, ("histogram", []))[1].extend(
-            _prom_histogram(metric, label, histogram.dense(cumulative)))
+            _prom_histogram(metric, labels, histogram.dense(cumulative)))
     istio = snap.get("istio")
     if istio:
         for kind, metric, lines in prometheus_families(istio["rows"], set(istio["dropped"]),
@@ -110,24 +115,20 @@ def _prom_histogram(metric: str, label: str, counts: list[int]) -> list[str]:
     return lines
 
 
-def _label(prefix: str, family: str, tag: str, tag_value: str) -> str:
-    label = f'{tag}="{_escape(tag_value)}"' if tag else ""
-    if family == "http.rds":  # http.<stat_prefix>.rds.<route>: both are tags in Envoy
-        stat_prefix = prefix[len("http."):-len(f".rds.{tag_value}")]
-        label = f'envoy_http_conn_manager_prefix="{_escape(stat_prefix)}",{label}'
-    return label
+def _prom_name(tags: TagProducer, stat: str) -> tuple[str, str]:
+    """(metric name, label text) of a full stat name, as Envoy's PrometheusStatsFormatter."""
+    extracted, found = tags.produce(stat)
+    labels = ",".join(f'{_sanitize(k)}="{_escape(v)}"' for k, v in found)
+    return _sanitize(f"envoy_{extracted}"), labels
 
 
-def _prom_name(family: str, name: str, label: str) -> tuple[str, str]:
-    """Envoy's tag extraction for the response-code stats."""
-    for prefix in ("upstream_rq_", "downstream_rq_"):
-        if name.startswith(prefix):
-            rest = name[len(prefix):]
-            if len(rest) == 3 and rest.isdigit():
-                return f"envoy_{family}_{prefix[:-1]}", f'envoy_response_code="{rest}",{label}'
-            if len(rest) == 3 and rest.endswith("xx") and rest[0].isdigit():
-                return f"envoy_{family}_{prefix}xx", f'envoy_response_code_class="{rest[0]}",{label}'
-    return f"envoy_{family}_{name}".replace(".", "_"), label
+_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def _sanitize(name: str) -> str:
+    """Prometheus names are ``[a-zA-Z_][a-zA-Z0-9_]*``: anything else becomes ``_``."""
+    name = _UNSAFE.sub("_", name)
+    return f"_{name}" if name[:1].isdigit() else name
 
 
 def _escape(v: str) -> str:

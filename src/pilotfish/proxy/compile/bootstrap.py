@@ -13,6 +13,7 @@ from .layered_runtime import Runtime
 from .compiled import RuntimeConfig
 from ..common.stats import StatsStore
 from .dynamic import compile_snapshot
+from .stats_config import compile_stats_tags
 from .overload import OverloadConfig, compile_overload
 
 
@@ -32,6 +33,7 @@ def compile_bootstrap(bootstrap: Any, rng: random.Random | None = None,
     client compiles later snapshots from the same bootstrap plus what the server sends."""
     rng = rng or random.Random()
     stats = StatsStore(bootstrap.node)
+    stats.tags = compile_stats_tags(bootstrap)
     sinks: dict[str, AccessLogSink] = {}
     resources = None
     if bootstrap.HasField("dynamic_resources"):

@@ -21,6 +21,7 @@ from . import envoy_json, layered_runtime
 from .service_clusters import check_service_clusters
 from ..common.errors import ProxyConfigError
 from .istio_config import effective_type_name
+from .data_sources import resolve_data_sources
 from .subset import CheckResult, check_message
 from ...xds.errors import XdsConfigError
 from ...xds.settings import ads_settings
@@ -113,6 +114,7 @@ def parse_bootstrap(doc: dict[str, Any]) -> LoadedBootstrap:
     result = CheckResult(collect=True)
     check_message(msg, "", result)
     errors.extend(result.errors)
+    errors.extend(resolve_data_sources(msg, ""))  # the files compile would otherwise read
     for check in (_check_extensions, _check_dynamic, _check_service_clusters, _check_runtime, _check_overload):
         try:
             check(msg, result.warnings)

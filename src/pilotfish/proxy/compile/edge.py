@@ -7,7 +7,6 @@ What is not configured compiles to None on the HcmConfig, so requests pay nothin
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from envoy.extensions.filters.http.health_check.v3 import health_check_pb2  # noqa: F401  (registers the type)
@@ -112,11 +111,8 @@ def _data_source(src: Any, path: str) -> bytes:
         return src.inline_string.encode()
     if which == "inline_bytes":
         return bytes(src.inline_bytes)
-    if which == "filename":
-        try:
-            return Path(src.filename).read_bytes()
-        except OSError as exc:
-            raise ProxyConfigError(f"cannot read {src.filename}: {exc.strerror}", f"{path}.filename") from exc
+    if which == "filename":  # read when the config is loaded (data_sources.py), never here
+        raise ProxyConfigError(f"{src.filename} was not read when the config was loaded", f"{path}.filename")
     raise ProxyConfigError("a data source needs inline_string, inline_bytes or filename", path)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 from ..upstream.circuit_breaker import DEFAULT_PRIORITY, HIGH_PRIORITY
@@ -280,11 +279,8 @@ def _direct(d: Any, path: str) -> DirectAction:
             body = src.inline_string.encode()
         elif which == "inline_bytes":
             body = src.inline_bytes
-        elif which == "filename":
-            try:
-                body = Path(src.filename).read_bytes()
-            except OSError as exc:
-                raise ProxyConfigError(f"cannot read {src.filename}: {exc.strerror}", f"{path}.body.filename") from exc
+        elif which == "filename":  # read when the config is loaded (data_sources.py), never here
+            raise ProxyConfigError(f"{src.filename} was not read when the config was loaded", f"{path}.body.filename")
     return DirectAction(d.status, body)
 
 

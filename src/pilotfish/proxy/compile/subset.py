@@ -64,7 +64,7 @@ _HEADER_MUTATIONS = {
 FIELDS: dict[str, dict[str, str]] = {
     _B + "Bootstrap": {
         "node": OK, "static_resources": OK, "admin": OK, "dynamic_resources": OK,
-        "stats_config": WARN, "stats_sinks": WARN,
+        "stats_config": OK, "stats_sinks": WARN,
         "stats_flush_interval": WARN, "watchdog": WARN, "watchdogs": WARN, "enable_dispatcher_stats": WARN,
         # bootstrap.py: layered_runtime.py reads the layers; compile/overload.py checks overload_manager
         "layered_runtime": OK, "overload_manager": OK,
@@ -77,6 +77,11 @@ FIELDS: dict[str, dict[str, str]] = {
         "bootstrap_extensions": OK,  # bootstrap.py: each known type is ignored with a warning
     },
     _B + "Bootstrap.StaticResources": {"listeners": OK, "clusters": OK},
+    # compile/stats_config.py: the tags of /stats/prometheus
+    "envoy.config.metrics.v3.StatsConfig": {
+        "stats_tags": OK, "use_all_default_tags": OK, "stats_matcher": WARN, "histogram_bucket_settings": WARN,
+    },
+    "envoy.config.metrics.v3.TagSpecifier": {"tag_name": OK, "regex": OK, "fixed_value": OK},
     # upstream_bind_config (the source address of upstream connections) is refused
     _B + "ClusterManager": {
         "enable_deferred_cluster_creation": WARN, "load_stats_config": WARN,
@@ -369,10 +374,8 @@ def connection_managers(listeners: Iterable[Any]) -> Iterator[tuple[str, Any]]:
 
 #: Why an ignored field cannot change traffic, where the generic words say too little.
 WARN_NOTES: dict[str, str] = {
-    "stats_config": "stats are tagged with Envoy's default tags (envoy_cluster_name, "
-                    "envoy_http_conn_manager_prefix, ...) instead of stats_tags, and every stat is listed "
-                    "(no stats_matcher); this shapes only the names and selection of /stats and "
-                    "/stats/prometheus",
+    "stats_config.stats_matcher": "every stat is listed (no stats_matcher); this shapes only the "
+                                  "selection of /stats and /stats/prometheus",
     "tracing": "no spans are reported and no trace context headers are generated",
 }
 

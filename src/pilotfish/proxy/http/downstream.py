@@ -32,15 +32,17 @@ from ..common.response_flags import SI
 from .date_header import date_line
 from ..common.errors import ProtocolError, contain
 from ..common.histogram import LOWER
-from .http1 import PARSE_ERRORS, RequestHead, encode_response_head, server_codec
+from .head import RequestHead
+from .http1_encode import encode_response_head
+from .http1_server import PARSE_ERRORS, server_codec
 from .overload import ConnectionGate, shed_request
 from ..common.output_batch import output_batch
+from .flow_control import BUFFER_FULL, CLIENT_FULL, PIPELINE, UPSTREAM_FULL, ReadPause
 from .request_ids import RequestIds
 
 if TYPE_CHECKING:
     from .config import ListenerConfig
 
-_PAUSE_PIPELINE, _PAUSE_UPSTREAM, _PAUSE_BUFFER = 1, 2, 4
 
 
 class Stream(Protocol):
@@ -92,7 +94,7 @@ class ConnectionSet:
 
 class DownstreamConnection(asyncio.Protocol):
     __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
-                 "parse", "out", "batch", "dirty", "active", "queue", "paused", "closing", "in_feed",
+                 "parse", "out", "batch", "dirty", "active", "queue", "reads", "closing", "in_feed",
                  "_remote_ip", "requests", "timer", "timer_when", "last_activity", "header_deadline",
                  "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at",
                  "rq_deadline", "rq_stream", "header_timeout", "opened_at")
@@ -114,7 +116,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.dirty = False  # registered with the batch for this round
         self.active: Stream | None = None  # the stream whose response is being produced
         self.queue: deque[Stream] = deque()
-        self.paused = 0
+        self.reads = ReadPause()  # flow_control.py
         self.closing = False
         self.in_feed = False
         self._remote_ip: bytes | None = None
@@ -155,7 +157,7 @@ class DownstreamConnection(asyncio.Protocol):
             self.closing = True  # refused: closed at once, never counted (transport stays None)
             transport.abort()
             return
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = self.reads.transport = transport  # type: ignore[assignment]
         shared.connections.add(self)
         stats = self.hcm.stats
         stats.downstream_cx_total += 1
@@ -188,6 +190,7 @@ class DownstreamConnection(asyncio.Protocol):
         if active is not None and active.done and not active.request_complete:
             active.close_after = True  # answered before the request was read: don't read on
             self.closing = True
+            self.reads.transport = None  # (nothing to pause or resume any more)
         if self.closing:
             self.flush_now()
             if self.transport is not None:
@@ -248,6 +251,7 @@ class DownstreamConnection(asyncio.Protocol):
         elif active is None:
             self._error_reply(500)
         self.closing = True
+        self.reads.transport = None  # (nothing to pause or resume any more)
 
     def _start_header_timer(self) -> None:
         self.header_deadline = self.loop.time() + self.header_timeout
@@ -261,6 +265,7 @@ class DownstreamConnection(asyncio.Protocol):
         if self.transport is None:
             return  # refused in connection_made
         self.closing = True
+        self.reads.transport = None  # (nothing to pause or resume any more)
         shared = self.shared
         shared.connections.discard(self)
         if shared.gate is not None:
@@ -289,13 +294,13 @@ class DownstreamConnection(asyncio.Protocol):
         self.write_paused = True
         active = self.active
         if active is not None and active.upstream is not None:
-            active.upstream.transport.pause_reading()
+            active.upstream.reads.set(CLIENT_FULL, True)
 
     def resume_writing(self) -> None:
         self.write_paused = False
         active = self.active
         if active is not None and active.upstream is not None:
-            active.upstream.transport.resume_reading()
+            active.upstream.reads.set(CLIENT_FULL, False)
 
     # ---- codec callbacks -------------------------------------------------------------
     def on_request_head(self, head: RequestHead) -> Stream:
@@ -323,7 +328,7 @@ class DownstreamConnection(asyncio.Protocol):
                 stream.begin()
         else:
             self.queue.append(stream)
-            self._set_pause(_PAUSE_PIPELINE, True)
+            self.reads.set(PIPELINE, True)
         return stream
 
     # ---- streams ---------------------------------------------------------------------
@@ -339,7 +344,7 @@ class DownstreamConnection(asyncio.Protocol):
             if not self.in_feed:  # the upstream answered early; the rest of the body is unwanted
                 self._close_after_flush()
             return
-        if self.queue or self.paused or self.error_status or self.shared.draining:
+        if self.queue or self.reads.reasons or self.error_status or self.shared.draining:
             self._advance()
         else:
             self.active = None  # idle, with nothing to start, resume or arm
@@ -361,8 +366,8 @@ class DownstreamConnection(asyncio.Protocol):
                     nxt.begin()
         finally:
             self._advancing = False
-        if not self.queue and self.paused & _PAUSE_PIPELINE:
-            self._set_pause(_PAUSE_PIPELINE, False)
+        if not self.queue and self.reads.reasons & PIPELINE:
+            self.reads.set(PIPELINE, False)
         if self.active is None and not self.closing:
             if self.error_status:
                 self._error_reply(self.error_status)
@@ -427,6 +432,7 @@ class DownstreamConnection(asyncio.Protocol):
 
     def _close_after_flush(self) -> None:
         self.closing = True
+        self.reads.transport = None  # (nothing to pause or resume any more)
         if not self.in_feed:
             self.flush_now()
             if self.transport is not None:
@@ -435,6 +441,7 @@ class DownstreamConnection(asyncio.Protocol):
     def abort(self) -> None:
         """Reset: the only way HTTP/1.1 can tell a client its response is broken."""
         self.closing = True
+        self.reads.transport = None  # (nothing to pause or resume any more)
         if self.out:
             self.flush_now()
         if self.transport is not None:
@@ -445,22 +452,11 @@ class DownstreamConnection(asyncio.Protocol):
         if self.active is None and not self.in_feed:
             self._close_after_flush()
 
-    def _set_pause(self, reason: int, on: bool) -> None:
-        old = self.paused
-        new = old | reason if on else old & ~reason
-        self.paused = new
-        if self.transport is None or self.closing:
-            return
-        if old and not new:
-            self.transport.resume_reading()
-        elif new and not old:
-            self.transport.pause_reading()
-
     def pause_reading_for_upstream(self, on: bool) -> None:
-        self._set_pause(_PAUSE_UPSTREAM, on)
+        self.reads.set(UPSTREAM_FULL, on)
 
     def pause_reading_for_buffer(self, on: bool) -> None:
-        self._set_pause(_PAUSE_BUFFER, on)
+        self.reads.set(BUFFER_FULL, on)
 
     # ---- the one timer ---------------------------------------------------------------
     def arm(self, when: float) -> None:

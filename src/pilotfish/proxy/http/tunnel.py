@@ -26,7 +26,7 @@ import asyncio
 from typing import Any
 
 from ..common.response_flags import SI
-from .http1 import encode_response_head
+from .http1_encode import encode_response_head
 
 _CONNECT = b"connect"
 _CONNECTING: set[asyncio.Task] = set()
@@ -221,8 +221,7 @@ def _join(stream: Any, up_transport: Any, on_up_lost: Any) -> None:
         data = b"".join(pending)
         tunnel.cstats.upstream_cx_tx_bytes_total += len(data)
         up_transport.write(data)
-    if conn.paused:
-        conn.transport.resume_reading()
+    conn.reads.set(conn.reads.reasons, False)  # the tunnel does its own flow control
     tunnel.start()
 
 

@@ -13,7 +13,9 @@ from ..common.errors import contain
 from ..common.histogram import LOWER
 from ..common.output_batch import output_batch
 from . import tunnel
-from .http1 import ExcessResponseError, Http1ClientCodec, HttpParserError, HttpParserUpgrade
+from .flow_control import ReadPause
+from .http1_client import ExcessResponseError, Http1ClientCodec
+from .http1_server import HttpParserError, HttpParserUpgrade
 
 if TYPE_CHECKING:
     from ..upstream.circuit_breaker import ResourceManager
@@ -25,7 +27,7 @@ class UpstreamConnection(asyncio.Protocol):
     events to that stream directly (``attach``); when idle, to the connection, which drops them."""
 
     __slots__ = ("pool", "transport", "codec", "parse", "stream", "requests", "closed", "idle_since",
-                 "paused_writing", "stats", "out", "batch", "rm", "opened_at")
+                 "paused_writing", "stats", "out", "batch", "rm", "opened_at", "reads")
 
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
@@ -38,6 +40,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.paused_writing = False
+        self.reads = ReadPause()  # paused while the client's writes are backed up (flow_control.py)
         self.out: list[bytes] = []  # written after this round of events (downstream.OutputBatch)
         self.batch = output_batch(pool.loop or asyncio.get_running_loop())
         self.rm: ResourceManager | None = None  # holds one of its ``connections`` slots
@@ -53,7 +56,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = self.reads.transport = transport  # type: ignore[assignment]
         self.stats.upstream_cx_active += 1
         self.pool.cx_active += 1
         self.opened_at = self.batch.loop.time()

@@ -23,7 +23,7 @@ import xxhash
 from google.protobuf import json_format
 
 from ... import __version__
-from ..http.http1 import encode_response_head
+from ..http.http1_encode import encode_response_head
 from ..common.stats import merge_snapshots, render_json, render_prometheus, render_text
 from .admin_clusters import clusters_json, clusters_text, listeners_json, listeners_text
 from .admin_config_dump import config_dump
@@ -115,11 +115,12 @@ class AdminServer:
         own = self.proxy.stats.snapshot()
         ctx = self.group
         if ctx is None or ctx.count < 2:
-            return _render(fmt, self._with_server(own), name_filter)
+            return _render(fmt, self._with_server(own), name_filter, self.proxy.stats.tags)
 
         async def all_workers() -> tuple[int, bytes, bytes]:
             others = await sibling_snapshots(ctx)
-            return _render(fmt, self._with_server(merge_snapshots([own, *others])), name_filter)
+            return _render(fmt, self._with_server(merge_snapshots([own, *others])), name_filter,
+                           self.proxy.stats.tags)
 
         return all_workers()
 
@@ -162,9 +163,9 @@ _STATES = {"LIVE": 0, "DRAINING": 1, "PRE_INITIALIZING": 2, "INITIALIZING": 3}
 _VERSION = xxhash.xxh64_intdigest(__version__.encode()) >> 40
 
 
-def _render(fmt: str, snap: dict[str, Any], name_filter: Any) -> tuple[int, bytes, bytes]:
+def _render(fmt: str, snap: dict[str, Any], name_filter: Any, tags: Any) -> tuple[int, bytes, bytes]:
     if fmt == "prometheus":
-        return 200, b"text/plain; version=0.0.4", render_prometheus(snap, name_filter).encode()
+        return 200, b"text/plain; version=0.0.4", render_prometheus(snap, name_filter, tags).encode()
     if fmt == "json":
         return 200, _JSON, json.dumps(render_json(snap, name_filter)).encode()
     return 200, _TEXT, render_text(snap, name_filter).encode()

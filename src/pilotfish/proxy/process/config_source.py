@@ -15,6 +15,7 @@ from ...xds.client import AdsClient, ConfigTarget
 from ...xds.errors import ResourceRejected, XdsConfigError
 from ...xds.settings import ads_settings
 from ..common.errors import ProxyConfigError
+from ..compile.data_sources import resolve_data_sources
 from ..compile.subset import CheckResult, check_message
 from .dynamic_config import DynamicConfig
 from .relay import RelayedConfig, RelayFollower, RelayHub
@@ -27,10 +28,14 @@ if TYPE_CHECKING:
 
 def check_resource(message: Any, path: str) -> Sequence[str]:
     """The supported-subset check of one xDS resource, in pilotfish.xds's terms: its warnings,
-    or ResourceRejected naming the field."""
+    or ResourceRejected naming the field. DataSource files it names are read now, inlined
+    (compile/ does no I/O)."""
     result = CheckResult()
     try:
         check_message(message, path, result)
+        unreadable = resolve_data_sources(message, path)
+        if unreadable:
+            raise ProxyConfigError.collected(unreadable)
     except ProxyConfigError as exc:
         raise ResourceRejected(str(exc)) from None
     return result.warnings

@@ -13,7 +13,7 @@ from .shadow import cancel_unfinished
 from ..http.config import APPEND_IF_ABSENT, OVERWRITE
 from .stream_state import _CONNECTION_CLOSE, _CONNECTION_KEEP_ALIVE, _CRLF, _END, _TEXT_PLAIN, StreamState, _lines
 from ..http.date_header import date_line
-from ..http.http1 import status_line
+from ..http.http1_encode import status_line
 from .local_reply_config import local_details
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..http.http1 import RequestHead
+from ..http.head import RequestHead
 from .route_table import DIRECT, strip_port
 from .routing import redirect_location, rewrite_path
 from .stream_state import _CRLF, _END, _TE_CHUNKED, _XFF_XFP, _XFP_HTTP, StreamState, _lines

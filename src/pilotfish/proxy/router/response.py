@@ -5,13 +5,7 @@ from __future__ import annotations
 from math import floor  # (not int(): ~0.4k instructions less per call, histogram.py)
 
 from ..http import tunnel
-from ..http.http1 import (
-    CHUNKED_END,
-    STATUS_LINES,
-    encode_chunk,
-    encode_last_chunk,
-    status_line,
-)
+from ..http.http1_encode import CHUNKED_END, STATUS_LINES, encode_chunk, encode_last_chunk, status_line
 from ..http.date_header import date_line
 from .local_reply import LocalReplyMixin
 from .route_table import header_value

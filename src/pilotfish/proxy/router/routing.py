@@ -7,7 +7,7 @@ import bisect
 import random
 
 from .regex_rewrite import global_replace
-from ..http.http1 import RequestHead
+from ..http.head import RequestHead
 from .route_table import (
     PATH, PREFIX, SEPARATED_PREFIX, ForwardAction, RedirectAction, Route, RouteTable,
     WeightedEntry, strip_port,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..common.fractional import Fraction
-from ..http.http1 import CHUNKED_END
+from ..http.http1_encode import CHUNKED_END
 
 SUFFIX = b"-shadow"
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from . import shadow
 from ..http import tunnel
+from ..http.flow_control import CLIENT_FULL
 from ..common.response_flags import DC, NC, NR, UC, UF, UH, UO, UPE, UT
-from ..http.http1 import CHUNKED_END, encode_chunk, encode_last_chunk
+from ..http.http1_encode import CHUNKED_END, encode_chunk, encode_last_chunk
 from ..upstream.lb.round_robin import RoundRobin
 from ..http.request_ids import RequestIds, request_id
 from .route_table import FORWARD, header_value
@@ -233,7 +234,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
             dirty.append(up)
         out.append(data)
         if self.conn.write_paused:
-            up.transport.pause_reading()
+            up.reads.set(CLIENT_FULL, True)
         if rz is not None:
             rz.after_ready(self)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..http.downstream import DownstreamConnection
-    from ..http.http1 import RequestHead
+    from ..http.head import RequestHead
     from ..http.upstream_connection import UpstreamConnection
 
 # Response body framing towards the client.

@@ -25,7 +25,6 @@ import contextlib
 import logging
 import random
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
@@ -175,9 +174,12 @@ class Cluster:
         return self.lb.choose_host(context)  # type: ignore[no-any-return]
 
     def _now(self) -> float:
-        """The loop's clock (health-check times are loop.call_at deadlines)."""
+        """The worker loop's clock (health-check times are loop.call_at deadlines), given by
+        initialize(); nothing reads a cluster's time before it is initialized."""
         loop = self._loop
-        return loop.time() if loop is not None else time.monotonic()
+        if loop is None:
+            raise RuntimeError("cluster clock read before initialize(loop)")
+        return loop.time()
 
     async def initialize(self, loop: asyncio.AbstractEventLoop) -> None:
         """Resolve or install the hosts and start the timers. With health checking the cluster

@@ -1,4 +1,4 @@
-"""HTTP/1.1 codecs over httptools, sans-I/O: bytes in via ``feed``, events out through a handler.
+"""The HTTP/1.1 server codec over httptools, sans-I/O: bytes in via ``feed``, events out through a handler.
 
 The server codec turns request bytes into ``on_request_head / on_request_body / on_request_end``
 calls; the client codec turns response bytes into ``on_response_head / _body / _end``. Encoding
@@ -20,147 +20,21 @@ few attributes and per-message objects are slotted.
 from __future__ import annotations
 
 import itertools
-from http import HTTPStatus
 from typing import Any, Protocol
 
 import httptools
 
 from ..common.errors import ProtocolError
+from .framing import OWS, TRAILERS, VALID_HOSTS, check_host, list_tokens, request_chunked
+from .head import ENVOY_CONTROL_HEADERS, HOP_BY_HOP, RequestHead
 
-#: Headers that describe one hop only; never forwarded (RFC 9110 §7.6.1).
-HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te",
-    b"upgrade", b"trailer", b"proxy-authenticate", b"proxy-authorization",
-})
 # Request headers on_header looks at: hop-by-hop ones, plus those whose meaning becomes a field.
 _REQ_SPECIAL = HOP_BY_HOP | {b"host", b"content-length", b"expect", b"x-request-id", b"x-forwarded-for",
                              b"x-forwarded-proto"}
 # End-to-end request headers a proxy acts on, kept in the list and also recorded on the head.
 _REQ_RECORDED = {b"x-request-id": "request_id", b"x-forwarded-for": "forwarded_for",
                  b"x-forwarded-proto": "forwarded_proto"}
-# Response headers the client codec consumes or looks at.
-_RESP_SPECIAL = HOP_BY_HOP | {b"content-length", b"date"}
-#: Router control headers (timeouts, retries): kept in the list, flagged on the head so the
-#: router looks for them only when one is present.
-ENVOY_CONTROL_HEADERS = frozenset({
-    b"x-envoy-upstream-rq-timeout-ms", b"x-envoy-upstream-rq-per-try-timeout-ms", b"x-envoy-retry-on",
-    b"x-envoy-retry-grpc-on", b"x-envoy-max-retries", b"x-envoy-retriable-status-codes",
-    b"x-envoy-retriable-header-names", b"x-envoy-hedge-on-per-try-timeout",
-})
 _REQ_SPECIAL = _REQ_SPECIAL | ENVOY_CONTROL_HEADERS
-
-#: What a Host value may hold (RFC 3986 reg-name, IP-literal and port characters), as Envoy's
-#: authority check: a Host with anything else (a space, a control character) is a 400.
-_HOST_CHARS = bytes(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@[]%")
-_OWS = b" \t"
-
-STATUS_LINES = {
-    s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
-}
-CHUNKED_END = b"0\r\n\r\n"
-_CRLF = b"\r\n"
-
-
-# ---- framing (RFC 9112 §6, as Envoy's codec) -------------------------------------------------
-_TRAILERS = b"trailers"
-_CHUNKED_TOKEN = b"chunked"
-
-
-def _tokens(value: bytes) -> list[bytes]:
-    """A comma-separated list field: trimmed, lower-cased, empty elements dropped (RFC 9110 §5.6.1)."""
-    return [t for t in (t.strip(_OWS).lower() for t in value.split(b",")) if t]
-
-
-def check_host(value: bytes) -> None:
-    """RFC 9112 §3.2: a Host with characters outside RFC 3986's authority (a space, ``<``) is a
-    400, as Envoy's authority check. Valid hosts are remembered (a bounded set)."""
-    if value.translate(None, _HOST_CHARS):
-        raise ProtocolError("malformed request: invalid host header")
-    if len(_VALID_HOSTS) >= 4096:
-        _VALID_HOSTS.clear()
-    _VALID_HOSTS.add(value)
-
-
-_VALID_HOSTS: set[bytes] = set()
-
-
-def framing_chunked(te: bytes, what: str) -> bool:
-    """A Transfer-Encoding value: exactly ``chunked`` (trimmed, any case) is chunked; any other
-    coding is 501; ``chunked`` twice, with an empty list element, or nothing is a framing error
-    (400), as Envoy's codec. (llhttp refuses Transfer-Encoding beside Content-Length either way round.)"""
-    if te.strip(_OWS).lower() == _CHUNKED_TOKEN:  # Envoy: EqualsIgnoreCase(value, "chunked")
-        return True
-    codings = _tokens(te)
-    if not codings or all(c == _CHUNKED_TOKEN for c in codings):  # "chunked,", "chunked, chunked"
-        raise ProtocolError(f"malformed {what}: invalid transfer-encoding")
-    raise ProtocolError(f"unsupported transfer encoding in {what}", 501)
-
-
-def request_chunked(te: bytes, head: RequestHead, parser: Any) -> bool:
-    """A request's Transfer-Encoding header (``framing_chunked``). A second one, or one on
-    CONNECT or HTTP/1.0, is refused."""
-    if head.chunked:  # Envoy joins them ("chunked,chunked", "chunked,gzip"): never exactly chunked
-        raise ProtocolError("malformed request: more than one transfer-encoding")
-    if parser.get_method() == b"CONNECT":
-        raise ProtocolError("unsupported transfer encoding in CONNECT request", 501)
-    chunked = framing_chunked(te, "request")
-    if parser.get_http_version() == "1.0":
-        raise ProtocolError("malformed request: transfer-encoding in HTTP/1.0")
-    return chunked
-
-
-class RequestHead:
-    """A parsed request line and its end-to-end headers (names lower-cased bytes)."""
-
-    __slots__ = ("method", "target", "path", "path_only", "authority", "headers", "version", "keep_alive",
-                 "chunked", "content_length", "upgrade", "upgrade_proto", "expect_continue",
-                 "connection_tokens", "has_connection_header", "request_id", "forwarded_for",
-                 "forwarded_proto", "envoy_control", "trailers", "_query")
-
-    def __init__(self) -> None:
-        self.method = b""
-        self.target = b""
-        self.path = b""
-        self.path_only = b""
-        self.authority = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.version = "1.1"
-        self.keep_alive = True
-        self.chunked = False
-        self.content_length: int | None = None
-        self.upgrade = False
-        self.upgrade_proto = b""  # the Upgrade header's value
-        self.expect_continue = False
-        self.connection_tokens: tuple[bytes, ...] = ()  # extra names the Connection header nominated
-        self.has_connection_header = False
-        # Values of the x-request-id / x-forwarded-for / x-forwarded-proto headers (repeats
-        # joined with ","), so the router need not search the list for them.
-        self.request_id: bytes | None = None
-        self.forwarded_for: bytes | None = None
-        self.forwarded_proto: bytes | None = None
-        self.envoy_control = False  # one of ENVOY_CONTROL_HEADERS is present
-        self.trailers: list[tuple[bytes, bytes]] | None = None  # a chunked body's trailer fields
-        self._query: dict[bytes, bytes] | None = None
-
-    def query(self) -> dict[bytes, bytes]:
-        """Query parameters (first value wins), parsed only when a route asks for them."""
-        if self._query is None:
-            q: dict[bytes, bytes] = {}
-            i = self.path.find(b"?")
-            if i != -1:
-                for part in self.path[i + 1:].split(b"&"):
-                    if part:
-                        k, _, v = part.partition(b"=")
-                        q.setdefault(k, v)
-            self._query = q
-        return self._query
-
-    def set_path(self, path: bytes) -> None:
-        self.path = path
-        i = path.find(b"?")
-        self.path_only = path if i == -1 else path[:i]
-        self._query = None
-
 
 #: What ``parser.feed_data`` raises for bad input (see the codecs' ``error``).
 HttpParserError = httptools.HttpParserError
@@ -289,7 +163,7 @@ class Http1ServerCodec:
                 # RFC 9112 §3.2: more than one Host, or an invalid one, is a 400.
                 if self.host is not None:
                     raise ProtocolError("malformed request: multiple host headers")
-                if value not in _VALID_HOSTS:  # a set lookup, not a scan, for hosts seen before
+                if value not in VALID_HOSTS:  # a set lookup, not a scan, for hosts seen before
                     check_host(value)
                 self.host = value
             elif name == b"content-length":
@@ -302,8 +176,8 @@ class Http1ServerCodec:
                 return
             elif name == b"te":
                 # Hop-by-hop, but Envoy keeps its "trailers" token (gRPC needs it end to end).
-                if _TRAILERS in _tokens(value):
-                    self.head.headers.append((b"te", _TRAILERS))
+                if TRAILERS in list_tokens(value):
+                    self.head.headers.append((b"te", TRAILERS))
                 return
             elif name == b"expect":
                 if value.lower() == b"100-continue":
@@ -339,7 +213,7 @@ class Http1ServerCodec:
             if version != "1.1":
                 head.version = version
         if parser.should_upgrade():
-            if head.upgrade_proto.strip(_OWS).lower() == b"h2c" and head.method != b"CONNECT":
+            if head.upgrade_proto.strip(OWS).lower() == b"h2c" and head.method != b"CONNECT":
                 self._decline_h2c(head)
             else:
                 head.upgrade = True
@@ -490,186 +364,3 @@ def server_codec(handler: ServerHandler, max_header_bytes: int, max_headers: int
         return Http1ServerCodecUnderscores(handler, max_header_bytes, max_headers, underscores == 1, stats,
                                            count_begins)
     return Http1ServerCodec(handler, max_header_bytes, max_headers, count_begins)
-
-
-class ClientHandler(Protocol):
-    def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool,
-                         content_length: int | None, chunked: bool) -> None: ...
-    def on_response_body(self, data: bytes) -> None: ...
-    def on_response_end(self) -> None: ...
-
-
-class _ExcessResponse(Exception):
-    """Raised in the parser's callback: bytes follow a complete response in the same read."""
-
-
-class ExcessResponseError(ProtocolError):
-    """The upstream framed its response wrongly: bytes follow it (a 204 with a body, a body
-    longer than its Content-Length)."""
-
-
-class Http1ClientCodec:
-    """Response parser. Informational (1xx) responses are consumed here.
-
-    ``handler`` may be swapped between responses (a pooled connection serves one stream at a
-    time and hands the stream to its codec directly). Framing follows RFC 9112 as the server
-    codec's does; bytes that follow a complete response in the same read (a 204 with a body,
-    a body longer than its Content-Length) are an error, never the start of the next
-    stream's response: the connection owner clears ``ended`` before each read.
-    """
-
-    __slots__ = ("handler", "parser", "headers", "informational", "content_length", "chunked", "trailers",
-                 "has_date", "ended", "fresh", "on_message_begin")
-
-    def __init__(self, handler: ClientHandler) -> None:
-        self.handler = handler
-        # ``fresh`` holds an item from a final response's end until the parser begins another
-        # message: the parser empties it at the first byte of every message with a C method,
-        # no Python frame (a Python callback here cost ~1.5k instructions per response, and
-        # an itertools counter's method-wrapper ~0.7k per call).
-        self.fresh: list[bool] = []
-        self.on_message_begin = self.fresh.clear
-        self.parser = httptools.HttpResponseParser(self)
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.informational = False
-        self.content_length: int | None = None
-        self.chunked = False
-        self.trailers: list[tuple[bytes, bytes]] | None = None  # the last chunked response's
-        self.has_date = False  # the response being read carries a Date header
-        self.ended = False  # a final response ended during the current read (see excess)
-
-    def feed(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            raise self.error(exc) from None
-        if self.ended and self.excess():
-            raise ExcessResponseError("excess data after a response", 502)
-
-    def excess(self) -> bool:
-        """After a read in which a response ended: whether another message began after it (a
-        partial head: the start of a response nobody asked for). Clears ``ended``."""
-        self.ended = False
-        return not self.fresh
-
-    @staticmethod
-    def error(exc: Exception) -> ProtocolError:
-        """A parser exception as a ProtocolError (502); errors raised by callbacks other than
-        framing errors are re-raised."""
-        if isinstance(exc, httptools.HttpParserCallbackError):
-            cause = exc.__context__ or exc.__cause__
-            if isinstance(cause, _ExcessResponse):
-                return ExcessResponseError("excess data after a response", 502)
-            if isinstance(cause, ProtocolError):
-                cause.status = 502
-                return cause
-            raise exc
-        return ProtocolError(f"malformed response: {exc}", 502)
-
-    @property
-    def has_framing(self) -> bool:
-        """Whether the response being read declared its length (Content-Length or chunked)."""
-        return self.content_length is not None or self.chunked
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        name = name.lower()
-        if name in _RESP_SPECIAL:
-            if name == b"content-length":
-                n = self.content_length = int(value)  # (llhttp: digits and trailing OWS only, once)
-                if value[0] == 48 and len(value) > 1 or value[-1] == 32 or value[-1] == 9:  # canonical form
-                    value = b"%d" % n
-            elif name == b"date":
-                self.has_date = True
-            else:
-                if name == b"transfer-encoding":
-                    if self.chunked:  # a second one: never exactly "chunked" once joined
-                        raise ProtocolError("malformed response: more than one transfer-encoding")
-                    status = self.parser.get_status_code()
-                    if status < 200 or status == 204:  # RFC 9112 §6.1: a server MUST NOT send it
-                        raise ProtocolError(f"malformed response: transfer-encoding in a {status}")
-                    self.chunked = framing_chunked(value, "response") and status != 304
-                return
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        if self.ended:  # a response already ended in this read: these bytes are not an answer
-            raise _ExcessResponse()
-        parser = self.parser
-        status = parser.get_status_code()
-        if status < 200 and status != 101:
-            # RFC 9110 §15: 100-599; an interim response has no content.
-            if status < 100 or self.content_length or self.chunked:
-                raise ProtocolError("malformed response: invalid interim response", 502)
-            self.informational = True
-            self.headers = []
-            self.content_length = None
-            self.chunked = False
-            self.has_date = False
-            return
-        self.informational = False
-        if status > 599:
-            raise ProtocolError("malformed response: invalid status code", 502)
-        self.handler.on_response_head(status, self.headers, parser.should_keep_alive(),
-                                      self.content_length, self.chunked)
-        if self.chunked:
-            self.headers = []  # what on_header adds from now on are trailers
-
-    def on_body(self, body: bytes) -> None:
-        self.handler.on_response_body(body)
-
-    def on_message_complete(self) -> None:
-        # The next response starts from scratch (instead of an on_message_begin callback).
-        self.trailers = self.headers if self.chunked and self.headers else None
-        self.headers = []
-        self.content_length = None
-        self.chunked = False
-        self.has_date = False
-        if self.informational:
-            self.informational = False
-            return
-        self.ended = True
-        self.fresh.append(True)
-        self.handler.on_response_end()
-
-
-def status_line(status: int) -> bytes:
-    line = STATUS_LINES.get(status)
-    if line is None:
-        line = f"HTTP/1.1 {status} Unknown\r\n".encode()
-    return line
-
-
-def encode_headers(out: list[bytes], headers: list[tuple[bytes, bytes]]) -> None:
-    for name, value in headers:
-        out.append(name + b": " + value + _CRLF)
-    out.append(_CRLF)
-
-
-def encode_request_head(method: bytes, path: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    out = [method + b" " + path + b" HTTP/1.1\r\n"]
-    encode_headers(out, headers)
-    return b"".join(out)
-
-
-def encode_response_head(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
-    out = [status_line(status)]
-    encode_headers(out, headers)
-    return b"".join(out)
-
-
-#: Fields a trailer section must not carry (RFC 9110 §6.5.1): framing, routing, hop-by-hop.
-_NOT_IN_TRAILERS = HOP_BY_HOP | {b"content-length", b"host", b"content-type", b"content-encoding",
-                                 b"content-range", b"expect"}
-
-
-def encode_last_chunk(trailers: list[tuple[bytes, bytes]] | None) -> bytes:
-    """The last chunk, with the trailer section when there are trailers."""
-    if not trailers:
-        return CHUNKED_END
-    out = [b"0\r\n"]
-    encode_headers(out, [(n.lower(), v) for n, v in trailers if n.lower() not in _NOT_IN_TRAILERS])
-    return b"".join(out)
-
-
-def encode_chunk(data: bytes) -> bytes:
-    return b"%x\r\n%b\r\n" % (len(data), data)
