@@ -21,9 +21,9 @@ import h11
 import httptools
 
 from _common import Violation, check, instrumented, main, split
-from _fakes import FakeTransport, VirtualTimeLoop
 
 with instrumented(__name__):
+    from _fakes import FakeTransport, VirtualTimeLoop  # (pilotfish.proxy.testing: instrumented too)
     from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
     from pilotfish.proxy.compile import compile_bootstrap
     from pilotfish.proxy.http.downstream import ConnectionSet, DownstreamConnection
@@ -123,7 +123,7 @@ async def _drive(conn: _Conn, t: FakeTransport, pieces: list[bytes]) -> None:
             t.close()
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-    t._lost()
+    t.lose()
 
 
 class _Counter:
@@ -212,7 +212,8 @@ def test_one_input(data: bytes) -> None:
     errors.clear()
     shared = ConnectionSet(loop, random.Random(1))
     t = FakeTransport(loop)
-    conn = t.protocol = _Conn(listener, shared)
+    conn = _Conn(listener, shared)
+    t.set_protocol(conn)
     pieces = split(data)
     try:
         loop.run_until_complete(_drive(conn, t, pieces))
@@ -224,7 +225,7 @@ def test_one_input(data: bytes) -> None:
             raise exc
         raise AssertionError(f"downstream: loop error: {errors[0].get('message')}")
     check(t.lost and not shared.connections, "downstream: connection not released")
-    check_output(b"".join(t.out), conn.methods, t.aborted, not conn.open_at_end, conn.upgrades,
+    check_output(t.written, conn.methods, t.aborted, not conn.open_at_end, conn.upgrades,
                  only_complete_requests(b"".join(pieces)))
 
 

@@ -1,7 +1,7 @@
 """A pytest plugin that keeps every bootstrap document the tests parse (one JSON file each), the
 source of the bootstrap seeds (``seeds.harvest``). Run from the project root:
 
-    PYTHONPATH=fuzz HARVEST_DIR=/tmp/docs python -m pytest -p harvest_bootstraps tests/proxy/test_bootstrap.py ...
+    PYTHONPATH=fuzz HARVEST_DIR=/tmp/docs python -m pytest -p harvest_bootstraps tests/proxy/compile/test_bootstrap.py ...
     cd fuzz && python -c "import seeds; seeds.harvest('/tmp/docs')"
 """
 

@@ -16,9 +16,9 @@ import random
 from typing import Any
 
 from _common import instrumented, main, split
-from _fakes import FakeTransport, VirtualTimeLoop
 
 with instrumented(__name__):
+    from _fakes import FakeTransport, VirtualTimeLoop  # (pilotfish.proxy.testing: instrumented too)
     from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
     from pilotfish.proxy.compile import compile_bootstrap
     from pilotfish.proxy.http.downstream import ConnectionSet
@@ -109,7 +109,7 @@ async def _drive(loop: VirtualTimeLoop, conn: _Conn, t: FakeTransport, request: 
     if not t.closed and not conn.eof_received():
         t.close()
     await _ticks()
-    t._lost()
+    t.lose()
     await _ticks()
 
 
@@ -123,12 +123,13 @@ def test_one_input(data: bytes) -> None:
     request = REQUESTS[data[0] % len(REQUESTS)]
     shared = ConnectionSet(loop, random.Random(1))
     t = FakeTransport(loop)
-    conn = t.protocol = _Conn(listener, shared)
+    conn = _Conn(listener, shared)
+    t.set_protocol(conn)
     try:
         loop.run_until_complete(_drive(loop, conn, t, request, split(data[1:])))
     finally:
         for up in loop.upstreams:
-            up._lost()
+            up.lose()
         loop.run_until_complete(_ticks())
         loop.cancel_timers()
     if errors:
@@ -136,7 +137,7 @@ def test_one_input(data: bytes) -> None:
         if exc is not None:
             raise exc
         raise AssertionError(f"upstream: loop error: {errors[0].get('message')}")
-    check_output(b"".join(t.out), conn.methods, t.aborted, not conn.open_at_end, conn.upgrades,
+    check_output(t.written, conn.methods, t.aborted, not conn.open_at_end, conn.upgrades,
                  only_complete_requests(request))
 
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 
 from ..conftest import Backend, bootstrap, client, cluster, port_of, running_proxy
-
-
-async def get(port: int, path: str, method: str = "GET"):
-    async with client(port) as c:
-        return await c.request(method, path=path)
+from .helpers import get
 
 
 async def test_admin_endpoints(backend: Backend) -> None:

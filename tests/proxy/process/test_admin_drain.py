@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from ..conftest import Backend, Reply, bootstrap, client, cluster, port_of, running_proxy
-from .test_admin import get
+from .helpers import get
 
 
 async def test_drain_listeners_keeps_in_flight_and_refuses_new(backend: Backend) -> None:

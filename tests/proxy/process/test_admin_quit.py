@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ..conftest import Backend, Reply, bootstrap, client, cluster
-from .test_workers import PILOTFISH, _Log, children, get
+from .helpers import PILOTFISH, ProcessLog, children, get
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])
@@ -27,7 +27,7 @@ async def test_quitquitquit_exits_promptly(backend: Backend, tmp_path: Path, con
     proc = subprocess.Popen([*PILOTFISH, "proxy", "-c", str(path), "--concurrency", str(concurrency),
                              "--drain-time-s", "30"], stderr=subprocess.PIPE)
     try:
-        text = await _Log(proc).wait_for("admin on port")
+        text = await ProcessLog(proc).wait_for("admin on port")
         port = int(text.split("listener main on port ")[1].split()[0])
         admin = int(text.split("admin on port ")[1].split()[0])
         if concurrency > 1:

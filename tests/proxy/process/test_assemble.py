@@ -22,7 +22,7 @@ from pilotfish.xds.testing import FakeAds
 from pilotfish.xds.type_urls import CLUSTER
 
 from .ads import ads_bootstrap
-from .test_workers import PILOTFISH, children
+from .helpers import PILOTFISH, children
 
 
 @contextlib.contextmanager

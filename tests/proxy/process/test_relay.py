@@ -28,6 +28,7 @@ from pilotfish.proxy.process.relay import (
     split_sections,
 )
 from pilotfish.proxy.process.workers import MAX_FRAME, FrameDecoder, frame, read_frame
+from pilotfish.proxy.testing import FakeTransport
 from pilotfish.xds.errors import ResourceRejected
 from pilotfish.xds.resources import Resources
 from pilotfish.xds.testing import FakeAds
@@ -35,7 +36,7 @@ from pilotfish.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, resource
 
 from ..conftest import Backend, Client, sa, until
 from .ads import ads_bootstrap, eds_cluster, endpoints, listener, route
-from .test_workers import PILOTFISH, children
+from .helpers import PILOTFISH, children
 
 
 # ---- frames and sections (no I/O) -------------------------------------------------------------
@@ -81,23 +82,11 @@ def test_section_round_trip_keeps_version_and_messages() -> None:
 
 
 # ---- the hub, with a transport that records writes -------------------------------------------
-class FakeTransport:
-    def __init__(self) -> None:
-        self.frames: list[list[tuple[str, str, dict[str, Any]]]] = []
-        self.closing = False
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        assert high == 0
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def write(self, data: bytes) -> None:
-        (payload,) = FrameDecoder().feed(data)
-        self.frames.append([decode_section(s) for s in split_sections(payload)])
-
-    def close(self) -> None:
-        self.closing = True
+def frames(t: FakeTransport) -> list[list[tuple[str, str, dict[str, Any]]]]:
+    """The relay frames written to ``t`` (one per write), each as its decoded sections."""
+    assert t.write_buffer_limits == (0, None)  # the hub writes without buffering limits of its own
+    return [[decode_section(s) for s in split_sections(payload)]
+            for data in t.writes for payload in FrameDecoder().feed(data)]
 
 
 def accept(res: Resources, type_url: str, version: str, *msgs: Any) -> Resources:
@@ -110,26 +99,26 @@ def test_hub_waits_for_ready_then_sends_only_what_changed_and_coalesces_a_slow_s
     hub.publish(res)
     t = FakeTransport()
     sub = hub.attach(t)  # type: ignore[arg-type]
-    assert t.frames == []  # worker 0 is not warm yet
+    assert frames(t) == []  # worker 0 is not warm yet
     hub.set_ready()
-    assert [[(s[0], s[1]) for s in f] for f in t.frames] == [[(CLUSTER, "1")]]
+    assert [[(s[0], s[1]) for s in f] for f in frames(t)] == [[(CLUSTER, "1")]]
     res = accept(res, ENDPOINT, "1", endpoints("web", 80))
     hub.publish(res)
-    assert [(s[0], s[1]) for s in t.frames[-1]] == [(ENDPOINT, "1")]  # the cluster section is unchanged
+    assert [(s[0], s[1]) for s in frames(t)[-1]] == [(ENDPOINT, "1")]  # the cluster section is unchanged
     hub.publish(res)  # the same snapshot again: nothing to send
-    assert len(t.frames) == 2
+    assert len(frames(t)) == 2
 
     sub.pause_writing()  # the sibling is not reading: versions 2..4 pile up as one "dirty" mark
     for v in ("2", "3", "4"):
         res = accept(res, ENDPOINT, v, endpoints("web", 80, int(v)))
         hub.publish(res)
-    assert len(t.frames) == 2
+    assert len(frames(t)) == 2
     sub.resume_writing()
-    assert len(t.frames) == 3 and [(s[0], s[1]) for s in t.frames[-1]] == [(ENDPOINT, "4")]
+    assert len(frames(t)) == 3 and [(s[0], s[1]) for s in frames(t)[-1]] == [(ENDPOINT, "4")]
 
     late = FakeTransport()  # a sibling (re)started now gets everything at once, in warming order
     hub.attach(late)  # type: ignore[arg-type]
-    assert [[(s[0], s[1]) for s in f] for f in late.frames] == [[(CLUSTER, "1"), (ENDPOINT, "4")]]
+    assert [[(s[0], s[1]) for s in f] for f in frames(late)] == [[(CLUSTER, "1"), (ENDPOINT, "4")]]
     sub.connection_lost()
     assert len(hub.subscribers) == 1
 
@@ -140,7 +129,7 @@ def test_hub_greets_with_an_empty_frame_when_nothing_was_accepted() -> None:
     hub.set_ready()  # initial_fetch_timeout passed without config: siblings may start anyway
     t = FakeTransport()
     hub.attach(t)  # type: ignore[arg-type]
-    assert t.frames == [[]]
+    assert frames(t) == [[]]
 
 
 class FakeConfig:
@@ -184,17 +173,17 @@ async def test_worker_0_relays_its_accepted_state_not_the_response() -> None:
     hub.set_ready()
     t = FakeTransport()
     hub.attach(t)  # type: ignore[arg-type]
-    assert t.frames == [[]]
+    assert frames(t) == [[]]
     await config.update(CLUSTER, "1", {"web": eds_cluster("web")})
-    assert [(s[0], s[1], sorted(s[2])) for s in t.frames[-1]] == [(CLUSTER, "1", ["web"])]
+    assert [(s[0], s[1], sorted(s[2])) for s in frames(t)[-1]] == [(CLUSTER, "1", ["web"])]
     with pytest.raises(ResourceRejected):  # a partly accepted response: only the good part travels
         await config.update(CLUSTER, "2", {"web": eds_cluster("web"), "new": eds_cluster("new"),
                                            "bad": eds_cluster("bad")})
-    assert [(s[0], s[1], sorted(s[2])) for s in t.frames[-1]] == [(CLUSTER, "2", ["new", "web"])]
+    assert [(s[0], s[1], sorted(s[2])) for s in frames(t)[-1]] == [(CLUSTER, "2", ["new", "web"])]
     inner.reject = ROUTE
     with pytest.raises(ResourceRejected):  # a rejected response changes nothing: nothing is sent
         await config.update(ROUTE, "1", {"r1": route("r1", "web")})
-    assert len(t.frames) == 3
+    assert len(frames(t)) == 3
     assert config.wanted(ROUTE) == frozenset() and config.is_warm(ROUTE) and config.delay == 0.0
 
 

@@ -6,57 +6,16 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import yaml
 
 from pilotfish.proxy.process.workers import describe_exit
+from pilotfish.proxy.testing import FakeTransport
 
 from ..conftest import Backend, bootstrap, client, cluster
-
-PILOTFISH = [sys.executable, "-c", "from pilotfish.cli.main import main; main()"]
-
-
-class _Log:
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stderr is not None
-        self.fd = proc.stderr.fileno()
-        os.set_blocking(self.fd, False)
-        self.text = ""
-
-    async def wait_for(self, needle: str, timeout: float = 15.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                self.text += os.read(self.fd, 65536).decode()
-            except BlockingIOError:
-                pass
-            if needle in self.text:
-                return self.text
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{needle!r} not in log:\n{self.text}")
-
-
-def children(pid: int) -> set[int]:
-    try:
-        return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-    except OSError:
-        return set()
-
-
-async def get(port: int, path: str, method: str = "GET"):
-    async with client(port) as c:
-        return await c.request(method, path=path)
-
-
-def stat(text: str, name: str) -> int:
-    for line in text.splitlines():
-        if line.startswith(name + ": "):
-            return int(line.split(": ")[1])
-    raise AssertionError(f"{name} not in {text}")
-
+from .helpers import PILOTFISH, ProcessLog, children, get, stat
 
 async def test_workers_share_the_port_sum_stats_and_restart(backend: Backend, tmp_path: Path) -> None:
     doc = bootstrap([{"match": {"prefix": "/"}, "route": {"cluster": "a"}}], [cluster("a", backend.port)])
@@ -65,7 +24,7 @@ async def test_workers_share_the_port_sum_stats_and_restart(backend: Backend, tm
     proc = subprocess.Popen([*PILOTFISH, "proxy", "-c", str(path), "--concurrency", "2", "--drain-time-s", "1"],
                             stderr=subprocess.PIPE)
     try:
-        log = _Log(proc)
+        log = ProcessLog(proc)
         text = await log.wait_for("admin on port")
         port = int(text.split("listener main on port ")[1].split()[0])
         admin = int(text.split("admin on port ")[1].split()[0])
@@ -112,18 +71,6 @@ def test_describe_exit() -> None:
     assert describe_exit(3 << 8) == "exited with status 3"
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.data = b""
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def close(self) -> None:
-        self.closed = True
-
-
 class _Stats:
     def snapshot(self) -> dict[str, int]:
         return {"x": 1}
@@ -132,21 +79,21 @@ class _Stats:
 def test_control_socket_speaks_bounded_frames() -> None:
     from pilotfish.proxy.process.workers import FrameDecoder, _ControlConnection, frame
 
-    def run(data: bytes, relay: object = None) -> tuple[_ControlConnection, _Transport]:
-        conn, t = _ControlConnection(_Stats(), relay), _Transport()
+    def run(data: bytes, relay: object = None) -> tuple[_ControlConnection, FakeTransport]:
+        conn, t = _ControlConnection(_Stats(), relay), FakeTransport()
         conn.connection_made(t)  # type: ignore[arg-type]
         for i in range(len(data)):  # byte by byte: a command split across reads still parses
             conn.data_received(data[i:i + 1])
         return conn, t
 
     _, t = run(frame(b"stats"))
-    assert FrameDecoder().feed(t.data) == [b'{"x": 1}'] and t.closed
+    assert FrameDecoder().feed(t.written) == [b'{"x": 1}'] and t.closed
     _, t = run(frame(b"nope"))
-    assert t.data == b"" and t.closed
+    assert t.written == b"" and t.closed
     _, t = run(frame(b"xds"))  # only worker 0 (which has a relay hub) takes subscriptions
-    assert t.data == b"" and t.closed
+    assert t.written == b"" and t.closed
     _, t = run((1 << 20).to_bytes(4, "big"))  # an oversized command is cut off at its length
-    assert t.data == b"" and t.closed
+    assert t.written == b"" and t.closed
 
     class Hub:
         def attach(self, transport: object) -> str:
