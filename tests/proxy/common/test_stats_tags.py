@@ -22,9 +22,9 @@ from pilotfish.proxy.common.stats import StatsStore
 from pilotfish.proxy.common.stats_tags import default_producer
 from pilotfish.proxy.compile.stats_config import compile_stats_tags
 
-from .conftest import Backend, admin_get, bootstrap, client, cluster, running_proxy
+from ..conftest import Backend, admin_get, bootstrap, client, cluster, running_proxy
 
-ISTIO_STATS = json.loads((Path(__file__).parent / "data" / "istio-stats-config.json").read_text())
+ISTIO_STATS = json.loads((Path(__file__).parent.parent / "data" / "istio-stats-config.json").read_text())
 
 
 def _bootstrap(stats_config: dict[str, Any]) -> Any:

@@ -19,7 +19,7 @@ from pilotfish.proxy.process.config_source import check_resource
 from pilotfish.xds.resources import decode_each
 from pilotfish.xds.type_urls import ROUTE
 
-from .conftest import bootstrap, client, port_of
+from ..conftest import bootstrap, client, port_of
 
 
 def parse(type_url: str, doc: dict[str, Any]) -> Any:
