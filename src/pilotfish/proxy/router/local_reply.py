@@ -98,8 +98,9 @@ class LocalReplyMixin(StreamState):
         if self.done:
             return
         self.done = True
-        if self.rz is not None:
-            self.rz.end()
+        rz = self.rz
+        if rz is not None and (rz.backoff is not None or rz.rs is not None):
+            rz.end()
         if self.pending is not None:
             self.pending = None
         if not self.request_complete and self.shadows is not None:

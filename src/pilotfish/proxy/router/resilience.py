@@ -105,7 +105,7 @@ class Resilience:
 
     __slots__ = ("policy", "rs", "per_try", "try_timeout", "try_idle", "rq_deadline", "try_deadline",
                  "try_idle_deadline", "try_idle_mark", "idle_deadline", "idle_mark", "stream_deadline",
-                 "body_buf", "fix_head", "backoff", "head_base", "attempt")
+                 "body_buf", "fix_head", "backoff", "head_base", "attempt", "on_ready", "on_head")
 
     def __init__(self) -> None:
         self.policy: RetryPolicy | None = None  # while a retry is possible; ``rs`` made at the first failure
@@ -125,6 +125,10 @@ class Resilience:
         self.backoff: Any = None  # a pending retry's back-off TimerHandle
         self.head_base: bytes | None = None  # the request head without its per-attempt lines and end
         self.attempt = 1
+        # Whether a connection's arrival and a response head have work here (set by ``setup``):
+        # the stream asks only then, and otherwise runs as a plain one.
+        self.on_ready = False
+        self.on_head = False
 
     def arm(self, s: Any) -> None:
         """Set the stream's ``deadline`` (which the connection's timer reads) to the earliest of
@@ -150,6 +154,9 @@ class Resilience:
             self.policy = policy  # body_buf when the body's first bytes come
         if self.try_timeout:  # the expected-timeout line is the per-try one (attempt count 1 is
             self.fix_head = True  # written by the head builders, RequestHeadMixin)
+        outlier = s.cluster.outlier is not None
+        self.on_ready = self.fix_head or outlier or bool(self.per_try)
+        self.on_head = outlier or action.attempt_count_response
         if action.idle_timeout or action.max_stream_duration or s.request_complete:
             now = s.conn.loop.time()
             if action.idle_timeout:

@@ -36,7 +36,8 @@ class ResponseMixin(LocalReplyMixin):
     def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool,
                          content_length: int | None, chunked: bool) -> None:
         """The upstream's head (end-to-end headers only) → the client's head, as lines."""
-        if self.rz is not None and self.rz.on_response_head(self, status, headers):
+        rz = self.rz
+        if rz is not None and (rz.policy is not None or rz.on_head) and rz.on_response_head(self, status, headers):
             return  # retried
         if status == 101:
             return tunnel.on_switching(self, headers)

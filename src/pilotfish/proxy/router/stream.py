@@ -164,8 +164,10 @@ class Stream(ResponseMixin, RequestHeadMixin):
             shadow.end(self.shadows, self.head.chunked)
         conn = self.conn
         now = self.complete_at = conn.loop.time()
-        if self.rz is not None:
-            self.rz.on_request_end(self, now)
+        rz = self.rz
+        if rz is not None:
+            if self.timeout or rz.per_try:
+                rz.on_request_end(self, now)
         elif self.timeout and self.host is not None:
             deadline = self.deadline = now + self.timeout
             if conn.timer is None or conn.timer_when > deadline:
@@ -198,7 +200,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
     # ---- upstream side -----------------------------------------------------------------
     def on_upstream_ready(self, up: UpstreamConnection, reused: bool) -> None:
         rz = self.rz
-        if rz is not None:
+        if rz is not None and rz.on_ready:
             rz.before_ready(self, reused)
         self.upstream = up
         self.reused = reused
@@ -220,7 +222,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         up.write(data)
         if self.conn.write_paused:
             up.reads.set(CLIENT_FULL, True)
-        if rz is not None:
+        if rz is not None and rz.on_ready:
             rz.after_ready(self)
 
     def on_upstream_connect_failure(self, reason: str) -> None:
