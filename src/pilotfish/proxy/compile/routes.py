@@ -318,6 +318,8 @@ def _resilience(routes: tuple[Route, ...], vh_msg: Any, vpath: str) -> None:
             act.retry_min_status, act.retry_gate_headers = _retry_min_status(act.retry_policy)
         act.resilient = bool(act.retry_policy is not None or act.idle_timeout or act.max_stream_duration
                              or act.attempt_count_upstream or act.attempt_count_response)
+        act.eager_resilience = bool(act.idle_timeout or act.max_stream_duration or act.attempt_count_response
+                                    or (act.retry_policy is not None and act.retry_policy.per_try_timers))
 
 
 def _retry_min_status(p: Any) -> tuple[int, frozenset[bytes]]:

@@ -37,6 +37,8 @@ class ResponseMixin(LocalReplyMixin):
                          content_length: int | None, chunked: bool) -> None:
         """The upstream's head (end-to-end headers only) → the client's head, as lines."""
         rz = self.rz
+        if rz is None and self.retry_policy is not None and self._retriable(status, headers):
+            rz = self._resilience()  # type: ignore[attr-defined]  # (Stream)
         if rz is not None and (rz.policy is not None or rz.on_head) and rz.on_response_head(self, status, headers):
             return  # retried
         if status == 101:
@@ -88,6 +90,19 @@ class ResponseMixin(LocalReplyMixin):
             # httptools cannot be told a response has no body; end here and retire the connection.
             self._drop_upstream()
             self.finish()
+
+    def _retriable(self, status: int, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Whether the route's retry policy could retry this response (its lowest retriable
+        status, or a header that makes a lower one retriable: grpc-status, x-envoy-ratelimited)."""
+        action = self.route.action
+        if status >= action.retry_min_status:
+            return True
+        gate = action.retry_gate_headers
+        if gate:
+            for name, _ in headers:
+                if name in gate:
+                    return True
+        return False
 
     def _edited_response_head(self, status: int, headers: list[tuple[bytes, bytes]],
                               content_length: int | None) -> bytes:

@@ -137,6 +137,9 @@ class ForwardAction:
     idle_timeout_set: bool = False  # idle_timeout present (a tunnel then uses it, not the HCM's)
     priority: int = 0  # route priority: the cluster's circuit breakers (0 DEFAULT, 1 HIGH)
     resilient: bool = False  # any of the above: the stream takes the retry/timeout path
+    # ...with a Resilience from the start (timers, response attempt counts); a retry policy
+    # alone makes one only at the first failure, body byte or retriable response
+    eager_resilience: bool = False
     retry_min_status: int = 0  # responses below this status cannot be retried by retry_policy
     retry_gate_headers: frozenset = frozenset()  # ...unless one of these response headers is present
 

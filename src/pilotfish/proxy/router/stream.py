@@ -108,8 +108,11 @@ class Stream(ResponseMixin, RequestHeadMixin):
         host.rq_total += 1
         self.timeout = action.timeout
         if action.resilient or head.envoy_control or cluster.outlier is not None:
-            rz = self.rz = Resilience()  # retries, timeouts, outlier reports
-            rz.setup(self, action, host)
+            if action.eager_resilience or head.envoy_control or cluster.outlier is not None:
+                rz = self.rz = Resilience()  # retries, timeouts, outlier reports
+                rz.setup(self, action, host)
+            else:  # a retry policy alone: its state when a retry may follow (resilience.py)
+                self.retry_policy = action.retry_policy
         if entry is not None:
             self.resp_mutations = entry.response_mutations + route.response_mutations
             self.upstream_head = self._edited_upstream_head(route, action, entry, host)
@@ -177,6 +180,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
         """Request bytes (wire form) to the upstream, or kept until it is there; and kept for a
         retry while one is possible."""
         rz = self.rz
+        if rz is None and self.retry_policy is not None:
+            rz = self._resilience()
         if rz is not None and rz.policy is not None and not rz.keep_body(self, data):
             return  # answered (507)
         up = self.upstream
@@ -228,7 +233,10 @@ class Stream(ResponseMixin, RequestHeadMixin):
     def on_upstream_connect_failure(self, reason: str) -> None:
         if self.done:
             return
-        if self.rz is not None and self.rz.on_connect_failure(self, reason):
+        rz = self.rz
+        if rz is None and self.retry_policy is not None:
+            rz = self._resilience()
+        if rz is not None and rz.on_connect_failure(self, reason):
             return  # retried
         self.flags |= UF
         self.local_reply(503, _RESET_BEFORE_HEADERS + b"connection failure, transport failure reason: "
@@ -240,7 +248,10 @@ class Stream(ResponseMixin, RequestHeadMixin):
         if self.done:
             return
         if not self.response_started:
-            if self.rz is not None and self.rz.on_reset(self, protocol_error):
+            rz = self.rz
+            if rz is None and self.retry_policy is not None:
+                rz = self._resilience()
+            if rz is not None and rz.on_reset(self, protocol_error):
                 return  # retried
             if protocol_error:
                 self.flags |= UPE
@@ -302,6 +313,14 @@ class Stream(ResponseMixin, RequestHeadMixin):
         self.flags |= DC
         self._drop_upstream()
         self.finish()
+
+    def _resilience(self) -> Resilience:
+        """The Resilience of a stream whose route has a retry policy alone, made when a retry
+        may follow (a failure, the first body byte, a retriable response)."""
+        rz = self.rz = Resilience()
+        rz.policy = self.retry_policy
+        self.retry_policy = None
+        return rz
 
     def _drop_upstream(self) -> None:
         up = self.upstream

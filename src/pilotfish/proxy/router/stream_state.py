@@ -39,7 +39,7 @@ class StreamState:
         "pending_bytes", "upstream_head", "replay", "flags", "status", "complete_at", "rx", "tx",
         "mode", "close_after", "deadline", "timeout", "resp_mutations", "set_cookies",
         "request_id", "service_time", "original_path", "peer", "fault_resumed", "shadows",
-        "details", "health_check", "reply_headers", "rz",
+        "details", "health_check", "reply_headers", "rz", "retry_policy",
     )
 
     def __init__(self, conn: DownstreamConnection, head: RequestHead, hcm: Any, start: float) -> None:
@@ -85,3 +85,6 @@ class StreamState:
         # Retries, per-try and stream timeouts, outlier reports: a Resilience (resilience.py),
         # made only for a route or request that needs one.
         self.rz: Any = None
+        # A route's retry policy while its Resilience is not made yet (resilience.py: a policy
+        # alone makes one only when a retry may follow).
+        self.retry_policy: Any = None
