@@ -195,9 +195,8 @@ class DownstreamConnection(asyncio.Protocol):
             self.flush_now()
             if self.transport is not None:
                 self.transport.close()
-        elif not self.dirty and self.out:  # flush()'s, without a call per read
-            self.dirty = True
-            self.batch.add(self)
+        elif self.out:
+            self.flush()
 
     def _parse_stopped(self, exc: Exception, data: bytes) -> None:
         """The parser stopped: bad bytes (a local reply), an upgrade (a tunnel follows), or a
