@@ -48,7 +48,7 @@ BOOTSTRAP: dict[str, Any] = {
                         "routes": [
                             {"match": {"prefix": "/direct"},
                              "direct_response": {"status": 200, "body": {"inline_string": "direct"}}},
-                            {"match": {"prefix": "/retry"},  # a ResilientStream
+                            {"match": {"prefix": "/retry"},  # a stream with a Resilience
                              "route": {"cluster": "empty", "retry_policy": {"retry_on": "5xx,reset",
                                                                             "num_retries": 2}}},
                             {"match": {"prefix": "/r/"},

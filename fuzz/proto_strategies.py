@@ -4,8 +4,8 @@
 value per field type: scalars (with edge values), enums (known numbers and an unknown one),
 oneofs (at most one member stays set), repeated and map fields, well-known types kept valid (Duration,
 Timestamp, Struct), and ``Any`` filled with the extension types the proxy supports where the
-field holds one (support.py ``EXTENSIONS``; Istio's types as TypedStruct). Fields of message
-types in the supported subset (support.py ``FIELDS``) are mostly drawn from that subset, with
+field holds one (compile/subset.py ``EXTENSIONS``; Istio's types as TypedStruct). Fields of message
+types in the supported subset (compile/subset.py ``FIELDS``) are mostly drawn from that subset, with
 an occasional field outside it, so most examples reach the compiler instead of stopping at
 the first unsupported field. Nothing here knows any field by name beyond those tables.
 """

@@ -98,7 +98,7 @@ def parse_bootstrap(doc: dict[str, Any]) -> LoadedBootstrap:
     """Parse a bootstrap document and check it against the supported subset.
 
     Every problem is found before anything is raised: parse errors (envoy_json), fields outside
-    the subset (support.py) and, on the rest of the config, what compiling it refuses. The one
+    the subset (compile/subset.py) and, on the rest of the config, what compiling it refuses. The one
     ProxyConfigError raised lists them all, each with its path.
     """
     for mod in _BASE_MODULES:

@@ -144,7 +144,7 @@ _AbortCfg = tuple[str, int | None, Fraction]  # "http" | "grpc" | "header", stat
 def compile_fault(f: Any, path: str, warnings: list[str] | None = None,
                   runtime: Runtime | None = None) -> FaultPolicy:
     """envoy.extensions.filters.http.fault.v3.HTTPFault (the filter's or a route's override), with
-    the runtime values it reads resolved (fault.py)."""
+    the runtime values it reads resolved (filters/fault.py)."""
     runtime = runtime or EMPTY_RUNTIME
     _check(f, path, _FAULT_FIELDS, _FAULT_IGNORED, warnings)
     delay_cfg: _DelayCfg | None = None

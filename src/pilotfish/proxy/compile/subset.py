@@ -130,7 +130,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "enable_reuse_port": OK, "tcp_backlog_size": OK, "socket_options": WARN,
         "connection_balance_config": WARN, "listener_filters_timeout": WARN,
         "continue_on_listener_filters_timeout": WARN,
-        # exemptions from the global connection limit and from overload actions (overload.py)
+        # exemptions from the global connection limit and from overload actions (http/overload.py)
         "ignore_global_conn_limit": OK, "bypass_overload_manager": OK,
     },
     _L + "FilterChain": {"filters": OK, "name": OK, "metadata": WARN},

@@ -85,7 +85,7 @@ class ProxyServer:
         self._stopped = False
         self.overload: OverloadManager | None = None
         self.gate: ConnectionGate | None = None
-        oc = compiled.overload  # overload_manager and the connection limits (overload.py)
+        oc = compiled.overload  # overload_manager and the connection limits (http/overload.py)
         if (oc is not None and oc.needs_gate) or any(lc.connection_limit is not None for lc in self.config.listeners):
             self.gate = ConnectionGate(oc.global_max_connections if oc is not None else None, self.rng)
         if oc is not None:

@@ -149,6 +149,6 @@ class LocalReplyMixin(StreamState):
                  self.request_id or head.request_id, self.authority,
                  host.label if host is not None else None)
         capture = self.hcm.log_capture
-        if capture is not None:  # a log_format reads more (access_log_format.py)
+        if capture is not None:  # a log_format reads more (common/substitution_format.py)
             entry += capture(self)
         return entry

@@ -9,7 +9,7 @@ which ``%LOCAL_REPLY_BODY%`` is the body so far. A connection manager with neith
 
 Filters (``AccessLogFilter``: ``status_code_filter``, ``duration_filter``, ``header_filter``,
 ``response_flag_filter``, ``not_health_check_filter``, ``traceable_filter``, ``and_filter``,
-``or_filter``) are predicates over an access-log entry (access_log_format.py), shared by
+``or_filter``) are predicates over an access-log entry (common/substitution_format.py), shared by
 mappers and access-log ``filter``.
 """
 

@@ -2,8 +2,8 @@
 
 A Stream is driven by callbacks only: the downstream connection feeds it request events, the
 upstream connection's codec feeds it response events. It builds the upstream request head once
-(stream_request_head.py), then moves body bytes through as they arrive; the response side is in
-stream_response.py, local replies (404 NR, 503 UH/UF/UC, 504 UT, redirects, direct responses) and
+(request_head.py), then moves body bytes through as they arrive; the response side is in
+response.py, local replies (404 NR, 503 UH/UF/UC, 504 UT, redirects, direct responses) and
 the end-of-stream bookkeeping in local_reply.py.
 
 Per-request cost matters here more than anywhere: a stream is slotted (stream_state.py), and

@@ -13,7 +13,7 @@ left: ``stream.on_upstream_overflow()``, 503 UO); a new connection takes a ``con
 slot for its life. With none left the request waits for one of this pool's connections to be
 released or closed, unless the pool has no connection at all (Envoy lets every pool have
 one). The first connection a pool opens takes a ``connection_pools`` slot, kept until the pool
-closes. The stream holds ``requests`` itself (stream.py).
+closes. The stream holds ``requests`` itself (router/stream.py).
 """
 
 from __future__ import annotations
