@@ -7,20 +7,17 @@ from typing import Any
 
 from ..filters.access_log import AccessLogSink
 from ..common.errors import ProxyConfigError
-from ..filters.fault_filter import FAULT_TYPE
-from .fault import compile_fault_filter
-from .istio_filters import compile_istio_filters
+from .http_filters import compose
 from .layered_runtime import EMPTY as EMPTY_RUNTIME, Runtime
 from ..http.config import HcmConfig, ListenerConfig
 from ..router.stream import Stream
 from ..common.stats import StatsStore
-from .subset import FILE_LOG_TYPE, HEALTH_CHECK_TYPE, STDERR_LOG_TYPE, STDOUT_LOG_TYPE, unpack_any
+from .subset import FILE_LOG_TYPE, STDERR_LOG_TYPE, STDOUT_LOG_TYPE, unpack_any
 from .durations import seconds
 from .edge import (
     NEED_RESPONSE,
     chain,
     compile_access_log,
-    compile_health_check,
     compile_local_reply,
     compile_path_normalizer,
     log_capture,
@@ -30,8 +27,6 @@ from .edge import (
 from .overload import listener_connection_limit
 from .routes import compile_route_config
 
-ROUTER = "envoy.extensions.filters.http.router.v3.Router"
-BUFFER = "envoy.extensions.filters.http.buffer.v3.Buffer"
 
 
 def socket_address(addr: Any, path: str) -> tuple[str, int]:
@@ -64,8 +59,7 @@ def compile_listener(lst: Any, path: str, stats: StatsStore, clusters: dict[str,
     if len(fc.filters) != 1:
         raise ProxyConfigError("the filter chain must hold exactly one filter: the http_connection_manager", fpath)
     hcm_msg = unpack_any(fc.filters[0].typed_config, f"{fpath}[0].typed_config", "network_filter")
-    hcm = compile_hcm(hcm_msg, f"{fpath}[0].typed_config", stats, clusters, sinks, routes, runtime)
-    hcm.peer_exchange, hcm.istio_stats = compile_istio_filters(hcm_msg, lst, f"{fpath}[0].typed_config", stats)
+    hcm = compile_hcm(hcm_msg, f"{fpath}[0].typed_config", stats, clusters, sinks, routes, runtime, lst)
     hcm.listener_port = port
     if lst.HasField("per_connection_buffer_limit_bytes"):
         hcm.buffer_limit = lst.per_connection_buffer_limit_bytes.value
@@ -80,7 +74,7 @@ def compile_listener(lst: Any, path: str, stats: StatsStore, clusters: dict[str,
 
 def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
                 sinks: dict[str, AccessLogSink], routes: Mapping[str, Any] | None = None,
-                runtime: Runtime = EMPTY_RUNTIME) -> HcmConfig:
+                runtime: Runtime = EMPTY_RUNTIME, listener: Any = None) -> HcmConfig:
     if m.codec_type not in (0, 1):  # AUTO, HTTP1
         raise ProxyConfigError("only HTTP/1.1 is supported yet (codec_type AUTO or HTTP1)", f"{path}.codec_type")
     if not m.stat_prefix:
@@ -92,37 +86,15 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
     else:
         raise ProxyConfigError("an inline route_config or rds is required", path)
     normalizer = compile_path_normalizer(m, path)
-    hooks: list[Any] = [normalizer.__call__] if normalizer is not None else []  # before routing, in order
-    filters = []
-    max_request_bytes = 0
-    fault = None
-    for i, f in enumerate(m.http_filters):
-        fp = f"{path}.http_filters[{i}]"
-        if not f.HasField("typed_config"):
-            raise ProxyConfigError("http filters need a typed_config", fp)
-        type_name = f.typed_config.type_url.rsplit("/", 1)[-1]
-        if type_name != ROUTER and f.is_optional:
-            continue  # an optional filter we do not implement is skipped, as Envoy does
-        cfg = unpack_any(f.typed_config, f"{fp}.typed_config", "http_filter")
-        if type_name == BUFFER:
-            max_request_bytes = cfg.max_request_bytes.value
-        elif type_name == FAULT_TYPE:
-            if fault is not None:
-                raise ProxyConfigError("only one fault filter per connection manager is supported", fp)
-            fault = compile_fault_filter(f.name, cfg, fp, stats, m.stat_prefix, runtime=runtime)
-        elif type_name == HEALTH_CHECK_TYPE:
-            node = getattr(stats, "node", None)
-            hooks.append(compile_health_check(cfg, f"{fp}.typed_config", node.cluster if node else "").__call__)
-        filters.append(type_name)
-    if not filters or filters[-1] != ROUTER or filters.count(ROUTER) != 1:
-        raise ProxyConfigError("the router filter must be present, once, and last", f"{path}.http_filters")
-    router = unpack_any(m.http_filters[len(m.http_filters) - 1].typed_config, path, "http_filter")
-    suppress = router.suppress_envoy_headers
+    filters = compose(m, path, stats, runtime, listener, [normalizer.__call__] if normalizer is not None else [])
+    hooks = filters.pre_route  # before routing, in order
     table = compile_route_config(route_msg, route_path, set(clusters), validate_default, runtime)
     hcm = HcmConfig(stat_prefix=m.stat_prefix, stats=stats.http(m.stat_prefix), route_table=table,
-                    filters=tuple(filters), suppress_envoy_headers=suppress, clusters=clusters,
-                    max_request_bytes=max_request_bytes, new_stream=Stream)
-    hcm.fault = fault
+                    filters=tuple(filters.names), suppress_envoy_headers=filters.suppress_envoy_headers,
+                    clusters=clusters, max_request_bytes=filters.max_request_bytes, new_stream=Stream)
+    hcm.fault = filters.fault
+    hcm.peer_exchange = filters.peer_exchange
+    hcm.istio_stats = filters.istio_stats
     if m.server_name:
         hcm.server_name = m.server_name.encode()
     hcm.server_transformation = m.server_header_transformation
