@@ -94,7 +94,9 @@ class LocalReplyMixin(StreamState):
         done = self.request_complete
         self.local_reply(504 if done else 408, body, close=not done)  # (a reset once the response started)
 
-    def finish(self) -> None:
+    def finish(self, now: float = 0.0) -> None:
+        """The stream's end: stats, histograms, Istio metrics, access logs, the connection's
+        next stream (``now``: the loop's time, when the caller has read it)."""
         if self.done:
             return
         self.done = True
@@ -111,7 +113,7 @@ class LocalReplyMixin(StreamState):
         stats.downstream_rq_active -= 1
         stats.rq_class[status // 100] += 1
         conn = self.conn
-        now = conn.loop.time()  # (also the connection's last activity: stream_done takes it)
+        now = now or conn.loop.time()  # (also the connection's last activity: stream_done takes it)
         ms = floor((now - self.start) * 1000)  # Envoy's downstream_rq_time (histogram.py)
         stats.downstream_rq_time[BIN[ms] if ms < FAST else bisect_right(LOWER, ms)] += 1
         host = self.host

@@ -148,14 +148,15 @@ class ResponseMixin(LocalReplyMixin):
             self.conn.write(CHUNKED_END if trailers is None else encode_last_chunk(trailers))
         up = self.upstream
         self.upstream = None
+        now = self.conn.loop.time()  # (one clock read for the pool and the stream's end)
         if up is not None:
             # Read from the parser (valid until the next message) rather than kept from the head.
             if self.request_complete and up.codec.parser.should_keep_alive():
-                up.pool.release(up)
+                up.pool.release(up, now)
             else:
                 up.detach()
                 up.close()
-        self.finish()
+        self.finish(now)
 
     def on_response_end_after_close(self) -> None:
         if self.mode == _CHUNKED:

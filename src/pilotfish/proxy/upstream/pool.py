@@ -199,8 +199,9 @@ class ConnectionPool:
             rm.pending_requests.dec()
             rm.connections.dec()
 
-    def release(self, conn: Connection) -> None:
-        """Return a connection whose exchange completed cleanly; it is kept unless limits say no."""
+    def release(self, conn: Connection, now: float = 0.0) -> None:
+        """Return a connection whose exchange completed cleanly; it is kept unless limits say no
+        (``now``: the loop's time, when the caller has read it)."""
         conn.detach()
         max_rq = self.options.max_requests_per_connection
         if conn.closed or self._closed:
@@ -225,7 +226,7 @@ class ConnectionPool:
                 stream.conn.flush()
             return
         assert self.loop is not None
-        conn.idle_since = self.loop.time()
+        conn.idle_since = now or self.loop.time()
         self.idle.append(conn)
         if self.idle_timer is None and self.options.idle_timeout > 0:
             self.arm_idle_timer(conn.idle_since)
