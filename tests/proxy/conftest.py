@@ -8,7 +8,7 @@ import contextlib
 import copy
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +19,21 @@ from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.compile import compile_bootstrap
 from pilotfish.proxy.process.assemble import build_proxy
 from pilotfish.proxy.process.server import ProxyServer
+from pilotfish.proxy.testing import CheckedStream
 
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = {"name": "envoy.filters.http.router",
           "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+
+
+@pytest.fixture(autouse=True)
+def checked_streams(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every stream a proxy test starts in-process checks its state moves against the table
+    (common/stream_states.py); a move it does not allow fails the test."""
+    monkeypatch.setattr("pilotfish.proxy.compile.listeners.Stream", CheckedStream)
+    CheckedStream.violations.clear()
+    yield
+    assert not CheckedStream.violations, CheckedStream.violations
 
 
 # ---- backend ------------------------------------------------------------------------------

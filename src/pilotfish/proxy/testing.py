@@ -5,6 +5,8 @@
 - ``ManualLoop``: the part of an event loop the request path uses (``time``, ``call_soon``,
   ``call_at``, ``call_later``); time moves only when the test says so (``advance``), and what
   is due then runs in order, so timeouts fire deterministically and at once.
+- ``CheckedStream``: the router's Stream with every state move checked against the table
+  in common/stream_states.py (the proxy tests run every stream as one).
 - ``Proxy``: a listener compiled from a small bootstrap dict (through ``compile/``, as the
   process compiles it), its clusters' hosts installed on the manual loop; ``connect`` makes a
   DownstreamConnection on a FakeTransport (``Client``). A pool's connect (a task that never
@@ -25,20 +27,54 @@ from itertools import count
 from typing import Any
 
 from .common.response_flags import flags_string
+from .common.stream_states import InvalidTransition, check
 from .compile import compile_bootstrap
 from .compile.bootstrap import Compiled
 from .compile.bootstrap_file import parse_bootstrap
 from .http.config import ListenerConfig
 from .http.downstream import ConnectionSet, DownstreamConnection
 from .http.upstream_connection import UpstreamConnection
+from .router.stream import Stream
+from .router.stream_state import StreamState
 from .upstream.cluster import Cluster
 
-__all__ = ["Client", "FakeTransport", "FakeUpstream", "ManualLoop", "Proxy", "attach_upstream", "bootstrap",
+__all__ = ["CheckedStream", "Client", "FakeTransport", "FakeUpstream", "ManualLoop", "Proxy", "attach_upstream", "bootstrap",
            "static_cluster"]
 
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = {"name": "envoy.filters.http.router",
           "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+
+
+# ---- the stream's states ----------------------------------------------------------------
+def _checked(slot: Any) -> property:
+    def get(self: Any) -> Any:
+        return slot.__get__(self)
+
+    def set_(self: Any, new: Any) -> None:
+        try:
+            old = slot.__get__(self)
+        except AttributeError:  # the first, in __init__
+            old = new
+        try:
+            check(old, new)
+        except InvalidTransition as exc:  # kept: the proxy contains errors in callbacks
+            CheckedStream.violations.append(str(exc))
+            raise
+        slot.__set__(self, new)
+
+    return property(get, set_)
+
+
+class CheckedStream(Stream):
+    """A Stream that raises ``InvalidTransition`` on a state move the table does not allow, and
+    records it in ``violations`` (the proxy contains an error raised in a callback, so a test
+    reads the record rather than relying on the exception reaching it)."""
+
+    __slots__ = ()
+    violations: list[str] = []
+    req = _checked(StreamState.req)  # type: ignore[assignment]
+    resp = _checked(StreamState.resp)  # type: ignore[assignment]
 
 
 # ---- the transport ---------------------------------------------------------------------

@@ -254,7 +254,7 @@ def test_date_line_is_refreshed_by_its_timer() -> None:
 
     now = [1_800_000_000.0]
     line = DateLine(lambda: now[0])
-    assert line.line == b"date: Fri, 15 Jan 2027 08:00:00 GMT"
+    assert line.header == (b"date", b"Fri, 15 Jan 2027 08:00:00 GMT")
     loop = asyncio.new_event_loop()
     try:
         line.start(loop)

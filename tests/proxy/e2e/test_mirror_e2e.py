@@ -40,12 +40,12 @@ def test_shadow_host_keeps_the_port() -> None:
     assert shadow_host(b"[::1]:80") == b"[::1]-shadow:80"
     assert shadow_host(b"[::1]") == b"[::1]-shadow"
     assert port_start(b"foo:bar") == -1
-    head = b"GET / HTTP/1.1\r\nhost: a:1\r\nx-forwarded-for: 1.2.3.4\r\nx-envoy-internal: false\r\n\r\n"
-    assert shadow_head(head, True, b"10.0.0.1") == (
-        b"GET / HTTP/1.1\r\nhost: a-shadow:1\r\nx-forwarded-for: 1.2.3.4,10.0.0.1\r\n"
-        b"x-envoy-internal: true\r\n\r\n")
-    assert shadow_head(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n", False, b"") == (
-        b"GET / HTTP/1.1\r\nhost: a\r\nx-envoy-internal: true\r\n\r\n")
+    head = [(b"host", b"a:1"), (b"x-forwarded-for", b"1.2.3.4"), (b"x-envoy-internal", b"false")]
+    assert shadow_head(head, True, b"10.0.0.1") == [
+        (b"host", b"a-shadow:1"), (b"x-forwarded-for", b"1.2.3.4,10.0.0.1"), (b"x-envoy-internal", b"true")]
+    assert shadow_head([(b"host", b"a")], False, b"") == [(b"host", b"a"), (b"x-envoy-internal", b"true")]
+    assert shadow_head([(b"host", b"a")], False, b"10.0.0.1") == [
+        (b"host", b"a"), (b"x-envoy-internal", b"true"), (b"x-forwarded-for", b"10.0.0.1")]
 
 
 async def test_mirror_gets_shadow_host_and_same_body(backend: Backend, backend_b: Backend) -> None:

@@ -22,6 +22,7 @@ from envoy.extensions.filters.http.fault.v3 import fault_pb2  # noqa: F401  (reg
 from ..common.response_flags import DI, FI
 from .fault import ActiveFaults, FaultDecision, FaultPolicy
 from ..common.stats import StatsStore
+from ..common.stream_states import DONE
 
 FAULT_TYPE = "envoy.extensions.filters.http.fault.v3.HTTPFault"
 _ABORT_BODY = b"fault filter abort"
@@ -71,7 +72,7 @@ class FaultFilter:
         return False
 
     def _delay_over(self, stream: Any, d: FaultDecision) -> None:
-        if stream.done:  # reset, or answered (413) while held
+        if stream.resp is DONE:  # reset, or answered (413) while held
             self.active.release()
             return
         if d.http_status is not None:

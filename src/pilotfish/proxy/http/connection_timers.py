@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..common.errors import ProtocolError, contain
 from ..common.response_flags import SI
+from ..common.stream_states import COMPLETE, DONE, WAITING
 
 if TYPE_CHECKING:
     import asyncio
@@ -82,7 +83,7 @@ class ConnectionTimers:
         nxt = 0.0
         hcm = self.hcm
         active = self.active
-        if active is not None and not active.done and active.deadline:
+        if active is not None and active.resp is not DONE and active.deadline:
             if now >= active.deadline:
                 active.on_timeout()
             else:
@@ -95,7 +96,7 @@ class ConnectionTimers:
             else:
                 nxt = min(nxt, self.rq_deadline) if nxt else self.rq_deadline
         active = self.active  # (a timeout above may have ended it)
-        if active is not None and not active.done:
+        if active is not None and active.resp is not DONE:
             idle_at = self._stream_idle(active, now)
             if idle_at:
                 nxt = min(nxt, idle_at) if nxt else idle_at
@@ -127,8 +128,8 @@ class ConnectionTimers:
         stream = self.rq_stream
         self.rq_stream = None
         self.rq_deadline = 0.0
-        if stream is None or stream is not self.codec.stream or stream.request_complete \
-                or stream.response_started or stream.done:
+        if stream is None or stream is not self.codec.stream or stream.req is COMPLETE \
+                or stream.resp is not WAITING:
             return
         self.hcm.stats.downstream_rq_timeout += 1
         self._protocol_error(ProtocolError("request timeout", 408, b"request timeout"), counted=True)
@@ -143,7 +144,7 @@ class ConnectionTimers:
         timeout = stream.hcm.stream_idle_timeout
         if not timeout:
             return 0.0
-        mark = stream.rx + stream.tx + stream.response_started
+        mark = stream.rx + stream.tx + stream.resp
         if self.si_stream is not stream:  # first look at this stream
             self.si_stream = stream
             self.si_mark = mark

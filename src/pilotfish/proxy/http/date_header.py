@@ -24,22 +24,23 @@ def imf_fixdate(seconds: float) -> bytes:
 
 
 class DateLine:
-    """``date: <IMF-fixdate>`` (``line``) and its value (``value``), kept current while a server
-    on the loop has started it (``start``/``stop`` are counted: several servers may share it)."""
+    """The ``date`` header (``header``: name and value) and its value (``value``), kept current
+    while a server on the loop has started it (``start``/``stop`` are counted: several servers
+    may share it)."""
 
-    __slots__ = ("clock", "line", "value", "users", "timer")
+    __slots__ = ("clock", "header", "value", "users", "timer")
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.users = 0
         self.timer: asyncio.TimerHandle | None = None
         self.value = b""
-        self.line = b""
+        self.header = (b"date", b"")
         self.refresh()
 
     def refresh(self) -> None:
         self.value = imf_fixdate(int(self.clock()))
-        self.line = b"date: " + self.value
+        self.header = (b"date", self.value)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.users += 1

@@ -28,7 +28,9 @@ from .overload import ConnectionGate, shed_request
 from ..common.output_batch import output_batch
 from .flow_control import BUFFER_FULL, CLIENT_FULL, PIPELINE, UPSTREAM_FULL, ReadPause
 from .connection_timers import ConnectionTimers
+from .http1_response import LENGTH, Http1ResponseSender
 from .request_ids import RequestIds
+from ..common.stream_states import BODY, DONE, WAITING, RequestState, ResponseState
 
 if TYPE_CHECKING:
     from .config import ListenerConfig
@@ -43,9 +45,8 @@ class Stream(Protocol):
     head: RequestHead
     hcm: Any
     start: float
-    done: bool
-    request_complete: bool
-    response_started: bool
+    req: RequestState  # (common/stream_states.py)
+    resp: ResponseState
     close_after: bool
     deadline: float
     upstream: Any
@@ -82,8 +83,11 @@ class ConnectionSet:
         self.bypass_overload = bypass_overload
 
 
-class DownstreamConnection(ConnectionTimers, asyncio.Protocol):
-    __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
+class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protocol):
+    """One client connection: the HTTP/1.1 codec's connection, sending through
+    ``Http1ResponseSender`` (http1_response.py, the codec interface of codec.py)."""
+
+    __slots__ = ("mode", "hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
                  "parse", "out", "batch", "dirty", "active", "queue", "reads", "closing", "in_feed",
                  "_remote_ip", "requests", "timer", "timer_when", "last_activity", "header_deadline",
                  "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at",
@@ -125,6 +129,7 @@ class DownstreamConnection(ConnectionTimers, asyncio.Protocol):
         self.rq_stream: Stream | None = None
         self.header_timeout = hcm.request_headers_timeout  # (one attribute read per read)
         self.opened_at = 0.0
+        self.mode = LENGTH  # how the response being sent is framed (http1_response.py)
 
     @property
     def draining(self) -> bool:
@@ -177,7 +182,7 @@ class DownstreamConnection(ConnectionTimers, asyncio.Protocol):
                 and self.codec.begun() > self.requests:
             self._start_header_timer()  # a request head has begun and is not complete
         active = self.active
-        if active is not None and active.done and not active.request_complete:
+        if active is not None and active.resp is DONE and active.req is BODY:
             active.close_after = True  # answered before the request was read: don't read on
             self.closing = True
             self.reads.transport = None  # (nothing to pause or resume any more)
@@ -227,7 +232,7 @@ class DownstreamConnection(ConnectionTimers, asyncio.Protocol):
         contain(exc, "downstream request")
         self.hcm.stats.downstream_cx_protocol_error += 1
         active = self.active
-        if active is not None and not active.done:
+        if active is not None and active.resp is not DONE:
             try:
                 active._drop_upstream()
                 active.local_reply(500, b"", close=True)
@@ -264,7 +269,7 @@ class DownstreamConnection(ConnectionTimers, asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         active = self.active
-        if active is not None and not active.done:
+        if active is not None and active.resp is not DONE:
             stats.downstream_rq_rx_reset += 1
             active.on_downstream_reset()
         for s in self.queue:
@@ -322,7 +327,7 @@ class DownstreamConnection(ConnectionTimers, asyncio.Protocol):
         if stream.close_after:
             self._close_after_flush()
             return
-        if not stream.request_complete:
+        if stream.req is BODY:
             if not self.in_feed:  # the upstream answered early; the rest of the body is unwanted
                 self._close_after_flush()
             return
@@ -360,7 +365,7 @@ class DownstreamConnection(ConnectionTimers, asyncio.Protocol):
         if not counted:
             self.hcm.stats.downstream_cx_protocol_error += 1
         parsing = self.codec.stream  # the stream whose request bytes were bad, if its head was read
-        if parsing is not None and parsing is self.active and parsing.response_started:
+        if parsing is not None and parsing is self.active and parsing.resp is not WAITING:
             self.abort()
             return
         if parsing is not None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..common.response_flags import SI
 from .http1_encode import encode_response_head
+from ..common.stream_states import DONE, RESPONDING
 
 _CONNECT = b"connect"
 _CONNECTING: set[asyncio.Task] = set()
@@ -74,7 +75,7 @@ class Tunnel:
             self.timer.cancel()
             self.timer = None
         stream = self.stream
-        if not stream.done:
+        if stream.resp is not DONE:
             stream.finish()  # stats, Istio metrics, access log: with the tunnelled bytes
 
 
@@ -229,7 +230,7 @@ def on_switching(stream: Any, headers: list[tuple[bytes, bytes]]) -> None:
     """The upstream answered 101: send the client its 101, then tunnel."""
     up = stream.upstream
     head = stream.head
-    if up is None or stream.done:
+    if up is None or stream.resp is DONE:
         return
     if not head.upgrade:  # a 101 nobody asked for: a protocol error, as any other bad framing
         up.stats.upstream_cx_protocol_error += 1
@@ -240,7 +241,7 @@ def on_switching(stream: Any, headers: list[tuple[bytes, bytes]]) -> None:
         return
     stream.upstream = None
     up.detach()
-    stream.response_started = True
+    stream.resp = RESPONDING
     stream.status = 101
     stream.conn.write(encode_response_head(101, headers + [
         (b"connection", b"upgrade"), (b"upgrade", head.upgrade_proto)]))
@@ -272,7 +273,7 @@ async def _connect(stream: Any, host: Any) -> None:
         stream.on_upstream_connect_failure(type(exc).__name__)
         stream.conn.flush()
         return
-    if stream.done:
+    if stream.resp is DONE:
         transport.close()
         return
     cstats.upstream_cx_active += 1
@@ -281,7 +282,7 @@ async def _connect(stream: Any, host: Any) -> None:
         cstats.upstream_cx_active -= 1
         cstats.upstream_cx_destroy += 1
 
-    stream.response_started = True
+    stream.resp = RESPONDING
     stream.status = 200
     stream.conn.write(encode_response_head(200, []))
     _join(stream, transport, lost)

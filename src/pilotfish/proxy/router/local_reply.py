@@ -10,10 +10,10 @@ from ..common.histogram import BIN, FAST, LOWER
 from .route_table import header_value
 from .shadow import cancel_unfinished
 from ..http.config import APPEND_IF_ABSENT, OVERWRITE
-from .stream_state import _CONNECTION_CLOSE, _CONNECTION_KEEP_ALIVE, _CRLF, _END, _TEXT_PLAIN, StreamState, _lines
+from .stream_state import _TEXT_PLAIN, StreamState
 from ..http.date_header import date_line
-from ..http.http1_encode import status_line
 from .local_reply_config import local_details
+from ..common.stream_states import BODY, COMPLETE, DONE, RESPONDING, WAITING
 
 
 class LocalReplyMixin(StreamState):
@@ -34,23 +34,12 @@ class LocalReplyMixin(StreamState):
             if header_value(out, b"server") is None:
                 out.append((b"server", self.hcm.server_name))
 
-    def _connection_header(self, lines: list[bytes], until_close: bool) -> None:
-        conn = self.conn
-        head = self.head
-        max_rq = self.hcm.max_requests_per_connection
-        if (until_close or not head.keep_alive or conn.shared.draining or self.close_after
-                or (max_rq and conn.requests >= max_rq)):
-            self.close_after = True
-            lines.append(_CONNECTION_CLOSE)
-        elif head.version == "1.0":
-            lines.append(_CONNECTION_KEEP_ALIVE)
-
     def local_reply(self, status: int, body: bytes, *, close: bool = False,
                     extra: tuple[tuple[bytes, bytes], ...] = (), mutations: tuple = (),
                     details: str | None = None) -> None:
         """Answer from the proxy itself (Envoy's sendLocalReply)."""
-        if self.response_started:
-            self.conn.abort()
+        if self.resp is not WAITING:
+            self.conn.reset()
             self.finish()
             return
         rewriter = self.hcm.local_reply
@@ -61,26 +50,24 @@ class LocalReplyMixin(StreamState):
             if ctype is not None:
                 content_type = (b"content-type", ctype)
         self.status = status
-        self.response_started = True
-        self.close_after = close or self.close_after  # (set before: keep-alive disabled by overload)
+        self.resp = RESPONDING
         out = [(b"content-length", b"%d" % len(body))]
         if body:
             out.append(content_type)
         out.extend(extra)
-        out.append((b"date", date_line.value))
+        out.append(date_line.header)
         self._server_header(out)
         for m in mutations:
             out = m.apply(out)
         if rewriter is not None and rewriter.keep_headers:
             self.reply_headers = out
-        lines = _lines(out)
-        self._connection_header(lines, False)
-        lines.append(_END)
-        data = status_line(status) + _CRLF.join(lines)
+        conn = self.conn
+        # (close_after may be set already: keep-alive disabled by overload)
+        self.close_after = conn.send_head(self.head, status, out, True, close or self.close_after)
         if body and self.head.method != b"HEAD":
             self.tx = len(body)
-            data += body
-        self.conn.write(data)
+            conn.send_body(body)
+        conn.send_end(None)
         self.finish()
 
     def end_by_timeout(self, body: bytes) -> None:
@@ -91,21 +78,21 @@ class LocalReplyMixin(StreamState):
         if self.rz is not None:
             self.rz.cancel_retry()
         self._drop_upstream()  # type: ignore[attr-defined]  # Stream
-        done = self.request_complete
+        done = self.req is COMPLETE
         self.local_reply(504 if done else 408, body, close=not done)  # (a reset once the response started)
 
     def finish(self, now: float = 0.0) -> None:
         """The stream's end: stats, histograms, Istio metrics, access logs, the connection's
         next stream (``now``: the loop's time, when the caller has read it)."""
-        if self.done:
+        if self.resp is DONE:
             return
-        self.done = True
+        self.resp = DONE
         rz = self.rz
         if rz is not None and (rz.backoff is not None or rz.rs is not None):
             rz.end()
         if self.pending is not None:
             self.pending = None
-        if not self.request_complete and self.shadows is not None:
+        if self.req is BODY and self.shadows is not None:
             cancel_unfinished(self.shadows)
         status = self.status
         hcm = self.hcm

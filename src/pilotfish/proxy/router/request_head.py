@@ -1,8 +1,10 @@
 """Building the upstream request head of a Stream, and the route-level local replies.
 
-Heads are encoded straight from the codec's header list into ``name: value`` lines. A list of
-(name, value) tuples is built only when something configured (header mutations, peer metadata
-exchange, use_remote_address, host rewrites) must edit it.
+The upstream request is a header list (``host`` first) and a path, kept on the stream and sent
+through the upstream connection's codec (http/codec.py) once there is one; a retry sends it
+again with its per-attempt headers redone (resilience.py). Headers are only appended to, unless
+something configured (header mutations, peer metadata exchange, use_remote_address, host
+rewrites) must edit the list.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from typing import Any
 from ..http.head import RequestHead
 from .route_table import DIRECT, strip_port
 from .routing import redirect_location, rewrite_path
-from .stream_state import _CRLF, _END, _TE_CHUNKED, _XFF_XFP, _XFP_HTTP, StreamState, _lines
+from .stream_state import _XFF_XFP, _XFP_HTTP, StreamState
 
 
-_ATTEMPT_1 = b"x-envoy-attempt-count: 1"
+_ATTEMPT_1 = (b"x-envoy-attempt-count", b"1")
 
 
 class RequestHeadMixin(StreamState):
@@ -55,39 +57,34 @@ class RequestHeadMixin(StreamState):
         return self.local_reply(action.status, b"", extra=((b"location", location),),
                                 mutations=route.response_mutations)
 
-    def _upstream_head(self, action: Any) -> bytes:
-        """The request head when no configured edit needs a header list: lines straight away."""
+    def _upstream_head(self, action: Any) -> list[tuple[bytes, bytes]]:
+        """The request head when no configured edit needs more than appending."""
         hcm = self.hcm
         head = self.head
-        lines: list[bytes] = []  # a loop, not a comprehension: no function object and frame per request
-        for h in head.headers:
+        headers = [(b"host", self.authority)]
+        for h in head.headers:  # a loop, not a comprehension: no function object and frame per request
             if h[0] != b"host":
-                lines.append(b": ".join(h))
+                headers.append(h)
         if hcm.generate_request_id:
             rid = head.request_id
             if rid is None:
                 ids = self.conn.request_ids
                 rid = ids.ready.pop() if ids.ready else ids()
-                lines.append(b"x-request-id: " + rid)
+                headers.append((b"x-request-id", rid))
             self.request_id = rid
         if head.forwarded_proto is None:
-            lines.append(_XFP_HTTP)
+            headers.append(_XFP_HTTP)
         if self.timeout and not hcm.suppress_envoy_headers:
-            lines.append(action.timeout_header)
+            headers.append(action.timeout_header)
         if action.attempt_count_upstream:  # the first attempt (a retry rebuilds the head)
-            lines.append(_ATTEMPT_1)
-        if head.chunked:
-            lines.append(_TE_CHUNKED)
+            headers.append(_ATTEMPT_1)
         path = head.path
         if action.rewrites_path:
-            path = self._rewrite(path, lines, None)
-        lines.append(_END)
-        # One join of the parts: bytes %-formatting costs several times as much on CPython 3.11.
-        return b"".join((head.method, b" ", path, b" HTTP/1.1\r\nhost: ", self.authority, _CRLF,
-                         _CRLF.join(lines)))
+            path = self._rewrite(path, headers)
+        self.upstream_path = path
+        return headers
 
-    def _rewrite(self, path: bytes, lines: list[bytes] | None,
-                 headers: list[tuple[bytes, bytes]] | None) -> bytes:
+    def _rewrite(self, path: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
         route = self.route
         action = route.action
         head = self.head
@@ -96,14 +93,11 @@ class RequestHeadMixin(StreamState):
             return path
         self.original_path = path
         if not self.hcm.suppress_envoy_headers:
-            if lines is not None:
-                lines.append(b"x-envoy-original-path: " + path)
-            else:
-                headers.append((b"x-envoy-original-path", path))  # type: ignore[union-attr]
+            headers.append((b"x-envoy-original-path", path))
         return new_path
 
-    def _edited_upstream_head(self, route: Any, action: Any, entry: Any, host: Any) -> bytes:
-        """The request head as a header list that mutations and filters may edit, then lines."""
+    def _edited_upstream_head(self, route: Any, action: Any, entry: Any, host: Any) -> list[tuple[bytes, bytes]]:
+        """The request head as a header list that mutations and filters may edit."""
         hcm = self.hcm
         head = self.head
         headers = [h for h in head.headers if h[0] != b"host"]
@@ -126,9 +120,7 @@ class RequestHeadMixin(StreamState):
         if self.timeout and not hcm.suppress_envoy_headers:
             headers.append((b"x-envoy-expected-rq-timeout-ms", b"%d" % int(self.timeout * 1000)))
         if action.attempt_count_upstream:
-            headers.append((b"x-envoy-attempt-count", b"1"))
-        if head.chunked:
-            headers.append((b"transfer-encoding", b"chunked"))
+            headers.append(_ATTEMPT_1)
         if entry is not None:
             for m in entry.request_mutations:
                 headers = m.apply(headers)
@@ -141,9 +133,8 @@ class RequestHeadMixin(StreamState):
             headers[0] = (b"host", new_host)
         path = head.path
         if action.prefix_rewrite is not None or action.regex_rewrite is not None:
-            path = self._rewrite(path, None, headers)
+            path = self._rewrite(path, headers)
         if hcm.peer_exchange is not None:
             headers = hcm.peer_exchange.request_headers(self, headers)
-        lines = _lines(headers)
-        lines.append(_END)
-        return b"".join((head.method, b" ", path, b" HTTP/1.1\r\n", _CRLF.join(lines)))
+        self.upstream_path = path
+        return headers

@@ -52,6 +52,7 @@ from .retry_state import (
     retry_buffer_limit,
 )
 from .route_table import OVERWRITE_OR_ADD, HeaderMutation, header_value
+from ..common.stream_states import COMPLETE, DONE, WAITING
 
 _HEADER_ONLY_POLICY = RetryPolicy()  # a route without retry_policy: x-envoy-retry-on alone
 _ROUTER_HEADERS = frozenset({
@@ -59,8 +60,7 @@ _ROUTER_HEADERS = frozenset({
     b"x-envoy-retry-grpc-on", b"x-envoy-max-retries", b"x-envoy-retriable-status-codes",
     b"x-envoy-retriable-header-names", b"x-envoy-hedge-on-per-try-timeout",
 })
-_EXPECTED_LINE = b"\r\nx-envoy-expected-rq-timeout-ms: "
-_ATTEMPT_LINE = b"\r\nx-envoy-attempt-count: "
+_PER_ATTEMPT = frozenset({b"x-envoy-expected-rq-timeout-ms", b"x-envoy-attempt-count"})
 
 
 def _stat(name: str) -> property:
@@ -120,10 +120,10 @@ class Resilience:
         self.idle_deadline = 0.0
         self.idle_mark = -1
         self.stream_deadline = 0.0
-        self.body_buf: list[bytes] | None = None  # request body kept for a retry (wire form), from its first bytes
-        self.fix_head = False  # attempt 1's head needs its per-attempt lines redone
+        self.body_buf: list[bytes] | None = None  # request body kept for a retry, from its first bytes
+        self.fix_head = False  # attempt 1's head needs its per-attempt headers redone
         self.backoff: Any = None  # a pending retry's back-off TimerHandle
-        self.head_base: bytes | None = None  # the request head without its per-attempt lines and end
+        self.head_base: list[tuple[bytes, bytes]] | None = None  # the request head without its per-attempt headers
         self.attempt = 1
         # Whether a connection's arrival and a response head have work here (set by ``setup``):
         # the stream asks only then, and otherwise runs as a plain one.
@@ -152,18 +152,18 @@ class Resilience:
             self._per_try_timers(s, policy, None)
         if policy is not None:
             self.policy = policy  # body_buf when the body's first bytes come
-        if self.try_timeout:  # the expected-timeout line is the per-try one (attempt count 1 is
+        if self.try_timeout:  # the expected-timeout header is the per-try one (attempt count 1 is
             self.fix_head = True  # written by the head builders, RequestHeadMixin)
         outlier = s.cluster.outlier is not None
         self.on_ready = self.fix_head or outlier or bool(self.per_try)
         self.on_head = outlier or action.attempt_count_response
-        if action.idle_timeout or action.max_stream_duration or s.request_complete:
+        if action.idle_timeout or action.max_stream_duration or s.req is COMPLETE:
             now = s.conn.loop.time()
             if action.idle_timeout:
                 self.idle_deadline = now + action.idle_timeout
             if action.max_stream_duration:
                 self.stream_deadline = s.start + action.max_stream_duration
-            if s.request_complete and s.timeout:
+            if s.req is COMPLETE and s.timeout:
                 self.rq_deadline = now + s.timeout
             self.arm(s)
 
@@ -214,25 +214,20 @@ class Resilience:
             self.rs = rs
         return rs
 
-    def head_base_of(self, s: Any) -> bytes:
-        """The head the stream built, without its per-attempt lines (expected timeout, attempt
-        count) and its end."""
+    def head_base_of(self, s: Any) -> list[tuple[bytes, bytes]]:
+        """The headers the stream built, without its per-attempt ones (expected timeout,
+        attempt count)."""
         head = self.head_base
         if head is None:
-            head = s.upstream_head[:-2]
-            for line in (_EXPECTED_LINE, _ATTEMPT_LINE):
-                i = head.find(line)
-                while i != -1:
-                    head = head[:i] + head[head.index(b"\r\n", i + 2):]
-                    i = head.find(line, i)
-            self.head_base = head
+            head = self.head_base = [h for h in s.upstream_headers if h[0] not in _PER_ATTEMPT]
         return head
 
-    def _attempt_lines(self, s: Any) -> bytes:
-        """x-envoy-attempt-count and x-envoy-expected-rq-timeout-ms for this attempt."""
-        out = b""
+    def _attempt_headers(self, s: Any) -> list[tuple[bytes, bytes]]:
+        """The request headers of this attempt: x-envoy-attempt-count and
+        x-envoy-expected-rq-timeout-ms redone."""
+        out = list(self.head_base_of(s))
         if s.route.action.attempt_count_upstream:
-            out = b"x-envoy-attempt-count: %d\r\n" % self.attempt
+            out.append((b"x-envoy-attempt-count", b"%d" % self.attempt))
         if not s.hcm.suppress_envoy_headers:
             elapsed = s.conn.loop.time() - s.complete_at if s.complete_at and self.attempt > 1 else 0.0
             # expected_timeout_ms on whole milliseconds (0.15 s is 150, not 149)
@@ -240,7 +235,7 @@ class Resilience:
                                      round(self.try_timeout * 1000) / 1000 + 1e-7 if self.try_timeout else 0.0,
                                      elapsed)
             if ms:
-                out += b"x-envoy-expected-rq-timeout-ms: %d\r\n" % ms
+                out.append((b"x-envoy-expected-rq-timeout-ms", b"%d" % ms))
         return out
 
     # ---- request side ------------------------------------------------------------------
@@ -275,7 +270,7 @@ class Resilience:
         when the attempt has a connection."""
         if s.timeout and s.host is not None:
             self.rq_deadline = now + s.timeout
-        if self.per_try and not s.done and s.upstream is not None:
+        if self.per_try and s.resp is not DONE and s.upstream is not None:
             self._start_try_timers(s, now)
         self.arm(s)
 
@@ -284,19 +279,19 @@ class Resilience:
             self.try_deadline = now + self.try_timeout
         if self.try_idle:
             self.try_idle_deadline = now + self.try_idle
-            self.try_idle_mark = s.tx + s.response_started
+            self.try_idle_mark = s.tx + s.resp
 
     # ---- upstream side -----------------------------------------------------------------
     def before_ready(self, s: Any, reused: bool) -> None:
         """An attempt has its connection (before the stream sends on it)."""
         if self.fix_head and self.head_base is None:  # the first attempt
-            s.upstream_head = self.head_base_of(s) + self._attempt_lines(s) + b"\r\n"
+            s.upstream_headers = self._attempt_headers(s)
         cluster = s.cluster
         if not reused and cluster.outlier is not None:
             cluster.report_local_origin(s.host, LOCAL_ORIGIN_CONNECT_SUCCESS)
 
     def after_ready(self, s: Any) -> None:
-        if self.per_try and s.request_complete:
+        if self.per_try and s.req is COMPLETE:
             self._start_try_timers(s, s.conn.loop.time())
             self.arm(s)
 
@@ -312,11 +307,7 @@ class Resilience:
         """The attempt's connection closed before a response started. True when a retry was
         scheduled; False: the stream goes on as without a Resilience."""
         if not protocol_error and s.reused and s.replay is not None and not s.retried:
-            # The silent re-send replays the bytes sent and clears the head: keep its base for a
-            # later retry first.
-            if self.policy is not None and s.upstream_head:
-                self.head_base_of(s)
-            return False
+            return False  # the silent re-send (Stream.on_upstream_reset)
         s.upstream = None
         cluster = s.cluster
         if cluster.outlier is not None:
@@ -386,7 +377,7 @@ class Resilience:
 
     def _retry(self, s: Any) -> None:
         self.backoff = None
-        if s.done:
+        if s.resp is DONE:
             return
         rs = self.rs
         assert rs is not None
@@ -407,7 +398,7 @@ class Resilience:
         rs.on_host_attempted(host)
         cluster.stats.upstream_rq_total += 1
         host.rq_total += 1
-        s.upstream_head = self.head_base_of(s) + self._attempt_lines(s) + b"\r\n"
+        s.upstream_headers = self._attempt_headers(s)
         buf = self.body_buf
         s.pending = list(buf) if buf else None
         s.pending_bytes = 0
@@ -424,12 +415,12 @@ class Resilience:
             s.flags |= DT
             return s.end_by_timeout(b"downstream duration timeout")  # type: ignore[no-any-return]
         if self.rq_deadline and now >= self.rq_deadline:
-            if s.upstream is not None and not s.response_started:
+            if s.upstream is not None and s.resp is WAITING:
                 self._report_timeout(s)
             self.cancel_retry()
             return s.route_timeout()  # type: ignore[no-any-return]
         if self.idle_deadline and now >= self.idle_deadline:
-            mark = s.rx + s.tx + self.attempt + s.response_started
+            mark = s.rx + s.tx + self.attempt + s.resp
             if mark != self.idle_mark:
                 self.idle_mark = mark
                 self.idle_deadline = now + s.route.action.idle_timeout
@@ -439,12 +430,12 @@ class Resilience:
                 return s.end_by_timeout(b"stream timeout")  # type: ignore[no-any-return]
         if self.try_deadline and now >= self.try_deadline:
             self.try_deadline = 0.0
-            if not s.response_started:  # once it has, Envoy lets the route timeout decide
+            if s.resp is WAITING:  # once it has, Envoy lets the route timeout decide
                 s.cluster.stats.upstream_rq_per_try_timeout += 1
                 s.host.rq_timeout += 1
                 return self._try_timed_out(s)
         if self.try_idle_deadline and now >= self.try_idle_deadline:
-            mark = s.tx + s.response_started
+            mark = s.tx + s.resp
             if mark != self.try_idle_mark:  # response bytes came: idle from now on at the latest
                 self.try_idle_mark = mark
                 self.try_idle_deadline = now + self.try_idle
@@ -460,7 +451,7 @@ class Resilience:
         self.try_deadline = self.try_idle_deadline = 0.0
         self._report_timeout(s)
         s._drop_upstream()
-        if s.response_started or self.policy is None or not self._maybe_retry(s, RESET_LOCAL, True):
+        if s.resp is not WAITING or self.policy is None or not self._maybe_retry(s, RESET_LOCAL, True):
             s.flags |= UT
             s.local_reply(504, b"upstream request timeout")  # (a reset once the response started)
             return

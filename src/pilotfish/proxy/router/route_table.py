@@ -117,12 +117,12 @@ class ForwardAction:
     host_rewrite: bytes | None
     auto_host_rewrite: bool
     timeout: float  # seconds; 0 means none
-    # The x-envoy-expected-rq-timeout-ms line the router adds, encoded once.
-    timeout_header: bytes = field(default=b"", init=False)
+    # The x-envoy-expected-rq-timeout-ms header the router adds, made once.
+    timeout_header: tuple[bytes, bytes] = field(default=(b"", b""), init=False)
     rewrites_path: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        self.timeout_header = b"x-envoy-expected-rq-timeout-ms: %d" % int(self.timeout * 1000)
+        self.timeout_header = (b"x-envoy-expected-rq-timeout-ms", b"%d" % int(self.timeout * 1000))
         self.rewrites_path = self.prefix_rewrite is not None or self.regex_rewrite is not None
     hash_policy: object = None  # hash_policy.HashPolicy, read by RING_HASH/MAGLEV clusters
     mirrors: tuple = ()  # shadow.MirrorPolicy of request_mirror_policies

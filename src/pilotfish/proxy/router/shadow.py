@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..common.fractional import Fraction
-from ..http.http1_encode import CHUNKED_END
+from ..common.stream_states import BODY, COMPLETE, DONE, WAITING
 
 SUFFIX = b"-shadow"
 
@@ -56,28 +56,23 @@ def shadow_host(host: bytes) -> bytes:
     return host + SUFFIX if i == -1 else host[:i] + SUFFIX + host[i:]
 
 
-def shadow_head(head: bytes, suffix: bool, local_ip: bytes) -> bytes:
-    """The main request's upstream head, edited as Envoy's shadow writer and async client do."""
-    lines = head[:-4].split(b"\r\n") if head.endswith(b"\r\n\r\n") else head.split(b"\r\n")
-    out = [lines[0]]
+def shadow_head(headers: list[tuple[bytes, bytes]], suffix: bool, local_ip: bytes) -> list[tuple[bytes, bytes]]:
+    """The main request's upstream headers, edited as Envoy's shadow writer and async client do."""
+    out = []
     xff = False
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, _, value = line.partition(b": ")
+    for name, value in headers:
         if name == b"host" and suffix and value:
-            line = b"host: " + shadow_host(value)
+            value = shadow_host(value)
         elif name == b"x-envoy-internal":
             continue
         elif name == b"x-forwarded-for" and local_ip:
-            line = line + b"," + local_ip
+            value = value + b"," + local_ip
             xff = True
-        out.append(line)
-    out.append(b"x-envoy-internal: true")
+        out.append((name, value))
+    out.append((b"x-envoy-internal", b"true"))
     if not xff and local_ip:
-        out.append(b"x-forwarded-for: " + local_ip)
-    out.append(b"\r\n")
-    return b"\r\n".join(out)
+        out.append((b"x-forwarded-for", local_ip))
+    return out
 
 
 class _NullConn:
@@ -129,30 +124,34 @@ class Shadow:
     """One mirrored request: the upstream handler for the mirror cluster's connection."""
 
     __slots__ = ("main_cluster", "cluster", "host", "manager", "upstream", "pending", "pending_bytes",
-                 "limit", "request_complete", "done", "timer", "status", "keep_alive", "is_head")
+                 "limit", "req", "resp", "timer", "status", "keep_alive", "method", "path",
+                 "headers", "chunked")
 
     conn = _NULL_CONN
 
-    def __init__(self, main_cluster: Any, cluster: Any, host: Any, manager: Any, head: bytes,
-                 limit: int, is_head: bool) -> None:
+    def __init__(self, main_cluster: Any, cluster: Any, host: Any, manager: Any, method: bytes, path: bytes,
+                 headers: list[tuple[bytes, bytes]], chunked: bool, limit: int) -> None:
         self.main_cluster = main_cluster
         self.cluster = cluster
         self.host = host
         self.manager = manager
         self.upstream: Any = None
-        self.pending: list[bytes] | None = [head]
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.chunked = chunked
+        self.pending: list[bytes] | None = []  # body bytes waiting for the mirror's connection
         self.pending_bytes = 0
         self.limit = limit
-        self.request_complete = False
-        self.done = False
+        self.req = BODY
+        self.resp = WAITING
         self.timer: Any = None
         self.status = 0
         self.keep_alive = False
-        self.is_head = is_head
 
     # ---- from the main stream ------------------------------------------------------------
     def feed(self, data: bytes) -> None:
-        if self.done:
+        if self.resp is DONE:
             return
         up = self.upstream
         n = len(data)
@@ -166,14 +165,16 @@ class Shadow:
         if transport is not None and transport.get_write_buffer_size() + n > self.limit:
             self.abandon()
             return
-        up.write(data)
+        up.send_body(data)
 
     def end(self) -> None:
-        self.request_complete = True
+        self.req = COMPLETE
+        if self.upstream is not None and self.resp is not DONE:
+            self.upstream.send_end(None)
 
     def abandon(self) -> None:
         """The mirror fell too far behind the main request: give it up."""
-        if self.done:
+        if self.resp is DONE:
             return
         count_abandoned(self.main_cluster)
         self.cancel()
@@ -190,13 +191,17 @@ class Shadow:
 
     # ---- from the mirror's connection ------------------------------------------------------
     def on_upstream_ready(self, up: Any, reused: bool) -> None:
-        if self.done:
+        if self.resp is DONE:
             up.pool.release(up)
             return
         self.upstream = up
         pending = self.pending
         self.pending = None
-        up.write(b"".join(pending) if pending else b"")
+        up.send_head(self.method, self.path, self.headers, self.chunked)
+        if pending:
+            up.send_body(b"".join(pending))
+        if self.req is COMPLETE:
+            up.send_end(None)
 
     def on_upstream_connect_failure(self, reason: str) -> None:
         self.finish()
@@ -212,7 +217,7 @@ class Shadow:
                          content_length: int | None, chunked: bool) -> None:
         self.status = status
         self.keep_alive = keep_alive
-        if self.is_head:  # the parser cannot be told a HEAD response has no body
+        if self.method == b"HEAD":  # the parser cannot be told a HEAD response has no body
             self.cancel()
 
     def on_response_body(self, data: bytes) -> None:
@@ -222,7 +227,7 @@ class Shadow:
         up = self.upstream
         self.upstream = None
         if up is not None:
-            if self.keep_alive and self.request_complete:
+            if self.keep_alive and self.req is COMPLETE:
                 up.pool.release(up)
             else:
                 up.detach()
@@ -231,14 +236,14 @@ class Shadow:
 
     def on_timeout(self) -> None:
         self.timer = None
-        if not self.done:
+        if self.resp is not DONE:
             self.cluster.stats.upstream_rq_timeout += 1
             self.cancel()
 
     def finish(self) -> None:
-        if self.done:
+        if self.resp is DONE:
             return
-        self.done = True
+        self.resp = DONE
         self.pending = None
         if self.timer is not None:
             self.timer.cancel()
@@ -284,14 +289,14 @@ def start(stream: Any, policies: Sequence[MirrorPolicy]) -> list[Shadow] | None:
         if not local_ip and conn.transport is not None:
             sock = conn.transport.get_extra_info("sockname")
             local_ip = sock[0].encode() if sock else b""
-        s = Shadow(stream.cluster, cluster, host, manager,
-                   shadow_head(stream.upstream_head, p.suffix, local_ip), stream.hcm.buffer_limit,
-                   head.method == b"HEAD")
+        s = Shadow(stream.cluster, cluster, host, manager, head.method, stream.upstream_path,
+                   shadow_head(stream.upstream_headers, p.suffix, local_ip), head.chunked,
+                   stream.hcm.buffer_limit)
         if stream.pending:
             for data in stream.pending:  # body read while the main request waited (a fault delay)
                 s.feed(data)
-        if stream.request_complete:
-            s.request_complete = True
+        if stream.req is COMPLETE:
+            s.req = COMPLETE
         stats = cluster.stats
         stats.upstream_rq_total += 1
         stats.upstream_rq_active += 1
@@ -312,15 +317,13 @@ def feed(shadows: list[Shadow], data: bytes) -> None:
         s.feed(data)
 
 
-def end(shadows: list[Shadow], chunked: bool) -> None:
+def end(shadows: list[Shadow]) -> None:
     for s in shadows:
-        if chunked:
-            s.feed(CHUNKED_END)
         s.end()
 
 
 def cancel_unfinished(shadows: list[Shadow]) -> None:
     """The main stream ended before its request was read whole: reset its mirrors."""
     for s in shadows:
-        if not s.request_complete:
+        if s.req is BODY:
             s.cancel()

@@ -1,8 +1,9 @@
 """One HTTP request/response exchange: the router filter joining downstream and upstream.
 
 A Stream is driven by callbacks only: the downstream connection feeds it request events, the
-upstream connection's codec feeds it response events. It builds the upstream request head once
-(request_head.py), then moves body bytes through as they arrive; the response side is in
+upstream connection's codec feeds it response events. It builds the upstream request once
+(request_head.py) and sends it through the upstream connection's codec (http/codec.py), then
+moves body bytes through as they arrive; the response side is in
 response.py, local replies (404 NR, 503 UH/UF/UC, 504 UT, redirects, direct responses) and
 the end-of-stream bookkeeping in local_reply.py.
 
@@ -19,7 +20,6 @@ from . import shadow
 from ..http import tunnel
 from ..http.flow_control import CLIENT_FULL
 from ..common.response_flags import DC, NC, NR, UC, UF, UH, UO, UPE, UT
-from ..http.http1_encode import CHUNKED_END, encode_chunk, encode_last_chunk
 from ..upstream.lb.round_robin import RoundRobin
 from ..http.request_ids import RequestIds, request_id
 from .route_table import FORWARD, header_value
@@ -27,7 +27,8 @@ from .routing import pick_weighted, select_route
 from .request_head import RequestHeadMixin
 from .response import ResponseMixin
 from .resilience import Resilience
-from .stream_state import _LENGTH, _RESET_BEFORE_HEADERS
+from .stream_state import _RESET_BEFORE_HEADERS
+from ..common.stream_states import COMPLETE, DONE, WAITING
 
 if TYPE_CHECKING:
     from ..http.upstream_connection import UpstreamConnection
@@ -119,14 +120,14 @@ class Stream(ResponseMixin, RequestHeadMixin):
                 self.retry_policy = action.retry_policy
         if entry is not None:
             self.resp_mutations = entry.response_mutations + route.response_mutations
-            self.upstream_head = self._edited_upstream_head(route, action, entry, host)
+            self.upstream_headers = self._edited_upstream_head(route, action, entry, host)
         else:
             if route.response_mutations:
                 self.resp_mutations = route.response_mutations
             if route.edits_request or hcm.use_remote_address or hcm.peer_exchange is not None:
-                self.upstream_head = self._edited_upstream_head(route, action, None, host)
+                self.upstream_headers = self._edited_upstream_head(route, action, None, host)
             else:
-                self.upstream_head = self._upstream_head(action)
+                self.upstream_headers = self._upstream_head(action)
         if action.mirrors:
             shadows = shadow.start(self, action.mirrors)
             if shadows is not None:
@@ -134,8 +135,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
         if self.set_cookies:
             self.resp_mutations += self.set_cookies
         if head.expect_continue:
-            self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if self.request_complete and self.timeout and self.rz is None:  # a pipelined request read
+            self.conn.send_continue()
+        if self.req is COMPLETE and self.timeout and self.rz is None:  # a pipelined request read
             self.deadline = self.conn.loop.time() + self.timeout  # while it waited (Resilience.setup
             self.conn.arm(self.deadline)  # arms its own)
         if head.upgrade and head.method == b"CONNECT":
@@ -146,29 +147,27 @@ class Stream(ResponseMixin, RequestHeadMixin):
         self.rx += len(data)
         limit = self.hcm.max_request_bytes
         if limit and self.rx > limit:
-            if not self.response_started:
+            if self.resp is WAITING:
                 self.hcm.stats.downstream_rq_too_large += 1
                 self._drop_upstream()
                 self.local_reply(413, b"Payload Too Large", close=True)
             return
-        if self.done:
+        if self.resp is DONE:
             return  # the response is complete: discard the rest of the body
-        if self.head.chunked:
-            data = encode_chunk(data)
         if self.shadows is not None:
             shadow.feed(self.shadows, data)
         self._send(data)
 
     def on_request_end(self) -> None:
-        self.request_complete = True
-        if self.done:
+        self.req = COMPLETE
+        if self.resp is DONE:
             self.conn.stream_done(self)
             return
-        if self.head.chunked:
-            trailers = self.head.trailers
-            self._send(CHUNKED_END if trailers is None else encode_last_chunk(trailers))
+        up = self.upstream
+        if up is not None:
+            up.send_end(self.head.trailers)  # (else sent with the head when the connection comes)
         if self.shadows is not None:
-            shadow.end(self.shadows, self.head.chunked)
+            shadow.end(self.shadows)
         conn = self.conn
         now = self.complete_at = conn.loop.time()
         rz = self.rz
@@ -181,8 +180,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
                 conn.arm(deadline)
 
     def _send(self, data: bytes) -> None:
-        """Request bytes (wire form) to the upstream, or kept until it is there; and kept for a
-        retry while one is possible."""
+        """Request body bytes to the upstream, or kept until it is there; and kept for a retry
+        while one is possible."""
         rz = self.rz
         if rz is None and self.retry_policy is not None:
             rz = self._resilience()
@@ -190,14 +189,14 @@ class Stream(ResponseMixin, RequestHeadMixin):
             return  # answered (507)
         up = self.upstream
         if up is not None:
-            up.write(data)
+            up.send_body(data)
             replay = self.replay
             if replay is not None:
                 if self.rx > self.hcm.buffer_limit:  # (the body read so far: no field of its own)
                     self.replay = None
                 else:
                     replay.append(data)
-        elif not self.done:
+        elif self.resp is not DONE:
             pending = self.pending
             if pending is None:
                 pending = self.pending = []
@@ -213,29 +212,32 @@ class Stream(ResponseMixin, RequestHeadMixin):
             rz.before_ready(self, reused)
         self.upstream = up
         self.reused = reused
+        head = self.head
+        up.send_head(head.method, self.upstream_path, self.upstream_headers, head.chunked)
         pending = self.pending
         if pending:
             self.pending = None
-            if self.upstream_head:
-                pending.insert(0, self.upstream_head)
-            data = b"".join(pending) if len(pending) != 1 else pending[0]
+            body = b"".join(pending) if len(pending) != 1 else pending[0]
+            up.send_body(body)
             if self.pending_bytes > self.hcm.buffer_limit:
                 self.conn.pause_reading_for_buffer(False)
-        else:
-            data = self.upstream_head
-        n = len(data)
-        if reused and n <= self.hcm.buffer_limit:
-            self.replay = [data]
+            if reused and len(body) <= self.hcm.buffer_limit:
+                self.replay = [body]
+            elif self.replay is not None:
+                self.replay = None
+        elif reused:
+            self.replay = []
         elif self.replay is not None:
             self.replay = None
-        up.write(data)
+        if self.req is COMPLETE:
+            up.send_end(head.trailers)
         if self.conn.write_paused:
             up.reads.set(CLIENT_FULL, True)
         if rz is not None and rz.on_ready:
             rz.after_ready(self)
 
     def on_upstream_connect_failure(self, reason: str) -> None:
-        if self.done:
+        if self.resp is DONE:
             return
         rz = self.rz
         if rz is None and self.retry_policy is not None:
@@ -249,9 +251,9 @@ class Stream(ResponseMixin, RequestHeadMixin):
     def on_upstream_reset(self, up: UpstreamConnection, protocol_error: bool) -> None:
         """The upstream connection closed (or sent garbage) while serving this stream."""
         self.upstream = None
-        if self.done:
+        if self.resp is DONE:
             return
-        if not self.response_started:
+        if self.resp is WAITING:
             rz = self.rz
             if rz is None and self.retry_policy is not None:
                 rz = self._resilience()
@@ -268,23 +270,22 @@ class Stream(ResponseMixin, RequestHeadMixin):
                 self.pending = self.replay
                 self.pending_bytes = 0
                 self.replay = None
-                self.upstream_head = b""
                 self.host.pool.acquire(self, fresh=True)
             else:
                 self.flags |= UC
                 self.local_reply(503, _RESET_BEFORE_HEADERS + b"connection termination")
             return
-        if not protocol_error and self.mode != _LENGTH and not up.codec.has_framing:
+        if not protocol_error and not up.codec.has_framing:
             # A response with neither Content-Length nor chunked framing ends with the connection.
             self.on_response_end_after_close()
             return
         self.flags |= UPE if protocol_error else UC
-        self.conn.abort()
+        self.conn.reset()
         self.finish()
 
     def on_upstream_overflow(self, no_pool: bool = False) -> None:
         """A circuit breaker is open (max_requests, max_pending_requests): 503 UO at once."""
-        if self.done:
+        if self.resp is DONE:
             return
         if no_pool:  # max_connection_pools: Envoy finds no pool, as with no host
             self.flags |= UH
@@ -295,7 +296,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
 
     def on_timeout(self) -> None:
         """The connection's timer reached ``deadline``."""
-        if self.done:
+        if self.resp is DONE:
             return
         if self.rz is not None:
             return self.rz.on_timeout(self)
@@ -312,7 +313,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         self.local_reply(504, b"upstream request timeout")  # (a reset once the response started)
 
     def on_downstream_reset(self) -> None:
-        if self.done:
+        if self.resp is DONE:
             return
         self.flags |= DC
         self._drop_upstream()

@@ -4,40 +4,27 @@ more than one part uses."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from ..common.stream_states import BODY, WAITING
 
 if TYPE_CHECKING:
     from ..http.downstream import DownstreamConnection
     from ..http.head import RequestHead
     from ..http.upstream_connection import UpstreamConnection
 
-# Response body framing towards the client.
-_LENGTH, _CHUNKED, _UNTIL_CLOSE = range(3)
 _RESET_BEFORE_HEADERS = b"upstream connect error or disconnect/reset before headers. reset reason: "
 _TEXT_PLAIN = (b"content-type", b"text/plain")
-_XFP_HTTP = b"x-forwarded-proto: http"
-_TE_CHUNKED = b"transfer-encoding: chunked"
-_CONNECTION_CLOSE = b"connection: close"
-_CONNECTION_KEEP_ALIVE = b"connection: keep-alive"
-_END = b"\r\n"  # last element of a line list: b"\r\n".join(lines) then ends the head
-_CRLF = b"\r\n"
+_XFP_HTTP = (b"x-forwarded-proto", b"http")
 _XFF_XFP = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
-
-
-_JOIN = b": ".join
-
-
-def _lines(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
-    return list(map(_JOIN, headers))  # no comprehension: on 3.11 that makes a function per call
 
 
 class StreamState:
     """The fields of one stream (slots: a fixed layout, every field set in ``__init__``)."""
 
     __slots__ = (
-        "conn", "head", "hcm", "start", "done", "authority", "route", "rm", "cluster", "host",
-        "upstream", "reused", "retried", "request_complete", "response_started", "pending",
-        "pending_bytes", "upstream_head", "replay", "flags", "status", "complete_at", "rx", "tx",
-        "mode", "close_after", "deadline", "timeout", "resp_mutations", "set_cookies",
+        "conn", "head", "hcm", "start", "req", "resp", "authority", "route", "rm", "cluster", "host",
+        "upstream", "reused", "retried", "pending",
+        "pending_bytes", "upstream_headers", "upstream_path", "replay", "flags", "status", "complete_at",
+        "rx", "tx", "close_after", "deadline", "timeout", "resp_mutations", "set_cookies",
         "request_id", "service_time", "original_path", "peer", "fault_resumed", "shadows",
         "details", "health_check", "reply_headers", "rz", "retry_policy",
     )
@@ -47,7 +34,8 @@ class StreamState:
         self.head = head
         self.hcm = hcm  # the connection's connection manager config when the request came
         self.start = start  # loop time
-        self.done = False
+        self.req = BODY  # the request's and the response's states (common/stream_states.py)
+        self.resp = WAITING
         self.authority = b""
         self.route: Any = None
         self.rm: Any = None  # the cluster's circuit breakers (ResourceManager); holds one of its requests
@@ -56,18 +44,17 @@ class StreamState:
         self.upstream: UpstreamConnection | None = None
         self.reused = False
         self.retried = False
-        self.request_complete = False
-        self.response_started = False
         self.pending: list[bytes] | None = None  # body bytes waiting for an upstream connection
         self.pending_bytes = 0
-        self.upstream_head = b""
-        self.replay: list[bytes] | None = None  # what went out on a reused connection, for one retry
+        # The upstream request (built once routed; sent through the connection's codec).
+        self.upstream_headers: list[tuple[bytes, bytes]] = []
+        self.upstream_path = b""
+        self.replay: list[bytes] | None = None  # the body sent on a reused connection, for one re-send
         self.flags = 0
         self.status = 0
         self.complete_at = 0.0  # when the request was read completely (x-envoy-upstream-service-time counts from it)
         self.rx = 0
         self.tx = 0
-        self.mode = _LENGTH
         self.close_after = False
         self.deadline = 0.0  # the earliest of the stream's deadlines (the connection's timer reads it)
         self.timeout = 0.0

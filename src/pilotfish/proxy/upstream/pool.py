@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..common.errors import contain
 from ..common.histogram import LOWER
+from ..common.stream_states import DONE
 
 if TYPE_CHECKING:
     from .circuit_breaker import ResourceManager
@@ -120,7 +121,7 @@ class ConnectionPool:
         while waiting:
             stream = waiting[0]
             rm = stream.rm
-            if stream.done:
+            if stream.resp is DONE:
                 waiting.popleft()
                 rm.pending_requests.dec()
                 continue
@@ -182,7 +183,7 @@ class ConnectionPool:
             conn.requests = 0  # (attach counts the first)
             if self._closed:
                 conn.close()
-            if stream.done:
+            if stream.resp is DONE:
                 self.release(conn)
             else:
                 conn.attach(stream)
@@ -218,7 +219,7 @@ class ConnectionPool:
         while waiting:  # a stream waiting for a connection slot
             stream = waiting.popleft()
             stream.rm.pending_requests.dec()
-            if stream.done:
+            if stream.resp is DONE:
                 continue
             conn.attach(stream)
             stream.on_upstream_ready(conn, True)
@@ -269,5 +270,5 @@ class ConnectionPool:
         waiting, self.waiting = self.waiting, deque()
         for stream in waiting:
             stream.rm.pending_requests.dec()
-            if not stream.done:
+            if stream.resp is not DONE:
                 stream.on_upstream_connect_failure("connection pool closed")

@@ -1,0 +1,80 @@
+"""The HTTP/1.1 response encoder of a downstream connection (codec.ResponseSender).
+
+HTTP/1.1 answers one request at a time, so the encoder's state (how the body being sent is
+framed) is one field of the connection. Framing follows RFC 9112 §6 and Envoy's codec: a
+response without Content-Length is sent chunked to an HTTP/1.1 client and until the connection
+closes to an HTTP/1.0 one; 204, 304 and responses to HEAD have no body. The connection header
+says ``close`` when the connection ends after the response (the client, the stream, draining or
+``max_requests_per_connection`` asked for it) and ``keep-alive`` to an HTTP/1.0 client otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .http1_encode import CHUNKED_END, STATUS_LINES, encode_chunk, encode_last_chunk, status_line
+
+#: How the body being sent is framed.
+LENGTH, CHUNKED, UNTIL_CLOSE = range(3)
+
+_JOIN = b": ".join
+_CRLF = b"\r\n"
+_TE_CHUNKED = b"transfer-encoding: chunked"
+_CONNECTION_CLOSE = b"connection: close"
+_CONNECTION_KEEP_ALIVE = b"connection: keep-alive"
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class Http1ResponseSender:
+    """The sending half of DownstreamConnection (downstream.py), which holds the fields."""
+
+    __slots__ = ()
+    mode: int
+    out: list[bytes]
+    in_feed: bool
+    requests: int
+    shared: Any
+    hcm: Any
+    flush: Any
+    write: Any
+    abort: Any
+
+    def send_head(self, head: Any, status: int, headers: list[tuple[bytes, bytes]], has_length: bool,
+                  close: bool) -> bool:
+        lines = list(map(_JOIN, headers))  # (no comprehension: on 3.11 that makes a function per call)
+        if has_length or status == 204 or status == 304 or head.method == b"HEAD":
+            self.mode = LENGTH
+        elif head.version == "1.1":
+            self.mode = CHUNKED
+            lines.append(_TE_CHUNKED)
+        else:
+            self.mode = UNTIL_CLOSE  # the end of the body is the end of the connection
+            close = True
+        max_rq = self.hcm.max_requests_per_connection
+        if close or not head.keep_alive or self.shared.draining or (max_rq and self.requests >= max_rq):
+            close = True
+            lines.append(_CONNECTION_CLOSE)
+        elif head.version == "1.0":
+            lines.append(_CONNECTION_KEEP_ALIVE)
+        lines.append(_CRLF)  # the last line's end and the empty line
+        self.out.append((STATUS_LINES.get(status) or status_line(status)) + _CRLF.join(lines))
+        return close
+
+    def send_body(self, data: bytes) -> None:
+        if self.mode == CHUNKED:
+            data = encode_chunk(data)
+        out = self.out
+        out.append(data)
+        if not self.in_feed and len(out) > 16:
+            self.flush()
+
+    def send_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
+        if self.mode == CHUNKED:
+            self.out.append(CHUNKED_END if trailers is None else encode_last_chunk(trailers))
+            self.mode = LENGTH
+
+    def send_continue(self) -> None:
+        self.write(_CONTINUE)
+
+    def reset(self) -> None:
+        self.abort()  # HTTP/1.1 has no other way to tell a client its response is broken
