@@ -6,10 +6,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from . import layered_runtime
 from ..filters.access_log import AccessLogSink
 from ..common.errors import ProxyConfigError
-from .layered_runtime import Runtime
+from .layered_runtime import EMPTY, Runtime, load as load_runtime
 from .compiled import RuntimeConfig
 from ..common.stats import StatsStore
 from .dynamic import compile_snapshot
@@ -41,10 +40,10 @@ def compile_bootstrap(bootstrap: Any, rng: random.Random | None = None,
 
         resources = Resources()
     try:
-        layers = layered_runtime.load(bootstrap, rng)  # the disk layer is read once, here
+        layers = load_runtime(bootstrap, rng)  # the disk layer is read once, here
     except ProxyConfigError:
         layers = None  # compile_snapshot lists the error with the others
     runtime = compile_snapshot(bootstrap, resources, stats=stats, sinks=sinks, rng=rng, warnings=warnings,
                                layers=layers)
-    overload = compile_overload(bootstrap, layers or layered_runtime.EMPTY)  # (parse_bootstrap warned)
+    overload = compile_overload(bootstrap, layers or EMPTY)  # (parse_bootstrap warned)
     return Compiled(runtime, stats, sinks, rng, layers, overload)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import layered_runtime
+from .layered_runtime import Runtime, load as load_runtime
 from ..filters.access_log import AccessLogSink
 from ..upstream.cluster import EDS, Cluster, ClusterSettings
 from ..common.errors import ProxyConfigError
@@ -61,7 +61,7 @@ def compile_snapshot(bootstrap: Any, resources: Any, *, stats: StatsStore,
                      previous: RuntimeConfig | None = None,
                      warnings: list[str] | None = None,
                      undo: list[StatsUndo] | None = None,
-                     layers: layered_runtime.Runtime | None = None) -> RuntimeConfig:
+                     layers: Runtime | None = None) -> RuntimeConfig:
     """``resources`` is None for a static-only bootstrap (RDS and EDS are then errors).
 
     A replaced cluster's successor shares its stats scope (counters continue); what the new
@@ -73,10 +73,10 @@ def compile_snapshot(bootstrap: Any, resources: Any, *, stats: StatsStore,
     runtime = layers
     if runtime is None:
         try:
-            runtime = layered_runtime.load(bootstrap, rng)
+            runtime = load_runtime(bootstrap, rng)
         except ProxyConfigError as exc:
             errors.extend(exc.errors)
-            runtime = layered_runtime.Runtime({}, rng)
+            runtime = Runtime({}, rng)
     clusters, keys, updates, warming_clusters = _clusters(bootstrap, resources, stats, rng, previous, undo,
                                                           errors)
     listeners, warming_listeners = _listeners(bootstrap, resources, stats, clusters, sinks, previous, errors,
@@ -185,7 +185,7 @@ def _eds_settings(c: Any, path: str, service: str, cla: Any) -> ClusterSettings:
 
 def _listeners(bootstrap: Any, resources: Any, stats: StatsStore, clusters: dict[str, Cluster],
                sinks: dict[str, AccessLogSink], previous: RuntimeConfig | None,
-               errors: list[ProxyConfigError], runtime: layered_runtime.Runtime
+               errors: list[ProxyConfigError], runtime: Runtime
                ) -> tuple[list[ListenerConfig], list[str]]:
     prev = {lc.name: lc for lc in previous.listeners} if previous is not None else {}
     routes = None
