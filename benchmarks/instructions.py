@@ -95,7 +95,7 @@ def _run(src: Path, requests: int, idle: float, shape: str = "plain") -> tuple[i
     work = Path(tempfile.mkdtemp())
     (work / "bootstrap.yaml").write_text(BOOTSTRAP.format(admin=admin, port=port, backend=backend, route=ROUTES[shape]))
     out = work / "callgrind.out"
-    env = dict(os.environ, PYTHONPATH=str(src))
+    env = dict(os.environ, PYTHONPATH=str(src), PYTHONHASHSEED="0")  # dict layouts, and so counts, repeat
     took = 0.0
 
     async def main() -> None:

@@ -4,13 +4,15 @@ benchmarks/instructions.py measures the whole proxy process over loopback; this 
 ``pilotfish.proxy.testing``'s Proxy (fake transports, a manual clock: no event loop, no system
 calls, no timers) through N keep-alive GETs and counts instructions for two N. The figure
 includes the fake transports' own work, so compare builds with it, not with the process figure.
-It repeats to the instruction and takes seconds, which makes it the tool for bisecting a change.
+With a fixed hash seed it repeats to the instruction and takes seconds, which makes it the
+tool for bisecting a change.
 
     python benchmarks/request_path_instructions.py [SRC_DIR ...]   # other checkouts' src/ to compare
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import subprocess
@@ -24,7 +26,10 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\ncontent-type: text/plain\r\n\r\
 
 
 def serve(n: int) -> None:
-    """N requests through a socket-free proxy (run in the measured process)."""
+    """N requests through a socket-free proxy (run in the measured process). The cyclic GC is
+    off: the fake transports keep every write, and the collections that growth triggers are the
+    harness's cost, not the request path's (a proxy process frees what a request made)."""
+    gc.disable()
     from pilotfish.proxy.testing import Proxy, bootstrap, static_cluster
 
     p = Proxy(bootstrap([{"match": {"prefix": "/"}, "route": {"cluster": "web"}}], [static_cluster("web", 8080)]))
@@ -42,7 +47,7 @@ def _total(src: Path, n: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, __file__,
-                        "--serve", str(n)], env=dict(os.environ, PYTHONPATH=str(src)), check=True,
+                        "--serve", str(n)], env=dict(os.environ, PYTHONPATH=str(src), PYTHONHASHSEED="0"), check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         found = re.search(r"^summary:\s+(\d+)", out.read_text(), re.M)
         assert found is not None, "no callgrind summary"

@@ -12,6 +12,9 @@ import pytest
 from pilotfish.proxy.common.stream_states import (
     BODY, COMPLETE, DONE, RESPONDING, TRANSITIONS, WAITING, InvalidTransition, check,
 )
+from pilotfish.proxy.http.http1_encode import (
+    CONNECTION_CLOSE, TE_CHUNKED, encode_fields, encode_last_chunk, encode_request_head, encode_response_head,
+)
 from pilotfish.proxy.testing import CheckedStream, Proxy, bootstrap, static_cluster
 
 ROUTER = Path(__file__).resolve().parents[3] / "src" / "pilotfish" / "proxy"
@@ -76,6 +79,52 @@ def test_a_chunked_request_is_framed_by_the_upstream_codec_with_its_trailers() -
     assert head.split(b"\r\n")[0] == b"POST / HTTP/1.1"
     assert head.split(b"\r\n").count(b"transfer-encoding: chunked") == 1
     assert body == b"4\r\nwxyz\r\n0\r\nx-sum: 1\r\n\r\n"
+
+
+@pytest.mark.parametrize(("transformation", "first", "second"), [
+    ("OVERWRITE", [b"server: envoy"], [b"server: envoy"]),
+    ("APPEND_IF_ABSENT", [b"server: app"], [b"server: envoy"]),
+    ("PASS_THROUGH", [b"server: app"], []),
+])
+def test_the_server_header_follows_server_header_transformation_on_each_response(
+        transformation: str, first: list[bytes], second: list[bytes]) -> None:
+    """The upstream codec notes a Server header per response; a reused connection's next
+    response without one is not taken for having one."""
+    p = proxy(server_header_transformation=transformation)
+    c = p.connect()
+    (up,) = p.upstream("web")
+    for answer, expected in ((b"HTTP/1.1 200 OK\r\nServer: app\r\nContent-Length: 0\r\n\r\n", first),
+                             (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", second)):
+        c.send(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n")
+        up.received()
+        up.respond(answer)
+        lines = c.received().split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert [line for line in lines if line.startswith(b"server:")] == expected
+
+
+def test_a_request_without_a_body_is_its_head_and_one_with_a_length_is_sent_whole() -> None:
+    p = proxy()
+    c = p.connect()
+    (up,) = p.upstream("web")
+    c.send(b"GET /a HTTP/1.1\r\nHost: web\r\n\r\n")
+    sent = up.received()
+    assert sent.startswith(b"GET /a HTTP/1.1\r\nhost: web\r\n") and sent.endswith(b"\r\n\r\n")
+    assert sent.count(b"\r\n\r\n") == 1
+    up.respond(b"HTTP/1.1 204 No Content\r\n\r\n")
+    c.received()
+    c.send(b"POST /b HTTP/1.1\r\nHost: web\r\nContent-Length: 3\r\n\r\nabc")
+    head, body = up.received().split(b"\r\n\r\n", 1)
+    assert b"content-length: 3" in head.split(b"\r\n") and body == b"abc"
+
+
+def test_heads_are_encoded_with_or_without_fields() -> None:
+    assert encode_response_head(204, []) == b"HTTP/1.1 204 No Content\r\n\r\n"
+    assert encode_response_head(599, [(b"a", b"1")]) == b"HTTP/1.1 599 Unknown\r\na: 1\r\n\r\n"
+    assert encode_request_head(b"GET", b"/", []) == b"GET / HTTP/1.1\r\n\r\n"
+    assert encode_fields([(b"a", b"1")], TE_CHUNKED | CONNECTION_CLOSE) == (
+        b"a: 1\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n")
+    assert encode_last_chunk([(b"Content-Length", b"9"), (b"X-Sum", b"1")]) == b"0\r\nx-sum: 1\r\n\r\n"
+    assert encode_last_chunk([(b"host", b"h")]) == b"0\r\n\r\n"
 
 
 def test_a_retry_sends_the_head_again_with_its_attempt_count_and_the_body() -> None:

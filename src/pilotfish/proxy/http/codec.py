@@ -47,9 +47,12 @@ class ResponseSender(Protocol):
 class RequestSender(Protocol):
     """Towards an upstream: one request at a time on an HTTP/1.1 connection."""
 
-    def send_head(self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], chunked: bool) -> None:
+    def send_head(self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], chunked: bool,
+                  end_stream: bool) -> None:
         """The request head (``host`` among the headers). ``chunked``: the body has no declared
-        length and is framed by the codec."""
+        length and is framed by the codec. ``end_stream``: the head is the whole request (no
+        body, no trailers), and neither ``send_body`` nor ``send_end`` follows (Envoy's
+        ``encodeHeaders(headers, end_stream)``; HTTP/2 sets END_STREAM on the HEADERS frame)."""
         ...
 
     def send_body(self, data: bytes) -> None:
@@ -57,5 +60,6 @@ class RequestSender(Protocol):
         ...
 
     def send_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
-        """The request is complete (with the client's trailers, when it sent any)."""
+        """The request is complete (with the client's trailers, when it sent any); not called
+        after a head sent with ``end_stream``."""
         ...

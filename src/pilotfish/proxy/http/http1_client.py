@@ -13,7 +13,7 @@ from .framing import framing_chunked
 from .head import HOP_BY_HOP
 
 # Response headers the client codec consumes or looks at.
-_RESP_SPECIAL = HOP_BY_HOP | {b"content-length", b"date"}
+_RESP_SPECIAL = HOP_BY_HOP | {b"content-length", b"date", b"server"}
 
 class ClientHandler(Protocol):
     def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool,
@@ -42,7 +42,7 @@ class Http1ClientCodec:
     """
 
     __slots__ = ("handler", "parser", "headers", "informational", "content_length", "chunked", "trailers",
-                 "has_date", "ended", "fresh", "on_message_begin")
+                 "has_date", "has_server", "ended", "fresh", "on_message_begin")
 
     def __init__(self, handler: ClientHandler) -> None:
         self.handler = handler
@@ -59,6 +59,7 @@ class Http1ClientCodec:
         self.chunked = False
         self.trailers: list[tuple[bytes, bytes]] | None = None  # the last chunked response's
         self.has_date = False  # the response being read carries a Date header
+        self.has_server = False  # ... and a Server header (noted here, where every name is looked at)
         self.ended = False  # a final response ended during the current read (see excess)
 
     def feed(self, data: bytes) -> None:
@@ -103,6 +104,8 @@ class Http1ClientCodec:
                     value = b"%d" % n
             elif name == b"date":
                 self.has_date = True
+            elif name == b"server":
+                self.has_server = True
             else:
                 if name == b"transfer-encoding":
                     if self.chunked:  # a second one: never exactly "chunked" once joined
@@ -128,6 +131,7 @@ class Http1ClientCodec:
             self.content_length = None
             self.chunked = False
             self.has_date = False
+            self.has_server = False
             return
         self.informational = False
         if status > 599:
@@ -147,6 +151,7 @@ class Http1ClientCodec:
         self.content_length = None
         self.chunked = False
         self.has_date = False
+        self.has_server = False
         if self.informational:
             self.informational = False
             return

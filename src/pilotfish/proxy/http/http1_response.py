@@ -12,16 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .http1_encode import CHUNKED_END, STATUS_LINES, encode_chunk, encode_last_chunk, status_line
+from .http1_encode import (BARE_HEAD_ENDS, CHUNKED_END, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, HEAD_ENDS,
+                           JOIN_FIELD, STATUS_LINES, TE_CHUNKED, encode_chunk, encode_last_chunk, status_line)
 
 #: How the body being sent is framed.
 LENGTH, CHUNKED, UNTIL_CLOSE = range(3)
 
-_JOIN = b": ".join
 _CRLF = b"\r\n"
-_TE_CHUNKED = b"transfer-encoding: chunked"
-_CONNECTION_CLOSE = b"connection: close"
-_CONNECTION_KEEP_ALIVE = b"connection: keep-alive"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -41,23 +38,26 @@ class Http1ResponseSender:
 
     def send_head(self, head: Any, status: int, headers: list[tuple[bytes, bytes]], has_length: bool,
                   close: bool) -> bool:
-        lines = list(map(_JOIN, headers))  # (no comprehension: on 3.11 that makes a function per call)
         if has_length or status == 204 or status == 304 or head.method == b"HEAD":
             self.mode = LENGTH
+            codec_lines = 0
         elif head.version == "1.1":
             self.mode = CHUNKED
-            lines.append(_TE_CHUNKED)
+            codec_lines = TE_CHUNKED
         else:
             self.mode = UNTIL_CLOSE  # the end of the body is the end of the connection
+            codec_lines = 0
             close = True
         max_rq = self.hcm.max_requests_per_connection
         if close or not head.keep_alive or self.shared.draining or (max_rq and self.requests >= max_rq):
             close = True
-            lines.append(_CONNECTION_CLOSE)
+            codec_lines |= CONNECTION_CLOSE
         elif head.version == "1.0":
-            lines.append(_CONNECTION_KEEP_ALIVE)
-        lines.append(_CRLF)  # the last line's end and the empty line
-        self.out.append((STATUS_LINES.get(status) or status_line(status)) + _CRLF.join(lines))
+            codec_lines |= CONNECTION_KEEP_ALIVE
+        # http1_encode.encode_fields, inlined: a call less per response (~0.7k instructions).
+        self.out.append((STATUS_LINES.get(status) or status_line(status))
+                        + (_CRLF.join(map(JOIN_FIELD, headers)) + HEAD_ENDS[codec_lines] if headers
+                           else BARE_HEAD_ENDS[codec_lines]))
         return close
 
     def send_body(self, data: bytes) -> None:

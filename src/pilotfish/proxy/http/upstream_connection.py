@@ -16,7 +16,7 @@ from ..common.output_batch import output_batch
 from . import tunnel
 from .flow_control import ReadPause
 from .http1_client import ExcessResponseError, Http1ClientCodec
-from .http1_encode import CHUNKED_END, encode_chunk, encode_last_chunk
+from .http1_encode import CHUNKED_END, HEAD_ENDS, JOIN_FIELD, TE_CHUNKED, encode_chunk, encode_fields, encode_last_chunk
 from .http1_server import HttpParserError, HttpParserUpgrade
 from ..common.stream_states import WAITING
 
@@ -24,9 +24,8 @@ if TYPE_CHECKING:
     from ..upstream.circuit_breaker import ResourceManager
     from ..upstream.pool import ConnectionPool
 
-_JOIN = b": ".join
 _CRLF = b"\r\n"
-_TE_CHUNKED = b"transfer-encoding: chunked"
+_HTTP11 = b" HTTP/1.1\r\n"
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -161,14 +160,19 @@ class UpstreamConnection(asyncio.Protocol):
         pass
 
     # codec.RequestSender
-    def send_head(self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], chunked: bool) -> None:
-        self.chunked = chunked
-        lines = list(map(_JOIN, headers))  # (no comprehension: on 3.11 that makes a function per call)
-        if chunked:
-            lines.append(_TE_CHUNKED)
-        lines.append(_CRLF)  # the last line's end and the empty line
-        # One join of the parts: bytes %-formatting costs several times as much on CPython 3.11.
-        self.write(b"".join((method, b" ", path, b" HTTP/1.1\r\n", _CRLF.join(lines))))
+    def send_head(self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], chunked: bool,
+                  end_stream: bool) -> None:
+        self.chunked = chunked  # (HTTP/1.1 needs no end for a request without a body: end_stream)
+        # http1_encode.encode_request_head and then write(), inlined (a request always has its
+        # host field): three calls less per request, ~1.2k instructions (request_path_instructions.py).
+        data = (b"".join((method, b" ", path, _HTTP11, _CRLF.join(map(JOIN_FIELD, headers)),
+                          HEAD_ENDS[TE_CHUNKED if chunked else 0])) if headers
+                else method + b" " + path + _HTTP11 + encode_fields(headers, TE_CHUNKED if chunked else 0))
+        self.stats.upstream_cx_tx_bytes_total += len(data)
+        out = self.out
+        if not out:
+            self.batch.add(self)
+        out.append(data)
 
     def send_body(self, data: bytes) -> None:
         self.write(encode_chunk(data) if self.chunked else data)

@@ -7,7 +7,6 @@ from math import floor  # (not int(): ~0.4k instructions less per call, histogra
 from ..http import tunnel
 from ..http.date_header import date_line
 from .local_reply import LocalReplyMixin
-from .route_table import header_value
 from ..http.config import APPEND_IF_ABSENT, OVERWRITE
 from ..common.stream_states import COMPLETE, RESPONDING
 
@@ -43,13 +42,14 @@ class ResponseMixin(LocalReplyMixin):
         else:
             # The codec's list is this response's: headers are added to it in place.
             t = hcm.server_transformation
+            codec = self.upstream.codec  # type: ignore[union-attr]
             if t == OVERWRITE:
-                if header_value(headers, b"server") is not None:
+                if codec.has_server:
                     headers = [h for h in headers if h[0] != b"server"]
                 headers.append((b"server", hcm.server_name))
-            elif t == APPEND_IF_ABSENT and header_value(headers, b"server") is None:
+            elif t == APPEND_IF_ABSENT and not codec.has_server:
                 headers.append((b"server", hcm.server_name))
-            if not self.upstream.codec.has_date:  # type: ignore[union-attr]
+            if not codec.has_date:
                 headers.append(date_line.header)
             if not hcm.suppress_envoy_headers:
                 ms = self.service_time = floor((conn.loop.time() - (self.complete_at or self.start)) * 1000)

@@ -164,8 +164,9 @@ class Stream(ResponseMixin, RequestHeadMixin):
             self.conn.stream_done(self)
             return
         up = self.upstream
-        if up is not None:
-            up.send_end(self.head.trailers)  # (else sent with the head when the connection comes)
+        head = self.head
+        if up is not None and (head.chunked or head.content_length):  # (else it ended with the head)
+            up.send_end(head.trailers)  # (else sent when the connection comes)
         if self.shadows is not None:
             shadow.end(self.shadows)
         conn = self.conn
@@ -213,7 +214,9 @@ class Stream(ResponseMixin, RequestHeadMixin):
         self.upstream = up
         self.reused = reused
         head = self.head
-        up.send_head(head.method, self.upstream_path, self.upstream_headers, head.chunked)
+        # A request without a body (RFC 9112 §6.3: no Content-Length, not chunked) ends with its head.
+        end_stream = not (head.chunked or head.content_length)
+        up.send_head(head.method, self.upstream_path, self.upstream_headers, head.chunked, end_stream)
         pending = self.pending
         if pending:
             self.pending = None
@@ -229,7 +232,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
             self.replay = []
         elif self.replay is not None:
             self.replay = None
-        if self.req is COMPLETE:
+        if self.req is COMPLETE and not end_stream:
             up.send_end(head.trailers)
         if self.conn.write_paused:
             up.reads.set(CLIENT_FULL, True)
