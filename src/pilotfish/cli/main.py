@@ -14,7 +14,9 @@ class _LazyGroup(click.Group):
     """Imports a subcommand's module when the subcommand is looked up, so ``pilotfish proxy``
     does not load the config models (pydantic, ~10 MB of RSS) that only validate/analyze use."""
 
-    LAZY = {"validate": "config_commands", "analyze": "config_commands", "proxy": "proxy_command"}
+    LAZY = {"validate": "config_commands", "analyze": "config_commands", "proxy": "proxy_command",
+            "istiod": "istiod_command", "proxy-status": "proxy_status_command",
+            "proxy-config": "proxy_config_command"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
@@ -22,7 +24,7 @@ class _LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.LAZY and name not in self.commands:
             module = importlib.import_module(f"{__package__}.{self.LAZY[name]}")
-            self.add_command(getattr(module, name), name)
+            self.add_command(getattr(module, name.replace("-", "_")), name)
         return super().get_command(ctx, name)
 
 

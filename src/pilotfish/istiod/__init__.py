@@ -1,0 +1,1 @@
+"""The control-plane process: config and registry in, xDS out (istiod)."""

@@ -1,0 +1,122 @@
+"""EDS: a ClusterLoadAssignment per requested ``outbound|PORT|SUBSET|HOST`` cluster (Istio's
+EndpointBuilder): the service's endpoints, narrowed to the subset's labels, grouped by locality,
+with priorities or weights relative to the asking proxy.
+
+Every requested name gets an answer, empty when no such service or subset exists: a client waits
+for each name it subscribed to (grpcio's does-not-exist timer costs 15 s).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+
+from envoy.config.core.v3 import health_check_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+
+from ..config.models.destinationrule import TrafficPolicy
+from ..config.selectors import labels_match
+from ..registry.model import Endpoint, Port, Service
+from . import locality
+from .cluster_policy import MeshDefaults, cluster_policy, find_subset, mesh_defaults
+from .naming import OUTBOUND, parse_cluster_name
+from .proxy import Proxy
+from .push_context import PushContext
+
+
+def build_endpoints(push: PushContext, proxy: Proxy, names: Iterable[str]) -> list[endpoint_pb2.ClusterLoadAssignment]:
+    defaults = mesh_defaults(push.mesh)
+    return [load_assignment(push, proxy, name, defaults) for name in sorted(set(names))]
+
+
+def load_assignment(push: PushContext, proxy: Proxy, name: str,
+                    defaults: MeshDefaults | None = None) -> endpoint_pb2.ClusterLoadAssignment:
+    """The endpoints of cluster ``name`` as ``proxy`` should see them."""
+    empty = endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
+    parsed = parse_cluster_name(name)
+    if parsed is None or parsed[0] != OUTBOUND:
+        return empty
+    _, number, subset, host = parsed
+    service = push.service(host, proxy.namespace)
+    port = service.port(number) if service is not None else None
+    if service is None or port is None:
+        return empty
+    rule = push.destination_rule(proxy.namespace, service)
+    labels = None
+    if subset:
+        found = find_subset(rule, subset)
+        if found is None:
+            return empty
+        labels = found.labels
+    endpoints = [ep for ep in subset_endpoints(push, service, labels) if _is_ip(ep.address)]
+    cla, groups = assignment_for(name, port, endpoints)
+    defaults = defaults or mesh_defaults(push.mesh)
+    policy = cluster_policy(rule, number, subset, defaults)
+    apply_locality(cla, groups, proxy, policy, defaults)
+    return cla
+
+
+def subset_endpoints(push: PushContext, service: Service, labels: dict[str, str] | None) -> list[Endpoint]:
+    """The service's endpoints whose labels the subset selects (all, without a subset). Every
+    endpoint serves every service port (a port it does not name maps to the same number)."""
+    return [ep for ep in push.registry.endpoints_of(service) if labels_match(labels, ep.labels)]
+
+
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def lb_endpoint(ep: Endpoint, port: Port) -> endpoint_components_pb2.LbEndpoint:
+    out = endpoint_components_pb2.LbEndpoint(
+        health_status=health_check_pb2.HEALTHY if ep.healthy else health_check_pb2.UNHEALTHY)
+    sa = out.endpoint.address.socket_address
+    sa.address = ep.address
+    sa.port_value = ep.port_for(port)
+    out.load_balancing_weight.value = max(1, ep.weight)
+    # Istio's endpoint metadata (istio.workload, envoy.transport_socket_match tlsMode) feeds
+    # telemetry and mTLS, neither of which our proxy reads from endpoints: left out.
+    return out
+
+
+def assignment_for(name: str, port: Port, endpoints: Sequence[Endpoint]
+                   ) -> tuple[endpoint_pb2.ClusterLoadAssignment, list[locality.Group]]:
+    """A ClusterLoadAssignment with one LocalityLbEndpoints per locality (sorted by its label),
+    each weighted by the sum of its endpoints' weights (grpc's client ignores unweighted
+    localities), and the endpoints behind each group."""
+    by_locality: dict[str, list[Endpoint]] = {}
+    for ep in endpoints:
+        by_locality.setdefault(ep.locality.label, []).append(ep)
+    cla = endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
+    groups: list[locality.Group] = []
+    for label in sorted(by_locality):
+        members = by_locality[label]
+        group = cla.endpoints.add()
+        loc = members[0].locality
+        if label:
+            group.locality.region, group.locality.zone, group.locality.sub_zone = loc.region, loc.zone, loc.subzone
+        for ep in members:
+            group.lb_endpoints.append(lb_endpoint(ep, port))
+        group.load_balancing_weight.value = min(locality_weight(members), 4_294_967_295)
+        groups.append((group, members))
+    return cla, groups
+
+
+def locality_weight(endpoints: Sequence[Endpoint]) -> int:
+    return sum(max(1, ep.weight) for ep in endpoints)
+
+
+def apply_locality(cla: endpoint_pb2.ClusterLoadAssignment, groups: Sequence[locality.Group], proxy: Proxy,
+                   policy: TrafficPolicy | None, defaults: MeshDefaults) -> None:
+    """Locality failover or weights for ``proxy`` when a locality setting applies (failover only
+    with outlier detection)."""
+    lb = policy.load_balancer if policy is not None else None
+    setting = locality.effective_setting(defaults.locality_lb_setting, lb)
+    if setting is None:
+        return
+    failover = policy is not None and policy.outlier_detection is not None
+    labels = locality.topology_labels(proxy.labels, proxy.locality)
+    locality.apply(cla, groups, proxy.locality, labels, setting, failover)

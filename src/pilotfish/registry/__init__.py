@@ -1,0 +1,1 @@
+"""The service registry: services and their endpoints, merged from every source into one snapshot."""
