@@ -119,10 +119,14 @@ spec:
 
 
 def gateway_bootstrap(xds_port: int) -> dict[str, object]:
+    return proxy_bootstrap(xds_port, "router~127.0.0.1~ingress-1.istio-system~istio-system.svc.cluster.local",
+                           {"NAMESPACE": "istio-system", "LABELS": {"istio": "ingressgateway"}})
+
+
+def proxy_bootstrap(xds_port: int, node_id: str, metadata: dict[str, object]) -> dict[str, object]:
+    """A plain Envoy v3 bootstrap: this node, its admin on a free port, ADS to istiod."""
     return {
-        "node": {"id": "router~127.0.0.1~ingress-1.istio-system~istio-system.svc.cluster.local",
-                 "cluster": "istio-ingressgateway.istio-system",
-                 "metadata": {"NAMESPACE": "istio-system", "LABELS": {"istio": "ingressgateway"}}},
+        "node": {"id": node_id, "cluster": node_id.split("~")[2], "metadata": metadata},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "dynamic_resources": {
             "ads_config": {"api_type": "GRPC", "transport_api_version": "V3",
