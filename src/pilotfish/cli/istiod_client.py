@@ -22,17 +22,41 @@ token_option = click.option(
 
 def get_json(base: str, path: str, token: str | None = None) -> Any:
     """GET ``path`` from istiod as JSON, or exit with a message naming what failed."""
-    request = urllib.request.Request(base.rstrip("/") + path)
+    status, data = call(base, "GET", path, token=token)
+    if status >= 400:
+        click.echo(f"error: istiod at {base} answered {status}: {_text(data)}", err=True)
+        sys.exit(1)
+    return data
+
+
+def call(base: str, method: str, path: str, body: bytes | None = None, token: str | None = None) -> tuple[int, Any]:
+    """(status, JSON body or text) of one API request; exits when istiod cannot be reached."""
+    request = urllib.request.Request(base.rstrip("/") + path, data=body, method=method)
     if token:
         request.add_header("authorization", f"Bearer {token}")
+    if body is not None:
+        request.add_header("content-type", "application/yaml")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, _decode(response.read())
     except urllib.error.HTTPError as exc:
-        body = exc.read().decode(errors="replace").strip()
-        click.echo(f"error: istiod at {base} answered {exc.code}: {body}", err=True)
-        sys.exit(1)
+        return exc.code, _decode(exc.read())
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         click.echo(f"error: cannot reach istiod at {base}: {reason}", err=True)
         sys.exit(1)
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace").strip()
+
+
+def _text(data: Any) -> str:
+    if isinstance(data, dict) and "errors" in data:
+        return "; ".join(map(str, data["errors"]))
+    if isinstance(data, dict) and "error" in data:
+        return str(data["error"])
+    return str(data)
