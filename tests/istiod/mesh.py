@@ -118,16 +118,16 @@ spec:
     }
 
 
-def gateway_bootstrap(xds_port: int) -> dict[str, object]:
+def gateway_bootstrap(xds_port: int, admin_port: int = 0) -> dict[str, object]:
     return proxy_bootstrap(xds_port, "router~127.0.0.1~ingress-1.istio-system~istio-system.svc.cluster.local",
-                           {"NAMESPACE": "istio-system", "LABELS": {"istio": "ingressgateway"}})
+                           {"NAMESPACE": "istio-system", "LABELS": {"istio": "ingressgateway"}}, admin_port)
 
 
-def proxy_bootstrap(xds_port: int, node_id: str, metadata: dict[str, object]) -> dict[str, object]:
-    """A plain Envoy v3 bootstrap: this node, its admin on a free port, ADS to istiod."""
+def proxy_bootstrap(xds_port: int, node_id: str, metadata: dict[str, object], admin_port: int = 0) -> dict[str, object]:
+    """A plain Envoy v3 bootstrap: this node, its admin (on ``admin_port``), ADS to istiod."""
     return {
         "node": {"id": node_id, "cluster": node_id.split("~")[2], "metadata": metadata},
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "dynamic_resources": {
             "ads_config": {"api_type": "GRPC", "transport_api_version": "V3",
                            "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}]},

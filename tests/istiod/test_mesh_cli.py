@@ -32,7 +32,8 @@ async def test_proxy_status_and_proxy_config_show_a_connected_gateway(tmp_path: 
     try:
         async with istiod(conf) as cp:
             api = f"http://127.0.0.1:{cp.http_port}"
-            with proxy_process(gateway_bootstrap(cp.xds_port), tmp_path):
+            admin = free_port()
+            with proxy_process(gateway_bootstrap(cp.xds_port, admin), tmp_path):
                 await eventually(lambda: _ok(gw), 20)
 
                 code, out = await run("proxy-status", "--istiod", api)
@@ -59,6 +60,13 @@ async def test_proxy_status_and_proxy_config_show_a_connected_gateway(tmp_path: 
                              for c in dump["dynamicEndpointConfigs"] for group in c["endpointConfig"]["endpoints"]
                              for lb in group["lbEndpoints"]}
                 assert {v1, v2} <= addresses
+
+                # The same, read from the proxy's own admin: what it holds, not what istiod would send.
+                code, out = await run("proxy-config", "cluster", "--admin", f"http://127.0.0.1:{admin}")
+                assert code == 0, out
+                rows = [line.split() for line in out.splitlines()[1:]]
+                assert ["web.internal", "8000", "v2", "outbound", "EDS", "-"] in rows
+                assert ["xds-grpc", "-", "-", "-", "STATIC", "-"] not in rows  # static: not an xDS cluster
 
                 code, out = await run("proxy-config", "cluster", "nobody.default", "--istiod", api)
                 assert code == 1 and "not connected" in out

@@ -26,6 +26,20 @@ def section(dump: dict[str, Any], name: str) -> dict[str, Any]:
     return {}
 
 
+def camel_keys(data: Any) -> Any:
+    """JSON with proto field names (``dynamic_active_clusters``) as protobuf's JSON names."""
+    if isinstance(data, dict):
+        return {(k if k.startswith("@") else _camel(k)): camel_keys(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [camel_keys(v) for v in data]
+    return data
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
 # ---------------------------------------------------------------- clusters
 
 def cluster_rows(dump: dict[str, Any]) -> list[list[str]]:
@@ -156,15 +170,25 @@ _TABLES = {
 
 @click.command("proxy-config")
 @click.argument("what", type=click.Choice(["cluster", "listener", "route", "endpoint", "all"]))
-@click.argument("proxy")
+@click.argument("proxy", required=False)
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--admin", "admin_url", default=None, metavar="URL",
+              help="Read a proxy's own admin /config_dump (e.g. http://127.0.0.1:15000) instead of istiod.")
 @istiod_option
 @token_option
-def proxy_config(what: str, proxy: str, output: str, istiod_url: str, token: str | None) -> None:
-    """What istiod sends PROXY (pod.namespace or a full node id), as istioctl proxy-config shows it."""
+def proxy_config(what: str, proxy: str | None, output: str, admin_url: str | None, istiod_url: str,
+                 token: str | None) -> None:
+    """What istiod sends PROXY (pod.namespace or a full node id), or what a proxy holds (--admin),
+    as istioctl proxy-config shows it."""
     from urllib.parse import quote
 
-    dump = get_json(istiod_url, f"/debug/config_dump?proxyID={quote(proxy)}", token)
+    if admin_url is not None:
+        # The admin writes proto field names (snake_case); istiod's dump is protobuf's JSON names.
+        dump = camel_keys(get_json(admin_url, "/config_dump?include_eds", None))
+    elif proxy:
+        dump = get_json(istiod_url, f"/debug/config_dump?proxyID={quote(proxy)}", token)
+    else:
+        raise click.UsageError("give PROXY (read from istiod) or --admin URL (read from the proxy)")
     kinds = list(_TABLES) if what == "all" else [what]
     if output == "json":
         sections = [section(dump, _SECTIONS[k]) for k in kinds]

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# The predicate's message in the descriptor pool: /config_dump renders the routes that name it.
+from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2  # noqa: F401
+
 from ...xds.backoff import DEFAULT_BASE_MS
 from ..upstream.circuit_breaker import UNLIMITED, CircuitBreakerSettings, Thresholds
 from ..common.errors import ProxyConfigError
