@@ -49,7 +49,7 @@ async def test_proxy_status_and_proxy_config_show_a_connected_gateway(tmp_path: 
                 assert ["web.internal", "8000", "v2", "outbound", "EDS", "-"] in rows
 
                 code, out = await run("proxy-config", "route", GATEWAY_ID, "--istiod", api)
-                assert code == 0 and f"http.{gw}" in out and "web.example.com" in out
+                assert code == 0 and f"http.{gw}" in out and "web.example.com" in out and "web.default" in out
 
                 code, out = await run("proxy-config", "listener", GATEWAY_ID, "--istiod", api)
                 assert code == 0 and f"Route: http.{gw}" in out

@@ -58,6 +58,7 @@ class RouteContext:
 def http_routes(ctx: RouteContext, vs: Resource) -> list[rc.Route]:
     """The routes of ``vs`` for this proxy and port; empty when no rule applies."""
     out: list[rc.Route] = []
+    source = config_path(vs)
     for rule in flatten(ctx.push, vs):
         matches: list[HTTPMatchRequest | None] = list(rule.http.match or ()) or [None]
         catch_all = rule.http.match is None or not rule.http.match
@@ -65,6 +66,8 @@ def http_routes(ctx: RouteContext, vs: Resource) -> list[rc.Route]:
             route = translate_route(ctx, rule, match)
             if route is None:
                 continue
+            # Istio's route metadata: which VirtualService made it (proxy-config, x explain).
+            route.metadata.filter_metadata["istio"].fields["config"].string_value = source
             out.append(route)
             if is_catch_all(route):
                 catch_all = True
@@ -72,6 +75,11 @@ def http_routes(ctx: RouteContext, vs: Resource) -> list[rc.Route]:
         if catch_all:
             break
     return out
+
+
+def config_path(vs: Resource) -> str:
+    """``/apis/networking.istio.io/v1/namespaces/NS/virtual-service/NAME``, as Istio writes it."""
+    return f"/apis/networking.istio.io/v1/namespaces/{vs.namespace}/virtual-service/{vs.name}"
 
 
 def flatten(push: PushContext, vs: Resource) -> Iterator[Rule]:

@@ -34,6 +34,25 @@ def test_header_range_and_missing_as_empty() -> None:
     assert select_route(t, head(b"/", [(b"x-n", b"10")]), b"h").name == "e"
 
 
+def test_header_matchers_see_the_pseudo_headers_as_envoys_do() -> None:
+    """Istio turns a VirtualService ``method`` match into a ``:method`` header matcher."""
+    t = table([{"name": "post", "match": {"prefix": "/", "headers": [{"name": ":method", "string_match": {"exact": "POST"}}]},
+                "direct_response": {"status": 200}},
+               {"name": "api", "match": {"prefix": "/", "headers": [{"name": ":path", "string_match": {"prefix": "/api"}},
+                                                                      {"name": ":scheme", "string_match": {"exact": "http"}}]},
+                "direct_response": {"status": 200}},
+               {"name": "rest", "match": {"prefix": "/"}, "direct_response": {"status": 200}}])
+    post = head(b"/x")
+    post.method = b"POST"
+    get = head(b"/x")
+    get.method = b"GET"
+    assert select_route(t, post, b"h").name == "post"
+    assert select_route(t, get, b"h").name == "rest"
+    api = head(b"/api/v1")
+    api.method = b"GET"
+    assert select_route(t, api, b"h").name == "api"
+
+
 def test_weighted_pick_matches_weights() -> None:
     t = table([{"match": {"prefix": "/"}, "route": {"weighted_clusters": {"clusters": [
         {"name": "a", "weight": 1}, {"name": "b", "weight": 3}]}}}], [cluster("a", 1), cluster("b", 2)])

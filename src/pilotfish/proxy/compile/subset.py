@@ -186,7 +186,8 @@ FIELDS: dict[str, dict[str, str]] = {
     },
     _R + "Route": {
         "name": OK, "match": OK, "route": OK, "redirect": OK, "direct_response": OK,
-        "metadata": WARN, "decorator": WARN, **_HEADER_MUTATIONS, "per_request_buffer_limit_bytes": OK,
+        # metadata: read by filters; none here reads a route's, and Istio tags every route with it
+        "metadata": OK, "decorator": WARN, **_HEADER_MUTATIONS, "per_request_buffer_limit_bytes": OK,
         "typed_per_filter_config": "per_filter_config",
     },
     _R + "RouteMatch": {

@@ -165,7 +165,7 @@ class DirectAction:
 class Route:
     __slots__ = ("name", "kind", "value", "case_sensitive", "regex", "headers", "query",
                  "action_kind", "action", "request_mutations", "response_mutations", "vhost",
-                 "simple_prefix", "edits_request", "typed_per_filter")
+                 "simple_prefix", "edits_request", "typed_per_filter", "pseudo")
 
     def __init__(self, name: str, kind: int, value: bytes, case_sensitive: bool, regex: object,
                  headers: tuple[HeaderMatcher, ...], query: tuple[QueryMatcher, ...],
@@ -190,6 +190,9 @@ class Route:
         # tests it inline. None: call ``matches``.
         self.simple_prefix = (self.value if kind == PREFIX and case_sensitive and not headers and not query
                               else None)
+        # Whether a header matcher names :method, :path or :scheme, which the head's header list
+        # does not carry (routing.request_headers adds them for such a route only).
+        self.pseudo = any(isinstance(h, HeaderMatcher) and h.name.startswith(b":") for h in headers)
         # Whether forwarding needs the request headers as an editable list.
         self.edits_request = bool(request_mutations) or (
             isinstance(action, ForwardAction) and (action.host_rewrite is not None or action.auto_host_rewrite))

@@ -25,9 +25,16 @@ def select_route(table: RouteTable, head: RequestHead, authority: bytes) -> Rout
         if prefix is not None:
             if path.startswith(prefix):
                 return route
-        elif route.matches(path, head.path_only, head.headers, head.query):
+        elif route.matches(path, head.path_only, request_headers(head) if route.pseudo else head.headers,
+                           head.query):
             return route
     return None
+
+
+def request_headers(head: RequestHead) -> list[tuple[bytes, bytes]]:
+    """The head's headers with the pseudo-headers Envoy's header matchers see (``:authority``
+    is matched as ``host``, which the list carries)."""
+    return [(b":method", head.method), (b":path", head.path), (b":scheme", b"http"), *head.headers]
 
 
 def pick_weighted(action: ForwardAction, rng: random.Random) -> WeightedEntry:

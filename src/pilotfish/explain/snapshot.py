@@ -1,0 +1,177 @@
+"""One proxy's configuration as Envoy messages (listeners, route configurations, clusters,
+endpoints by name), whatever it came from: an Envoy admin ConfigDump (istiod's
+/debug/config_dump, a proxy's /config_dump) or Pilot's translation run here."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import json_format, symbol_database
+
+from .errors import ExplainError
+
+_BASE_MODULES = (
+    "envoy.admin.v3.config_dump_pb2",
+    "envoy.admin.v3.config_dump_shared_pb2",
+    "envoy.config.listener.v3.listener_pb2",
+    "envoy.config.route.v3.route_pb2",
+    "envoy.config.cluster.v3.cluster_pb2",
+    "envoy.config.endpoint.v3.endpoint_pb2",
+    "envoy.config.bootstrap.v3.bootstrap_pb2",
+    "envoy.extensions.filters.network.http_connection_manager.v3.http_connection_manager_pb2",
+    "envoy.extensions.filters.network.tcp_proxy.v3.tcp_proxy_pb2",
+)
+
+
+@dataclass
+class ProxySnapshot:
+    """``node_id`` and ``node_metadata`` when the source knows them (they say whether the proxy
+    is a gateway and how a sidecar intercepts); ``source`` names where the config came from."""
+
+    listeners: dict[str, Any] = field(default_factory=dict)
+    routes: dict[str, Any] = field(default_factory=dict)
+    clusters: dict[str, Any] = field(default_factory=dict)
+    endpoints: dict[str, Any] = field(default_factory=dict)  # ClusterLoadAssignment by cluster_name
+    node_id: str = ""
+    node_metadata: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+    # Service addresses the source knows (host → VIPs or endpoint IPs), for a default --address.
+    service_addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def is_gateway(self) -> bool:
+        return self.node_id.startswith("router~")
+
+    def load_assignment(self, cluster: Any) -> Any | None:
+        """The cluster's endpoints: its EDS set, else its inline load_assignment."""
+        if cluster.HasField("eds_cluster_config") or cluster.type == cluster.EDS:
+            return self.endpoints.get(cluster.eds_cluster_config.service_name or cluster.name)
+        if cluster.HasField("load_assignment"):
+            return cluster.load_assignment
+        return None
+
+
+def _import_type(type_name: str) -> None:
+    """Register ``type_name``'s descriptor (an ``@type`` in the dump) by importing its package."""
+    pool = symbol_database.Default().pool
+    try:
+        pool.FindMessageTypeByName(type_name)
+        return
+    except KeyError:
+        pass
+    package = type_name.rsplit(".", 1)[0]
+    try:
+        pkg = importlib.import_module(package)
+    except (ImportError, TypeError, ValueError):
+        return  # json_format names the unknown type
+    for info in pkgutil.iter_modules(getattr(pkg, "__path__", [])):
+        if info.name.endswith("_pb2"):
+            importlib.import_module(f"{package}.{info.name}")
+
+
+def _type_names(doc: Any) -> Iterator[str]:
+    if isinstance(doc, dict):
+        t = doc.get("@type")
+        if isinstance(t, str):
+            yield t.rsplit("/", 1)[-1]
+        for v in doc.values():
+            yield from _type_names(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from _type_names(v)
+
+
+def parse_config_dump(doc: Any, source: str) -> Any:
+    """A JSON ConfigDump (as text or already decoded) → the ConfigDump message."""
+    for mod in _BASE_MODULES:
+        importlib.import_module(mod)
+    if isinstance(doc, (str, bytes)):
+        try:
+            doc = json.loads(doc)
+        except ValueError as exc:
+            raise ExplainError(f"{source}: not JSON: {exc}") from exc
+    for name in set(_type_names(doc)):
+        _import_type(name)
+    from envoy.admin.v3 import config_dump_pb2
+
+    dump = config_dump_pb2.ConfigDump()
+    try:
+        json_format.ParseDict(doc, dump, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise ExplainError(f"{source}: not an Envoy config dump: {exc}") from exc
+    return dump
+
+
+def snapshot_of_dump(dump: Any, source: str, node_id: str = "") -> ProxySnapshot:
+    """The resources in force in a ConfigDump: static and dynamic active ones (warming ones are
+    not serving yet), and the bootstrap's node."""
+    from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2 as shared
+
+    snap = ProxySnapshot(node_id=node_id, source=source)
+    for item in dump.configs:
+        if item.Is(config_dump_pb2.BootstrapConfigDump.DESCRIPTOR):
+            b = config_dump_pb2.BootstrapConfigDump()
+            item.Unpack(b)
+            node = b.bootstrap.node
+            snap.node_id = snap.node_id or node.id
+            if node.HasField("metadata"):
+                snap.node_metadata = json_format.MessageToDict(node.metadata)
+            for lst in b.bootstrap.static_resources.listeners:
+                snap.listeners.setdefault(lst.name or _address_name(lst), lst)
+            for c in b.bootstrap.static_resources.clusters:
+                snap.clusters.setdefault(c.name, c)
+        elif item.Is(shared.ListenersConfigDump.DESCRIPTOR):
+            ld = shared.ListenersConfigDump()
+            item.Unpack(ld)
+            for sl in ld.static_listeners:
+                _add(snap.listeners, sl.listener, "Listener", lambda m: m.name or _address_name(m))
+            for dl in ld.dynamic_listeners:
+                if dl.HasField("active_state"):
+                    _add(snap.listeners, dl.active_state.listener, "Listener", lambda m: m.name)
+        elif item.Is(shared.RoutesConfigDump.DESCRIPTOR):
+            rd = shared.RoutesConfigDump()
+            item.Unpack(rd)
+            for sr in rd.static_route_configs:
+                _add(snap.routes, sr.route_config, "RouteConfiguration", lambda m: m.name)
+            for dr in rd.dynamic_route_configs:
+                _add(snap.routes, dr.route_config, "RouteConfiguration", lambda m: m.name)
+        elif item.Is(shared.ClustersConfigDump.DESCRIPTOR):
+            cd = shared.ClustersConfigDump()
+            item.Unpack(cd)
+            for sc in cd.static_clusters:
+                _add(snap.clusters, sc.cluster, "Cluster", lambda m: m.name)
+            for dc in cd.dynamic_active_clusters:
+                _add(snap.clusters, dc.cluster, "Cluster", lambda m: m.name)
+        elif item.Is(shared.EndpointsConfigDump.DESCRIPTOR):
+            ed = shared.EndpointsConfigDump()
+            item.Unpack(ed)
+            for se in ed.static_endpoint_configs:
+                _add(snap.endpoints, se.endpoint_config, "ClusterLoadAssignment", lambda m: m.cluster_name)
+            for de in ed.dynamic_endpoint_configs:
+                _add(snap.endpoints, de.endpoint_config, "ClusterLoadAssignment", lambda m: m.cluster_name)
+    if not snap.listeners:
+        raise ExplainError(f"{source}: the config dump holds no listeners")
+    return snap
+
+
+def _add(into: dict[str, Any], packed: Any, kind: str, name_of: Any) -> None:
+    from envoy.config.cluster.v3 import cluster_pb2
+    from envoy.config.endpoint.v3 import endpoint_pb2
+    from envoy.config.listener.v3 import listener_pb2
+    from envoy.config.route.v3 import route_pb2
+
+    cls = {"Listener": listener_pb2.Listener, "RouteConfiguration": route_pb2.RouteConfiguration,
+           "Cluster": cluster_pb2.Cluster, "ClusterLoadAssignment": endpoint_pb2.ClusterLoadAssignment}[kind]
+    msg = cls()
+    if packed.Unpack(msg):
+        into.setdefault(name_of(msg), msg)
+
+
+def _address_name(lst: Any) -> str:
+    sa = lst.address.socket_address
+    return f"{sa.address}_{sa.port_value}"
