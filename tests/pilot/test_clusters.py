@@ -189,3 +189,12 @@ def test_our_proxy_accepts_every_generated_cluster():
             result = CheckResult()
             check_message(c, c.name, result)
             compile_cluster(c, c.name)
+
+
+def test_proxyless_grpc_clients_get_round_robin_unless_hashing():
+    """grpcio supports round robin and ring hash, not the mesh's LEAST_REQUEST (Istio's grpcgen)."""
+    grpc = proxy_from_node("sidecar~10.9.9.8~client.default~default.svc.cluster.local",
+                           {"NAMESPACE": "default", "GENERATOR": "grpc"})
+    out = by_name(push_with(), grpc)
+    assert out["outbound|9080||reviews.default.svc.cluster.local"].lb_policy == Cluster.ROUND_ROBIN
+    assert by_name(push_with(), sidecar())["outbound|9080||reviews.default.svc.cluster.local"].lb_policy == Cluster.LEAST_REQUEST

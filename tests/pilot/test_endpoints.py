@@ -97,3 +97,11 @@ def test_our_proxy_accepts_the_assignment():
     cla = one(f"outbound|9080||{HOST}")
     check_message(cla, "cla", CheckResult())
     compile_load_assignment(cla, "cla", "EDS")
+
+
+def test_a_group_without_a_locality_still_carries_the_field():
+    """grpcio refuses a LocalityLbEndpoints without ``locality``; Istio always sets it."""
+    push = PushContext(registry=RegistrySnapshot(services=(REVIEWS,), endpoints={(HOST, "default"): (
+        Endpoint("10.0.0.7", labels={"version": "v1"}),)}))
+    (group,) = one(f"outbound|9080||{HOST}", push).endpoints
+    assert group.HasField("locality") and group.locality.region == ""

@@ -117,6 +117,8 @@ def _outbound_cluster(push: PushContext, proxy: Proxy, service: Service, port: P
         c.load_assignment.CopyFrom(cla)
         _dns_settings(c, proxy, defaults)
     apply_traffic_policy(c, policy, defaults)
+    if proxy.generator == "grpc" and c.lb_policy != Cluster.RING_HASH:
+        c.lb_policy = Cluster.ROUND_ROBIN  # grpcgen's default; grpcio rejects LEAST_REQUEST
     if c.type == Cluster.EDS:
         eds = c.eds_cluster_config
         eds.service_name = name

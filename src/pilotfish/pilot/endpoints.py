@@ -96,6 +96,7 @@ def assignment_for(name: str, port: Port, endpoints: Sequence[Endpoint]
         members = by_locality[label]
         group = cla.endpoints.add()
         loc = members[0].locality
+        group.locality.SetInParent()  # present even when empty: grpcio rejects a group without one
         if label:
             group.locality.region, group.locality.zone, group.locality.sub_zone = loc.region, loc.zone, loc.subzone
         for ep in members:
