@@ -60,6 +60,18 @@ def test_absolute_form() -> None:
     assert r.events[0][2:4] == (b"/?q=1", b"reviews:9080")
 
 
+@pytest.mark.parametrize("raw", [
+    b"CONNECT https://example.com:443 HTTP/1.1\r\nhost: example.com\r\n\r\n",  # RFC 9112 3.2.3: authority-form only
+    b"CONNECT https:// HTTP/1.1\r\ncontent-length: 2\r\n\r\nab",
+    b"CONNECT example.com:443 HTTP/1.1\r\nhost: example.com\r\ncontent-length: 2\r\n\r\nab",  # RFC 9110 9.3.6
+])
+def test_connect_takes_an_authority_form_target_and_no_content(raw: bytes) -> None:
+    r = Recorder()
+    with pytest.raises(ProtocolError) as info:
+        Http1ServerCodec(r).feed(raw)
+    assert info.value.status == 400 and r.events == []
+
+
 def test_header_limit_is_431() -> None:
     codec = Http1ServerCodec(Recorder(), max_header_bytes=100)
     with pytest.raises(ProtocolError) as info:

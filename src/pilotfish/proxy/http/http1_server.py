@@ -288,7 +288,16 @@ class Http1ServerCodec:
     @staticmethod
     def _other_target(head: RequestHead, url: bytes) -> None:
         """Absolute-form, asterisk-form (OPTIONS *) and authority-form (CONNECT) targets."""
-        if url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
+        if head.method == b"CONNECT":
+            # RFC 9112 §3.2.3: a CONNECT's target is authority-form only; RFC 9110 §9.3.6: it has
+            # no content (the bytes after the head are tunnel payload).
+            if head.content_length:
+                raise ProtocolError("malformed request: CONNECT with content")
+            if b"/" in url:
+                raise ProtocolError("invalid request target")
+            head.upgrade = True
+            head.authority = url
+        elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
             rest = url[url.index(b"//") + 2:]
             i = rest.find(b"/")
             j = rest.find(b"?")
@@ -302,11 +311,6 @@ class Http1ServerCodec:
             head.set_path(path)
         elif url == b"*" and head.method == b"OPTIONS":
             head.set_path(b"*")
-        elif head.method == b"CONNECT":
-            if head.content_length:  # RFC 9110 §9.3.6: no content; the bytes after it are tunnel payload
-                raise ProtocolError("malformed request: CONNECT with content")
-            head.upgrade = True
-            head.authority = url
         else:
             raise ProtocolError("invalid request target")
 
