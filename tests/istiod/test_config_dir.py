@@ -89,3 +89,22 @@ def test_the_same_object_in_two_files_is_taken_once(tmp_path: Path) -> None:
     c = ConfigDir(tmp_path)
     c.load_all()
     assert subsets(c) == ["v1"] and c.owner("VirtualService", "default", "reviews") == str(tmp_path / "a.yaml")
+
+
+def test_the_kinds_an_edit_changes_are_noted_for_a_narrower_push(tmp_path: Path) -> None:
+    from pilotfish.istiod.server import types_for
+    from pilotfish.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
+
+    path = tmp_path / "both.yaml"
+    path.write_text(VS.format(subset="v1", weight=100) + "---\n" + DR)
+    c = ConfigDir(tmp_path)
+    c.load_all()
+    c.changed_kinds.clear()
+    path.write_text(VS.format(subset="v2", weight=100) + "---\n" + DR)
+    assert c.reload({str(path)}) and c.changed_kinds == {"VirtualService"}
+    assert types_for(c.changed_kinds) == {LISTENER, ROUTE}
+    assert types_for({"DestinationRule"}) == {CLUSTER, ENDPOINT, ROUTE}
+    assert types_for({"ServiceEntry"}) == {CLUSTER, ENDPOINT, LISTENER, ROUTE}
+    c.changed_kinds.clear()
+    path.unlink()
+    assert c.reload({str(path)}) and c.changed_kinds == {"VirtualService", "DestinationRule"}

@@ -50,6 +50,7 @@ class ConfigDir:
     root: Path
     files: dict[str, _File] = field(default_factory=dict)
     generation: int = 0  # bumped on every change taken
+    changed_kinds: set[str] = field(default_factory=set)  # kinds changed since the owner last took them
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -72,7 +73,9 @@ class ConfigDir:
         changed = False
         for path in sorted(set(paths)):
             if not os.path.exists(path):
-                if self.files.pop(path, None) is not None:
+                gone = self.files.pop(path, None)
+                if gone is not None:
+                    self.changed_kinds |= {r.kind for r in gone.resources}
                     changed = True
                     log.info("config file removed: %s", path)
                 continue
@@ -87,6 +90,7 @@ class ConfigDir:
                 continue
             entry.problem = None
             if resources != entry.resources:
+                self.changed_kinds |= _changed_kinds(entry.resources, resources)
                 entry.resources = resources
                 changed = True
         if changed:
@@ -118,6 +122,13 @@ class ConfigDir:
                 if r.kind == kind and r.namespace == namespace and r.name == name:
                     return path
         return None
+
+
+def _changed_kinds(before: tuple[Resource, ...], after: tuple[Resource, ...]) -> set[str]:
+    """The kinds of the objects a file's new version adds, removes or changes."""
+    old = {(r.kind, r.namespace, r.name): r for r in before}
+    new = {(r.kind, r.namespace, r.name): r for r in after}
+    return {key[0] for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
 
 
 def is_config_file(path: str) -> bool:

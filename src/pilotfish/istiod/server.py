@@ -25,6 +25,7 @@ from ..registry.build import build_registry
 from ..registry.model import Workload
 from ..xds.debounce import Debouncer
 from ..xds.server import AdsServer
+from ..xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from .api import IstiodApi
 from .config_dir import ConfigDir
 from .http_server import serve_http
@@ -33,6 +34,23 @@ log = logging.getLogger("pilotfish.istiod")
 
 #: Directory (inside the config directory) where resources applied through the API are kept.
 APPLIED_DIR = "applied"
+
+
+#: The xDS types a change of each config kind can alter; kinds not listed (the registry's
+#: Service, ServiceEntry, WorkloadEntry, Pod..., Sidecar, and any other) may alter all of them.
+_TYPES_OF_KIND = {
+    "VirtualService": {LISTENER, ROUTE},  # routes; listeners for TCP/TLS routes and gRPC API listeners
+    "DestinationRule": {CLUSTER, ENDPOINT, ROUTE},  # cluster policy, subsets, hash policies
+    "Gateway": {LISTENER, ROUTE},
+}
+_ALL_TYPES = {CLUSTER, ENDPOINT, LISTENER, ROUTE}
+
+
+def types_for(kinds: set[str]) -> set[str]:
+    out: set[str] = set()
+    for kind in kinds:
+        out |= _TYPES_OF_KIND.get(kind, _ALL_TYPES)
+    return out
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,7 @@ class Istiod:
         self._proxies: dict[str, Proxy] = {}
         self._nodes: dict[str, Any] = {}  # the Node message each connected proxy sent
         self._stopped = False
+        self._pending_types: set[str] | None = set()  # xDS types the next push regenerates (None: all)
 
     # ---------------------------------------------------------------- life
 
@@ -117,17 +136,27 @@ class Istiod:
         async for changes in awatch(self.config.root, debounce=50, step=20):
             paths = {path for _, path in changes}
             if self.config.reload(paths):
-                self.changed(f"files: {', '.join(sorted(Path(p).name for p in paths))}")
+                self.changed(f"files: {', '.join(sorted(Path(p).name for p in paths))}", self._take_kinds())
 
     def config_changed(self, paths: set[str]) -> bool:
         """Re-read ``paths`` now (the API wrote them); a push follows when anything changed."""
         changed = self.config.reload(paths)
         if changed:
-            self.changed("api")
+            self.changed("api", self._take_kinds())
         return changed
 
-    def changed(self, why: str) -> None:
+    def _take_kinds(self) -> set[str]:
+        kinds, self.config.changed_kinds = self.config.changed_kinds, set()
+        return kinds
+
+    def changed(self, why: str, kinds: set[str] | None = None) -> None:
+        """Schedule a push; ``kinds``: the config kinds that changed (None: the registry or
+        anything else that may change every type)."""
         log.info("config change (%s): push scheduled", why)
+        if kinds is None:
+            self._pending_types = None
+        elif self._pending_types is not None:
+            self._pending_types |= types_for(kinds)
         if self._debouncer is not None:
             self._debouncer.event()
 
@@ -139,8 +168,9 @@ class Istiod:
                                         version=str(self.version))
 
     def _push_now(self) -> None:
+        types, self._pending_types = self._pending_types, set()
         self._rebuild()
-        self.ads.push(str(self.version))
+        self.ads.push(str(self.version), types=types)
 
     # ---------------------------------------------------------------- the ADS server's generator
 
@@ -163,9 +193,10 @@ class Istiod:
                     name=proxy.workload_name, namespace=proxy.namespace, address=proxy.ip,
                     labels=dict(proxy.labels), service_account=proxy.service_account, locality=proxy.locality)
                 if not self._known_address(proxy.ip):
-                    # Its own inbound config depends on it: translate for it with it registered.
+                    # A new instance: its own inbound config depends on it (translate for it with
+                    # it registered), and other proxies' endpoints change.
                     self._rebuild()
-                self.changed(f"workload {proxy.id} connected")
+                    self.changed(f"workload {proxy.id} connected")
         return proxy
 
     def _known_address(self, ip: str) -> bool:

@@ -32,28 +32,45 @@ def build_endpoints(push: PushContext, proxy: Proxy, names: Iterable[str]) -> li
 def load_assignment(push: PushContext, proxy: Proxy, name: str,
                     defaults: MeshDefaults | None = None) -> endpoint_pb2.ClusterLoadAssignment:
     """The endpoints of cluster ``name`` as ``proxy`` should see them."""
+    defaults = defaults or mesh_defaults(push.mesh)
+    # What depends only on the caller's namespace is made once per push and shared: every
+    # sidecar in a namespace asks for the same thousands of assignments.
+    key = ("eds", name, proxy.namespace)
+    base = push.generated.get(key)
+    if base is None:
+        base = push.generated[key] = _namespace_assignment(push, proxy.namespace, name, defaults)
+    cla, groups, policy = base
+    lb = policy.load_balancer if policy is not None else None
+    if not groups or locality.effective_setting(defaults.locality_lb_setting, lb) is None:
+        return cla  # the same for every proxy in the namespace (never modified once made)
+    mine = endpoint_pb2.ClusterLoadAssignment()
+    mine.CopyFrom(cla)
+    apply_locality(mine, [(mine.endpoints[i], members) for i, (_, members) in enumerate(groups)], proxy,
+                   policy, defaults)
+    return mine
+
+
+def _namespace_assignment(push: PushContext, namespace: str, name: str, defaults: MeshDefaults
+                          ) -> tuple[endpoint_pb2.ClusterLoadAssignment, list[locality.Group], TrafficPolicy | None]:
     empty = endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
     parsed = parse_cluster_name(name)
     if parsed is None or parsed[0] != OUTBOUND:
-        return empty
+        return empty, [], None
     _, number, subset, host = parsed
-    service = push.service(host, proxy.namespace)
+    service = push.service(host, namespace)
     port = service.port(number) if service is not None else None
     if service is None or port is None:
-        return empty
-    rule = push.destination_rule(proxy.namespace, service)
+        return empty, [], None
+    rule = push.destination_rule(namespace, service)
     labels = None
     if subset:
         found = find_subset(rule, subset)
         if found is None:
-            return empty
+            return empty, [], None
         labels = found.labels
     endpoints = [ep for ep in subset_endpoints(push, service, labels) if _is_ip(ep.address)]
     cla, groups = assignment_for(name, port, endpoints)
-    defaults = defaults or mesh_defaults(push.mesh)
-    policy = cluster_policy(rule, number, subset, defaults)
-    apply_locality(cla, groups, proxy, policy, defaults)
-    return cla
+    return cla, groups, cluster_policy(rule, number, subset, defaults)
 
 
 def subset_endpoints(push: PushContext, service: Service, labels: dict[str, str] | None) -> list[Endpoint]:

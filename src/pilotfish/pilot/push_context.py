@@ -2,15 +2,21 @@
 resources, the service registry and the mesh config, with the indexes and visibility rules
 (exportTo, Sidecar egress hosts, gateway binding, DestinationRule lookup) every generator shares.
 
-Built once per push; every proxy's translation reads it and nothing writes it.
+Built once per push; every proxy's translation reads it and nothing writes it. The indexes
+(resources by kind, services by hostname, Sidecars, DestinationRules and VirtualServices by
+namespace, host and gateway) are built on first use, and answers that depend only on a
+namespace (not on the whole proxy) are remembered: at a thousand services every proxy asks the
+same questions thousands of times, and a push asks them again for every proxy. The memo tables
+only ever gain entries equal to what the lookup would compute, so readers never see a change.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, TypeVar
 
 from ..config.base import Resource
 from ..config.host import Hostname, resolve_short_name
@@ -20,6 +26,28 @@ from ..registry.model import RegistrySnapshot, Service
 from .proxy import Proxy
 
 MESH_GATEWAY = "mesh"
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class _RuleHost:
+    """A DestinationRule without a workload selector and the host it names, resolved once."""
+
+    rule: Resource
+    host: Hostname
+    order: int  # its place in of_kind("DestinationRule")
+
+
+def _memo(table: dict[object, tuple[object, _T]], key: object, owner: object, compute: Callable[[], _T]) -> _T:
+    """``table[key]``, computed once; ``owner`` is the object the key names by ``id()``, checked
+    by identity so that a key is never taken for another object's."""
+    hit = table.get(key)
+    if hit is not None and hit[0] is owner:
+        return hit[1]
+    value = compute()
+    table[key] = (owner, value)
+    return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +76,12 @@ class PushContext:
     def root_namespace(self) -> str:
         return self.mesh.root_namespace
 
+    @cached_property
+    def generated(self) -> dict[object, Any]:
+        """Translation results shared by every proxy that would compute the same thing (an EDS
+        assignment per cluster and namespace): generators fill it, and never change an entry."""
+        return {}
+
     # ---------------------------------------------------------------- visibility
 
     @staticmethod
@@ -64,11 +98,13 @@ class PushContext:
         return self.visible(service.export_to, service.namespace, namespace)
 
     def config_visible(self, resource: Resource, namespace: str) -> bool:
-        spec = resource.spec
-        export_to = getattr(spec, "export_to", None)
-        default = {"VirtualService": self.mesh.default_virtual_service_export_to,
-                   "DestinationRule": self.mesh.default_destination_rule_export_to}.get(resource.kind)
-        return self.visible(export_to, resource.namespace, namespace, default)
+        export_to = getattr(resource.spec, "export_to", None)
+        return self.visible(export_to, resource.namespace, namespace, self._default_export_to.get(resource.kind))
+
+    @cached_property
+    def _default_export_to(self) -> Mapping[str, list[str] | None]:
+        return {"VirtualService": self.mesh.default_virtual_service_export_to,
+                "DestinationRule": self.mesh.default_destination_rule_export_to}
 
     # ---------------------------------------------------------------- sidecar scope
 
@@ -78,9 +114,7 @@ class PushContext:
         if proxy.is_gateway:
             return None
         default = None
-        for sc in self.of_kind("Sidecar"):
-            if sc.namespace != proxy.namespace:
-                continue
+        for sc in self._sidecars_by_namespace.get(proxy.namespace, ()):
             sel = sc.spec.workload_selector
             if sel is not None and sel.labels:
                 if labels_match(sel.labels, proxy.labels):
@@ -89,10 +123,17 @@ class PushContext:
                 default = sc
         if default is not None:
             return default
-        for sc in self.of_kind("Sidecar"):
-            if sc.namespace == self.root_namespace and not (sc.spec.workload_selector and sc.spec.workload_selector.labels):
+        for sc in self._sidecars_by_namespace.get(self.root_namespace, ()):
+            if not (sc.spec.workload_selector and sc.spec.workload_selector.labels):
                 return sc
         return None
+
+    @cached_property
+    def _sidecars_by_namespace(self) -> Mapping[str, list[Resource]]:
+        index: dict[str, list[Resource]] = defaultdict(list)
+        for sc in self.of_kind("Sidecar"):
+            index[sc.namespace].append(sc)
+        return index
 
     def egress_hosts(self, proxy: Proxy) -> list[tuple[str, str]] | None:
         """The Sidecar's egress ``namespace/host`` pairs for ``proxy`` (None: no Sidecar, all
@@ -123,19 +164,36 @@ class PushContext:
     def services_for(self, proxy: Proxy) -> list[Service]:
         """The services ``proxy`` can reach: exported to its namespace and, for a sidecar with a
         Sidecar resource, named by its egress hosts. Sorted by hostname, namespace."""
+        sidecar = None if proxy.is_gateway else self.sidecar_for(proxy)
+        key = (proxy.namespace, proxy.is_gateway, id(sidecar))
+        return list(_memo(self._services_for, key, sidecar, lambda: self._compute_services_for(proxy)))
+
+    def _compute_services_for(self, proxy: Proxy) -> list[Service]:
         pairs = None if proxy.is_gateway else self.egress_hosts(proxy)
         out = [s for s in self.registry.services if self.service_visible(s, proxy.namespace)
                and (pairs is None or self._egress_allows(pairs, s.namespace, s.hostname))]
         return sorted(out, key=lambda s: (s.hostname, s.namespace))
 
+    @cached_property
+    def _services_for(self) -> dict[object, tuple[object, list[Service]]]:
+        return {}
+
     def service(self, hostname: str, namespace: str) -> Service | None:
         """The service a caller in ``namespace`` means by ``hostname`` (a FQDN): its own
         namespace's declaration first, then any visible one."""
-        candidates = [s for s in self.registry.by_hostname(hostname) if self.service_visible(s, namespace)]
+        candidates = [s for s in self._services_by_host.get(hostname, ()) if self.service_visible(s, namespace)]
         for s in candidates:
             if s.namespace == namespace:
                 return s
         return candidates[0] if candidates else None
+
+    @cached_property
+    def _services_by_host(self) -> Mapping[str, list[Service]]:
+        """The registry's services by hostname, in registry order (as ``by_hostname`` lists them)."""
+        index: dict[str, list[Service]] = defaultdict(list)
+        for s in self.registry.services:
+            index[s.hostname].append(s)
+        return index
 
     def resolve(self, host: str, namespace: str) -> Hostname:
         return resolve_short_name(host, namespace, self.domain_suffix)
@@ -147,15 +205,34 @@ class PushContext:
         sidecars; ``ns/name`` for gateways). A VirtualService without ``gateways`` binds to mesh;
         a short gateway name means one in the VirtualService's namespace. Delegates (VirtualServices
         other VirtualServices name in ``delegate``) are not bound by themselves."""
-        wanted = set(gateways)
+        wanted = frozenset(gateways)
+        key = (proxy.namespace, wanted)
+        hit = self._virtual_services_for.get(key)
+        if hit is None:
+            orders: set[int] = set()
+            for g in wanted:
+                orders.update(self._vs_by_gateway.get(g, ()))
+            vss = self.of_kind("VirtualService")
+            hit = self._virtual_services_for[key] = [
+                vss[i] for i in sorted(orders) if self.config_visible(vss[i], proxy.namespace)]
+        return list(hit)
+
+    @cached_property
+    def _virtual_services_for(self) -> dict[tuple[str, frozenset[str]], list[Resource]]:
+        return {}
+
+    @cached_property
+    def _vs_by_gateway(self) -> Mapping[str, list[int]]:
+        """Gateway name -> the places (in of_kind order) of the VirtualServices bound to it,
+        delegates left out."""
+        index: dict[str, list[int]] = defaultdict(list)
         delegates = self.delegate_names
-        out = []
-        for vs in self.of_kind("VirtualService"):
-            if (vs.namespace, vs.name) in delegates or not self.config_visible(vs, proxy.namespace):
+        for i, vs in enumerate(self.of_kind("VirtualService")):
+            if (vs.namespace, vs.name) in delegates:
                 continue
-            if wanted & self.vs_gateways(vs):
-                out.append(vs)
-        return out
+            for g in self.vs_gateways(vs):
+                index[g].append(i)
+        return index
 
     def vs_gateways(self, vs: Resource) -> set[str]:
         names = vs.spec.gateways or [MESH_GATEWAY]
@@ -180,37 +257,76 @@ class PushContext:
         return frozenset(names)
 
     def delegate(self, namespace: str, name: str) -> Resource | None:
+        return self._vs_by_name.get((namespace, name))
+
+    @cached_property
+    def _vs_by_name(self) -> Mapping[tuple[str, str], Resource]:
+        index: dict[tuple[str, str], Resource] = {}
         for vs in self.of_kind("VirtualService"):
-            if vs.namespace == namespace and vs.name == name:
-                return vs
-        return None
+            index.setdefault((vs.namespace, vs.name), vs)
+        return index
 
     def vs_hosts(self, vs: Resource) -> list[Hostname]:
-        return [self.resolve(h, vs.namespace) for h in vs.spec.hosts or ()]
+        return list(_memo(self._vs_hosts, id(vs), vs,
+                          lambda: [self.resolve(h, vs.namespace) for h in vs.spec.hosts or ()]))
+
+    @cached_property
+    def _vs_hosts(self) -> dict[object, tuple[object, list[Hostname]]]:
+        return {}
 
     # ---------------------------------------------------------------- DestinationRules
 
     def destination_rule(self, proxy_namespace: str, service: Service) -> Resource | None:
         """Istio's lookup: the proxy's namespace, then the service's, then the root namespace;
-        within each, an exact host before the most specific wildcard. Only rules visible to the
-        proxy's namespace count."""
+        within each, an exact host before the most specific wildcard (the first in order among
+        equals). Only rules visible to the proxy's namespace count."""
+        key = (proxy_namespace, service.hostname, service.namespace)
+        if key in self._destination_rules:
+            return self._destination_rules[key]
+        found = None
         for ns in dict.fromkeys((proxy_namespace, service.namespace, self.root_namespace)):
-            best: Resource | None = None
-            best_host: str | None = None
-            for dr in self.of_kind("DestinationRule"):
-                if dr.namespace != ns or not self.config_visible(dr, proxy_namespace):
-                    continue
-                if not labels_match_selector(dr, None):
-                    continue
-                host = self.resolve(dr.spec.host or "", dr.namespace)
-                if not Hostname(service.hostname).subset_of(host):
-                    continue
-                if best_host is None or (not host.is_wildcard and Hostname(best_host).is_wildcard) or (
-                        host.is_wildcard and Hostname(best_host).is_wildcard and len(host) > len(best_host)):
-                    best, best_host = dr, host
-            if best is not None:
-                return best
-        return None
+            found = self._destination_rule_in(ns, proxy_namespace, service.hostname)
+            if found is not None:
+                break
+        self._destination_rules[key] = found
+        return found
+
+    def _destination_rule_in(self, namespace: str, viewer: str, hostname: str) -> Resource | None:
+        exact, wildcards = self._rules_by_namespace.get(namespace, ({}, []))
+        if not hostname.startswith("*"):
+            for rh in exact.get(hostname, ()):
+                if self.config_visible(rh.rule, viewer):
+                    return rh.rule
+        best: _RuleHost | None = None
+        for rh in wildcards:  # longest host first, then in order
+            if best is not None and len(rh.host) < len(best.host):
+                break
+            if Hostname(hostname).subset_of(rh.host) and self.config_visible(rh.rule, viewer):
+                if best is None or rh.order < best.order:
+                    best = rh
+        return best.rule if best is not None else None
+
+    @cached_property
+    def _destination_rules(self) -> dict[tuple[str, str, str], Resource | None]:
+        return {}
+
+    @cached_property
+    def _rules_by_namespace(self) -> Mapping[str, tuple[dict[str, list[_RuleHost]], list[_RuleHost]]]:
+        """Namespace -> (exact host -> rules in order, wildcard rules longest host first): the
+        rules without a workload selector, the only ones a lookup for any caller considers."""
+        index: dict[str, tuple[dict[str, list[_RuleHost]], list[_RuleHost]]] = {}
+        for i, dr in enumerate(self.of_kind("DestinationRule")):
+            if not labels_match_selector(dr, None):
+                continue
+            rh = _RuleHost(dr, self.resolve(dr.spec.host or "", dr.namespace), i)
+            exact, wildcards = index.setdefault(dr.namespace, ({}, []))
+            if rh.host.is_wildcard:
+                wildcards.append(rh)
+            else:
+                exact.setdefault(str(rh.host), []).append(rh)
+        for _, wildcards in index.values():
+            wildcards.sort(key=lambda rh: (-len(rh.host), rh.order))
+        return index
 
     # ---------------------------------------------------------------- Gateways
 

@@ -4,7 +4,7 @@ registry host binding of BuildSidecarVirtualHostWrapper)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from ..config.base import Resource
 from ..config.host import Hostname
@@ -62,33 +62,33 @@ def unique_services(push: PushContext, proxy: Proxy) -> list[Service]:
     return list(out.values())
 
 
-def _rank(vs_hosts: Sequence[Hostname], hostname: str) -> tuple[int, int] | None:
-    """How specifically a VirtualService's hosts name ``hostname``: exact first, then the
-    longest wildcard; None when they do not."""
-    best: tuple[int, int] | None = None
-    for h in vs_hosts:
-        if h == hostname:
-            return (0, 0)
-        if h.is_wildcard and Hostname(hostname).subset_of(h):
-            rank = (1, -len(h))
-            if best is None or rank < best:
-                best = rank
-    return best
-
-
 def bind_virtual_services(push: PushContext, vss: Iterable[Resource], services: Iterable[Service]) -> dict[str, Resource]:
     """hostname → the VirtualService whose routes serve it: an exact host beats a wildcard, a
-    longer wildcard a shorter one, and the first (oldest, then by name) wins ties."""
-    ranked = [(vs, push.vs_hosts(vs)) for vs in vss]
+    longer wildcard a shorter one, and the first (oldest, then by name) wins ties.
+
+    Exact hosts are looked up in a dict and only wildcard hosts are scanned per service: with a
+    thousand services and VirtualServices, comparing every pair was most of a sidecar's RDS time.
+    """
+    exact: dict[str, Resource] = {}
+    wildcards: list[tuple[int, int, Hostname, Resource]] = []  # (-length, order, host, vs)
+    for i, vs in enumerate(vss):
+        for h in push.vs_hosts(vs):
+            if h.is_wildcard:
+                wildcards.append((-len(h), i, h, vs))
+            else:
+                exact.setdefault(str(h), vs)
+    wildcards.sort(key=lambda w: (w[0], w[1]))  # longest first, then the first VirtualService
     out: dict[str, Resource] = {}
     for s in services:
-        best: tuple[tuple[int, int], int] | None = None
-        for i, (vs, hosts) in enumerate(ranked):
-            r = _rank(hosts, s.hostname)
-            if r is not None and (best is None or (r, i) < best):
-                best = (r, i)
-        if best is not None:
-            out[s.hostname] = ranked[best[1]][0]
+        vs = exact.get(s.hostname)
+        if vs is None:
+            name = Hostname(s.hostname)
+            for _, _, h, candidate in wildcards:
+                if name.subset_of(h):
+                    vs = candidate
+                    break
+        if vs is not None:
+            out[s.hostname] = vs
     return out
 
 

@@ -140,8 +140,13 @@ def outbound_config(push: PushContext, proxy: Proxy, port: int) -> route_pb2.Rou
     seen: set[str] = set()
     vhosts: list[rc.VirtualHost] = []
     all_hosts = [s.hostname for s in services]
+    bound_to: dict[int, list[Service]] = {}  # id(VirtualService) → its services on this port
+    for s in on_port:
+        owner = binding.get(s.hostname)
+        if owner is not None:
+            bound_to.setdefault(id(owner), []).append(s)
     for vs in vss:
-        bound = [s for s in on_port if binding.get(s.hostname) is vs]
+        bound = bound_to.get(id(vs), [])
         # a VirtualService for hosts outside the registry only (bookinfo.com) serves port 80
         if not bound and not (port == 80 and id(vs) not in owners):
             continue

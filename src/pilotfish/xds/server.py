@@ -123,7 +123,8 @@ class AdsServer:
         self._ids = itertools.count(1)
         self._nonces = itertools.count(1)
         self._nonce_prefix = secrets.token_hex(4)  # nonces of an earlier server never match
-        self._queued: dict[str, float] = {}  # connection id -> when its oldest waiting push began
+        # connection id -> (when its oldest waiting push began, the type URLs to regenerate or None: all)
+        self._queued: dict[str, tuple[float, frozenset[str] | None]] = {}
         self._pusher: asyncio.Task[None] | None = None
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -153,16 +154,24 @@ class AdsServer:
             await server.stop(grace)
 
     # ---- pushes -----------------------------------------------------------------------------
-    def push(self, version: str, affects: Callable[[Node], bool] | None = None) -> None:
+    def push(self, version: str, affects: Callable[[Node], bool] | None = None,
+             types: Iterable[str] | None = None) -> None:
         """A new config ``version``: regenerate for every connection (or those ``affects``
-        selects) and send what changed. Returns at once; ``flush()`` waits for the work."""
+        selects) and send what changed; ``types``: only these type URLs can have changed (None:
+        any). Returns at once; ``flush()`` waits for the work."""
         self.version = version
         now = self.clock()
+        wanted = None if types is None else frozenset(types)
         for conn_id, stream in self._streams.items():
             conn = stream.conn
             if conn is None or (affects is not None and not affects(conn.node)):
                 continue
-            self._queued.setdefault(conn_id, now)  # merged with a waiting push: keep its start
+            queued = self._queued.get(conn_id)
+            if queued is None:
+                self._queued[conn_id] = (now, wanted)
+            else:  # merged with a waiting push: keep its start, regenerate both pushes' types
+                started, before = queued
+                self._queued[conn_id] = (started, None if before is None or wanted is None else before | wanted)
         if self._queued and (self._pusher is None or self._pusher.done()):
             self._pusher = asyncio.get_running_loop().create_task(self._drain())
 
@@ -174,17 +183,17 @@ class AdsServer:
     async def _drain(self) -> None:
         while self._queued:
             conn_id = next(iter(self._queued))
-            started = self._queued.pop(conn_id)
+            started, types = self._queued.pop(conn_id)
             stream = self._streams.get(conn_id)
             if stream is not None and not stream.closed:
-                self._push_to(stream, started)
+                self._push_to(stream, started, types)
             await asyncio.sleep(0)  # let requests and other streams move between connections
 
-    def _push_to(self, stream: _Stream, started: float) -> None:
+    def _push_to(self, stream: _Stream, started: float, types: frozenset[str] | None = None) -> None:
         conn = stream.conn
         assert conn is not None
         for type_url in (*ORDER, *(t for t in conn.watches if t not in ORDER)):
-            if type_url not in conn.watches:
+            if type_url not in conn.watches or (types is not None and type_url not in types):
                 continue
             try:
                 self._answer(stream, type_url, force=False, push_started=started)
