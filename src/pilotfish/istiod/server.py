@@ -44,6 +44,9 @@ _TYPES_OF_KIND = {
     "Gateway": {LISTENER, ROUTE},
 }
 _ALL_TYPES = {CLUSTER, ENDPOINT, LISTENER, ROUTE}
+#: The kinds the service registry is built from (registry/build.py reads these).
+REGISTRY_KINDS = frozenset({"Service", "ServiceEntry", "WorkloadEntry", "WorkloadGroup", "Pod", "Node",
+                            "EndpointSlice", "Endpoints"})
 
 
 def types_for(kinds: set[str]) -> set[str]:
@@ -89,6 +92,7 @@ class Istiod:
         self._nodes: dict[str, Any] = {}  # the Node message each connected proxy sent
         self._stopped = False
         self._pending_types: set[str] | None = set()  # xDS types the next push regenerates (None: all)
+        self._pending_kinds: set[str] | None = set()  # config kinds changed since the last push (None: unknown)
 
     # ---------------------------------------------------------------- life
 
@@ -155,21 +159,31 @@ class Istiod:
         log.info("config change (%s): push scheduled", why)
         if kinds is None:
             self._pending_types = None
-        elif self._pending_types is not None:
-            self._pending_types |= types_for(kinds)
+            self._pending_kinds = None
+        else:
+            if self._pending_types is not None:
+                self._pending_types |= types_for(kinds)
+            if self._pending_kinds is not None:
+                self._pending_kinds |= kinds
         if self._debouncer is not None:
             self._debouncer.event()
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, registry_unchanged: bool = False) -> None:
+        """A new PushContext from the config in force; the registry is built again unless the
+        change cannot touch it (a VirtualService edit leaves 10,000 endpoints as they were)."""
         resources = self.config.resources()
-        registry = build_registry(resources, connected=list(self.connected.values()))
+        if registry_unchanged:
+            registry = self.push_context.registry
+        else:
+            registry = build_registry(resources, connected=list(self.connected.values()))
         self.version += 1
         self.push_context = PushContext(resources=resources, registry=registry, mesh=self.options.mesh,
                                         version=str(self.version))
 
     def _push_now(self) -> None:
         types, self._pending_types = self._pending_types, set()
-        self._rebuild()
+        kinds, self._pending_kinds = self._pending_kinds, set()
+        self._rebuild(registry_unchanged=kinds is not None and not kinds & REGISTRY_KINDS)
         self.ads.push(str(self.version), types=types)
 
     # ---------------------------------------------------------------- the ADS server's generator

@@ -54,8 +54,17 @@ LOCALHOST = "127.0.0.1"
 def build_clusters(push: PushContext, proxy: Proxy) -> list[cluster_pb2.Cluster]:
     defaults = mesh_defaults(push.mesh)
     out: list[Cluster] = []
+    families = frozenset(":" in a for a in proxy.ip_addresses)  # IPv6 or not: a DNS cluster's lookup family
     for service in push.services_for(proxy):
-        out.extend(outbound_clusters(push, proxy, service, defaults))
+        # A service's outbound clusters depend on the caller's namespace and kind, not on the
+        # caller itself (a DNS one also on its locality and address family): made once per push.
+        dns = service.resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN)
+        key = ("cds", service.hostname, service.namespace, proxy.namespace, proxy.is_gateway, proxy.generator,
+               (proxy.locality, families) if dns else None)
+        made = push.generated.get(key)
+        if made is None:
+            made = push.generated[key] = outbound_clusters(push, proxy, service, defaults)
+        out.extend(made)
     out.append(blackhole_cluster(defaults))
     if not proxy.is_gateway:  # gateways have no original-destination listeners
         out.append(passthrough_cluster(defaults))

@@ -37,13 +37,37 @@ _PLAINTEXT_HTTP = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB"}
 
 
 def build_routes(push: PushContext, proxy: Proxy, names: set[str]) -> list[route_pb2.RouteConfiguration]:
-    """The named route configurations that exist for ``proxy``, sorted by name."""
+    """The named route configurations that exist for ``proxy``, sorted by name.
+
+    A route configuration depends on what the proxy is, not who: its namespace, kind, the Sidecar
+    or Gateways that apply to it, and its labels only when some VirtualService matches on
+    sourceLabels. Proxies alike share one made per push (a thousand virtual hosts take a
+    sidecar ~0.15 s to translate)."""
+    shape = _shape(push, proxy)
     out = []
     for name in sorted(names):
-        config = route_config(push, proxy, name)
+        key = ("rds", name, shape)
+        if key in push.generated:
+            config = push.generated[key]
+        else:
+            config = push.generated[key] = route_config(push, proxy, name)
         if config is not None:
             out.append(config)
     return out
+
+
+def _shape(push: PushContext, proxy: Proxy) -> tuple[object, ...]:
+    """What of ``proxy`` its route configurations depend on."""
+    if "rds-source-labels" not in push.generated:
+        push.generated["rds-source-labels"] = any(
+            m.source_labels for vs in push.of_kind("VirtualService") for http in vs.spec.http or ()
+            for m in http.match or ())
+    labels = tuple(sorted(proxy.labels.items())) if push.generated["rds-source-labels"] else None
+    if proxy.is_gateway:
+        scope: object = tuple(id(g) for g in push.gateways_for(proxy))
+    else:
+        scope = id(push.sidecar_for(proxy))
+    return (proxy.type, proxy.namespace, proxy.generator, scope, labels)
 
 
 def route_config(push: PushContext, proxy: Proxy, name: str) -> route_pb2.RouteConfiguration | None:
