@@ -8,6 +8,7 @@ for each name it subscribed to (grpcio's does-not-exist timer costs 15 s).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 
@@ -79,6 +80,7 @@ def subset_endpoints(push: PushContext, service: Service, labels: dict[str, str]
     return [ep for ep in push.registry.endpoints_of(service) if labels_match(labels, ep.labels)]
 
 
+@functools.lru_cache(maxsize=65536)  # the same addresses come back for every cluster, namespace and push
 def _is_ip(address: str) -> bool:
     try:
         ipaddress.ip_address(address)

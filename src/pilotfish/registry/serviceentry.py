@@ -84,11 +84,29 @@ def _selected(entry: ServiceEntry, namespace: str, instances: Iterable[Instance]
     """Instances the workloadSelector picks, in Istio's order (kind, then name). Hostname
     addresses suit only a DNS entry."""
     selector = entry.workload_selector.labels if entry.workload_selector else None
+    candidates = instances.select(selector) if isinstance(instances, Instances) else instances
     picked = [
-        i for i in instances
+        i for i in candidates
         if i.namespace == namespace and labels_match(selector, i.labels) and (dns or i.is_ip)
     ]
     return sorted(picked, key=lambda i: (i.kind, i.name))
+
+
+class Instances(list[Instance]):
+    """One namespace's instances, indexed by label: a selector's candidates are those carrying
+    its rarest label (a thousand ServiceEntries over ten thousand instances compared every pair)."""
+
+    def __init__(self, items: Iterable[Instance] = ()) -> None:
+        super().__init__(items)
+        self.by_label: dict[tuple[str, str], list[Instance]] = {}
+        for inst in self:
+            for pair in inst.labels.items():
+                self.by_label.setdefault(pair, []).append(inst)
+
+    def select(self, selector: Mapping[str, str] | None) -> list[Instance]:
+        if not selector:
+            return list(self)
+        return min((self.by_label.get(pair, []) for pair in selector.items()), key=len)
 
 
 def entry_services(resource: Resource, instances: Iterable[Instance]) -> list[EntryService]:
@@ -135,9 +153,9 @@ def entry_services(resource: Resource, instances: Iterable[Instance]) -> list[En
     return out
 
 
-def by_namespace(instances: Iterable[Instance]) -> Mapping[str, list[Instance]]:
+def by_namespace(instances: Iterable[Instance]) -> Mapping[str, Instances]:
     """Instances grouped by namespace, so each ServiceEntry scans only its own."""
-    out: dict[str, list[Instance]] = {}
+    grouped: dict[str, list[Instance]] = {}
     for i in instances:
-        out.setdefault(i.namespace, []).append(i)
-    return out
+        grouped.setdefault(i.namespace, []).append(i)
+    return {ns: Instances(items) for ns, items in grouped.items()}

@@ -28,7 +28,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf.message import Message
 
-from .connection import Connection, ConnectionStatus, Verdict, encode
+from .connection import Connection, ConnectionStatus, EncodeCache, Verdict, encode
 from .server_stats import ServerStats
 from .type_urls import KIND, ORDER
 
@@ -126,6 +126,7 @@ class AdsServer:
         # connection id -> (when its oldest waiting push began, the type URLs to regenerate or None: all)
         self._queued: dict[str, tuple[float, frozenset[str] | None]] = {}
         self._pusher: asyncio.Task[None] | None = None
+        self._encoded: EncodeCache = {}  # serialized messages of the current version (connection.encode)
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -160,6 +161,7 @@ class AdsServer:
         selects) and send what changed; ``types``: only these type URLs can have changed (None:
         any). Returns at once; ``flush()`` waits for the work."""
         self.version = version
+        self._encoded = {}  # a new version: new messages
         now = self.clock()
         wanted = None if types is None else frozenset(types)
         for conn_id, stream in self._streams.items():
@@ -254,7 +256,7 @@ class AdsServer:
         began = self.clock()
         try:
             generated = self.generator.generate(conn.node, type_url, watch.query())
-            resources = encode(type_url, generated, watch)
+            resources = encode(type_url, generated, watch, self._encoded)
         except ValueError as exc:
             raise GenerationError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from exc
         except Exception as exc:
