@@ -11,6 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import config_validate  # noqa: E402
+import istiod_scale  # noqa: E402
 import proxy_bench  # noqa: E402
 
 
@@ -25,6 +26,8 @@ def main() -> None:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
         if i == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    print("\n## Control plane: istiod at scale (each measurement bounded by BENCH_ISTIOD_BUDGET s)\n")
+    print("\n".join(istiod_scale.table(istiod_scale.run(budget_s=float(os.environ.get("BENCH_ISTIOD_BUDGET", "30"))))))
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     seconds = int(os.environ.get("BENCH_SECONDS", "5"))
     print(f"\n## Proxy: HTTP/1.1, 100-byte responses (medians of {rounds} interleaved rounds of {seconds} s)\n")

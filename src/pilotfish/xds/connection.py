@@ -232,11 +232,11 @@ def encode(type_url: str, generated: Mapping[str, Any], watch: Watch,
     did not return is answered with an empty resource of that name.
     """
     if watch.wildcard:
-        return {name: _bytes(msg, cache) for name, msg in generated.items()}
-    out = {name: _bytes(generated[name], cache) for name in watch.names if name in generated}
+        return {name: encoded(msg, cache) for name, msg in generated.items()}
+    out = {name: encoded(generated[name], cache) for name in watch.names if name in generated}
     if type_url in (ROUTE, ENDPOINT):
         for name in watch.names - out.keys():
-            out[name] = _bytes(_empty(type_url, name), None)
+            out[name] = encoded(_empty(type_url, name), None)
     return out
 
 
@@ -246,7 +246,8 @@ def _empty(type_url: str, name: str) -> Any:
     return endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
 
 
-def _bytes(msg: Any, cache: EncodeCache | None) -> bytes:
+def encoded(msg: Any, cache: EncodeCache | None) -> bytes:
+    """``msg`` serialized deterministically, once per ``cache`` (a config version)."""
     if cache is None:
         return msg.SerializeToString(deterministic=True)  # type: ignore[no-any-return]
     hit = cache.get(id(msg))
