@@ -56,10 +56,12 @@ def build_clusters(push: PushContext, proxy: Proxy) -> list[cluster_pb2.Cluster]
     out: list[Cluster] = []
     families = frozenset(":" in a for a in proxy.ip_addresses)  # IPv6 or not: a DNS cluster's lookup family
     for service in push.services_for(proxy):
-        # A service's outbound clusters depend on the caller's namespace and kind, not on the
-        # caller itself (a DNS one also on its locality and address family): made once per push.
+        # A service's outbound clusters depend on the DestinationRule the caller's namespace
+        # finds and the caller's kind, not on the caller itself (a DNS one also on its locality
+        # and address family): made once per push, shared across namespaces.
         dns = service.resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN)
-        key = ("cds", service.hostname, service.namespace, proxy.namespace, proxy.is_gateway, proxy.generator,
+        rule = push.destination_rule(proxy.namespace, service)  # the caller's namespace counts only here
+        key = ("cds", id(service), id(rule), proxy.is_gateway, proxy.generator,
                (proxy.locality, families) if dns else None)
         made = push.generated.get(key)
         if made is None:

@@ -40,6 +40,8 @@ def load_assignment(push: PushContext, proxy: Proxy, name: str,
     base = push.generated.get(key)
     if base is None:
         base = push.generated[key] = _namespace_assignment(push, proxy.namespace, name, defaults)
+    # (the namespace counts only through the service and rule it finds: namespaces finding the
+    # same ones share one assignment, made once)
     cla, groups, policy = base
     lb = policy.load_balancer if policy is not None else None
     if not groups or locality.effective_setting(defaults.locality_lb_setting, lb) is None:
@@ -63,6 +65,10 @@ def _namespace_assignment(push: PushContext, namespace: str, name: str, defaults
     if service is None or port is None:
         return empty, [], None
     rule = push.destination_rule(namespace, service)
+    shared_key = ("eds-shared", name, id(service), id(rule))
+    shared = push.generated.get(shared_key)
+    if shared is not None:
+        return shared  # type: ignore[no-any-return]
     labels = None
     if subset:
         found = find_subset(rule, subset)
@@ -71,7 +77,8 @@ def _namespace_assignment(push: PushContext, namespace: str, name: str, defaults
         labels = found.labels
     endpoints = [ep for ep in subset_endpoints(push, service, labels) if _is_ip(ep.address)]
     cla, groups = assignment_for(name, port, endpoints)
-    return cla, groups, cluster_policy(rule, number, subset, defaults)
+    made = push.generated[shared_key] = (cla, groups, cluster_policy(rule, number, subset, defaults))
+    return made
 
 
 def subset_endpoints(push: PushContext, service: Service, labels: dict[str, str] | None) -> list[Endpoint]:
