@@ -168,22 +168,29 @@ class Istiod:
         if self._debouncer is not None:
             self._debouncer.event()
 
-    def _rebuild(self, registry_unchanged: bool = False) -> None:
-        """A new PushContext from the config in force; the registry is built again unless the
-        change cannot touch it (a VirtualService edit leaves 10,000 endpoints as they were)."""
+    def _rebuild(self, kinds: set[str] | None = None) -> None:
+        """A new PushContext from the config in force. ``kinds``: what changed (None: unknown).
+        The registry is built again unless the change cannot touch it (a VirtualService edit
+        leaves 10,000 endpoints as they were), and while only VirtualServices change the new
+        PushContext takes what the last one made from the others (PushContext.carry)."""
         resources = self.config.resources()
-        if registry_unchanged:
-            registry = self.push_context.registry
+        previous = self.push_context
+        if kinds is not None and not kinds & REGISTRY_KINDS:
+            registry = previous.registry
         else:
             registry = build_registry(resources, connected=list(self.connected.values()))
+        if kinds is not None and kinds <= {"VirtualService"}:
+            carry, epoch = previous.carry, previous.epoch
+        else:
+            carry, epoch = {}, previous.epoch + 1
         self.version += 1
         self.push_context = PushContext(resources=resources, registry=registry, mesh=self.options.mesh,
-                                        version=str(self.version))
+                                        version=str(self.version), carry=carry, epoch=epoch)
 
     def _push_now(self) -> None:
         types, self._pending_types = self._pending_types, set()
         kinds, self._pending_kinds = self._pending_kinds, set()
-        self._rebuild(registry_unchanged=kinds is not None and not kinds & REGISTRY_KINDS)
+        self._rebuild(kinds)
         self.ads.push(str(self.version), types=types)
 
     # ---------------------------------------------------------------- the ADS server's generator
