@@ -202,13 +202,13 @@ def inbound_clusters(push: PushContext, proxy: Proxy, defaults: MeshDefaults) ->
 def service_instances(push: PushContext, proxy: Proxy) -> list[tuple[Service, Port, Endpoint]]:
     """(service, port, endpoint) for each service port served by an endpoint at one of the
     proxy's addresses; one per instance port, the first service (by hostname) winning."""
-    addresses = set(proxy.ip_addresses)
     seen: set[int] = set()
     out = []
-    for service in sorted(push.registry.services, key=lambda s: (s.hostname, s.namespace)):
-        mine = [ep for ep in push.registry.endpoints_of(service) if ep.address in addresses]
-        if not mine:
-            continue
+    first: dict[int, tuple[Service, Endpoint]] = {}  # id(service) → its first endpoint here
+    for service, ep in push.endpoints_at(proxy.ip_addresses):
+        first.setdefault(id(service), (service, ep))
+    for service, ep in first.values():
+        mine = [ep]
         for port in service.ports:
             target = mine[0].port_for(port)
             if port.protocol is Protocol.UDP or target in seen:

@@ -122,14 +122,10 @@ def inbound_ports(push: PushContext, proxy: Proxy) -> list[InboundPort]:
             by_target.setdefault(port.number, InboundPort(port, port.number, ingress.bind or "", bind_to_port,
                                                           f"{sidecar.name}.{sidecar.namespace}"))
     else:
-        addresses = set(proxy.ip_addresses)
-        for service in sorted(push.registry.services, key=lambda s: (s.hostname, s.namespace)):
-            for ep in push.registry.endpoints_of(service):
-                if ep.address not in addresses:
-                    continue
-                for port in service.ports:
-                    target = ep.port_for(port)
-                    by_target.setdefault(target, InboundPort(port, target, "", none_mode, service.hostname))
+        for service, ep in push.endpoints_at(proxy.ip_addresses):
+            for port in service.ports:
+                target = ep.port_for(port)
+                by_target.setdefault(target, InboundPort(port, target, "", none_mode, service.hostname))
     return [by_target[k] for k in sorted(by_target)]
 
 

@@ -22,7 +22,7 @@ from ..config.base import Resource
 from ..config.host import Hostname, resolve_short_name
 from ..config.models.kube import MeshConfig, default_mesh_config
 from ..config.selectors import labels_match
-from ..registry.model import RegistrySnapshot, Service
+from ..registry.model import Endpoint, RegistrySnapshot, Service
 from .proxy import Proxy
 
 MESH_GATEWAY = "mesh"
@@ -81,6 +81,21 @@ class PushContext:
     @property
     def root_namespace(self) -> str:
         return self.mesh.root_namespace
+
+    @cached_property
+    def _endpoints_by_address(self) -> Mapping[str, list[tuple[Service, Endpoint]]]:
+        index: dict[str, list[tuple[Service, Endpoint]]] = {}
+        registry = self.registry
+        for service in sorted(registry.services, key=lambda s: (s.hostname, s.namespace)):
+            for ep in registry.endpoints_of(service):
+                index.setdefault(ep.address, []).append((service, ep))
+        return index
+
+    def endpoints_at(self, addresses: Iterable[str]) -> list[tuple[Service, Endpoint]]:
+        """(service, endpoint) for every endpoint at one of ``addresses`` (a proxy's own), by
+        service hostname then namespace: what the proxy's inbound side serves."""
+        found = [pair for a in dict.fromkeys(addresses) for pair in self._endpoints_by_address.get(a, ())]
+        return sorted(found, key=lambda pair: (pair[0].hostname, pair[0].namespace))  # (stable: per-address order kept)
 
     @cached_property
     def generated(self) -> dict[object, Any]:

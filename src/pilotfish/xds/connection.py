@@ -220,7 +220,7 @@ class Connection:
 #: so an id is never taken for a newer object's): a generator hands the same message to every
 #: proxy that would get the same resource, and serializing it once instead of once per
 #: connection is most of a push at a thousand services (and one bytes object for all of them).
-EncodeCache = dict[int, tuple[Any, bytes]]
+EncodeCache = dict[object, tuple[Any, Any]]
 ENCODE_CACHE_LIMIT = 200_000
 
 
@@ -231,12 +231,21 @@ def encode(type_url: str, generated: Mapping[str, Any], watch: Watch,
     A named subscription gets only the names it asked for; for RDS and EDS a name the generator
     did not return is answered with an empty resource of that name.
     """
+    if cache is not None:  # the same mapping for many proxies (EDS answers): encoded once
+        key = ("mapping", id(generated), None if watch.wildcard else frozenset(watch.names))
+        hit = cache.get(key)
+        if hit is not None and hit[0] is generated:
+            return dict(hit[1])
     if watch.wildcard:
-        return {name: encoded(msg, cache) for name, msg in generated.items()}
-    out = {name: encoded(generated[name], cache) for name in watch.names if name in generated}
-    if type_url in (ROUTE, ENDPOINT):
-        for name in watch.names - out.keys():
-            out[name] = encoded(_empty(type_url, name), None)
+        out = {name: encoded(msg, cache) for name, msg in generated.items()}
+    else:
+        out = {name: encoded(generated[name], cache) for name in watch.names if name in generated}
+        if type_url in (ROUTE, ENDPOINT):
+            for name in watch.names - out.keys():
+                out[name] = encoded(_empty(type_url, name), None)
+    if cache is not None:
+        cache[key] = (generated, out)
+        return dict(out)
     return out
 
 
