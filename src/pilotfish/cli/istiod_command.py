@@ -30,10 +30,14 @@ if TYPE_CHECKING:
               help="MeshConfig YAML (Istio's `mesh` key of the istio ConfigMap).")
 @click.option("--token-file", type=click.Path(dir_okay=False), default=None,
               help="File holding the API's bearer token (made when missing and the address is not loopback).")
+@click.option("--debounce-after", type=click.FloatRange(min=0), default=0.1, show_default=True,
+              help="Seconds without a change before a push (Istio's PILOT_DEBOUNCE_AFTER).")
+@click.option("--debounce-max", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Most seconds a push waits while changes keep coming (Istio's PILOT_DEBOUNCE_MAX).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 def istiod(config_dir: Path, xds_port: int, http_port: int, address: str, mesh_config: str | None,
-           token_file: str | None, log_level: str) -> None:
+           token_file: str | None, debounce_after: float, debounce_max: float, log_level: str) -> None:
     """Run the control plane: Istio YAML in CONFIG_DIR → Envoy xDS for every proxy."""
     from ..config.errors import ConfigError
     from ..config.models.kube import default_mesh_config, load_mesh_config
@@ -48,7 +52,8 @@ def istiod(config_dir: Path, xds_port: int, http_port: int, address: str, mesh_c
         sys.exit(1)
     token = _token(address, token_file)
     options = IstiodOptions(config_dir=config_dir, mesh=mesh, xds_host=address, xds_port=xds_port,
-                            http_host=address, http_port=http_port, token=token)
+                            http_host=address, http_port=http_port, token=token,
+                            debounce_quiet=debounce_after, debounce_max=debounce_max)
     try:
         asyncio.run(_run(Istiod(options)))
     except OSError as exc:
