@@ -184,8 +184,7 @@ class Connection:
 
     # ---- responses --------------------------------------------------------------------------
     def respond(self, type_url: str, resources: Encoded, version: str, nonce: Callable[[], str],
-                *, force: bool, push_started: float | None = None
-                ) -> discovery_pb2.DiscoveryResponse | None:
+                *, force: bool, push_started: float | None = None) -> Outgoing | None:
         """The response carrying ``resources``, or None when unforced and nothing changed.
 
         With ``push_started`` the response belongs to a push and is awaited for convergence.
@@ -196,10 +195,7 @@ class Connection:
         watch.sent = dict(resources)
         watch.sent_version = version
         watch.sent_nonce = nonce()
-        resp = discovery_pb2.DiscoveryResponse(version_info=version, type_url=type_url,
-                                               nonce=watch.sent_nonce)
-        for name in sorted(resources):
-            resp.resources.add(type_url=type_url, value=resources[name])
+        resp = Outgoing(type_url, version, watch.sent_nonce, watch.sent)
         if push_started is not None:
             if self.converging_since is None or push_started < self.converging_since:
                 self.converging_since = push_started
@@ -222,6 +218,29 @@ class Connection:
 #: connection is most of a push at a thousand services (and one bytes object for all of them).
 EncodeCache = dict[object, tuple[Any, Any]]
 ENCODE_CACHE_LIMIT = 200_000
+
+
+class Outgoing:
+    """A response decided on, made into a DiscoveryResponse only when its stream writes it: a
+    push to a hundred proxies would otherwise hold a hundred copies of every resource at once."""
+
+    __slots__ = ("type_url", "version", "nonce", "resources", "control_plane")
+
+    def __init__(self, type_url: str, version: str, nonce: str, resources: Encoded) -> None:
+        self.type_url = type_url
+        self.version = version
+        self.nonce = nonce
+        self.resources = resources  # name -> serialized resource (shared bytes)
+        self.control_plane = ""
+
+    def build(self) -> discovery_pb2.DiscoveryResponse:
+        resp = discovery_pb2.DiscoveryResponse(version_info=self.version, type_url=self.type_url,
+                                               nonce=self.nonce)
+        for name in sorted(self.resources):
+            resp.resources.add(type_url=self.type_url, value=self.resources[name])
+        if self.control_plane:
+            resp.control_plane.identifier = self.control_plane
+        return resp
 
 
 def encode(type_url: str, generated: Mapping[str, Any], watch: Watch,

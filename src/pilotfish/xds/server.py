@@ -28,7 +28,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf.message import Message
 
-from .connection import Connection, ConnectionStatus, EncodeCache, Verdict, encode
+from .connection import Connection, ConnectionStatus, EncodeCache, Outgoing, Verdict, encode
 from .server_stats import ServerStats
 from .type_urls import KIND, ORDER
 
@@ -69,12 +69,12 @@ class _Stream:
     def __init__(self, peer: str) -> None:
         self.conn: Connection | None = None
         self.peer = peer
-        self.outbox: dict[str, Response] = {}  # type URL -> the latest response not yet written
+        self.outbox: dict[str, Outgoing] = {}  # type URL -> the latest response not yet written
         self.wake = asyncio.Event()
         self.closed = False
         self.error: GenerationError | None = None
 
-    def send(self, resp: Response) -> None:
+    def send(self, resp: Outgoing) -> None:
         self.outbox[resp.type_url] = resp
         self.wake.set()
 
@@ -91,7 +91,7 @@ class _Stream:
                 return None
             for type_url in (*ORDER, *self.outbox):
                 if type_url in self.outbox:
-                    return self.outbox.pop(type_url)
+                    return self.outbox.pop(type_url).build()
             if self.closed:
                 return None
             self.wake.clear()
@@ -267,7 +267,7 @@ class AdsServer:
         if resp is None:
             return
         if self.control_plane:
-            resp.control_plane.identifier = self.control_plane
+            resp.control_plane = self.control_plane
         stream.send(resp)
         self.stats.pushed(type_url, self.clock() - began)
 
