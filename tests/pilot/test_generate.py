@@ -78,3 +78,31 @@ spec:
     third = PushContext(resources=(vs("web", HOST, "bob"), keep), registry=registry, carry=second.carry,
                         epoch=second.epoch + 1)  # anything else changed: nothing is carried over
     assert routes_of(third)[web][0].match.headers[0].string_match.exact == "bob"
+
+
+def test_namespaces_finding_different_destination_rules_get_their_own_clusters_and_endpoints() -> None:
+    """Shared results are keyed by the DestinationRule a namespace finds, not only by service."""
+    from envoy.config.cluster.v3 import cluster_pb2
+
+    from pilotfish.config.loader import documents_from_text, to_resource
+
+    public = Service(HOST, "default", (Port("http", 8000, Protocol.HTTP),))
+    eps = (Endpoint("10.0.0.1", labels={"version": "v1"}), Endpoint("10.0.0.2", labels={"version": "v2"}))
+    dr = to_resource(next(documents_from_text(f"""apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: web, namespace: team-a}}
+spec:
+  host: {HOST}
+  trafficPolicy: {{loadBalancer: {{simple: ROUND_ROBIN}}}}
+  subsets: [{{name: v1, labels: {{version: v1}}}}]
+""", "dr.yaml")))
+    push = PushContext(resources=(dr,), registry=RegistrySnapshot(services=(public,), endpoints={(HOST, "default"): eps}))
+    a, b = sidecar("team-a", "10.2.0.1"), sidecar("team-b", "10.2.0.2")
+    for _ in range(2):
+        ca, cb = generate(push, a, CLUSTER), generate(push, b, CLUSTER)
+        assert ca[f"outbound|8000||{HOST}"].lb_policy == cluster_pb2.Cluster.ROUND_ROBIN
+        assert cb[f"outbound|8000||{HOST}"].lb_policy == cluster_pb2.Cluster.LEAST_REQUEST
+        assert f"outbound|8000|v1|{HOST}" in ca and f"outbound|8000|v1|{HOST}" not in cb
+        subset = f"outbound|8000|v1|{HOST}"
+        assert len(generate(push, a, ENDPOINT, {subset})[subset].endpoints[0].lb_endpoints) == 1
+        assert not generate(push, b, ENDPOINT, {subset})[subset].endpoints
