@@ -108,3 +108,17 @@ def test_the_kinds_an_edit_changes_are_noted_for_a_narrower_push(tmp_path: Path)
     c.changed_kinds.clear()
     path.unlink()
     assert c.reload({str(path)}) and c.changed_kinds == {"VirtualService", "DestinationRule"}
+
+
+def test_a_rescan_finds_what_changed_since_the_last_read(tmp_path: Path) -> None:
+    path = tmp_path / "vs.yaml"
+    path.write_text(VS.format(subset="v1", weight=100))
+    c = ConfigDir(tmp_path)
+    c.load_all()
+    assert c.rescan() is False  # nothing changed: nothing is read again
+    path.write_text(VS.format(subset="v2", weight=100) + "\n")
+    (tmp_path / "dr.yaml").write_text(DR)
+    assert c.rescan() is True
+    assert subsets(c) == ["v2"] and len(c.resources()) == 2
+    path.unlink()
+    assert c.rescan() is True and [r.kind for r in c.resources()] == ["DestinationRule"]

@@ -51,6 +51,7 @@ class ConfigDir:
     files: dict[str, _File] = field(default_factory=dict)
     generation: int = 0  # bumped on every change taken
     changed_kinds: set[str] = field(default_factory=set)  # kinds changed since the owner last took them
+    stamps: dict[str, tuple[int, int]] = field(default_factory=dict)  # (mtime_ns, size) when last read
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -73,6 +74,7 @@ class ConfigDir:
         changed = False
         for path in sorted(set(paths)):
             if not os.path.exists(path):
+                self.stamps.pop(path, None)
                 gone = self.files.pop(path, None)
                 if gone is not None:
                     self.changed_kinds |= {r.kind for r in gone.resources}
@@ -81,6 +83,7 @@ class ConfigDir:
                 continue
             if not is_config_file(path):
                 continue
+            self.stamps[path] = _stamp(path)
             resources, errors = parse_file(path)
             entry = self.files.setdefault(path, _File())
             if errors:
@@ -96,6 +99,15 @@ class ConfigDir:
         if changed:
             self.generation += 1
         return changed
+
+    def rescan(self) -> bool:
+        """Read again the files whose size or modification time changed since they were read,
+        new files and removed ones: a safety net for changes a watcher did not report (one
+        made before it started watching)."""
+        present = self.yaml_files()
+        stale = {p for p in present if self.stamps.get(p) != _stamp(p)}
+        stale |= set(self.files) - set(present)
+        return self.reload(stale) if stale else False
 
     def resources(self) -> tuple[Resource, ...]:
         """Every resource in force; when two files declare the same object, the first path wins."""
@@ -129,6 +141,14 @@ def _changed_kinds(before: tuple[Resource, ...], after: tuple[Resource, ...]) ->
     old = {(r.kind, r.namespace, r.name): r for r in before}
     new = {(r.kind, r.namespace, r.name): r for r in after}
     return {key[0] for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (0, -1)
+    return (st.st_mtime_ns, st.st_size)
 
 
 def is_config_file(path: str) -> bool:

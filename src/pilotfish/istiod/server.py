@@ -68,6 +68,7 @@ class IstiodOptions:
     debounce_quiet: float = 0.1  # Istio's PILOT_DEBOUNCE_AFTER
     debounce_max: float = 10.0  # Istio's PILOT_DEBOUNCE_MAX
     watch: bool = True
+    resync_interval: float = 30.0  # seconds between looks over the directory besides the watcher
 
 
 class Istiod:
@@ -88,6 +89,7 @@ class Istiod:
         self._debouncer: Debouncer | None = None
         self._http: asyncio.Server | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self._resync_task: asyncio.Task[None] | None = None
         self._proxies: dict[str, Proxy] = {}
         self._nodes: dict[str, Any] = {}  # the Node message each connected proxy sent
         self._stopped = False
@@ -110,6 +112,7 @@ class Istiod:
         self.http_port = self._http.sockets[0].getsockname()[1]
         if self.options.watch:
             self._watch_task = asyncio.get_running_loop().create_task(self._watch())
+            self._resync_task = asyncio.get_running_loop().create_task(self._resync())
         self.ready = True
         log.info("istiod serving xDS on %s:%d and its API on %s:%d (config %s, %d resources)",
                  self.options.xds_host, self.xds_port, self.options.http_host, self.http_port,
@@ -121,10 +124,11 @@ class Istiod:
             return
         self._stopped = True
         self.ready = False
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
+        for task in (self._watch_task, self._resync_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._debouncer is not None:
             self._debouncer.close()
         if self._http is not None:
@@ -133,6 +137,16 @@ class Istiod:
         await self.ads.stop()
 
     # ---------------------------------------------------------------- changes
+
+    async def _resync(self) -> None:
+        """Look over the directory soon after the watcher starts (a change made between the
+        first load and the watcher's start is not reported to it), then every
+        ``resync_interval`` seconds, as Istio's informers resync."""
+        await asyncio.sleep(1.0)
+        while True:
+            if self.config.rescan():
+                self.changed("resync", self._take_kinds())
+            await asyncio.sleep(self.options.resync_interval)
 
     async def _watch(self) -> None:
         from watchfiles import awatch
