@@ -38,48 +38,6 @@ def test_alike_sidecars_share_one_route_configuration() -> None:
     assert a is b  # no VirtualService matches on sourceLabels: labels do not tell them apart
 
 
-def test_a_push_carries_over_only_what_an_edit_left_as_it_was() -> None:
-    """istiod hands the next PushContext the last one's ``carry`` while only VirtualServices
-    change: an edited VirtualService is translated again, the others are taken over."""
-    from pilotfish.config.loader import documents_from_text, to_resource
-
-    def vs(name: str, host: str, subset_header: str) -> object:
-        text = f"""apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: {name}, namespace: default}}
-spec:
-  hosts: [{host}]
-  http:
-  - match: [{{headers: {{x-user: {{exact: {subset_header}}}}}}}]
-    route: [{{destination: {{host: {host}}}}}]
-  - route: [{{destination: {{host: {host}}}}}]
-"""
-        return to_resource(next(documents_from_text(text, "vs.yaml")))
-
-    other_host = "api.default.svc.cluster.local"
-    other = Service(other_host, "default", (Port("http", 8000, Protocol.HTTP),))
-    registry = RegistrySnapshot(services=(PRIVATE, other), endpoints={(HOST, "default"): EPS})
-    keep = vs("api", other_host, "kept")
-    first = PushContext(resources=(vs("web", HOST, "alice"), keep), registry=registry)
-    proxy = sidecar("default", "10.1.0.1")
-
-    def routes_of(push: PushContext) -> dict[str, object]:
-        config = generate(push, proxy, ROUTE, {"8000"})["8000"]
-        return {vh.name: vh.routes for vh in config.virtual_hosts}
-
-    before = routes_of(first)
-    second = PushContext(resources=(vs("web", HOST, "bob"), keep), registry=registry, carry=first.carry,
-                         epoch=first.epoch)
-    after = routes_of(second)
-    web, api = f"{HOST}:8000", f"{other_host}:8000"
-    assert before[web][0].match.headers[0].string_match.exact == "alice"
-    assert after[web][0].match.headers[0].string_match.exact == "bob"  # the edit is taken
-    assert after[api] == before[api]
-    third = PushContext(resources=(vs("web", HOST, "bob"), keep), registry=registry, carry=second.carry,
-                        epoch=second.epoch + 1)  # anything else changed: nothing is carried over
-    assert routes_of(third)[web][0].match.headers[0].string_match.exact == "bob"
-
-
 def test_namespaces_finding_different_destination_rules_get_their_own_clusters_and_endpoints() -> None:
     """Shared results are keyed by the DestinationRule a namespace finds, not only by service."""
     from envoy.config.cluster.v3 import cluster_pb2

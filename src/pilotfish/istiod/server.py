@@ -185,21 +185,15 @@ class Istiod:
     def _rebuild(self, kinds: set[str] | None = None) -> None:
         """A new PushContext from the config in force. ``kinds``: what changed (None: unknown).
         The registry is built again unless the change cannot touch it (a VirtualService edit
-        leaves 10,000 endpoints as they were), and while only VirtualServices change the new
-        PushContext takes what the last one made from the others (PushContext.carry)."""
+        leaves 10,000 endpoints as they were)."""
         resources = self.config.resources()
-        previous = self.push_context
         if kinds is not None and not kinds & REGISTRY_KINDS:
-            registry = previous.registry
+            registry = self.push_context.registry
         else:
             registry = build_registry(resources, connected=list(self.connected.values()))
-        if kinds is not None and kinds <= {"VirtualService"}:
-            carry, epoch = previous.carry, previous.epoch
-        else:
-            carry, epoch = {}, previous.epoch + 1
         self.version += 1
         self.push_context = PushContext(resources=resources, registry=registry, mesh=self.options.mesh,
-                                        version=str(self.version), carry=carry, epoch=epoch)
+                                        version=str(self.version))
 
     def _push_now(self) -> None:
         types, self._pending_types = self._pending_types, set()

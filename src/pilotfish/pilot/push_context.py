@@ -57,12 +57,6 @@ class PushContext:
     mesh: MeshConfig = field(default_factory=default_mesh_config)
     version: str = "0"
     domain_suffix: str = "cluster.local"
-    # Results a push may take from the pushes before it: the owner (istiod) hands the same dict
-    # and ``epoch`` on while only VirtualServices changed, and a new dict and epoch otherwise.
-    # Entries are keyed by the epoch and hold the VirtualService they were made from, checked by
-    # identity, so an edited one (a new object) is made again.
-    carry: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
-    epoch: int = 0
 
     # ---------------------------------------------------------------- indexes
 

@@ -11,8 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Iterable
 
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
@@ -33,7 +32,6 @@ from .route_http import RouteContext, http_routes
 from .route_match import is_catch_all
 
 DEFAULT_ROUTE = "default"
-_T = TypeVar("_T")
 MAX_DIRECT_RESPONSE_BODY = 1024 * 1024
 _PLAINTEXT_HTTP = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB"}
 
@@ -176,7 +174,7 @@ def outbound_config(push: PushContext, proxy: Proxy, port: int) -> route_pb2.Rou
         # a VirtualService for hosts outside the registry only (bookinfo.com) serves port 80
         if not bound and not (port == 80 and id(vs) not in owners):
             continue
-        routes = _vs_routes(push, proxy, port, vs)
+        routes = http_routes(RouteContext(push, proxy, port, {MESH_GATEWAY}), vs)
         if not routes:
             for s in bound:  # no rule applies to this proxy: the services keep their default route
                 binding.pop(s.hostname, None)
@@ -192,44 +190,12 @@ def outbound_config(push: PushContext, proxy: Proxy, port: int) -> route_pb2.Rou
     for s in on_port:
         if s.hostname not in binding:
             vh = _vhost(with_port(s.hostname, port), _domains(push, proxy, s, port),
-                        [_default_route(push, proxy, s, port)], seen)
+                        [default_route(push, proxy, s, port)], seen)
             if vh is not None:
                 vhosts.append(vh)
     vhosts.sort(key=lambda v: v.name)
     vhosts.append(catch_all_vhost(push, proxy))
     return _config(str(port), vhosts, ignore_port=False)
-
-
-#: Entries a push may carry over before starting again (each edit of a VirtualService leaves
-#: the entries of its old object behind).
-_CARRY_LIMIT = 100_000
-
-
-def _carried(push: PushContext, key: tuple[object, ...], source: object, make: Callable[[], _T]) -> _T:
-    """``make()``, or what an earlier push of the same epoch made from the same ``source``."""
-    hit = push.carry.get(key)
-    if hit is not None and hit[0] is source:
-        return hit[1]  # type: ignore[no-any-return]
-    made = make()
-    if len(push.carry) >= _CARRY_LIMIT:
-        push.carry.clear()
-    push.carry[key] = (source, made)
-    return made
-
-
-def _vs_routes(push: PushContext, proxy: Proxy, port: int, vs: Resource) -> list[rc.Route]:
-    """A VirtualService's routes for a sidecar's port. They depend on the VirtualService, the
-    registry, DestinationRules and the mesh: kept across pushes that changed only other
-    VirtualServices (not when it delegates: its children may have changed)."""
-    make = lambda: http_routes(RouteContext(push, proxy, port, {MESH_GATEWAY}), vs)  # noqa: E731
-    if any(h.delegate is not None for h in vs.spec.http or ()):
-        return make()
-    return _carried(push, ("vs-routes", push.epoch, port, id(vs), _shape(push, proxy)), vs, make)
-
-
-def _default_route(push: PushContext, proxy: Proxy, service: Service, port: int) -> rc.Route:
-    return _carried(push, ("default-route", push.epoch, port, id(service), _shape(push, proxy)), service,
-                    lambda: default_route(push, proxy, service, port))
 
 
 def _domains(push: PushContext, proxy: Proxy, service: Service, port: int) -> list[str]:

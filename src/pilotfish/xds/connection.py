@@ -17,6 +17,8 @@ hears of a name waits for it (grpcio's does-not-exist timer is 15 s).
 
 from __future__ import annotations
 
+import sys
+
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -78,7 +80,8 @@ class Watch:
         (the legacy wildcard); once RDS/EDS named resources, an empty list means none. ``*``
         is an explicit wildcard.
         """
-        explicit = frozenset(n for n in names if n != "*")
+        # (interned: a hundred proxies subscribe to the same thousands of names)
+        explicit = frozenset(sys.intern(n) for n in names if n != "*")
         if "*" in names:
             wildcard = True
         elif not names:
@@ -192,7 +195,7 @@ class Connection:
         watch = self.watches[type_url]
         if not force and watch.sent is not None and watch.sent == resources:
             return None
-        watch.sent = dict(resources)
+        watch.sent = resources  # (never changed once made: encode() hands out shared mappings)
         watch.sent_version = version
         watch.sent_nonce = nonce()
         resp = Outgoing(type_url, version, watch.sent_nonce, watch.sent)
@@ -254,7 +257,7 @@ def encode(type_url: str, generated: Mapping[str, Any], watch: Watch,
         key = ("mapping", id(generated), None if watch.wildcard else frozenset(watch.names))
         hit = cache.get(key)
         if hit is not None and hit[0] is generated:
-            return dict(hit[1])
+            return hit[1]  # type: ignore[no-any-return]  # shared: callers never change it
     if watch.wildcard:
         out = {name: encoded(msg, cache) for name, msg in generated.items()}
     else:
@@ -264,7 +267,6 @@ def encode(type_url: str, generated: Mapping[str, Any], watch: Watch,
                 out[name] = encoded(_empty(type_url, name), None)
     if cache is not None:
         cache[key] = (generated, out)
-        return dict(out)
     return out
 
 
