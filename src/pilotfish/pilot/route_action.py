@@ -34,6 +34,7 @@ from ..config.models.virtualservice import (
     RedirectPortSelection,
 )
 from ..registry.model import Service
+from .cluster_policy import consistent_hash_of
 from .naming import OUTBOUND, cluster_name
 from .proxy import Proxy
 from .push_context import PushContext
@@ -84,10 +85,6 @@ def hash_policy_for(push: PushContext, proxy: Proxy, dest: Destination, namespac
                     listen_port: int) -> rc.RouteAction.HashPolicy | None:
     """The DestinationRule's consistentHash for this destination (subset and port level win),
     as a route hash policy; None when there is none."""
-    try:
-        from .cluster_policy import consistent_hash_of  # type: ignore[attr-defined]
-    except ImportError:  # the cluster side is not there: no session affinity yet
-        return None
     host = str(push.resolve(dest.host, namespace))
     service = push.service(host, proxy.namespace)
     if service is None:

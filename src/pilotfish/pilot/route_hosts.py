@@ -94,8 +94,9 @@ def bind_virtual_services(push: PushContext, vss: Iterable[Resource], services: 
 
 def non_service_hosts(push: PushContext, vs: Resource, known: Iterable[str]) -> list[str]:
     """A VirtualService's hosts that name no registry service (``bookinfo.com``,
-    ``*.example.com`` matching nothing): they get virtual hosts of their own."""
-    names = set(known)
+    ``*.example.com`` matching nothing): they get virtual hosts of their own. ``known``: the
+    services' hostnames (pass a set when calling for many VirtualServices)."""
+    names = known if isinstance(known, (set, frozenset)) else set(known)
     out = []
     for h in push.vs_hosts(vs):
         if h.is_wildcard:

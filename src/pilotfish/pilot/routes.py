@@ -163,7 +163,7 @@ def outbound_config(push: PushContext, proxy: Proxy, port: int) -> route_pb2.Rou
     owners = set(map(id, bind_virtual_services(push, vss, services).values()))
     seen: set[str] = set()
     vhosts: list[rc.VirtualHost] = []
-    all_hosts = [s.hostname for s in services]
+    all_hosts = {s.hostname for s in services}
     bound_to: dict[int, list[Service]] = {}  # id(VirtualService) → its services on this port
     for s in on_port:
         owner = binding.get(s.hostname)
