@@ -215,3 +215,25 @@ def test_consistent_hash_becomes_a_route_hash_policy() -> None:
     # a consistent-hash destination keeps its host across retries
     policy = retry_policy(None, consistent_hash=True)
     assert policy is not None and not policy.retry_host_predicate
+
+
+def test_the_mesh_default_retry_policy_replaces_istios_where_a_route_sets_none() -> None:
+    """meshConfig.defaultHttpRetryPolicy: routes without ``retries`` (and default routes) get it."""
+    from pilotfish.config.models.kube import mesh_config_from_yaml
+    from pilotfish.pilot.generate import generate
+    from pilotfish.pilot.proxy import proxy_from_node
+    from pilotfish.pilot.push_context import PushContext
+    from pilotfish.registry.model import Port, Protocol, RegistrySnapshot, Service
+    from pilotfish.xds.type_urls import ROUTE
+
+    mesh = mesh_config_from_yaml("defaultHttpRetryPolicy: {attempts: 5, retryOn: 'gateway-error'}\n")
+    svc = Service("web.default.svc.cluster.local", "default", (Port("http", 8000, Protocol.HTTP),))
+    push = PushContext(registry=RegistrySnapshot(services=(svc,)), mesh=mesh)
+    proxy = proxy_from_node("sidecar~10.0.0.1~a.default~default.svc.cluster.local", {"NAMESPACE": "default"})
+    config = generate(push, proxy, ROUTE, {"8000"})["8000"]
+    (vh,) = [v for v in config.virtual_hosts if v.name.startswith("web.")]
+    policy = vh.routes[0].route.retry_policy
+    assert (policy.num_retries.value, policy.retry_on) == (5, "gateway-error")
+    off = PushContext(registry=push.registry, mesh=mesh_config_from_yaml("defaultHttpRetryPolicy: {attempts: 0}\n"))
+    (vh,) = [v for v in generate(off, proxy, ROUTE, {"8000"})["8000"].virtual_hosts if v.name.startswith("web.")]
+    assert not vh.routes[0].route.HasField("retry_policy")

@@ -20,6 +20,7 @@ from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import any_pb2, duration_pb2
+from pydantic import ValidationError
 
 from ..config.duration import Duration
 from ..config.models.virtualservice import (
@@ -180,6 +181,19 @@ def _adds(values: Mapping[str, str] | None, append: bool) -> tuple[list[base_pb2
 
 
 # ---------------------------------------------------------------- retries and timeouts
+
+
+def mesh_retry(push: PushContext) -> HTTPRetry | None:
+    """The mesh's ``defaultHttpRetryPolicy``: what a route that sets no retries gets in place of
+    Istio's built-in default (None: not set, or not a valid HTTPRetry)."""
+    key = "mesh-default-retry"
+    if key not in push.generated:
+        raw = (push.mesh.model_extra or {}).get("defaultHttpRetryPolicy")
+        try:
+            push.generated[key] = HTTPRetry.model_validate(raw, by_alias=True, by_name=False) if isinstance(raw, dict) else None
+        except ValidationError:
+            push.generated[key] = None
+    return push.generated[key]  # type: ignore[no-any-return]
 
 
 def retry_policy(retries: HTTPRetry | None, consistent_hash: bool) -> rc.RetryPolicy | None:

@@ -23,6 +23,7 @@ from .route_action import (
     direct_response_action,
     fault_config,
     hash_policy_for,
+    mesh_retry,
     mirror_fraction,
     mirror_policy,
     redirect_action,
@@ -271,7 +272,7 @@ def _forward(ctx: RouteContext, rule: Rule, out: rc.Route, authority: str) -> No
                 action.hash_policy.append(hp)
     else:
         action.cluster = "UnknownService"  # a rule without destinations: nothing to reach
-    policy = retry_policy(http.retries, consistent_hash)
+    policy = retry_policy(http.retries if http.retries is not None else mesh_retry(ctx.push), consistent_hash)
     if policy is not None:
         action.retry_policy.CopyFrom(policy)
 

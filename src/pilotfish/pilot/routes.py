@@ -24,7 +24,7 @@ from .naming import (
 )
 from .proxy import Proxy
 from .push_context import MESH_GATEWAY, PushContext
-from .route_action import destination_cluster, retry_policy, service_hash_policy, set_timeout
+from .route_action import destination_cluster, mesh_retry, retry_policy, service_hash_policy, set_timeout
 from .route_hosts import (
     bare, bind_virtual_services, is_http_or_sniffed, non_service_hosts, service_names, unique_services, with_port,
 )
@@ -112,9 +112,9 @@ def default_route(push: PushContext, proxy: Proxy, service: Service, port: int) 
     hp = service_hash_policy(push, proxy, service, port)
     if hp is not None:
         action.hash_policy.append(hp)
-    policy = retry_policy(None, hp is not None)
-    assert policy is not None
-    action.retry_policy.CopyFrom(policy)
+    policy = retry_policy(mesh_retry(push), hp is not None)
+    if policy is not None:  # (the mesh default may say attempts: 0)
+        action.retry_policy.CopyFrom(policy)
     return out
 
 
