@@ -118,3 +118,19 @@ async def test_a_token_guards_everything_but_readiness(tmp_path: Path) -> None:
         assert (await call(port, "GET", "/debug/configz", token="s3cret"))[0] == 200
     finally:
         await server.stop()
+
+
+async def test_a_virtualservice_edit_keeps_the_registry(istiod: Istiod, tmp_path: Path) -> None:
+    """Only what a change can alter is rebuilt: a VirtualService edit leaves the registry (and
+    the first load is not taken for a change)."""
+    before = istiod.push_context.registry
+    version = istiod.version
+    path = tmp_path / "vs.yaml"
+    path.write_text(VS.replace("name: web}", "name: web, namespace: default}"))
+    assert istiod.config_changed({str(path)})
+    for _ in range(200):
+        if istiod.version > version:
+            break
+        await asyncio.sleep(0.01)
+    assert istiod.version > version and istiod.push_context.registry is before
+    assert any(r.kind == "VirtualService" for r in istiod.push_context.resources)

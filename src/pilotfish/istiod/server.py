@@ -102,6 +102,7 @@ class Istiod:
         (self.config.root / APPLIED_DIR).mkdir(parents=True, exist_ok=True)
         for problem in self.config.load_all():
             log.error("config file %s refused: %s", problem.file, problem)
+        self._take_kinds()  # the first load is not a change to push
         self._rebuild()
         self.ads.push(str(self.version))  # (no one is connected yet: it sets the version served)
         self._debouncer = Debouncer(self._push_now, quiet=self.options.debounce_quiet,
