@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pilotfish.istiod.config_dir import parse_text
 from pilotfish.istiod.server import Istiod, IstiodOptions
 
 GATEWAY = """apiVersion: networking.istio.io/v1
@@ -134,3 +135,50 @@ async def test_a_virtualservice_edit_keeps_the_registry(istiod: Istiod, tmp_path
         await asyncio.sleep(0.01)
     assert istiod.version > version and istiod.push_context.registry is before
     assert any(r.kind == "VirtualService" for r in istiod.push_context.resources)
+
+
+async def test_a_virtualservice_change_is_pushed_only_to_proxies_that_can_reach_its_hosts(tmp_path: Path) -> None:
+    from envoy.config.core.v3 import base_pb2
+
+    (tmp_path / "svc.yaml").write_text(SERVICE + """---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: scoped}
+spec: {egress: [{hosts: ["./*"]}]}
+""")
+    server = Istiod(IstiodOptions(config_dir=tmp_path, xds_port=0, http_port=0, watch=False))
+    await server.start()
+    try:
+        def node(ns: str, gateway: bool = False) -> base_pb2.Node:
+            kind = "router" if gateway else "sidecar"
+            n = base_pb2.Node(id=f"{kind}~10.9.0.{len(ns)}~app.{ns}~{ns}.svc.cluster.local")
+            n.metadata.update({"NAMESPACE": ns})
+            return n
+
+        (vs,), _ = parse_text(VS.replace("name: web}", "name: web, namespace: default}"), "vs.yaml")
+        affects = server._seeing([vs])
+        assert affects(node("default")) and affects(node("other"))  # they reach web.internal
+        assert not affects(node("scoped"))  # its Sidecar keeps it to its own namespace
+        assert affects(node("istio-system", gateway=True))
+    finally:
+        await server.stop()
+
+
+async def test_a_delegate_virtualservice_change_is_pushed_everywhere(tmp_path: Path) -> None:
+    (tmp_path / "svc.yaml").write_text(SERVICE)
+    server = Istiod(IstiodOptions(config_dir=tmp_path, xds_port=0, http_port=0, watch=False))
+    await server.start()
+    try:
+        from envoy.config.core.v3 import base_pb2
+
+        (child,), _ = parse_text("""apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: child, namespace: default}
+spec:
+  http: [{route: [{destination: {host: web.internal}}]}]
+""", "child.yaml")
+        n = base_pb2.Node(id="sidecar~10.9.0.1~app.far~far.svc.cluster.local")
+        n.metadata.update({"NAMESPACE": "far"})
+        assert server._seeing([child])(n)
+    finally:
+        await server.stop()

@@ -51,6 +51,7 @@ class ConfigDir:
     files: dict[str, _File] = field(default_factory=dict)
     generation: int = 0  # bumped on every change taken
     changed_kinds: set[str] = field(default_factory=set)  # kinds changed since the owner last took them
+    changed: list[Resource] = field(default_factory=list)  # both versions of each object changed since
     stamps: dict[str, tuple[int, int]] = field(default_factory=dict)  # (mtime_ns, size) when last read
 
     def __post_init__(self) -> None:
@@ -78,6 +79,7 @@ class ConfigDir:
                 gone = self.files.pop(path, None)
                 if gone is not None:
                     self.changed_kinds |= {r.kind for r in gone.resources}
+                    self.changed.extend(gone.resources)
                     changed = True
                     log.info("config file removed: %s", path)
                 continue
@@ -93,7 +95,9 @@ class ConfigDir:
                 continue
             entry.problem = None
             if resources != entry.resources:
-                self.changed_kinds |= _changed_kinds(entry.resources, resources)
+                diff = _changed(entry.resources, resources)
+                self.changed_kinds |= {r.kind for r in diff}
+                self.changed.extend(diff)
                 entry.resources = resources
                 changed = True
         if changed:
@@ -136,11 +140,16 @@ class ConfigDir:
         return None
 
 
-def _changed_kinds(before: tuple[Resource, ...], after: tuple[Resource, ...]) -> set[str]:
-    """The kinds of the objects a file's new version adds, removes or changes."""
+def _changed(before: tuple[Resource, ...], after: tuple[Resource, ...]) -> list[Resource]:
+    """The objects a file's new version adds, removes or changes (both versions of a changed one)."""
     old = {(r.kind, r.namespace, r.name): r for r in before}
     new = {(r.kind, r.namespace, r.name): r for r in after}
-    return {key[0] for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+    out = []
+    for key in old.keys() | new.keys():
+        a, b = old.get(key), new.get(key)
+        if a != b:
+            out += [r for r in (a, b) if r is not None]
+    return out
 
 
 def _stamp(path: str) -> tuple[int, int]:

@@ -12,14 +12,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config.models.kube import MeshConfig, default_mesh_config
 from ..pilot.generate import generate
-from ..pilot.proxy import Proxy, ProxyIdError, proxy_from_envoy_node
+from ..pilot.proxy import InterceptionMode, Proxy, ProxyIdError, proxy_from_envoy_node
 from ..pilot.push_context import PushContext
 from ..registry.build import build_registry
 from ..registry.model import Workload
@@ -39,7 +39,7 @@ APPLIED_DIR = "applied"
 #: The xDS types a change of each config kind can alter; kinds not listed (the registry's
 #: Service, ServiceEntry, WorkloadEntry, Pod..., Sidecar, and any other) may alter all of them.
 _TYPES_OF_KIND = {
-    "VirtualService": {LISTENER, ROUTE},  # routes; listeners for TCP/TLS routes and gRPC API listeners
+    "VirtualService": {ROUTE},  # (listeners read no VirtualService: TCP/TLS routes are not translated)
     "DestinationRule": {CLUSTER, ENDPOINT, ROUTE},  # cluster policy, subsets, hash policies
     "Gateway": {LISTENER, ROUTE},
 }
@@ -95,6 +95,7 @@ class Istiod:
         self._stopped = False
         self._pending_types: set[str] | None = set()  # xDS types the next push regenerates (None: all)
         self._pending_kinds: set[str] | None = set()  # config kinds changed since the last push (None: unknown)
+        self._pending_objects: list[Any] | None = []  # the objects changed (both versions), when known
 
     # ---------------------------------------------------------------- life
 
@@ -103,6 +104,7 @@ class Istiod:
         for problem in self.config.load_all():
             log.error("config file %s refused: %s", problem.file, problem)
         self._take_kinds()  # the first load is not a change to push
+        self._pending_objects = []
         self._rebuild()
         self.ads.push(str(self.version))  # (no one is connected yet: it sets the version served)
         self._debouncer = Debouncer(self._push_now, quiet=self.options.debounce_quiet,
@@ -166,6 +168,9 @@ class Istiod:
 
     def _take_kinds(self) -> set[str]:
         kinds, self.config.changed_kinds = self.config.changed_kinds, set()
+        if self._pending_objects is not None:
+            self._pending_objects.extend(self.config.changed)
+        self.config.changed = []
         return kinds
 
     def changed(self, why: str, kinds: set[str] | None = None) -> None:
@@ -175,6 +180,7 @@ class Istiod:
         if kinds is None:
             self._pending_types = None
             self._pending_kinds = None
+            self._pending_objects = None
         else:
             if self._pending_types is not None:
                 self._pending_types |= types_for(kinds)
@@ -199,8 +205,36 @@ class Istiod:
     def _push_now(self) -> None:
         types, self._pending_types = self._pending_types, set()
         kinds, self._pending_kinds = self._pending_kinds, set()
+        objects, self._pending_objects = self._pending_objects, []
         self._rebuild(kinds)
-        self.ads.push(str(self.version), types=types)
+        affects = None
+        if kinds == {"VirtualService"} and objects is not None:
+            affects = self._seeing(objects)
+        self.ads.push(str(self.version), affects=affects, types=types)
+
+    def _seeing(self, changed: list[Any]) -> Callable[[Any], bool]:
+        """Which proxies a change of VirtualServices (``changed``: their old and new versions)
+        can alter: a sidecar only when one of them is exported to its namespace and names a host
+        it can reach; gateways always (their hosts come from Gateways)."""
+        push = self.push_context
+        changed = [r for r in changed if r.kind == "VirtualService"]
+        if any(not vs.spec.hosts or (vs.namespace, vs.name) in push.delegate_names for vs in changed):
+            return lambda node: True  # a delegate: its parents' routes change, wherever they are
+        hosts = {str(h) for vs in changed for h in push.vs_hosts(vs)}
+        known = {s.hostname for s in push.registry.services}
+        odd = any(h.startswith("*") or h not in known for h in hosts)  # wildcards, hosts outside the registry
+        verdicts: dict[tuple[str, int], bool] = {}
+
+        def affects(node: Any) -> bool:
+            proxy = self.proxy_for(node)
+            if proxy.is_gateway:
+                return True
+            key = (proxy.namespace, id(push.sidecar_for(proxy)), proxy.interception_mode)
+            if key not in verdicts:
+                verdicts[key] = any(push.config_visible(vs, proxy.namespace) for vs in changed) and _reaches(
+                    push.services_for(proxy), hosts, odd, proxy.interception_mode is InterceptionMode.NONE)
+            return verdicts[key]
+        return affects
 
     # ---------------------------------------------------------------- the ADS server's generator
 
@@ -267,3 +301,12 @@ class Istiod:
             f"pilotfish_config_files_refused {len(self.config.problems())}",
         ]
         return "\n".join(lines) + "\n"
+
+
+def _reaches(services: list[Any], hosts: set[str], odd: bool, http_proxy: bool) -> bool:
+    """Whether a sidecar seeing ``services`` has a route configuration a VirtualService for
+    ``hosts`` can change: one of its services is named; or (``odd``: a host outside the registry
+    or a wildcard) the sidecar has the port-80 or HTTP-proxy configuration such hosts go into."""
+    if any(s.hostname in hosts for s in services):
+        return True
+    return odd and (http_proxy or any(s.port(80) is not None for s in services))
