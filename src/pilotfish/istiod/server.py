@@ -189,7 +189,8 @@ class Istiod:
         if self._debouncer is not None:
             self._debouncer.event()
 
-    def _rebuild(self, kinds: set[str] | None = None) -> None:
+    def _rebuild(self, kinds: set[str] | None = None, edited: tuple[tuple[Any, Any], ...] = (),
+                 prior_routes: dict[object, Any] | None = None) -> None:
         """A new PushContext from the config in force. ``kinds``: what changed (None: unknown).
         The registry is built again unless the change cannot touch it (a VirtualService edit
         leaves 10,000 endpoints as they were)."""
@@ -200,17 +201,26 @@ class Istiod:
             registry = build_registry(resources, connected=list(self.connected.values()))
         self.version += 1
         self.push_context = PushContext(resources=resources, registry=registry, mesh=self.options.mesh,
-                                        version=str(self.version))
+                                        version=str(self.version), edited=edited, prior_routes=prior_routes)
 
     def _push_now(self) -> None:
         types, self._pending_types = self._pending_types, set()
         kinds, self._pending_kinds = self._pending_kinds, set()
         objects, self._pending_objects = self._pending_objects, []
-        self._rebuild(kinds)
-        affects = None
-        if kinds == {"VirtualService"} and objects is not None:
-            affects = self._seeing(objects)
+        only_vs = kinds == {"VirtualService"} and objects is not None
+        edited = _edited_in_place(objects) if only_vs and objects is not None else ()
+        prior = None
+        if edited:  # the earlier push's route configurations, to patch
+            prior = {k: v for k, v in self.push_context.generated.items() if isinstance(k, tuple) and k[0] == "rds"}
+            asyncio.get_running_loop().create_task(self._forget(prior))
+        self._rebuild(kinds, edited=edited, prior_routes=prior)
+        affects = self._seeing(objects) if only_vs and objects is not None else None
         self.ads.push(str(self.version), affects=affects, types=types)
+
+    async def _forget(self, prior: dict[object, Any]) -> None:
+        """Let the earlier push's route configurations go once this push is handed out."""
+        await self.ads.flush()
+        prior.clear()
 
     def _seeing(self, changed: list[Any]) -> Callable[[Any], bool]:
         """Which proxies a change of VirtualServices (``changed``: their old and new versions)
@@ -310,3 +320,25 @@ def _reaches(services: list[Any], hosts: set[str], odd: bool, http_proxy: bool) 
     if any(s.hostname in hosts for s in services):
         return True
     return odd and (http_proxy or any(s.port(80) is not None for s in services))
+
+
+def _edited_in_place(changed: list[Any]) -> tuple[tuple[Any, Any], ...]:
+    """(before, after) of each VirtualService changed in place: edited, not added or removed,
+    with the same hosts, gateways and exportTo and no delegation, so that only the routes of
+    the virtual hosts it owns change (routes.py patches those). Empty when any change is not."""
+    versions: dict[tuple[str, str], list[Any]] = {}
+    for r in changed:
+        versions.setdefault((r.namespace, r.name), []).append(r)
+    pairs = []
+    for found in versions.values():
+        if len(found) != 2:
+            return ()
+        before, after = found
+        for vs in (before, after):
+            if vs.kind != "VirtualService" or not vs.spec.hosts or any(h.delegate is not None for h in vs.spec.http or ()):
+                return ()
+        if (before.spec.hosts, before.spec.gateways, before.spec.export_to) != (
+                after.spec.hosts, after.spec.gateways, after.spec.export_to):
+            return ()
+        pairs.append((before, after))
+    return tuple(pairs)

@@ -57,6 +57,13 @@ class PushContext:
     mesh: MeshConfig = field(default_factory=default_mesh_config)
     version: str = "0"
     domain_suffix: str = "cluster.local"
+    # When the push follows one that differed only in VirtualServices edited in place (same
+    # hosts, gateways and exportTo): the earlier push's route configurations (its ``generated``
+    # entries, by key) and the edited VirtualServices as (before, after). RDS then patches the
+    # earlier configurations instead of translating a thousand virtual hosts again. The owner
+    # empties ``prior_routes`` once the push is sent.
+    prior_routes: dict[object, Any] | None = field(default=None, compare=False, repr=False)
+    edited: tuple[tuple[Resource, Resource], ...] = ()
 
     # ---------------------------------------------------------------- indexes
 

@@ -28,7 +28,7 @@ from .route_action import destination_cluster, mesh_retry, retry_policy, service
 from .route_hosts import (
     bare, bind_virtual_services, is_http_or_sniffed, non_service_hosts, service_names, unique_services, with_port,
 )
-from .route_http import RouteContext, http_routes
+from .route_http import RouteContext, config_path, http_routes
 from .route_match import is_catch_all
 
 DEFAULT_ROUTE = "default"
@@ -50,9 +50,42 @@ def build_routes(push: PushContext, proxy: Proxy, names: set[str]) -> list[route
         if key in push.generated:
             config = push.generated[key]
         else:
-            config = push.generated[key] = route_config(push, proxy, name)
+            config = _patched(push, proxy, name, key)
+            if config is None:
+                config = route_config(push, proxy, name)
+            push.generated[key] = config
         if config is not None:
             out.append(config)
+    return out
+
+
+def _patched(push: PushContext, proxy: Proxy, name: str, key: tuple[object, ...]) -> route_pb2.RouteConfiguration | None:
+    """A sidecar's port configuration from the earlier push's, with the routes of the edited
+    VirtualServices (found by their routes' Istio metadata) translated again; None when that
+    cannot be done exactly (no earlier one, or an edit that empties or fills a virtual host)."""
+    prior = push.prior_routes
+    if not prior or not push.edited or not name.isdigit() or proxy.is_gateway:
+        return None
+    old = prior.get(key)
+    if old is None:
+        return None
+    ctx = RouteContext(push, proxy, int(name), {MESH_GATEWAY})
+    fresh: dict[str, list[rc.Route]] = {}
+    for before, after in push.edited:
+        routes = http_routes(ctx, after)
+        if bool(routes) != bool(http_routes(ctx, before)):
+            return None  # its services fall back to (or leave) their default routes here
+        fresh[config_path(after)] = routes
+    out = route_pb2.RouteConfiguration()
+    out.CopyFrom(old)
+    for vh in out.virtual_hosts:
+        if not vh.routes:
+            continue
+        istio = vh.routes[0].metadata.filter_metadata.get("istio")
+        path = istio.fields["config"].string_value if istio is not None and "config" in istio.fields else ""
+        if path in fresh:
+            del vh.routes[:]
+            vh.routes.extend(fresh[path])
     return out
 
 
