@@ -42,6 +42,7 @@ from .http_filters import (
     stat_prefix,
     stats_config,
 )
+from .listener_tcp import tcp_proxy_config
 from .proxy import InterceptionMode, Proxy
 from .push_context import PushContext
 
@@ -80,9 +81,13 @@ def _packed(msg: object) -> any_pb2.Any:
 
 def tcp_proxy_filters(cluster: str, cls: ListenerClass) -> list[lc_pb2.Filter]:
     """istio.stats then tcp_proxy to ``cluster`` (stat_prefix the cluster name, as Istio)."""
+    return tcp_filters(tcp_proxy_pb2.TcpProxy(stat_prefix=cluster, cluster=cluster), cls)
+
+
+def tcp_filters(config: tcp_proxy_pb2.TcpProxy, cls: ListenerClass) -> list[lc_pb2.Filter]:
+    """istio.stats then the given tcp_proxy (a VirtualService's tcp route may have chosen it)."""
     return [lc_pb2.Filter(name=STATS_FILTER, typed_config=stats_config(cls)),
-            lc_pb2.Filter(name=TCP_PROXY_FILTER,
-                          typed_config=_packed(tcp_proxy_pb2.TcpProxy(stat_prefix=cluster, cluster=cluster)))]
+            lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=_packed(config))]
 
 
 def _listener_filter(name: str, msg: object) -> lc_pb2.ListenerFilter:
@@ -319,7 +324,8 @@ def virtual_inbound(ports: list[InboundPort]) -> listener_pb2.Listener:
 def outbound_listeners(push: PushContext, proxy: Proxy) -> list[listener_pb2.Listener]:
     """One ``0.0.0.0_PORT`` per HTTP service port (RDS ``PORT``, shared by every service on the
     port), one ``VIP_PORT`` per TCP or sniffed service port with a VIP (``0.0.0.0_PORT`` when the
-    service has none and the port is free). None binds: virtualOutbound hands connections over."""
+    service has none and the port is free), its tcp_proxy following the mesh VirtualService's
+    ``tcp`` routes. None binds: virtualOutbound hands connections over."""
     cls = ListenerClass.SIDECAR_OUTBOUND
     passthrough = catch_all_cluster(push, proxy)
     by_name: dict[str, listener_pb2.Listener] = {}
@@ -339,7 +345,6 @@ def outbound_listeners(push: PushContext, proxy: Proxy) -> list[listener_pb2.Lis
                 name = naming.listener_name(vip, port.number)
                 if name in by_name:
                     continue
-                cluster = naming.cluster_name(naming.OUTBOUND, port.number, "", service.hostname)
                 chains = []
                 if port.protocol is Protocol.UNSUPPORTED:  # sniffed: a route of its own, then TCP
                     hcm = connection_manager(stat_prefix(naming.OUTBOUND, name), cls,
@@ -347,7 +352,8 @@ def outbound_listeners(push: PushContext, proxy: Proxy) -> list[listener_pb2.Lis
                     chains.append(lc_pb2.FilterChain(
                         filter_chain_match=lc_pb2.FilterChainMatch(application_protocols=PLAINTEXT_HTTP_ALPNS),
                         filters=[hcm_filter(hcm)]))
-                chains.append(lc_pb2.FilterChain(filters=tcp_proxy_filters(cluster, cls)))
+                tcp = tcp_proxy_config(push, proxy, service, port.number, vip)
+                chains.append(lc_pb2.FilterChain(filters=tcp_filters(tcp, cls)))
                 by_name[name] = listener_pb2.Listener(
                     name=name, address=address(vip, port.number), filter_chains=chains,
                     bind_to_port=wrappers_pb2.BoolValue(value=False), traffic_direction=OUTBOUND)
