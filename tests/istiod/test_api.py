@@ -182,3 +182,16 @@ spec:
         assert server._seeing([child])(n)
     finally:
         await server.stop()
+
+
+async def test_a_virtualservice_edit_regenerates_listeners_only_for_tcp_routes(istiod: Istiod, tmp_path: Path) -> None:
+    from pilotfish.xds.type_urls import LISTENER, ROUTE
+
+    pushed: list[object] = []
+    istiod.ads.push = lambda version, affects=None, types=None: pushed.append(types)  # type: ignore[method-assign]
+    path = tmp_path / "vs.yaml"
+    for text in (VS, VS + "  tcp: [{route: [{destination: {host: web.internal}}]}]\n"):
+        path.write_text(text)
+        istiod.config_changed({str(path)})
+        istiod._push_now()
+    assert pushed == [{ROUTE}, {LISTENER, ROUTE}]

@@ -102,7 +102,7 @@ def test_the_kinds_an_edit_changes_are_noted_for_a_narrower_push(tmp_path: Path)
     c.changed_kinds.clear()
     path.write_text(VS.format(subset="v2", weight=100) + "---\n" + DR)
     assert c.reload({str(path)}) and c.changed_kinds == {"VirtualService"}
-    assert types_for(c.changed_kinds) == {ROUTE}
+    assert types_for(c.changed_kinds) == {LISTENER, ROUTE}
     assert types_for({"DestinationRule"}) == {CLUSTER, ENDPOINT, ROUTE}
     assert types_for({"ServiceEntry"}) == {CLUSTER, ENDPOINT, LISTENER, ROUTE}
     c.changed_kinds.clear()
