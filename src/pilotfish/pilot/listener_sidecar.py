@@ -43,6 +43,7 @@ from .http_filters import (
     stats_config,
 )
 from .listener_tcp import tcp_proxy_config
+from .listener_tls import is_tls, tls_filter_chains
 from .proxy import InterceptionMode, Proxy
 from .push_context import PushContext
 
@@ -325,7 +326,8 @@ def outbound_listeners(push: PushContext, proxy: Proxy) -> list[listener_pb2.Lis
     """One ``0.0.0.0_PORT`` per HTTP service port (RDS ``PORT``, shared by every service on the
     port), one ``VIP_PORT`` per TCP or sniffed service port with a VIP (``0.0.0.0_PORT`` when the
     service has none and the port is free), its tcp_proxy following the mesh VirtualService's
-    ``tcp`` routes. None binds: virtualOutbound hands connections over."""
+    ``tcp`` routes; on TLS/HTTPS ports a tls_inspector and one chain per ``tls`` route SNI match
+    first. None binds: virtualOutbound hands connections over."""
     cls = ListenerClass.SIDECAR_OUTBOUND
     passthrough = catch_all_cluster(push, proxy)
     by_name: dict[str, listener_pb2.Listener] = {}
@@ -345,6 +347,9 @@ def outbound_listeners(push: PushContext, proxy: Proxy) -> list[listener_pb2.Lis
                 name = naming.listener_name(vip, port.number)
                 if name in by_name:
                     continue
+                if is_tls(port.protocol):
+                    by_name[name] = _outbound_tls(push, proxy, service, name, vip, port.number)
+                    continue
                 chains = []
                 if port.protocol is Protocol.UNSUPPORTED:  # sniffed: a route of its own, then TCP
                     hcm = connection_manager(stat_prefix(naming.OUTBOUND, name), cls,
@@ -358,6 +363,19 @@ def outbound_listeners(push: PushContext, proxy: Proxy) -> list[listener_pb2.Lis
                     name=name, address=address(vip, port.number), filter_chains=chains,
                     bind_to_port=wrappers_pb2.BoolValue(value=False), traffic_direction=OUTBOUND)
     return list(by_name.values())
+
+
+def _outbound_tls(push: PushContext, proxy: Proxy, service: Service, name: str, vip: str,
+                  port: int) -> listener_pb2.Listener:
+    """TLS passed through: the tls_inspector reads the SNI the ``tls`` route chains match on.
+    The fallback's empty match is left unset, as on the TCP chains."""
+    chains = [lc_pb2.FilterChain(filter_chain_match=match if match.ByteSize() else None,
+                                 filters=tcp_filters(tcp, ListenerClass.SIDECAR_OUTBOUND))
+              for match, tcp in tls_filter_chains(push, proxy, service, port, vip)]
+    return listener_pb2.Listener(
+        name=name, address=address(vip, port), filter_chains=chains,
+        bind_to_port=wrappers_pb2.BoolValue(value=False), traffic_direction=OUTBOUND,
+        listener_filters=[_listener_filter("envoy.filters.listener.tls_inspector", tls_inspector_pb2.TlsInspector())])
 
 
 def _outbound_http(name: str, port: int, route: str, passthrough: str) -> listener_pb2.Listener:

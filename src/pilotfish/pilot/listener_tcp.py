@@ -36,7 +36,7 @@ def tcp_proxy_config(push: PushContext, proxy: Proxy, service: Service, port: in
     for vs in _virtual_services(push, proxy, service):
         route = _applying_route(vs.spec.tcp or (), proxy, port, address, vs.namespace)
         if route is not None:
-            config = _routed(push, proxy, route.route or (), port, vs)
+            config = routed_proxy(push, proxy, route.route or (), port, vs)
             if config is not None:
                 return config
     cluster = naming.cluster_name(naming.OUTBOUND, port, "", service.hostname)
@@ -90,7 +90,7 @@ def in_subnets(address: str, cidrs: Iterable[str]) -> bool:
     return False
 
 
-def _routed(push: PushContext, proxy: Proxy, destinations: Iterable[RouteDestination], port: int,
+def routed_proxy(push: PushContext, proxy: Proxy, destinations: Iterable[RouteDestination], port: int,
             vs: Resource) -> tcp_proxy_pb2.TcpProxy | None:
     """One destination: its cluster, also the stat prefix. Several: weighted clusters (weight 0
     left out) under the stat prefix ``name.namespace`` of the VirtualService, as Istio."""
