@@ -39,7 +39,7 @@ APPLIED_DIR = "applied"
 #: The xDS types a change of each config kind can alter; kinds not listed (the registry's
 #: Service, ServiceEntry, WorkloadEntry, Pod..., Sidecar, and any other) may alter all of them.
 _TYPES_OF_KIND = {
-    "VirtualService": {LISTENER, ROUTE},  # routes; REDIRECT-mode TCP listeners follow its tcp routes
+    "VirtualService": {LISTENER, ROUTE},  # routes; REDIRECT-mode TCP/TLS listeners follow its tcp/tls routes
     "DestinationRule": {CLUSTER, ENDPOINT, ROUTE},  # cluster policy, subsets, hash policies
     "Gateway": {LISTENER, ROUTE},
 }
@@ -215,8 +215,9 @@ class Istiod:
             asyncio.get_running_loop().create_task(self._forget(prior))
         self._rebuild(kinds, edited=edited, prior_routes=prior)
         affects = self._seeing(objects) if only_vs and objects is not None else None
-        if only_vs and types is not None and objects is not None and not any(vs.spec.tcp for vs in objects):
-            types = types - {LISTENER}  # listeners read only a VirtualService's tcp routes
+        if only_vs and types is not None and objects is not None and not any(
+                vs.spec.tcp or vs.spec.tls for vs in objects):
+            types = types - {LISTENER}  # listeners read only a VirtualService's tcp and tls routes
         self.ads.push(str(self.version), affects=affects, types=types)
 
     async def _forget(self, prior: dict[object, Any]) -> None:

@@ -91,7 +91,7 @@ def in_subnets(address: str, cidrs: Iterable[str]) -> bool:
 
 
 def routed_proxy(push: PushContext, proxy: Proxy, destinations: Iterable[RouteDestination], port: int,
-            vs: Resource) -> tcp_proxy_pb2.TcpProxy | None:
+                 vs: Resource) -> tcp_proxy_pb2.TcpProxy | None:
     """One destination: its cluster, also the stat prefix. Several: weighted clusters (weight 0
     left out) under the stat prefix ``name.namespace`` of the VirtualService, as Istio."""
     dests = [(d.destination, d.weight or 0) for d in destinations if d.destination is not None]
