@@ -140,7 +140,8 @@ spec:
 def test_sidecar_http_filters_end_with_the_router() -> None:
     m = hcm(by_name(build_listeners(push(), sidecar(), set()))["127.0.0.5_19080"])
     assert [f.name for f in m.http_filters] == [
-        "istio.metadata_exchange", "envoy.filters.http.fault", "istio.stats", "envoy.filters.http.router"]
+        "istio.metadata_exchange", "envoy.filters.http.cors", "envoy.filters.http.fault", "istio.stats",
+        "envoy.filters.http.router"]
     assert m.server_name == "istio-envoy"
     assert m.normalize_path.value and m.generate_request_id.value
     assert [u.upgrade_type for u in m.upgrade_configs] == ["websocket"]

@@ -1,11 +1,11 @@
 """The HTTP connection manager of generated listeners and its HTTP filter chain, as Istio builds
 them (``buildHTTPConnectionManager`` in listener_builder.go), limited to what our proxy runs.
 
-Istio's sidecar chain is ``istio.metadata_exchange, grpc_stats, istio.alpn, fault, cors,
-istio.stats, router``. Our proxy implements metadata exchange, fault, istio.stats and the router
-(proxy/compile/subset.py); grpc_stats, istio.alpn and cors are left out: grpc_stats and alpn
-only shape telemetry and upstream TLS ALPN, and CORS policies are not translated yet. The
-router is always last, which grpcio's proxyless client also requires.
+Istio's sidecar chain is ``istio.metadata_exchange, grpc_stats, istio.alpn, cors, fault,
+istio.stats, router``. Our proxy implements metadata exchange, cors, fault, istio.stats and the
+router (proxy/compile/subset.py); grpc_stats and istio.alpn are left out: they only shape
+telemetry and upstream TLS ALPN. The router is always last, which grpcio's proxyless client also
+requires.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from envoy.config.core.v3 import config_source_pb2, protocol_pb2
 from envoy.config.listener.v3 import listener_components_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
@@ -29,6 +30,7 @@ HCM_FILTER = "envoy.filters.network.http_connection_manager"
 MX_FILTER = "istio.metadata_exchange"
 STATS_FILTER = "istio.stats"
 FAULT_FILTER = "envoy.filters.http.fault"
+CORS_FILTER = "envoy.filters.http.cors"
 ROUTER_FILTER = "envoy.filters.http.router"
 PEER_METADATA_TYPE_URL = "type.googleapis.com/io.istio.http.peer_metadata.Config"
 STATS_TYPE_URL = "type.googleapis.com/stats.PluginConfig"
@@ -91,13 +93,18 @@ def fault_filter() -> hcm_pb2.HttpFilter:
     return hcm_pb2.HttpFilter(name=FAULT_FILTER, typed_config=_packed(fault_pb2.HTTPFault()))
 
 
+def cors_filter() -> hcm_pb2.HttpFilter:
+    """Empty: VirtualService CORS policies arrive per route (typed_per_filter_config)."""
+    return hcm_pb2.HttpFilter(name=CORS_FILTER, typed_config=_packed(cors_pb2.Cors()))
+
+
 def router_filter() -> hcm_pb2.HttpFilter:
     return hcm_pb2.HttpFilter(name=ROUTER_FILTER, typed_config=_packed(router_pb2.Router()))
 
 
 def http_filters(cls: ListenerClass) -> list[hcm_pb2.HttpFilter]:
     """Istio's order, restricted to our proxy's filters (see the module docstring)."""
-    return [metadata_exchange_filter(cls), fault_filter(), stats_filter(cls), router_filter()]
+    return [metadata_exchange_filter(cls), cors_filter(), fault_filter(), stats_filter(cls), router_filter()]
 
 
 def grpc_http_filters() -> list[hcm_pb2.HttpFilter]:

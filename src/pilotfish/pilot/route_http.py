@@ -30,6 +30,7 @@ from .route_action import (
     retry_policy,
     set_timeout,
 )
+from .route_cors import CORS_FILTER, cors_policy
 from .route_match import is_catch_all, port_matches, source_matches, translate_match
 
 
@@ -212,8 +213,8 @@ def translate_route(ctx: RouteContext, rule: Rule, match: HTTPMatchRequest | Non
         fault = fault_config(http.fault)
         if fault is not None:
             out.typed_per_filter_config[FAULT_FILTER].CopyFrom(fault)
-    # corsPolicy: our proxy has no CORS filter (its supported subset refuses
-    # envoy.filters.http.cors in typed_per_filter_config), so the policy is not emitted.
+    if http.cors_policy is not None:
+        out.typed_per_filter_config[CORS_FILTER].CopyFrom(cors_policy(http.cors_policy))
     return out
 
 

@@ -70,8 +70,8 @@ def test_layered_runtime_warns_only_for_the_keys_it_ignores() -> None:
      "route_config.virtual_hosts[0].routes[0].route.cluster"),
     (lambda d: _hcm(d)["route_config"]["virtual_hosts"][0]["routes"][0]["match"].update(prefix=None, safe_regex={"regex": "(("}),
      "routes[0].match.safe_regex.regex"),
-    (lambda d: _hcm(d)["http_filters"].insert(0, {"name": "cors", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"}}),
+    (lambda d: _hcm(d)["http_filters"].insert(0, {"name": "lua", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"}}),
      "http_filters[0].typed_config"),
     (lambda d: _hcm(d)["http_filters"].append(dict(_hcm(d)["http_filters"][0])), "http_filters"),
     (lambda d: _hcm(d).update(codec_type="HTTP2"), "typed_config.codec_type"),
@@ -104,8 +104,8 @@ def test_listener_connection_limit_exemptions_are_accepted() -> None:
 
 def test_optional_unknown_filter_is_skipped() -> None:
     doc = bootstrap(route(), [cluster("a", 8080)])
-    _hcm(doc)["http_filters"].insert(0, {"name": "cors", "is_optional": True, "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"}})
+    _hcm(doc)["http_filters"].insert(0, {"name": "lua", "is_optional": True, "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"}})
     assert compile_doc(doc).runtime.listeners[0].hcm.filters == ("envoy.extensions.filters.http.router.v3.Router",)
 
 

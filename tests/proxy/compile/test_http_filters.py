@@ -18,8 +18,8 @@ FAULT = {"name": "envoy.filters.http.fault", "typed_config": {
     "abort": {"http_status": 503, "percentage": {"numerator": 100}}}}
 BUFFER = {"name": "envoy.filters.http.buffer", "typed_config": {
     "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer", "max_request_bytes": 1024}}
-CORS = {"name": "envoy.filters.http.cors", "is_optional": True, "typed_config": {
-    "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"}}
+LUA = {"name": "envoy.filters.http.lua", "is_optional": True, "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"}}
 
 
 def hcm_of(http_filters: list[dict[str, Any]]) -> Any:
@@ -35,9 +35,9 @@ def test_filters_compile_in_the_listeners_order_router_last() -> None:
 
 
 def test_an_optional_filter_runs_when_known_and_is_skipped_when_not() -> None:
-    hcm = hcm_of([CORS, {**FAULT, "is_optional": True}])
+    hcm = hcm_of([LUA, {**FAULT, "is_optional": True}])
     assert hcm.fault is not None  # optional means "skip when unsupported", not "skip"
-    assert not any(n.endswith("Cors") for n in hcm.filters)
+    assert not any(n.endswith("Lua") for n in hcm.filters)
 
 
 def test_a_filter_after_the_router_is_refused() -> None:

@@ -215,7 +215,7 @@ def test_per_filter_config_of_another_type_is_an_error(backend: Backend) -> None
     from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 
     routes = [{"match": {"prefix": "/"}, "route": {"cluster": "c"}, "typed_per_filter_config": {
-        "cors": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"}}}]
+        "lua": {"@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute"}}}]
     with pytest.raises(ProxyConfigError) as err:
         parse_bootstrap(doc_for(backend, routes))
     assert "routes[0].typed_per_filter_config" in err.value.field_path

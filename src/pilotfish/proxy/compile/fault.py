@@ -1,5 +1,5 @@
-"""The fault filter's config → FaultFilter (``envoy.filters.http.fault``) and route-level
-``typed_per_filter_config`` overrides."""
+"""The fault filter's config → FaultFilter (``envoy.filters.http.fault``); its route-level
+``typed_per_filter_config`` overrides are compiled in per_filter.py."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from ..common.errors import ProxyConfigError
 from ..common.stats import StatsStore
-from ..filters.fault_filter import FAULT_TYPE, FaultFilter, active_faults
-from .resilience import compile_fault, compile_fault_any
+from ..filters.fault_filter import FaultFilter, active_faults
+from .resilience import compile_fault
 
 
 def compile_fault_filter(name: str, msg: Any, path: str, stats: StatsStore, stat_prefix: str,
@@ -21,16 +21,3 @@ def compile_fault_filter(name: str, msg: Any, path: str, stats: StatsStore, stat
     policy = compile_fault(msg, f"{path}.typed_config", warnings, runtime)
     return FaultFilter(name, policy, active_faults(stats, stat_prefix))
 
-
-def compile_per_filter(configs: Any, path: str, warnings: list[str] | None = None,
-                       runtime: Any = None) -> dict[str, Any]:
-    """A typed_per_filter_config map: filter name → compiled override (fault filters only)."""
-    out: dict[str, Any] = {}
-    for key, value in configs.items():
-        kpath = f"{path}[{key!r}]"
-        type_name = value.type_url.rsplit("/", 1)[-1]
-        if type_name != FAULT_TYPE:
-            raise ProxyConfigError(f"typed_per_filter_config of type {type_name!r} is not supported "
-                                   f"(supported: {FAULT_TYPE})", kpath)
-        out[key] = compile_fault_any(value, kpath, warnings, runtime)
-    return out

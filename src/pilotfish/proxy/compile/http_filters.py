@@ -6,7 +6,9 @@ Where the request path calls them (router/stream.py, router/response.py, router/
 
     pre_route       before routing, in order: path normalization (the connection manager's own),
                     envoy.filters.http.health_check; each may answer the request itself
-    fault           envoy.filters.http.fault, after routing (it matches on the route and cluster)
+    after_route     after routing, in the listener's order: envoy.filters.http.cors (its policies
+                    are the route's; it may answer a preflight) and envoy.filters.http.fault (it
+                    matches on the route and cluster); None when neither is configured
     peer_exchange   istio.metadata_exchange, on the request and response heads
     istio_stats     istio.stats, at the end of the stream
     router          last, once: forwards the request (its suppress_envoy_headers is read here)
@@ -22,7 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..common.errors import ProxyConfigError
+from ..filters.cors_filter import CORS_TYPE
 from ..filters.fault_filter import FAULT_TYPE
+from .cors import compile_cors_filter
 from .edge import compile_health_check
 from .fault import compile_fault_filter
 from .istio_config import PEER_METADATA_TYPE, STATS_TYPE, TYPED_STRUCT_TYPES, message_class, unpack_typed_struct
@@ -40,7 +44,9 @@ class FilterChain:
 
     names: list[str] = field(default_factory=list)  # the filters' types, in order, the router last
     pre_route: list[Callable[[Any], bool]] = field(default_factory=list)
+    cors: Any = None  # filters.cors_filter.CorsFilter
     fault: Any = None  # filters.fault_filter.FaultFilter
+    after_route: Callable[[Any, Any, str], bool] | None = None  # see the module docstring
     peer_exchange: Any = None  # filters.peer_metadata.PeerExchange
     istio_stats: Any = None  # common.istio_metrics.IstioStatsRecorder
     max_request_bytes: int = 0  # envoy.filters.http.buffer's; 0: no limit
@@ -60,6 +66,12 @@ class _Context:
 
 def _buffer(chain: FilterChain, name: str, cfg: Any, path: str, ctx: _Context) -> None:
     chain.max_request_bytes = cfg.max_request_bytes.value
+
+
+def _cors(chain: FilterChain, name: str, cfg: Any, path: str, ctx: _Context) -> None:
+    if chain.cors is not None:
+        raise ProxyConfigError("only one cors filter per connection manager is supported", path)
+    chain.cors = compile_cors_filter(name, path)
 
 
 def _fault(chain: FilterChain, name: str, cfg: Any, path: str, ctx: _Context) -> None:
@@ -88,6 +100,7 @@ def _router(chain: FilterChain, name: str, cfg: Any, path: str, ctx: _Context) -
 #: The HTTP filters this proxy runs, by type: each one's compiler.
 COMPILERS: dict[str, Callable[[FilterChain, str, Any, str, _Context], None]] = {
     BUFFER: _buffer,
+    CORS_TYPE: _cors,
     FAULT_TYPE: _fault,
     HEALTH_CHECK_TYPE: _health_check,
     PEER_METADATA_TYPE: _metadata_exchange,
@@ -122,4 +135,21 @@ def compose(hcm: Any, path: str, stats: Any, runtime: Runtime, listener: Any = N
         chain.names.append(type_name)
     if not chain.names or chain.names[-1] != ROUTER or chain.names.count(ROUTER) != 1:
         raise ProxyConfigError("the router filter must be present, once, and last", f"{path}.http_filters")
+    chain.after_route = _after_route(chain)
     return chain
+
+
+def _after_route(chain: FilterChain) -> Callable[[Any, Any, str], bool] | None:
+    """One hook for the filters that act on the routed request, so that a listener with neither
+    costs one attribute test; with both, they run in the listener's order."""
+    if chain.cors is None:
+        return chain.fault.intercept if chain.fault is not None else None
+    if chain.fault is None:
+        return chain.cors.intercept
+    cors_first = chain.names.index(CORS_TYPE) < chain.names.index(FAULT_TYPE)
+    chain.cors.before_fault = cors_first
+    first, second = (chain.cors, chain.fault) if cors_first else (chain.fault, chain.cors)
+
+    def both(stream: Any, route: Any, cluster: str) -> bool:
+        return first.intercept(stream, route, cluster) or second.intercept(stream, route, cluster)
+    return both

@@ -92,7 +92,9 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
     hcm = HcmConfig(stat_prefix=m.stat_prefix, stats=stats.http(m.stat_prefix), route_table=table,
                     filters=tuple(filters.names), suppress_envoy_headers=filters.suppress_envoy_headers,
                     clusters=clusters, max_request_bytes=filters.max_request_bytes, new_stream=Stream)
+    hcm.cors = filters.cors
     hcm.fault = filters.fault
+    hcm.after_route = filters.after_route
     hcm.peer_exchange = filters.peer_exchange
     hcm.istio_stats = filters.istio_stats
     if m.server_name:

@@ -18,7 +18,7 @@ from .hash_policy import compile_hash_policy
 from .resilience import compile_retry_policy
 from ..router import retry_state as rs
 from .mirror import compile_mirror_policies
-from .fault import compile_per_filter
+from .per_filter import compile_per_filter, merged
 from .layered_runtime import EMPTY as EMPTY_RUNTIME, FractionMatch, Runtime
 from .resilience import fraction
 
@@ -101,14 +101,14 @@ def compile_route_config(rc: Any, path: str, cluster_names: set[str],
         routes = tuple(built)
         vh = VirtualHost(vh_msg.name, routes, 0)
         _resilience(routes, vh_msg, vpath)
-        v_pf = {**g_pf, **compile_per_filter(vh_msg.typed_per_filter_config, f"{vpath}.typed_per_filter_config",
-                                             runtime=runtime)}
+        v_pf = merged(g_pf, compile_per_filter(vh_msg.typed_per_filter_config, f"{vpath}.typed_per_filter_config",
+                                               runtime=runtime))
         for ri, r in enumerate(routes):
             r.vhost = vh
             r_pf = vh_msg.routes[ri].typed_per_filter_config
             if v_pf or r_pf:  # the most specific level wins, per filter name
-                r.typed_per_filter = {**v_pf, **compile_per_filter(
-                    r_pf, f"{vpath}.routes[{ri}].typed_per_filter_config", runtime=runtime)}
+                r.typed_per_filter = merged(v_pf, compile_per_filter(
+                    r_pf, f"{vpath}.routes[{ri}].typed_per_filter_config", runtime=runtime))
         if not vh_msg.domains:
             raise ProxyConfigError("a virtual host needs at least one domain", f"{vpath}.domains")
         for di, domain in enumerate(vh_msg.domains):

@@ -43,13 +43,15 @@ STDOUT_LOG_TYPE = "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
 STDERR_LOG_TYPE = "envoy.extensions.access_loggers.stream.v3.StderrAccessLog"
 UPSTREAM_HTTP_OPTIONS_TYPE = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 FAULT_TYPE = "envoy.extensions.filters.http.fault.v3.HTTPFault"
+CORS_TYPE = "envoy.extensions.filters.http.cors.v3.Cors"
+CORS_POLICY_TYPE = "envoy.extensions.filters.http.cors.v3.CorsPolicy"
 
 #: typed_config types the proxy implements, by the field that may hold them.
 EXTENSIONS: dict[str, frozenset[str]] = {
     "network_filter": frozenset({HCM_TYPE}),
-    "http_filter": frozenset({ROUTER_TYPE, BUFFER_TYPE, STATS_TYPE, PEER_METADATA_TYPE, FAULT_TYPE}),
+    "http_filter": frozenset({ROUTER_TYPE, BUFFER_TYPE, STATS_TYPE, PEER_METADATA_TYPE, FAULT_TYPE, CORS_TYPE}),
     # typed_per_filter_config values (route configuration, virtual host, route)
-    "per_filter_config": frozenset({FAULT_TYPE}),
+    "per_filter_config": frozenset({FAULT_TYPE, CORS_POLICY_TYPE}),
     "access_log": frozenset({FILE_LOG_TYPE, STDOUT_LOG_TYPE, STDERR_LOG_TYPE}),
     "protocol_options": frozenset({UPSTREAM_HTTP_OPTIONS_TYPE}),
 }
@@ -165,6 +167,13 @@ FIELDS: dict[str, dict[str, str]] = {
     PEER_METADATA_TYPE + ".PropagationMethod": {"istio_headers": OK},
     PEER_METADATA_TYPE + ".IstioHeaders": {"skip_external_clusters": OK},
     BUFFER_TYPE: {"max_request_bytes": OK},
+    # filters/cors_filter.py; shadow_enabled only counts origins in Envoy (no stats here)
+    CORS_TYPE: {},
+    CORS_POLICY_TYPE: {
+        "allow_origin_string_match": OK, "allow_methods": OK, "allow_headers": OK, "expose_headers": OK,
+        "max_age": OK, "allow_credentials": OK, "allow_private_network_access": OK,
+        "forward_not_matching_preflights": OK, "filter_enabled": OK, "shadow_enabled": WARN,
+    },
     ROUTER_TYPE: {"suppress_envoy_headers": OK, "dynamic_stats": WARN, "start_child_span": WARN},
     "envoy.config.accesslog.v3.AccessLog": {"name": OK, "typed_config": "access_log"},
     FILE_LOG_TYPE: {"path": OK},

@@ -54,7 +54,9 @@ class HcmConfig:
     listener_port: int = 0
     peer_exchange: Any = None  # istio.metadata_exchange (peer_metadata.PeerExchange)
     istio_stats: Any = None  # istio.stats (istio_metrics.IstioStatsRecorder)
+    cors: Any = None  # envoy.filters.http.cors (cors_filter.CorsFilter)
     fault: Any = None  # envoy.filters.http.fault (fault_filter.FaultFilter)
+    after_route: Any = None  # callable(stream, route, cluster) -> taken: cors and fault, in order
     upgrades: dict[bytes, bool] = field(default_factory=dict)  # upgrade_configs: type -> enabled
     # Edge features (compile/edge.py); None when not configured, so a request pays nothing.
     pre_route: Any = None  # callable(stream) -> answered: path normalization, health_check filter

@@ -83,8 +83,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
             name = value.decode("latin-1") if value else ""
         else:
             name = action.cluster
-        if hcm.fault is not None and hcm.fault.intercept(self, route, name):
-            return  # answered (abort) or held (delay: begin() runs again when it is over)
+        if hcm.after_route is not None and hcm.after_route(self, route, name):
+            return  # answered (CORS preflight, fault abort) or held (fault delay: begin() runs again)
         cluster = hcm.clusters.get(name)
         if cluster is None:
             hcm.stats.no_cluster += 1
