@@ -32,7 +32,7 @@ def _entry(status: int = 200, flags: int = 0, **stream: object) -> tuple:
                            headers=[(b"host", b"example.com"), (b"x-custom", b"abc"), (b"user-agent", b"curl")])
     s = SimpleNamespace(head=head, original_path=None, route=SimpleNamespace(name="r1"),
                         cluster=SimpleNamespace(name="c1"), details=None, status=status,
-                        reply_headers=[(b"content-type", b"text/html")], set_cookies=(), health_check=False)
+                        reply_headers=[(b"content-type", b"text/html")], response_extras=(), health_check=False)
     vars(s).update(stream)
     return (1733400000.25, b"GET", b"/p?q=1", "1.1", status, flags, 10, 2048, 7, 3, b"1.2.3.4", b"curl",
             b"rid-1", b"example.com", "10.0.0.1:80", s, ("127.0.0.1", 40000), ("127.0.0.2", 8080))

@@ -24,7 +24,7 @@ def stream(headers: dict[str, str] | list[tuple[str, str]] | None = None, path: 
     head.set_path(path.encode())
     conn = SimpleNamespace(remote_ip=ip, transport=FakeTransport(peername=("10.1.2.3", 5555), sockname=("10.0.0.1", 8080)))
     route = SimpleNamespace(action=SimpleNamespace(hash_policy=policy))
-    return SimpleNamespace(head=head, conn=conn, route=route, set_cookies=())
+    return SimpleNamespace(head=head, conn=conn, route=route, response_extras=())
 
 
 def h64(v: bytes, seed: int = 0) -> int:
@@ -71,16 +71,16 @@ def test_cookie_with_ttl_is_generated_from_the_connection_addresses() -> None:
     s = stream()
     value = b"%016x" % h64(b"10.1.2.3:555510.0.0.1:8080")
     assert m.evaluate(s) == h64(value)
-    (mutation,) = s.set_cookies
+    (mutation,) = s.response_extras
     assert mutation.apply([]) == [(b"set-cookie", b'session="' + value
                                    + b'"; Max-Age=3600; Path=/; SameSite=Strict; Secure; HttpOnly')]
     # The client sends it back: same hash, no new cookie.
     again = stream({"cookie": f'session="{value.decode()}"'})
-    assert m.evaluate(again) == h64(value) and again.set_cookies == ()
+    assert m.evaluate(again) == h64(value) and again.response_extras == ()
     session = CookieHash(b"s", ttl=0)
     s = stream()
     session.evaluate(s)
-    assert b"Max-Age" not in s.set_cookies[0].value
+    assert b"Max-Age" not in s.response_extras[0].value
 
 
 def test_source_ip_and_query_parameter() -> None:

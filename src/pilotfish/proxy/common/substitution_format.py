@@ -102,7 +102,7 @@ def response_headers(stream: Any) -> list[tuple[bytes, bytes]] | None:
     upstream's through ResponseHeaderCapture)."""
     if stream.reply_headers is not None:
         return stream.reply_headers
-    for m in stream.set_cookies:
+    for m in stream.response_extras:
         if m.__class__ is ResponseHeaderCapture:
             return m.headers
     return None

@@ -240,7 +240,7 @@ def log_capture(needs: int) -> Callable[[Any], tuple] | None:
 
 def response_capture_hook(stream: Any) -> bool:
     """Pre-route: keep the response head of upstream answers for ``%RESP(X)%``."""
-    stream.set_cookies = (ResponseHeaderCapture(),)
+    stream.response_extras = (ResponseHeaderCapture(),)
     return False
 
 

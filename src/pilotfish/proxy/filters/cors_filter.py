@@ -109,7 +109,7 @@ class CorsFilter:
             out.append((b"access-control-allow-credentials", b"true"))
         if policy.expose_headers:
             out.append((b"access-control-expose-headers", policy.expose_headers))
-        stream.set_cookies += (CorsResponse(tuple(out)),)
+        stream.response_extras += (CorsResponse(tuple(out)),)
         return False
 
     @staticmethod

@@ -83,7 +83,7 @@ class CookieHash:
         if transport is not None:
             addrs = _address(transport.get_extra_info("peername")) + _address(transport.get_extra_info("sockname"))
         value = b"%016x" % _hash64(addrs)
-        stream.set_cookies = getattr(stream, "set_cookies", ()) + (SetCookie(self.set_cookie(value)),)
+        stream.response_extras = getattr(stream, "response_extras", ()) + (SetCookie(self.set_cookie(value)),)
         return value
 
     def set_cookie(self, value: bytes) -> bytes:

@@ -132,8 +132,8 @@ class Stream(ResponseMixin, RequestHeadMixin):
             shadows = shadow.start(self, action.mirrors)
             if shadows is not None:
                 self.shadows = shadows
-        if self.set_cookies:
-            self.resp_mutations += self.set_cookies
+        if self.response_extras:
+            self.resp_mutations += self.response_extras
         if head.expect_continue:
             self.conn.send_continue()
         if self.req is COMPLETE and self.timeout and self.rz is None:  # a pipelined request read

@@ -24,7 +24,7 @@ class StreamState:
         "conn", "head", "hcm", "start", "req", "resp", "authority", "route", "rm", "cluster", "host",
         "upstream", "reused", "retried", "pending",
         "pending_bytes", "upstream_headers", "upstream_path", "replay", "flags", "status", "complete_at",
-        "rx", "tx", "close_after", "deadline", "timeout", "resp_mutations", "set_cookies",
+        "rx", "tx", "close_after", "deadline", "timeout", "resp_mutations", "response_extras",
         "request_id", "service_time", "original_path", "peer", "fault_resumed", "shadows",
         "details", "health_check", "reply_headers", "rz", "retry_policy",
     )
@@ -59,7 +59,9 @@ class StreamState:
         self.deadline = 0.0  # the earliest of the stream's deadlines (the connection's timer reads it)
         self.timeout = 0.0
         self.resp_mutations: tuple = ()
-        self.set_cookies: tuple = ()  # a cookie hash policy's generated Set-Cookie (hash_policy.SetCookie)
+        # Response mutations this request adds: a cookie hash policy's Set-Cookie (hash_policy.SetCookie),
+        # the CORS filter's allow headers, the %RESP(X)% capture (compile/edge.py)
+        self.response_extras: tuple = ()
         self.request_id: bytes | None = None
         self.service_time: int | None = None
         self.original_path: bytes | None = None
