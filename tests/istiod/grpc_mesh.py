@@ -15,6 +15,8 @@ from typing import Any
 
 import grpc
 
+from .mesh import web_service
+
 #: The method every backend serves (generic handlers: no generated code needed).
 SERVICE = "test.Echo"
 METHOD = f"/{SERVICE}/Call"
@@ -51,37 +53,7 @@ def grpc_config(service_port: int, v1: int, v2: int, header_subset: str = "v2") 
     VirtualService: two fault aborts (a gRPC status, HTTP 503), ``x-version: v2`` to
     ``header_subset``, an 80/20 split between v1 and v2 for everything else."""
     return {
-        "service.yaml": f"""
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: web, namespace: default}}
-spec:
-  hosts: [web.internal]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: {service_port}, name: grpc, protocol: GRPC}}]
-  workloadSelector: {{labels: {{app: web}}}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: web-v1, namespace: default}}
-spec: {{address: 127.0.0.1, ports: {{grpc: {v1}}}, labels: {{app: web, version: v1}}}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: web-v2, namespace: default}}
-spec: {{address: 127.0.0.1, ports: {{grpc: {v2}}}, labels: {{app: web, version: v2}}}}
-""",
-        "destination-rule.yaml": """
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web, namespace: default}
-spec:
-  host: web.internal
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
-""",
+        "service.yaml": web_service(service_port, "grpc", "GRPC", v1, v2),
         "virtual-service.yaml": f"""
 apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -59,6 +59,41 @@ async def get(port: int, host: str, headers: dict[str, str] | None = None) -> tu
     return int(head.split(b" ", 2)[1]), body
 
 
+def web_service(port: int, port_name: str, protocol: str, v1: int, v2: int) -> str:
+    """``web.internal:port`` (a ServiceEntry) over two workloads on loopback, ``v1`` and ``v2``
+    on their own ports, and a DestinationRule with those two subsets."""
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: web, namespace: default}}
+spec:
+  hosts: [web.internal]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: {port}, name: {port_name}, protocol: {protocol}}}]
+  workloadSelector: {{labels: {{app: web}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: web-v1, namespace: default}}
+spec: {{address: 127.0.0.1, ports: {{{port_name}: {v1}}}, labels: {{app: web, version: v1}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: web-v2, namespace: default}}
+spec: {{address: 127.0.0.1, ports: {{{port_name}: {v2}}}, labels: {{app: web, version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: web, namespace: default}}
+spec:
+  host: web.internal
+  subsets:
+  - {{name: v1, labels: {{version: v1}}}}
+  - {{name: v2, labels: {{version: v2}}}}
+"""
+
+
 def config(gw_port: int, v1: int, v2: int, canary: str = "v2") -> dict[str, str]:
     return {
         "gateway.yaml": f"""
@@ -71,36 +106,7 @@ spec:
   - port: {{number: {gw_port}, name: http, protocol: HTTP}}
     hosts: [web.example.com, unbound.example.com]
 """,
-        "service.yaml": f"""
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: web, namespace: default}}
-spec:
-  hosts: [web.internal]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 8000, name: http, protocol: HTTP}}]
-  workloadSelector: {{labels: {{app: web}}}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: web-v1, namespace: default}}
-spec: {{address: 127.0.0.1, ports: {{http: {v1}}}, labels: {{app: web, version: v1}}}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: web-v2, namespace: default}}
-spec: {{address: 127.0.0.1, ports: {{http: {v2}}}, labels: {{app: web, version: v2}}}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: web, namespace: default}}
-spec:
-  host: web.internal
-  subsets:
-  - {{name: v1, labels: {{version: v1}}}}
-  - {{name: v2, labels: {{version: v2}}}}
-""",
+        "service.yaml": web_service(8000, "http", "HTTP", v1, v2),
         "vs.yaml": f"""
 apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import importlib
 import json
-import pkgutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf import json_format, symbol_database
+from google.protobuf import json_format
 
+from ..proxy.common.errors import ProxyConfigError
+from ..proxy.compile.bootstrap_file import import_type
 from .errors import ExplainError
 
 _BASE_MODULES = (
@@ -56,24 +57,6 @@ class ProxySnapshot:
         return None
 
 
-def _import_type(type_name: str) -> None:
-    """Register ``type_name``'s descriptor (an ``@type`` in the dump) by importing its package."""
-    pool = symbol_database.Default().pool
-    try:
-        pool.FindMessageTypeByName(type_name)
-        return
-    except KeyError:
-        pass
-    package = type_name.rsplit(".", 1)[0]
-    try:
-        pkg = importlib.import_module(package)
-    except (ImportError, TypeError, ValueError):
-        return  # json_format names the unknown type
-    for info in pkgutil.iter_modules(getattr(pkg, "__path__", [])):
-        if info.name.endswith("_pb2"):
-            importlib.import_module(f"{package}.{info.name}")
-
-
 def _type_names(doc: Any) -> Iterator[str]:
     if isinstance(doc, dict):
         t = doc.get("@type")
@@ -96,7 +79,10 @@ def parse_config_dump(doc: Any, source: str) -> Any:
         except ValueError as exc:
             raise ExplainError(f"{source}: not JSON: {exc}") from exc
     for name in set(_type_names(doc)):
-        _import_type(name)
+        try:
+            import_type(name)  # (an @type in the dump)
+        except ProxyConfigError:
+            pass  # json_format names the unknown type
     from envoy.admin.v3 import config_dump_pb2
 
     dump = config_dump_pb2.ConfigDump()

@@ -22,7 +22,7 @@ from ..config.loader import UnknownKind, documents_from_text
 from ..config.store import ConfigStore, NotFound
 from .config_dir import document_resource
 from .control_plane import ControlPlane
-from .debug import config_dump, configz, registryz, syncz
+from .debug import as_object, config_dump, configz, registryz, syncz
 from .http_server import Request, Response
 
 RESOURCES = "/apis/v1/resources"
@@ -81,7 +81,7 @@ class IstiodApi:
                  and (not name or r.name == name)]
         if name and not items:
             return _json({"error": f"{kind or 'resource'} {ns}/{name} not found"}, 404)
-        return _json({"items": [_object(r) for r in items]})
+        return _json({"items": [as_object(r) for r in items]})
 
     def _apply(self, request: Request) -> Response:
         try:
@@ -158,14 +158,6 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
         d["metadata"] = meta
         return d
     return strip(a) == strip(b)
-
-
-def _object(r: Any) -> dict[str, Any]:
-    raw = dict(r.raw)
-    meta = dict(raw.get("metadata") or {})
-    meta.setdefault("namespace", r.namespace)
-    raw["metadata"] = meta
-    return raw
 
 
 def _json(data: Any, status: int = 200) -> Response:

@@ -49,7 +49,6 @@ class ConfigDir:
 
     root: Path
     files: dict[str, _File] = field(default_factory=dict)
-    generation: int = 0  # bumped on every change taken
     changed_kinds: set[str] = field(default_factory=set)  # kinds changed since the owner last took them
     changed: list[Resource] = field(default_factory=list)  # both versions of each object changed since
     stamps: dict[str, tuple[int, int]] = field(default_factory=dict)  # (mtime_ns, size) when last read
@@ -100,8 +99,6 @@ class ConfigDir:
                 self.changed.extend(diff)
                 entry.resources = resources
                 changed = True
-        if changed:
-            self.generation += 1
         return changed
 
     def rescan(self) -> bool:

@@ -18,14 +18,16 @@ SHORT = {CLUSTER: "cluster", LISTENER: "listener", ROUTE: "route", ENDPOINT: "en
 
 
 def configz(push: PushContext) -> list[dict[str, Any]]:
-    out = []
-    for r in push.resources:
-        raw = dict(r.raw)
-        meta = dict(raw.get("metadata") or {})
-        meta.setdefault("namespace", r.namespace)
-        raw["metadata"] = meta
-        out.append(raw)
-    return out
+    return [as_object(r) for r in push.resources]
+
+
+def as_object(r: Any) -> dict[str, Any]:
+    """A resource as the API shows it: as written, with the namespace it is in."""
+    raw = dict(r.raw)
+    meta = dict(raw.get("metadata") or {})
+    meta.setdefault("namespace", r.namespace)
+    raw["metadata"] = meta
+    return raw
 
 
 def registryz(push: PushContext) -> list[dict[str, Any]]:

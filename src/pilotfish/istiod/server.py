@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 from ..config.models.kube import MeshConfig, default_mesh_config
 from ..pilot.generate import generate
-from ..pilot.proxy import InterceptionMode, Proxy, ProxyIdError, proxy_from_envoy_node
+from ..pilot.proxy import InterceptionMode, Proxy, proxy_from_envoy_node
 from ..pilot.push_context import PushContext
 from ..registry.build import build_registry
 from ..registry.model import Workload
@@ -85,7 +84,6 @@ class Istiod:
         self.http_port = 0
         self.ready = False
         self.token = options.token
-        self.started_at = time.time()
         self._debouncer: Debouncer | None = None
         self._http: asyncio.Server | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -259,10 +257,7 @@ class Istiod:
         """The Proxy a node describes (cached by node id); a new sidecar registers its workload."""
         proxy = self._proxies.get(node.id)
         if proxy is None:
-            try:
-                proxy = proxy_from_envoy_node(node)
-            except ProxyIdError:
-                raise
+            proxy = proxy_from_envoy_node(node)  # (ProxyIdError, a ValueError: the stream is refused)
             self._proxies[node.id] = proxy
             self._nodes[node.id] = node
             if not proxy.is_gateway and proxy.ip and node.id not in self.connected:

@@ -14,6 +14,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import config_source_pb2
 
 from ..config.base import Resource
+from ..registry.instances import is_ip
 from ..registry.model import Endpoint, Port, Protocol, Resolution, Service
 from . import locality
 from .cluster_policy import (
@@ -149,7 +150,7 @@ def _outbound_cluster(push: PushContext, proxy: Proxy, service: Service, port: P
 def _dns_settings(c: Cluster, proxy: Proxy, defaults: MeshDefaults) -> None:
     """Lookup family from the proxy's own addresses, refresh rate from the mesh. (Istio's
     respect_dns_ttl, dns_jitter and c-ares resolver config are outside our proxy's subset.)"""
-    versions = {ipaddress.ip_address(a).version for a in proxy.ip_addresses if _is_ip(a)}
+    versions = {ipaddress.ip_address(a).version for a in proxy.ip_addresses if is_ip(a)}
     if versions == {6}:
         c.dns_lookup_family = Cluster.V6_ONLY
     elif versions == {4, 6}:
@@ -158,13 +159,6 @@ def _dns_settings(c: Cluster, proxy: Proxy, defaults: MeshDefaults) -> None:
         c.dns_lookup_family = Cluster.V4_ONLY
     c.dns_refresh_rate.CopyFrom(proto_duration(defaults.dns_refresh_rate))
 
-
-def _is_ip(address: str) -> bool:
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return True
 
 
 # ---------------------------------------------------------------- inbound
@@ -228,9 +222,9 @@ def _default_endpoint(text: str, proxy: Proxy) -> tuple[str, int] | None:
     if not port.isdigit():
         return None
     if host == "0.0.0.0":
-        host = next((a for a in proxy.ip_addresses if _is_ip(a) and ipaddress.ip_address(a).version == 4), LOCALHOST)
+        host = next((a for a in proxy.ip_addresses if is_ip(a) and ipaddress.ip_address(a).version == 4), LOCALHOST)
     elif host == "::":
-        host = next((a for a in proxy.ip_addresses if _is_ip(a) and ipaddress.ip_address(a).version == 6), "::1")
+        host = next((a for a in proxy.ip_addresses if is_ip(a) and ipaddress.ip_address(a).version == 6), "::1")
     return host, int(port)
 
 

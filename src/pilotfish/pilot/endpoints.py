@@ -8,8 +8,6 @@ for each name it subscribed to (grpcio's does-not-exist timer costs 15 s).
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 from collections.abc import Iterable, Sequence
 
 from envoy.config.core.v3 import health_check_pb2
@@ -17,6 +15,7 @@ from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 
 from ..config.models.destinationrule import TrafficPolicy
 from ..config.selectors import labels_match
+from ..registry.instances import is_ip
 from ..registry.model import Endpoint, Port, Service
 from . import locality
 from .cluster_policy import MeshDefaults, cluster_policy, find_subset, mesh_defaults
@@ -75,7 +74,7 @@ def _namespace_assignment(push: PushContext, namespace: str, name: str, defaults
         if found is None:
             return empty, [], None
         labels = found.labels
-    endpoints = [ep for ep in subset_endpoints(push, service, labels) if _is_ip(ep.address)]
+    endpoints = [ep for ep in subset_endpoints(push, service, labels) if is_ip(ep.address)]
     cla, groups = assignment_for(name, port, endpoints)
     made = push.generated[shared_key] = (cla, groups, cluster_policy(rule, number, subset, defaults))
     return made
@@ -85,15 +84,6 @@ def subset_endpoints(push: PushContext, service: Service, labels: dict[str, str]
     """The service's endpoints whose labels the subset selects (all, without a subset). Every
     endpoint serves every service port (a port it does not name maps to the same number)."""
     return [ep for ep in push.registry.endpoints_of(service) if labels_match(labels, ep.labels)]
-
-
-@functools.lru_cache(maxsize=65536)  # the same addresses come back for every cluster, namespace and push
-def _is_ip(address: str) -> bool:
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return True
 
 
 def lb_endpoint(ep: Endpoint, port: Port) -> endpoint_components_pb2.LbEndpoint:

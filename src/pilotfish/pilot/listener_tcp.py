@@ -16,7 +16,7 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from ..config.base import Resource
 from ..config.host import Hostname
-from ..config.models.virtualservice import L4MatchAttributes, RouteDestination, TCPRoute
+from ..config.models.virtualservice import L4MatchAttributes, RouteDestination, TCPRoute, TLSMatchAttributes
 from ..config.selectors import labels_match
 from ..registry.model import Service
 from . import naming
@@ -33,7 +33,7 @@ def tcp_proxy_config(push: PushContext, proxy: Proxy, service: Service, port: in
     """The tcp_proxy for ``service`` on the listener ``address:port``: the first ``tcp`` route that
     applies picks the destination(s); without one, the service's own cluster (as Istio, which
     falls back to the default route when no VirtualService route was added)."""
-    for vs in _virtual_services(push, proxy, service):
+    for vs in virtual_services_with(push, proxy, service, "tcp"):
         route = _applying_route(vs.spec.tcp or (), proxy, port, address, vs.namespace)
         if route is not None:
             config = routed_proxy(push, proxy, route.route or (), port, vs)
@@ -43,12 +43,13 @@ def tcp_proxy_config(push: PushContext, proxy: Proxy, service: Service, port: in
     return tcp_proxy_pb2.TcpProxy(stat_prefix=cluster, cluster=cluster)
 
 
-def _virtual_services(push: PushContext, proxy: Proxy, service: Service) -> list[Resource]:
-    """Every mesh VirtualService with a host covering the service, in push order: Istio walks all
-    of them (getConfigsForHost), not only the one HTTP routing binds."""
+def virtual_services_with(push: PushContext, proxy: Proxy, service: Service, kind: str) -> list[Resource]:
+    """Every mesh VirtualService with ``kind`` routes (``tcp``, ``tls``) and a host covering the
+    service, in push order: Istio walks all of them (getConfigsForHost), not only the one HTTP
+    routing binds."""
     name = Hostname(service.hostname)
     return [vs for vs in push.virtual_services_for(proxy, {MESH})
-            if vs.spec.tcp and any(h.matches(name) for h in push.vs_hosts(vs))]
+            if getattr(vs.spec, kind) and any(h.matches(name) for h in push.vs_hosts(vs))]
 
 
 def _applying_route(routes: Iterable[TCPRoute], proxy: Proxy, port: int, address: str,
@@ -60,10 +61,12 @@ def _applying_route(routes: Iterable[TCPRoute], proxy: Proxy, port: int, address
     return None
 
 
-def match_applies(match: L4MatchAttributes, proxy: Proxy, port: int, address: str, vs_namespace: str) -> bool:
-    """Istio's matchTCP, plus destinationSubnets decided against the listener's VIP (our listener
-    has no filter_chain_match prefix ranges to defer it to). sourceSubnet is the connection's and
-    is not known here, so it is ignored as Istio ignores it for sidecars."""
+def match_applies(match: L4MatchAttributes | TLSMatchAttributes, proxy: Proxy, port: int, address: str,
+                  vs_namespace: str, defer_subnets: bool = False) -> bool:
+    """Istio's matchTCP / matchTLS, plus destinationSubnets decided against the listener's VIP
+    (``defer_subnets``: left to the filter chain's prefix ranges, on a listener without a VIP).
+    sourceSubnet is the connection's and is not known here, so it is ignored as Istio ignores it
+    for sidecars."""
     if match.gateways and not any(resolve_gateway(g, vs_namespace) == MESH for g in match.gateways):
         return False
     if match.port and match.port != port:
@@ -72,7 +75,7 @@ def match_applies(match: L4MatchAttributes, proxy: Proxy, port: int, address: st
         return False
     if match.source_namespace and match.source_namespace != proxy.namespace:
         return False
-    return not match.destination_subnets or in_subnets(address, match.destination_subnets)
+    return defer_subnets or not match.destination_subnets or in_subnets(address, match.destination_subnets)
 
 
 def in_subnets(address: str, cidrs: Iterable[str]) -> bool:

@@ -21,15 +21,11 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import wrappers_pb2
 
-from ..config.base import Resource
-from ..config.host import Hostname
 from ..config.models.virtualservice import TLSMatchAttributes
-from ..config.selectors import labels_match
 from ..registry.model import Protocol, Service
-from .listener_tcp import MESH, routed_proxy, in_subnets, tcp_proxy_config
+from .listener_tcp import in_subnets, match_applies, routed_proxy, tcp_proxy_config, virtual_services_with
 from .proxy import Proxy
 from .push_context import PushContext
-from .route_match import resolve_gateway
 
 TLS_PROTOCOLS = frozenset({Protocol.TLS, Protocol.HTTPS})
 WILDCARDS = frozenset({"0.0.0.0", "::"})
@@ -49,10 +45,13 @@ def tls_filter_chains(push: PushContext, proxy: Proxy, service: Service, port: i
     wildcard = address in WILDCARDS
     out: list[TlsChain] = []
     seen: set[bytes] = set()
-    for vs in _virtual_services(push, proxy, service):
+    for vs in virtual_services_with(push, proxy, service, "tls"):
         for route in vs.spec.tls or ():
             for match in route.match:
-                if not _static_match(match, proxy, port, address, vs.namespace, wildcard):
+                # The port is decided here, not by ``destination_port``: the listener carries one
+                # port, and a chain with a destination port would outrank (in Envoy's match
+                # order) every SNI chain without one, and the fallback.
+                if not match_applies(match, proxy, port, address, vs.namespace, defer_subnets=wildcard):
                     continue
                 chain_match = _chain_match(push, match, vs.namespace, wildcard)
                 if chain_match is None:
@@ -67,29 +66,6 @@ def tls_filter_chains(push: PushContext, proxy: Proxy, service: Service, port: i
     if b"" not in seen:
         out.append((lc_pb2.FilterChainMatch(), tcp_proxy_config(push, proxy, service, port, address)))
     return out
-
-
-def _virtual_services(push: PushContext, proxy: Proxy, service: Service) -> list[Resource]:
-    """Every mesh VirtualService with ``tls`` routes and a host covering the service, in push order."""
-    name = Hostname(service.hostname)
-    return [vs for vs in push.virtual_services_for(proxy, {MESH})
-            if vs.spec.tls and any(h.matches(name) for h in push.vs_hosts(vs))]
-
-
-def _static_match(match: TLSMatchAttributes, proxy: Proxy, port: int, address: str, vs_namespace: str,
-                  wildcard: bool) -> bool:
-    """Istio's matchTLS. The port is decided here, not by ``destination_port``: the listener
-    carries one port, and a chain with a destination port would outrank (in Envoy's match order)
-    every SNI chain without one, and the fallback."""
-    if match.gateways and not any(resolve_gateway(g, vs_namespace) == MESH for g in match.gateways):
-        return False
-    if match.port and match.port != port:
-        return False
-    if not labels_match(match.source_labels, proxy.labels):
-        return False
-    if match.source_namespace and match.source_namespace != proxy.namespace:
-        return False
-    return wildcard or not match.destination_subnets or in_subnets(address, match.destination_subnets)
 
 
 def _chain_match(push: PushContext, match: TLSMatchAttributes, vs_namespace: str,

@@ -8,6 +8,7 @@ namespace; this module only turns each source object into an ``Instance``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class Instance:
         )
 
 
+@functools.lru_cache(maxsize=65536)  # the same addresses are asked about for every cluster and push
 def is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)

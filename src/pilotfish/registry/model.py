@@ -84,16 +84,6 @@ class Service:
                 return p
         return None
 
-    def port_named(self, name: str) -> Port | None:
-        for p in self.ports:
-            if p.name == name:
-                return p
-        return None
-
-    @property
-    def short_name(self) -> str:
-        return self.hostname.split(".", 1)[0]
-
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:

@@ -106,7 +106,7 @@ def parse_bootstrap(doc: dict[str, Any]) -> LoadedBootstrap:
     errors: list[ProxyConfigError] = []
     for type_name in sorted(_type_names(doc)):
         try:
-            _import_type(type_name)
+            import_type(type_name)
         except ProxyConfigError:
             pass  # envoy_json names the field holding the unknown @type
     msg = bootstrap_pb2.Bootstrap()
@@ -220,8 +220,9 @@ def _type_names(node: Any) -> set[str]:
     return found
 
 
-def _import_type(type_name: str) -> None:
-    """Register the descriptor of ``type_name`` by importing every module of its package."""
+def import_type(type_name: str) -> None:
+    """Register the descriptor of ``type_name`` by importing every module of its package
+    (ProxyConfigError when no module defines it)."""
     db = symbol_database.Default()
     try:
         db.pool.FindMessageTypeByName(type_name)
