@@ -47,8 +47,8 @@ def encode_fields(headers: list[tuple[bytes, bytes]], codec_lines: int = 0) -> b
     return BARE_HEAD_ENDS[codec_lines]
 
 
-def encode_request_head(method: bytes, path: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    return method + b" " + path + b" HTTP/1.1\r\n" + encode_fields(headers)
+def encode_request_head(method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], codec_lines: int = 0) -> bytes:
+    return method + b" " + path + b" HTTP/1.1\r\n" + encode_fields(headers, codec_lines)
 
 
 def encode_response_head(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:

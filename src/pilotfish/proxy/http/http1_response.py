@@ -54,7 +54,8 @@ class Http1ResponseSender:
             codec_lines |= CONNECTION_CLOSE
         elif head.version == "1.0":
             codec_lines |= CONNECTION_KEEP_ALIVE
-        # http1_encode.encode_fields, inlined: a call less per response (~0.7k instructions).
+        # http1_encode.encode_fields, inlined: 0.4k instructions less per response (137.9k against
+        # 137.5k, benchmarks/request_path_instructions.py).
         self.out.append((STATUS_LINES.get(status) or status_line(status))
                         + (_CRLF.join(map(JOIN_FIELD, headers)) + HEAD_ENDS[codec_lines] if headers
                            else BARE_HEAD_ENDS[codec_lines]))

@@ -16,7 +16,8 @@ from ..common.output_batch import output_batch
 from . import tunnel
 from .flow_control import ReadPause
 from .http1_client import ExcessResponseError, Http1ClientCodec
-from .http1_encode import CHUNKED_END, HEAD_ENDS, JOIN_FIELD, TE_CHUNKED, encode_chunk, encode_fields, encode_last_chunk
+from .http1_encode import (CHUNKED_END, HEAD_ENDS, JOIN_FIELD, TE_CHUNKED, encode_chunk, encode_last_chunk,
+                           encode_request_head)
 from .http1_server import HttpParserError, HttpParserUpgrade
 from ..common.stream_states import WAITING
 
@@ -163,11 +164,12 @@ class UpstreamConnection(asyncio.Protocol):
     def send_head(self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], chunked: bool,
                   end_stream: bool) -> None:
         self.chunked = chunked  # (HTTP/1.1 needs no end for a request without a body: end_stream)
-        # http1_encode.encode_request_head and then write(), inlined (a request always has its
-        # host field): three calls less per request, ~1.2k instructions (request_path_instructions.py).
-        data = (b"".join((method, b" ", path, _HTTP11, _CRLF.join(map(JOIN_FIELD, headers)),
-                          HEAD_ENDS[TE_CHUNKED if chunked else 0])) if headers
-                else method + b" " + path + _HTTP11 + encode_fields(headers, TE_CHUNKED if chunked else 0))
+        codec_lines = TE_CHUNKED if chunked else 0
+        # http1_encode.encode_request_head's join (a request always has its host field) and then
+        # write()'s body, inlined: 0.4k instructions less per request (137.9k against 137.5k,
+        # benchmarks/request_path_instructions.py).
+        data = (b"".join((method, b" ", path, _HTTP11, _CRLF.join(map(JOIN_FIELD, headers)), HEAD_ENDS[codec_lines]))
+                if headers else encode_request_head(method, path, headers, codec_lines))
         self.stats.upstream_cx_tx_bytes_total += len(data)
         out = self.out
         if not out:
