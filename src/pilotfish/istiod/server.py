@@ -18,14 +18,15 @@ from typing import Any
 
 from ..config.models.kube import MeshConfig, default_mesh_config
 from ..pilot.generate import generate
-from ..pilot.proxy import InterceptionMode, Proxy, proxy_from_envoy_node
+from ..pilot.proxy import Proxy, proxy_from_envoy_node
 from ..pilot.push_context import PushContext
 from ..registry.build import build_registry
 from ..registry.model import Workload
 from ..xds.debounce import Debouncer
 from ..xds.server import AdsServer
-from ..xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from ..xds.type_urls import LISTENER
 from .api import IstiodApi
+from .change_scope import REGISTRY_KINDS, edited_in_place, reaching, touches_listeners, types_for
 from .config_dir import ConfigDir
 from .http_server import serve_http
 
@@ -33,26 +34,6 @@ log = logging.getLogger("pilotfish.istiod")
 
 #: Directory (inside the config directory) where resources applied through the API are kept.
 APPLIED_DIR = "applied"
-
-
-#: The xDS types a change of each config kind can alter; kinds not listed (the registry's
-#: Service, ServiceEntry, WorkloadEntry, Pod..., Sidecar, and any other) may alter all of them.
-_TYPES_OF_KIND = {
-    "VirtualService": {LISTENER, ROUTE},  # routes; REDIRECT-mode TCP/TLS listeners follow its tcp/tls routes
-    "DestinationRule": {CLUSTER, ENDPOINT, ROUTE},  # cluster policy, subsets, hash policies
-    "Gateway": {LISTENER, ROUTE},
-}
-_ALL_TYPES = {CLUSTER, ENDPOINT, LISTENER, ROUTE}
-#: The kinds the service registry is built from (registry/build.py reads these).
-REGISTRY_KINDS = frozenset({"Service", "ServiceEntry", "WorkloadEntry", "WorkloadGroup", "Pod", "Node",
-                            "EndpointSlice", "Endpoints"})
-
-
-def types_for(kinds: set[str]) -> set[str]:
-    out: set[str] = set()
-    for kind in kinds:
-        out |= _TYPES_OF_KIND.get(kind, _ALL_TYPES)
-    return out
 
 
 @dataclass(frozen=True)
@@ -205,17 +186,18 @@ class Istiod:
         types, self._pending_types = self._pending_types, set()
         kinds, self._pending_kinds = self._pending_kinds, set()
         objects, self._pending_objects = self._pending_objects, []
-        only_vs = kinds == {"VirtualService"} and objects is not None
-        edited = _edited_in_place(objects) if only_vs and objects is not None else ()
+        vs_only = objects if kinds == {"VirtualService"} else None  # (objects: None when unknown)
+        edited = edited_in_place(vs_only) if vs_only is not None else ()
         prior = None
         if edited:  # the earlier push's route configurations, to patch
             prior = {k: v for k, v in self.push_context.generated.items() if isinstance(k, tuple) and k[0] == "rds"}
             asyncio.get_running_loop().create_task(self._forget(prior))
         self._rebuild(kinds, edited=edited, prior_routes=prior)
-        affects = self._seeing(objects) if only_vs and objects is not None else None
-        if only_vs and types is not None and objects is not None and not any(
-                vs.spec.tcp or vs.spec.tls for vs in objects):
-            types = types - {LISTENER}  # listeners read only a VirtualService's tcp and tls routes
+        affects = None
+        if vs_only is not None:
+            affects = self._seeing(vs_only)
+            if types is not None and not touches_listeners(vs_only):
+                types = types - {LISTENER}
         self.ads.push(str(self.version), affects=affects, types=types)
 
     async def _forget(self, prior: dict[object, Any]) -> None:
@@ -224,28 +206,7 @@ class Istiod:
         prior.clear()
 
     def _seeing(self, changed: list[Any]) -> Callable[[Any], bool]:
-        """Which proxies a change of VirtualServices (``changed``: their old and new versions)
-        can alter: a sidecar only when one of them is exported to its namespace and names a host
-        it can reach; gateways always (their hosts come from Gateways)."""
-        push = self.push_context
-        changed = [r for r in changed if r.kind == "VirtualService"]
-        if any(not vs.spec.hosts or (vs.namespace, vs.name) in push.delegate_names for vs in changed):
-            return lambda node: True  # a delegate: its parents' routes change, wherever they are
-        hosts = {str(h) for vs in changed for h in push.vs_hosts(vs)}
-        known = {s.hostname for s in push.registry.services}
-        odd = any(h.startswith("*") or h not in known for h in hosts)  # wildcards, hosts outside the registry
-        verdicts: dict[tuple[str, int], bool] = {}
-
-        def affects(node: Any) -> bool:
-            proxy = self.proxy_for(node)
-            if proxy.is_gateway:
-                return True
-            key = (proxy.namespace, id(push.sidecar_for(proxy)), proxy.interception_mode)
-            if key not in verdicts:
-                verdicts[key] = any(push.config_visible(vs, proxy.namespace) for vs in changed) and _reaches(
-                    push.services_for(proxy), hosts, odd, proxy.interception_mode is InterceptionMode.NONE)
-            return verdicts[key]
-        return affects
+        return reaching(self.push_context, changed, self.proxy_for)
 
     # ---------------------------------------------------------------- the ADS server's generator
 
@@ -310,33 +271,3 @@ class Istiod:
         ]
         return "\n".join(lines) + "\n"
 
-
-def _reaches(services: list[Any], hosts: set[str], odd: bool, http_proxy: bool) -> bool:
-    """Whether a sidecar seeing ``services`` has a route configuration a VirtualService for
-    ``hosts`` can change: one of its services is named; or (``odd``: a host outside the registry
-    or a wildcard) the sidecar has the port-80 or HTTP-proxy configuration such hosts go into."""
-    if any(s.hostname in hosts for s in services):
-        return True
-    return odd and (http_proxy or any(s.port(80) is not None for s in services))
-
-
-def _edited_in_place(changed: list[Any]) -> tuple[tuple[Any, Any], ...]:
-    """(before, after) of each VirtualService changed in place: edited, not added or removed,
-    with the same hosts, gateways and exportTo and no delegation, so that only the routes of
-    the virtual hosts it owns change (routes.py patches those). Empty when any change is not."""
-    versions: dict[tuple[str, str], list[Any]] = {}
-    for r in changed:
-        versions.setdefault((r.namespace, r.name), []).append(r)
-    pairs = []
-    for found in versions.values():
-        if len(found) != 2:
-            return ()
-        before, after = found
-        for vs in (before, after):
-            if vs.kind != "VirtualService" or not vs.spec.hosts or any(h.delegate is not None for h in vs.spec.http or ()):
-                return ()
-        if (before.spec.hosts, before.spec.gateways, before.spec.export_to) != (
-                after.spec.hosts, after.spec.gateways, after.spec.export_to):
-            return ()
-        pairs.append((before, after))
-    return tuple(pairs)
