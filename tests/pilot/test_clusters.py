@@ -135,6 +135,15 @@ def test_inbound_cluster_is_named_after_and_goes_to_the_instance_port_on_loopbac
     assert not any(n.startswith("inbound|") for n in by_name(push_with(), sidecar("10.5.5.5")))
 
 
+def test_local_mesh_app_ports_move_the_inbound_target_but_not_the_cluster_name():
+    proxy = proxy_from_node("sidecar~10.0.0.1~reviews-1.default~default.svc.cluster.local",
+                            {"NAMESPACE": "default", "APP_PORTS": {"9081": 41234, "bogus": "x"}})
+    c = by_name(push_with(), proxy)["inbound|9081||"]
+    sa = c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address
+    assert (sa.address, sa.port_value) == ("127.0.0.1", 41234)
+    assert proxy.app_ports == {9081: 41234}
+
+
 def test_sidecar_ingress_default_endpoint_replaces_inferred_inbound_clusters():
     sc = """apiVersion: networking.istio.io/v1
 kind: Sidecar

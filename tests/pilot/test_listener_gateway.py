@@ -97,3 +97,66 @@ def test_a_gateway_only_gets_the_servers_of_gateways_selecting_it() -> None:
     names = [lst.name for lst in build_listeners(push(), gateway({"istio": "egressgateway"}), set())]
     assert names == ["0.0.0.0_8090"]
     assert build_listeners(push(), gateway({"app": "other"}), set()) == []
+
+
+GATEWAY_SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  ports:
+  - {name: http2, port: 80, targetPort: 8080}
+  - {name: status-port, port: 15021, targetPort: 15021}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["web.example.com"]
+  - port: {number: 9090, name: http-direct, protocol: HTTP}
+    hosts: ["web.example.com"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web.example.com]
+  gateways: [web]
+  http: [{route: [{destination: {host: web.default.svc.cluster.local}}]}]
+"""
+
+
+def registered_gateway_push(gw: Proxy) -> PushContext:
+    """The gateway as istiod registers it when it connects: an instance of its own Service."""
+    from pilotfish.registry.build import build_registry
+    from pilotfish.registry.model import Workload
+
+    resources = tuple(to_resource(d) for d in documents_from_text(GATEWAY_SERVICE, "gw.yaml"))
+    me = Workload(name="ingress-1", namespace="istio-system", address=gw.ip, labels=dict(gw.labels))
+    return PushContext(resources=resources, registry=build_registry(resources, connected=[me]))
+
+
+def test_a_server_port_of_the_gateway_service_listens_on_its_target_port() -> None:
+    gw = gateway()
+    push = registered_gateway_push(gw)
+    names = sorted(lst.name for lst in build_listeners(push, gw, set()))
+    assert names == ["0.0.0.0_8080", "0.0.0.0_9090"]  # 80 → 8080; 9090 is no service port: as it is
+    from pilotfish.pilot.routes import build_routes
+
+    (config,) = build_routes(push, gw, {"http.8080"})
+    assert [(v.name, list(v.domains)) for v in config.virtual_hosts] == [
+        ("web.example.com:80", ["web.example.com", "web.example.com:80"])]
+
+
+def test_a_none_mode_gateway_binds_its_own_address() -> None:
+    gw = proxy_from_node("router~127.0.7.9~ingress-1.istio-system~istio-system.svc.cluster.local",
+                         {"NAMESPACE": "istio-system", "LABELS": {"istio": "ingressgateway"},
+                          "INTERCEPTION_MODE": "NONE"})
+    push = registered_gateway_push(gw)
+    addresses = sorted((lst.address.socket_address.address, lst.address.socket_address.port_value)
+                       for lst in build_listeners(push, gw, set()))
+    assert addresses == [("127.0.7.9", 8080), ("127.0.7.9", 9090)]

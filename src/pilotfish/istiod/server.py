@@ -215,13 +215,14 @@ class Istiod:
         return generate(self.push_context, proxy, type_url, names)
 
     def proxy_for(self, node: Any) -> Proxy:
-        """The Proxy a node describes (cached by node id); a new sidecar registers its workload."""
+        """The Proxy a node describes (cached by node id); a new proxy registers its workload (a
+        gateway too: it is an instance of its own Service, whose target ports it listens on)."""
         proxy = self._proxies.get(node.id)
         if proxy is None:
             proxy = proxy_from_envoy_node(node)  # (ProxyIdError, a ValueError: the stream is refused)
             self._proxies[node.id] = proxy
             self._nodes[node.id] = node
-            if not proxy.is_gateway and proxy.ip and node.id not in self.connected:
+            if proxy.ip and node.id not in self.connected:
                 self.connected[node.id] = Workload(
                     name=proxy.workload_name, namespace=proxy.namespace, address=proxy.ip,
                     labels=dict(proxy.labels), service_account=proxy.service_account, locality=proxy.locality)

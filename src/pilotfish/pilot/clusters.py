@@ -167,7 +167,8 @@ def _dns_settings(c: Cluster, proxy: Proxy, defaults: MeshDefaults) -> None:
 def inbound_clusters(push: PushContext, proxy: Proxy, defaults: MeshDefaults) -> list[Cluster]:
     """``inbound|PORT||`` to the app. With Sidecar ingress listeners, one per listener (its
     defaultEndpoint); otherwise one per service port of the services whose endpoints are this
-    proxy's workload, to 127.0.0.1 on the instance's port."""
+    proxy's workload, to 127.0.0.1 on the instance's port (or the app's, when the local mesh's
+    APP_PORTS moved it)."""
     instances = service_instances(push, proxy)
     sidecar = push.sidecar_for(proxy)
     ingress = sidecar.spec.ingress if sidecar is not None else None
@@ -183,13 +184,15 @@ def inbound_clusters(push: PushContext, proxy: Proxy, defaults: MeshDefaults) ->
             if target is None and listener.default_endpoint:
                 continue  # a unix socket: our proxy cannot dial one for proxied traffic
             if target is None and match is not None:
-                target = (LOCALHOST, match[2].port_for(match[1]))
+                instance_port = match[2].port_for(match[1])
+                target = (LOCALHOST, proxy.app_ports.get(instance_port, instance_port))
             service = match[0] if match is not None else None
             out.append(_inbound_cluster(push, proxy, number, target, service, sidecar, defaults))
         return out
     for service, port, ep in instances:
         target = ep.port_for(port)  # Istio names inbound clusters after the instance's port
-        out.append(_inbound_cluster(push, proxy, target, (LOCALHOST, target), service, sidecar, defaults))
+        app = (LOCALHOST, proxy.app_ports.get(target, target))
+        out.append(_inbound_cluster(push, proxy, target, app, service, sidecar, defaults))
     return out
 
 

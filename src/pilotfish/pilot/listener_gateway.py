@@ -14,22 +14,27 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.listener.v3 import listener_pb2
 
 from . import naming
+from .gateway_ports import listener_ports, target_ports
 from .http_filters import ListenerClass, connection_manager, hcm_filter, stat_prefix
 from .listener_sidecar import OUTBOUND, WILDCARD, address, parse_protocol
-from .proxy import Proxy
+from .proxy import InterceptionMode, Proxy
 from .push_context import PushContext
 
 
 def gateway_server_ports(push: PushContext, proxy: Proxy) -> dict[tuple[str, int], str]:
-    """(bind, port) → the protocol of the first server declared on it (Istio refuses a second
-    protocol on a port when merging gateways: the first one wins)."""
+    """(bind, listener port) → the protocol of the first server declared on it (Istio refuses a
+    second protocol on a port when merging gateways: the first one wins). A server's port is
+    translated to the gateway Service's target port (gateway_ports). A NONE-mode gateway (the
+    local mesh, where many proxies share the host) binds its own address, not the wildcard."""
     ports: dict[tuple[str, int], str] = {}
+    targets = target_ports(push, proxy)
+    default_bind = proxy.ip if proxy.interception_mode is InterceptionMode.NONE and proxy.ip else WILDCARD
     for gw in push.gateways_for(proxy):
         for server in gw.spec.servers or ():
             if server.port is None or not server.port.number:
                 continue
-            key = (server.bind or WILDCARD, int(server.port.number))
-            ports.setdefault(key, (server.port.protocol or "").upper())
+            for number in listener_ports(int(server.port.number), targets):
+                ports.setdefault((server.bind or default_bind, number), (server.port.protocol or "").upper())
     return ports
 
 

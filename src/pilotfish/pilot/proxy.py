@@ -3,6 +3,9 @@
 The node id is ``TYPE~IP~ID~DOMAIN`` (``sidecar~10.0.0.5~reviews-v1-abc.default~default.svc.cluster.local``,
 ``router~…`` for gateways); the metadata carries NAMESPACE, LABELS, WORKLOAD_NAME,
 SERVICE_ACCOUNT, INTERCEPTION_MODE, ISTIO_VERSION, INSTANCE_IPS, and the node its locality.
+The local mesh adds APP_PORTS, ``{"9080": 41234}``: where on 127.0.0.1 the app listens for each
+port its workload serves, since many local apps share 127.0.0.1 (Istio's NONE-mode VMs say the
+same with a Sidecar ingress defaultEndpoint).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Proxy:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     node_id: str = ""
     generator: str = ""  # "grpc" for proxyless gRPC clients (their metadata GENERATOR)
+    app_ports: Mapping[int, int] = field(default_factory=dict)  # workload port → the app's (APP_PORTS)
 
     @property
     def ip(self) -> str:
@@ -101,7 +105,20 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, Any], locality: Localit
         service_account=str(metadata.get("SERVICE_ACCOUNT") or ""),
         interception_mode=interception, istio_version=str(metadata.get("ISTIO_VERSION") or ""),
         locality=locality, metadata=dict(metadata), node_id=node_id,
-        generator=str(metadata.get("GENERATOR") or ""))
+        generator=str(metadata.get("GENERATOR") or ""), app_ports=_app_ports(metadata.get("APP_PORTS")))
+
+
+def _app_ports(raw: Any) -> dict[int, int]:
+    """APP_PORTS as a mapping of port numbers; entries that are not numbers are ignored."""
+    if not isinstance(raw, Mapping):
+        return {}
+    out = {}
+    for k, v in raw.items():
+        try:
+            out[int(k)] = int(v)
+        except (TypeError, ValueError):
+            continue
+    return out
 
 
 def proxy_from_envoy_node(node: Any) -> Proxy:

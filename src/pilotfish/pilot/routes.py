@@ -19,6 +19,7 @@ from envoy.config.route.v3 import route_pb2
 from ..config.base import Resource
 from ..config.host import Hostname
 from ..registry.model import Service
+from .gateway_ports import listener_ports, target_ports
 from .naming import (
     ALLOW_ANY_ROUTE, BLACKHOLE_ROUTE, HTTP_PROXY_ROUTE, OUTBOUND, PASSTHROUGH_CLUSTER, cluster_name,
 )
@@ -288,21 +289,24 @@ def grpc_config(push: PushContext, proxy: Proxy, name: str, host: str, port: int
 
 
 def gateway_config(push: PushContext, proxy: Proxy, name: str, port: int) -> route_pb2.RouteConfiguration:
-    """A gateway's plaintext HTTP servers on ``port``: a virtual host per server host that a
-    VirtualService bound to the gateway also names. Unbound hosts get none (404 NR)."""
-    routes_by_host: dict[str, list[rc.Route]] = {}
-    redirect_hosts: list[str] = []
+    """A gateway's plaintext HTTP servers served on listener ``port``: a virtual host per server
+    host that a VirtualService bound to the gateway also names. Unbound hosts get none (404 NR).
+    Virtual hosts and port matches use the server's port (``*:80`` in ``http.8080``), as Istio."""
+    routes_by_host: dict[tuple[str, int], list[rc.Route]] = {}
+    redirect_hosts: list[tuple[str, int]] = []
+    targets = target_ports(push, proxy)
     for gw in push.gateways_for(proxy):
         gw_name = f"{gw.namespace}/{gw.name}"
         for server in gw.spec.servers or ():
-            if server.port is None or server.port.number != port:
+            if server.port is None or port not in listener_ports(int(server.port.number or 0), targets):
                 continue
+            server_port = int(server.port.number or 0)
             if (server.port.protocol or "").upper() not in _PLAINTEXT_HTTP:
                 continue
             if server.tls is not None and server.tls.https_redirect:
-                redirect_hosts += [h.partition("/")[2] if "/" in h else h for h in server.hosts or ()]
+                redirect_hosts += [(h.partition("/")[2] if "/" in h else h, server_port) for h in server.hosts or ()]
                 continue
-            ctx = RouteContext(push, proxy, port, {gw_name})
+            ctx = RouteContext(push, proxy, server_port, {gw_name})
             for vs in push.virtual_services_for(proxy, {gw_name}):
                 hosts = _intersect(_server_hosts(server.hosts or (), vs.namespace, gw.namespace), push.vs_hosts(vs))
                 if not hosts:
@@ -311,17 +315,17 @@ def gateway_config(push: PushContext, proxy: Proxy, name: str, port: int) -> rou
                 if not routes:
                     continue
                 for h in hosts:
-                    routes_by_host.setdefault(h, []).extend(routes)
+                    routes_by_host.setdefault((h, server_port), []).extend(routes)
     seen: set[str] = set()
     vhosts = []
-    for h in dict.fromkeys(redirect_hosts):  # Istio's require_tls, as the redirect it answers with
+    for h, sp in dict.fromkeys(redirect_hosts):  # Istio's require_tls, as the redirect it answers with
         redirect = rc.Route(match=rc.RouteMatch(prefix="/"), redirect=rc.RedirectAction(https_redirect=True))
-        vh = _vhost(with_port(h.lower(), port), _gateway_domains(h.lower(), port), [redirect], seen)
+        vh = _vhost(with_port(h.lower(), sp), _gateway_domains(h.lower(), sp), [redirect], seen)
         if vh is not None:
             vhosts.append(vh)
-    for h, routes in routes_by_host.items():
+    for (h, sp), routes in routes_by_host.items():
         ordered = [r for r in routes if not is_catch_all(r)] + [r for r in routes if is_catch_all(r)]
-        vh = _vhost(with_port(h, port), _gateway_domains(h, port), ordered, seen)
+        vh = _vhost(with_port(h, sp), _gateway_domains(h, sp), ordered, seen)
         if vh is not None:
             vhosts.append(vh)
     vhosts.sort(key=lambda v: v.name)
