@@ -23,7 +23,7 @@ from ..config.store import ConfigStore, NotFound
 from .config_dir import document_resource
 from .control_plane import ControlPlane
 from .debug import as_object, config_dump, configz, registryz, syncz
-from .http_server import Request, Response
+from ..http_server import Request, Response
 
 RESOURCES = "/apis/v1/resources"
 

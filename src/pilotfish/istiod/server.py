@@ -28,7 +28,7 @@ from ..xds.type_urls import LISTENER
 from .api import IstiodApi
 from .change_scope import REGISTRY_KINDS, edited_in_place, reaching, touches_listeners, types_for
 from .config_dir import ConfigDir
-from .http_server import serve_http
+from ..http_server import serve_http
 
 log = logging.getLogger("pilotfish.istiod")
 

@@ -1,4 +1,5 @@
-"""A small HTTP/1.1 server for istiod's API (debug endpoints, metrics, resource CRUD).
+"""A small HTTP/1.1 server for control endpoints: istiod's API (debug, metrics, resource CRUD)
+and the agent's status port (readiness, merged metrics).
 
 Requests are few and small, so each one is read whole (httptools frames it), handed to an
 async handler, and answered with a Content-Length; keep-alive is honoured. Bodies are limited
@@ -16,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httptools
 
-log = logging.getLogger("pilotfish.istiod")
+log = logging.getLogger("pilotfish.http")
 
 MAX_BODY = 4 * 1024 * 1024
 
@@ -113,7 +114,7 @@ class _Protocol(asyncio.Protocol):
             try:
                 response = await self.handler(request)
             except Exception:  # a bug in one handler answers 500; the server goes on
-                log.exception("istiod API: %s %s failed", request.method, request.path)
+                log.exception("%s %s failed", request.method, request.path)
                 response = Response.text("internal error\n", 500)
             close = request.headers.get("connection", "").lower() == "close"
             head = [f"HTTP/1.1 {response.status} {_phrase(response.status)}",
