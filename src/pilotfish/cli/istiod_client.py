@@ -12,10 +12,26 @@ from typing import Any
 import click
 
 DEFAULT_ISTIOD = "http://127.0.0.1:15014"
+# istiod is reached directly, whatever HTTP_PROXY says (inside a mesh workload it names the sidecar).
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+
+def _default_istiod() -> str:
+    """$PILOTFISH_ISTIOD, else the istiod of the local mesh up in this directory, else the default."""
+    if os.environ.get("PILOTFISH_ISTIOD"):
+        return os.environ["PILOTFISH_ISTIOD"]
+    try:
+        with open(os.path.join(".pilotfish", "mesh.json")) as f:
+            url = json.load(f)["istiod"]["http"]
+        return str(url)
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_ISTIOD
+
 
 istiod_option = click.option(
-    "--istiod", "istiod_url", default=lambda: os.environ.get("PILOTFISH_ISTIOD", DEFAULT_ISTIOD),
-    show_default="$PILOTFISH_ISTIOD or " + DEFAULT_ISTIOD, help="istiod's HTTP API.")
+    "--istiod", "istiod_url", default=_default_istiod,
+    show_default="$PILOTFISH_ISTIOD, the local mesh's, or " + DEFAULT_ISTIOD, help="istiod's HTTP API.")
 token_option = click.option(
     "--token", default=lambda: os.environ.get("PILOTFISH_TOKEN"), help="Bearer token for istiod's API.")
 
@@ -37,7 +53,7 @@ def call(base: str, method: str, path: str, body: bytes | None = None, token: st
     if body is not None:
         request.add_header("content-type", "application/yaml")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with _DIRECT.open(request, timeout=30) as response:
             return response.status, _decode(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, _decode(exc.read())

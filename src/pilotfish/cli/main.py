@@ -17,7 +17,9 @@ class _LazyGroup(click.Group):
     LAZY = {"validate": "config_commands", "analyze": "config_commands", "proxy": "proxy_command",
             "istiod": "istiod_command", "proxy-status": "proxy_status_command",
             "proxy-config": "proxy_config_command", "apply": "resource_commands", "get": "resource_commands",
-            "delete": "resource_commands", "x": "explain_command", "agent": "agent_command"}
+            "delete": "resource_commands", "x": "explain_command", "agent": "agent_command",
+            "up": "mesh_commands", "down": "mesh_commands", "status": "mesh_commands", "logs": "mesh_commands",
+            "demo": "mesh_commands", "kube-inject": "mesh_commands"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))

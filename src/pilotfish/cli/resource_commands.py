@@ -26,6 +26,7 @@ def _load(paths: tuple[str, ...]) -> list[dict[str, object]]:
     from ..config.loader import SourceError, load_documents, to_resource
     from ..config.validation import validate
     from ..istiod.config_dir import with_default_namespace
+    from ..local.workloads import stamp_workdir
 
     try:
         docs = list(load_documents(paths))
@@ -39,6 +40,7 @@ def _load(paths: tuple[str, ...]) -> list[dict[str, object]]:
             continue
         if doc.data is None:
             continue
+        stamp_workdir(doc.data, doc.file)  # a local workload's run command runs beside its manifest
         try:
             resource = with_default_namespace(to_resource(doc))
         except ConfigError as exc:

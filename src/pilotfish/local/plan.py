@@ -1,0 +1,126 @@
+"""From the config in the store to what runs: the gateways' Services the mesh provides, the
+workloads to run, and each instance's agent spec (address, private ports, environment).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ..agent.spec import ROUTER, SIDECAR, AgentSpec, AppSpec
+from ..config.base import Resource
+from ..config.loader import documents_from_text, to_resource
+from .workloads import Workload, workloads
+
+SYSTEM_NAMESPACE = "istio-system"
+INGRESS_LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+EGRESS_LABELS = {"app": "istio-egressgateway", "istio": "egressgateway"}
+
+
+def gateway_services(http_port: int = 8080, https_port: int = 8443) -> list[Resource]:
+    """istio-ingressgateway and istio-egressgateway as Istio's default profile installs them: the
+    Gateway-facing ports 80 and 443 served on unprivileged target ports (``up --ingress-port``
+    changes the HTTP one; editing the Service in the store changes any)."""
+    docs = []
+    for name, labels in (("istio-ingressgateway", INGRESS_LABELS), ("istio-egressgateway", EGRESS_LABELS)):
+        docs.append({"apiVersion": "v1", "kind": "Service",
+                     "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE, "labels": dict(labels)},
+                     "spec": {"selector": dict(labels), "ports": [
+                         {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
+                         {"name": "http2", "port": 80, "targetPort": http_port, "protocol": "TCP"},
+                         {"name": "https", "port": 443, "targetPort": https_port, "protocol": "TCP"}]}})
+    text = yaml.safe_dump_all(docs)
+    return [to_resource(d) for d in documents_from_text(text, "<built-in gateways>")]  # type: ignore[arg-type]
+
+
+def namespace_labels(resources: Iterable[Resource]) -> dict[str, dict[str, str]]:
+    """Labels of each namespace. A namespace the config names without a Namespace object is one
+    the local mesh made for it, and the mesh labels those for injection (istio-injection=enabled),
+    as a user of a cluster labels the namespaces they mesh; a Namespace in the config decides for
+    itself."""
+    items = list(resources)
+    out: dict[str, dict[str, str]] = {}
+    for r in items:
+        if r.kind == "Namespace":
+            out[r.name] = dict(r.labels)
+    for r in items:
+        ns = r.namespace or "default"
+        if ns not in out and r.kind != "Namespace":
+            out[ns] = {"istio-injection": "enabled"}
+    return out
+
+
+def wanted_workloads(resources: Iterable[Resource]) -> list[Workload]:
+    items = list(resources)
+    return workloads(items, namespace_labels(items))
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing holds now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Instance:
+    """One running copy of a workload (a pod) or a gateway, as its agent runs it."""
+
+    spec: AgentSpec
+    workload: Workload | None  # None for a gateway
+    host: int  # the last byte of its address
+    service_ports: dict[int, int] = field(default_factory=dict)  # service port → inbound port (for status)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def sidecar_spec(w: Workload, name: str, ip: str, xds: str, log_dir: str) -> AgentSpec:
+    ports = {p: free_port() for p in w.ports}
+    env = w.environment(name, ip)
+    metrics_port, metrics_path = 0, "/metrics"
+    if w.annotations.get("prometheus.io/scrape") == "true" and w.annotations.get("prometheus.io/port", "").isdigit():
+        declared = int(w.annotations["prometheus.io/port"])
+        metrics_port = ports.get(declared, 0)
+        metrics_path = w.annotations.get("prometheus.io/path", "/metrics")
+    labels = dict(w.labels)
+    return AgentSpec(
+        role=SIDECAR, name=name, namespace=w.namespace, ip=ip, xds_address=xds, log_dir=log_dir, labels=labels,
+        annotations=dict(w.annotations), service_account=w.service_account, workload_name=w.name,
+        http_proxy_port=free_port(),
+        app=AppSpec(argv=w.argv(ports), env=env, cwd=w.cwd, ports=ports, metrics_port=metrics_port,
+                    metrics_path=metrics_path))
+
+
+def gateway_spec(kind: str, name: str, ip: str, xds: str, log_dir: str) -> AgentSpec:
+    labels = INGRESS_LABELS if kind == "ingress" else EGRESS_LABELS
+    workload = labels["app"]
+    return AgentSpec(role=ROUTER, name=name, namespace=SYSTEM_NAMESPACE, ip=ip, xds_address=xds, log_dir=log_dir,
+                     labels=dict(labels), service_account=f"{workload}-service-account", workload_name=workload)
+
+
+def wants_egress(resources: Iterable[Resource]) -> bool:
+    """Whether a Gateway selects the egress gateway (Istio's egress tasks)."""
+    return any(r.kind == "Gateway" and getattr(r.spec, "selector", None)
+               and all(EGRESS_LABELS.get(k) == v for k, v in r.spec.selector.items()) for r in resources)
+
+
+def inbound_ports(instance_labels: dict[str, str], namespace: str, resources: Iterable[Resource]) -> dict[int, int]:
+    """Service port → target port for the Services selecting an instance: where its sidecar
+    listens for each service port (``status``' ports.inbound)."""
+    out: dict[int, int] = {}
+    for r in resources:
+        if r.kind != "Service" or (r.namespace or "default") != namespace:
+            continue
+        selector: dict[str, Any] = r.spec.selector or {} if r.spec is not None else {}
+        if not selector or any(instance_labels.get(k) != v for k, v in selector.items()):
+            continue
+        for p in r.spec.ports or ():
+            target = p.target_port if isinstance(p.target_port, int) else p.port
+            out[int(p.port)] = int(target)
+    return out

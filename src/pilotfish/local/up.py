@@ -1,0 +1,182 @@
+"""``up`` and ``down``: take the files into the store (all valid, or nothing stored), run the
+supervisor in the foreground or detached, and stop a mesh — its supervisor, or whatever a
+crashed one left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+
+from ..config.base import Resource
+from ..config.errors import ConfigError, LoadError
+from ..config.loader import SourceError, load_documents, to_resource
+from ..config.store import ConfigStore
+from ..config.validation import validate
+from ..istiod.config_dir import with_default_namespace
+from .mesh import PILOTFISH, Mesh, MeshOptions
+from .plan import gateway_services, namespace_labels
+from .state import State, loopback_alias_works, pid_alive
+from .workloads import WorkloadError, stamp_workdir, workloads
+
+
+class UpError(Exception):
+    """Why the mesh did not come up; each line names a file, resource or process."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = list(lines)
+        super().__init__("\n".join(self.lines))
+
+
+def load_config(paths: Iterable[str]) -> list[Resource]:
+    """Every resource of ``paths``, validated as ``apply`` would, and every Deployment runnable."""
+    errors: list[str] = []
+    out: list[Resource] = []
+    try:
+        docs = list(load_documents(paths))
+    except SourceError as exc:
+        raise UpError([str(exc)]) from None
+    for doc in docs:
+        if isinstance(doc, LoadError):
+            errors.append(str(doc))
+            continue
+        if doc.data is None:
+            continue
+        stamp_workdir(doc.data, doc.file)
+        try:
+            resource = with_default_namespace(to_resource(doc))
+        except ConfigError as exc:
+            errors.append(str(exc))
+            continue
+        errors += [f"{resource.position}: {resource.ref}: {e}" for e in validate(resource).errors]
+        out.append(resource)
+    try:
+        workloads(out, namespace_labels(out))
+    except WorkloadError as exc:
+        errors.append(str(exc))
+    if errors:
+        raise UpError(errors)
+    return out
+
+
+def store_config(state: State, resources: list[Resource], ingress_http_port: int) -> None:
+    """Into the store: the mesh's gateway Services unless the store or the files have them, then
+    the files' resources (validated already, so every one is taken)."""
+    state.create()
+    store = ConfigStore(state.applied_dir)
+    given = {(r.kind, r.namespace, r.name) for r in resources}
+    for svc in gateway_services(ingress_http_port):
+        if (svc.kind, svc.namespace, svc.name) in given:
+            continue
+        if not any(r.name == svc.name for r in store.list(svc.kind, svc.namespace)):
+            store.apply(svc)
+    for r in resources:
+        store.apply(r)
+
+
+def running_pid(state: State) -> int | None:
+    """The supervisor's pid when a mesh is up in this directory."""
+    mesh = state.read_mesh()
+    pid = mesh.get("pid") if mesh else None
+    return pid if isinstance(pid, int) and pid != os.getpid() and pid_alive(pid) else None
+
+
+def check_addresses(state: State) -> None:
+    if not loopback_alias_works(state.address(1)):
+        raise UpError([f"cannot bind {state.address(1)}: this system does not route 127.0.0.0/8 to the "
+                       "loopback interface, which the local mesh needs (one address per workload)"])
+
+
+async def serve(state: State, options: MeshOptions, on_ready: Callable[[Mesh, list[str]], None],
+                watch: Callable[[Mesh], asyncio.Future[None] | None] | None = None) -> int:
+    """Run the mesh until SIGINT/SIGTERM; 0 after an orderly stop, 1 when it did not come up."""
+    mesh = Mesh(state, options)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        try:
+            await mesh.start()
+        except RuntimeError as exc:
+            mesh.phase, mesh.failures = "failed", [str(exc)]
+            mesh.write()
+            on_ready(mesh, mesh.failures)
+            return 1
+        starting = asyncio.ensure_future(mesh.wait_ready())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stopping.done():
+            starting.cancel()
+            return 0
+        on_ready(mesh, starting.result())
+        ui = watch(mesh) if watch is not None else None
+        await stopping
+        if ui is not None:
+            ui.cancel()
+        return 0
+    finally:
+        await mesh.stop()
+
+
+def start_detached(state: State, argv: list[str], timeout: float) -> tuple[int, list[str], dict | None]:
+    """Start ``pilotfish up`` (``argv``, without --detach) in the background and wait until it
+    reports ready or failed: (exit status, failures, mesh.json)."""
+    state.create()
+    log = open(state.logs_dir / "mesh.log", "ab")
+    state.clear_mesh()
+    proc = subprocess.Popen([*PILOTFISH, *argv], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout + 30
+    while time.monotonic() < deadline:
+        mesh = state.read_mesh()
+        if mesh is not None and mesh.get("phase") in ("ready", "failed"):
+            return (0 if mesh["phase"] == "ready" else 1), list(mesh.get("failures") or []), mesh
+        if proc.poll() is not None:
+            return 1, [f"the mesh exited with status {proc.returncode}; see {state.logs_dir / 'mesh.log'}"], None
+        time.sleep(0.2)
+    return 1, ["the mesh did not report ready in time"], state.read_mesh()
+
+
+def down(state: State, timeout: float = 60.0) -> list[str]:
+    """Stop the mesh: SIGTERM to its supervisor and wait; then any process a crashed one left
+    (from mesh.json) gets SIGTERM, then SIGKILL. Returns what was done, one line each."""
+    mesh = state.read_mesh()
+    if mesh is None:
+        return ["no mesh is up here"]
+    done = []
+    pid = mesh.get("pid")
+    if isinstance(pid, int) and pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        done.append(f"stopped the mesh (pid {pid})")
+    stale = [p for p in _pids(mesh) if pid_alive(p)]
+    for p in stale:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while any(pid_alive(p) for p in stale) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for p in stale:
+        if pid_alive(p):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+    if stale:
+        done.append(f"cleaned up {len(stale)} stale process(es): {', '.join(map(str, stale))}")
+    state.clear_mesh()
+    return done or ["the mesh was not running; cleared its state"]
+
+
+def _pids(mesh: dict) -> list[int]:
+    out = [mesh.get("istiod", {}).get("pid")]
+    out += [w.get("pid") for w in mesh.get("workloads", []) + mesh.get("gateways", [])]
+    return [p for p in out if isinstance(p, int)]

@@ -1,0 +1,200 @@
+"""The local mesh end to end, through the ``pilotfish`` command as a user runs it: ``up``
+(detached and in the foreground), ``status``, ``apply`` while up, the agent restarting a killed
+app, ``logs``, ``down``, and cleaning up after a crash. Each test's mesh lives in its own
+directory, so its addresses (a /24 of 127/8 chosen from that path) meet no other test's."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ..istiod.mesh import PILOTFISH
+
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+APP = """
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 8000, targetPort: 9000}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web-v1}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web, version: v1}}
+  template:
+    metadata:
+      labels: {app: web, version: v1}
+      annotations: {pilotfish.io/run: "{python} -m http.server --bind 127.0.0.1 --directory v1 {port}"}
+    spec:
+      containers: [{name: web, image: python:3.11-slim, ports: [{containerPort: 9000}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web}
+spec:
+  hosts: ["*"]
+  gateways: [web]
+  http: [{route: [{destination: {host: web}}]}]
+"""
+V2 = (APP.split("---")[1].replace("web-v1", "web-v2").replace("version: v1", "version: v2")
+      .replace("--directory v1", "--directory v2").replace("replicas: 2", "replicas: 1"))
+
+
+def run(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PILOTFISH, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with DIRECT.open(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, ""
+
+
+def eventually(check, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.2)
+
+
+def ours(tmp: Path) -> list[int]:
+    """Processes of this test's mesh: every one runs in its directory (apps beside their manifest)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cwd = os.readlink(entry / "cwd")
+                state = (entry / "stat").read_text().rsplit(") ", 1)[1][:1]
+            except OSError:
+                continue
+            if cwd.startswith(str(tmp)) and state != "Z":
+                out.append(int(entry.name))
+    return out
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path):  # type: ignore[no-untyped-def]
+    (tmp_path / "app.yaml").write_text(APP)
+    for v in ("v1", "v2"):
+        (tmp_path / v).mkdir()
+        (tmp_path / v / "index.html").write_text(f"web {v}\n")
+    yield tmp_path
+    run(tmp_path, "down")
+    for pid in ours(tmp_path):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_up_status_apply_restart_logs_down(app_dir: Path) -> None:
+    up = run(app_dir, "up", "-f", "app.yaml", "--detach")
+    assert up.returncode == 0, up.stderr
+    status = json.loads(run(app_dir, "status", "-o", "json").stdout)
+    assert up.stdout.splitlines()[-1] == f"ingress: {status['ingress_url']}"
+    assert status["istiod"]["ready"] and status["istiod"]["xds"].endswith(":15010")
+    workloads = status["workloads"]
+    assert len(workloads) == 2 and all(w["ready"] for w in workloads)
+    w = workloads[0]
+    assert w["name"].startswith("web-v1-") and w["namespace"] == "default"
+    assert w["labels"] == {"app": "web", "version": "v1"} and w["identity"] == ""
+    assert w["ports"]["inbound"] == {"8000": 9000}  # the sidecar serves service port 8000 on 9000
+    assert isinstance(w["ports"]["outbound"], int) and (w["ports"]["admin"], w["ports"]["health"]) == (15000, 15021)
+    assert len({x["address"] for x in workloads}) == 2  # an address each, like pods
+    assert [g["labels"]["istio"] for g in status["gateways"]] == ["ingressgateway"]
+
+    # Through the ingress gateway: Gateway port 80 is served on the gateway Service's target port 8080.
+    assert status["ingress_url"].endswith(":8080")
+    assert get(status["ingress_url"] + "/") == (200, "web v1\n")
+    # Each workload's sidecar serves the service port on the instance's address.
+    assert get(f"http://{w['address']}:9000/")[0] == 200
+
+    again = run(app_dir, "up", "-f", "app.yaml", "--detach")
+    assert again.returncode == 1 and "already up" in again.stderr
+
+    # A Deployment applied while up starts, as a cluster would run it; traffic reaches it.
+    (app_dir / "v2.yaml").write_text(V2)
+    applied = run(app_dir, "apply", "-f", "v2.yaml")
+    assert applied.returncode == 0, applied.stderr
+
+    def three_ready() -> bool:
+        s = json.loads(run(app_dir, "status", "-o", "json").stdout)
+        return len(s["workloads"]) == 3 and all(x["ready"] for x in s["workloads"])
+
+    eventually(three_ready, 30)
+    eventually(lambda: "web v2\n" in {get(status["ingress_url"] + "/")[1] for _ in range(12)}, 20)
+
+    # Kill an app: its agent starts it again and the service recovers.
+    app_pid = int(subprocess.check_output(["pgrep", "-f", "--", "http.server --bind 127.0.0.1 --directory v1"]).split()[0])
+    os.kill(app_pid, signal.SIGKILL)
+    eventually(lambda: all(get(status["ingress_url"] + "/")[0] == 200 for _ in range(4)) and any(
+        int(p) != app_pid for p in subprocess.check_output(
+            ["pgrep", "-f", "--", "http.server --bind 127.0.0.1 --directory v1"]).split()), 20)
+
+    logs = run(app_dir, "logs", "web-v1")
+    assert logs.returncode == 0 and '"GET / HTTP/1.1" 200' in logs.stdout
+    assert run(app_dir, "logs", "web-v1", "-c", "proxy").returncode == 0
+
+    down = run(app_dir, "down")
+    assert down.returncode == 0 and "stopped the mesh" in down.stdout
+    eventually(lambda: not ours(app_dir), 10)
+    assert run(app_dir, "status").returncode == 1
+
+
+def test_invalid_config_starts_nothing_and_stores_nothing(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(APP.replace('hosts: ["*"]\n  gateways', 'hosts: []\n  gateways'))
+    result = run(tmp_path, "up", "-f", "bad.yaml", "--detach")
+    assert result.returncode == 1
+    assert "bad.yaml:" in result.stderr and "VirtualService default/web" in result.stderr
+    assert not (tmp_path / ".pilotfish" / "mesh.json").exists()
+    assert not ours(tmp_path)
+
+
+def test_foreground_up_stops_everything_on_ctrl_c_and_down_cleans_after_a_crash(app_dir: Path) -> None:
+    proc = subprocess.Popen([*PILOTFISH, "up", "-f", "app.yaml"], cwd=app_dir, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line.startswith("mesh ready: 2 workload instance(s), 1 gateway(s)"), proc.stderr.read()  # type: ignore[union-attr]
+        assert len(ours(app_dir)) >= 1
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    eventually(lambda: not ours(app_dir), 10)
+    assert not (app_dir / ".pilotfish" / "mesh.json").exists()
+
+    # A crashed supervisor: its children stop with it; down clears what is left, up works again.
+    assert run(app_dir, "up", "--detach").returncode == 0  # the stored config comes back up
+    mesh = json.loads((app_dir / ".pilotfish" / "mesh.json").read_text())
+    os.kill(mesh["pid"], signal.SIGKILL)
+    down = run(app_dir, "down")
+    assert down.returncode == 0
+    eventually(lambda: not ours(app_dir), 15)
+    assert not (app_dir / ".pilotfish" / "mesh.json").exists()
