@@ -19,7 +19,7 @@ class _LazyGroup(click.Group):
             "proxy-config": "proxy_config_command", "apply": "resource_commands", "get": "resource_commands",
             "delete": "resource_commands", "x": "explain_command", "agent": "agent_command",
             "up": "mesh_commands", "down": "mesh_commands", "status": "mesh_commands", "logs": "mesh_commands",
-            "demo": "mesh_commands", "kube-inject": "mesh_commands"}
+            "demo": "mesh_commands", "kube-inject": "mesh_commands", "exec": "mesh_commands"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
@@ -27,7 +27,8 @@ class _LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.LAZY and name not in self.commands:
             module = importlib.import_module(f"{__package__}.{self.LAZY[name]}")
-            self.add_command(getattr(module, name.replace("-", "_")), name)
+            self.add_command(getattr(module, name.replace("-", "_")) if hasattr(module, name.replace("-", "_"))
+                             else getattr(module, name + "_"), name)
         return super().get_command(ctx, name)
 
 

@@ -27,6 +27,8 @@ def _up_options(f):  # type: ignore[no-untyped-def]
                                                             "when a Gateway selects istio: egressgateway).")(f)
     f = click.option("--timeout", type=click.FloatRange(min=1), default=90.0, show_default=True,
                      help="Seconds to wait for readiness.")(f)
+    f = click.option("--mesh-config", type=click.Path(dir_okay=False), default=None,
+                     help="MeshConfig YAML for istiod (e.g. outboundTrafficPolicy); kept for later `up`s.")(f)
     return f
 
 
@@ -35,14 +37,14 @@ def _up_options(f):  # type: ignore[no-untyped-def]
 @_up_options
 @click.option("--no-ui", is_flag=True, hidden=True)
 def up(paths: tuple[str, ...], detach: bool, ingress_port: int, egress_gateway: bool, timeout: float,
-       no_ui: bool) -> None:
+       mesh_config: str | None, no_ui: bool) -> None:
     """Start istiod, the gateways and every workload with its sidecar."""
-    _up(list(paths), detach, ingress_port, egress_gateway, timeout, no_ui)
+    _up(list(paths), detach, ingress_port, egress_gateway, timeout, no_ui, mesh_config=mesh_config)
 
 
 @click.command("demo")
 @_up_options
-def demo(detach: bool, ingress_port: int, egress_gateway: bool, timeout: float) -> None:
+def demo(detach: bool, ingress_port: int, egress_gateway: bool, timeout: float, mesh_config: str | None) -> None:
     """``up`` on the bundled Bookinfo and its gateway; prints the productpage URL."""
     files = [str(SAMPLES / f) for f in DEMO_FILES]
     missing = [f for f in files if not Path(f).exists()]
@@ -50,14 +52,23 @@ def demo(detach: bool, ingress_port: int, egress_gateway: bool, timeout: float) 
         click.echo(f"error: the bundled Bookinfo is missing ({missing[0]}); run from a checkout of pilotfish",
                    err=True)
         sys.exit(2)
-    _up(files, detach, ingress_port, egress_gateway, timeout, False, path="/productpage")
+    _up(files, detach, ingress_port, egress_gateway, timeout, False, path="/productpage", mesh_config=mesh_config)
 
 
 def _up(paths: list[str], detach: bool, ingress_port: int, egress: bool, timeout: float, no_ui: bool,
-        path: str = "") -> None:
+        path: str = "", mesh_config: str | None = None) -> None:
     from ..local.mesh import MeshOptions
     from ..local.state import State
-    from ..local.up import UpError, check_addresses, load_config, running_pid, serve, start_detached, store_config
+    from ..local.up import (
+        UpError,
+        check_addresses,
+        load_config,
+        running_pid,
+        serve,
+        start_detached,
+        store_config,
+        take_mesh_config,
+    )
 
     state = State.here()
     pid = running_pid(state)
@@ -67,6 +78,8 @@ def _up(paths: list[str], detach: bool, ingress_port: int, egress: bool, timeout
         sys.exit(1)
     try:
         check_addresses(state)
+        if mesh_config:
+            take_mesh_config(state, mesh_config)
         resources = load_config(paths) if paths else []
         store_config(state, resources, ingress_port)
     except UpError as exc:
@@ -213,3 +226,34 @@ def kube_inject(paths: tuple[str, ...]) -> None:
             click.echo(f"error: {e}", err=True)
         sys.exit(1)
     click.echo(yaml.safe_dump_all(out, sort_keys=False), nl=False)
+
+
+@click.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("workload")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(workload: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND as if inside WORKLOAD (``kubectl exec``'s role): with its HTTP_PROXY, so calls
+    by service name go through its sidecar — e.g. ``pilotfish exec sleep -- curl http://httpbin:8000/get``."""
+    import os
+
+    from ..local.state import State
+
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise click.UsageError("give a command to run")
+    mesh = State.here().read_mesh() or {}
+    entries = mesh.get("workloads", [])
+    match = [e for e in entries if e["name"] == workload] or [
+        e for e in entries if workload in (e.get("workload"), e.get("labels", {}).get("app"))]
+    if not match or not match[0]["ports"].get("outbound"):
+        click.echo(f"error: no workload {workload!r} with a sidecar in the mesh up here", err=True)
+        sys.exit(1)
+    proxy = f"http://127.0.0.1:{match[0]['ports']['outbound']}"
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "https_proxy", "all_proxy")}
+    env.update({"HTTP_PROXY": proxy, "http_proxy": proxy})
+    try:
+        os.execvpe(command[0], list(command), env)
+    except OSError as exc:
+        click.echo(f"error: {command[0]}: {exc.strerror}", err=True)
+        sys.exit(127)

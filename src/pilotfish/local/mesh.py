@@ -83,9 +83,11 @@ class Mesh:
     async def start(self) -> None:
         self.state.create()
         logs = self.state.logs_dir
-        self.istiod = Child("istiod", [*PILOTFISH, "istiod", "--config-dir", str(self.state.config_dir),
-                                       "--address", self.istiod_ip, "--xds-port", str(XDS_PORT),
-                                       "--http-port", str(HTTP_PORT)], logs / "istiod.log", env=child_env({}))
+        argv = [*PILOTFISH, "istiod", "--config-dir", str(self.state.config_dir), "--address", self.istiod_ip,
+                "--xds-port", str(XDS_PORT), "--http-port", str(HTTP_PORT)]
+        if self.state.mesh_config.exists():
+            argv += ["--mesh-config", str(self.state.mesh_config)]
+        self.istiod = Child("istiod", argv, logs / "istiod.log", env=child_env({}))
         await self.istiod.start()
         self.write()
         deadline = time.monotonic() + self.options.ready_timeout

@@ -2,6 +2,7 @@
 
     .pilotfish/config/          istiod's config directory (what ``up -f`` and ``apply`` stored,
                                 in config/applied/: kept across ``down`` and ``up``)
+    .pilotfish/mesh-config.yaml the MeshConfig istiod serves with (``up --mesh-config``; kept)
     .pilotfish/agents/POD.json  each instance's agent spec
     .pilotfish/logs/            istiod.log, mesh.log, POD.agent.log, POD.proxy.log, POD.app.log
     .pilotfish/mesh.json        the running mesh: the supervisor's pid, istiod, every workload
@@ -42,6 +43,10 @@ class State:
     @property
     def applied_dir(self) -> Path:
         return self.config_dir / "applied"
+
+    @property
+    def mesh_config(self) -> Path:
+        return self.root / "mesh-config.yaml"
 
     @property
     def agents_dir(self) -> Path:

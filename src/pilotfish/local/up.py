@@ -65,6 +65,19 @@ def load_config(paths: Iterable[str]) -> list[Resource]:
     return out
 
 
+def take_mesh_config(state: State, path: str) -> None:
+    """Check a MeshConfig file and keep it for istiod (it replaces any given before)."""
+    from ..config.models.kube import load_mesh_config
+
+    try:
+        load_mesh_config(path)
+        text = open(path).read()
+    except (ConfigError, OSError) as exc:
+        raise UpError([f"{path}: {exc}"]) from None
+    state.create()
+    state.mesh_config.write_text(text)
+
+
 def store_config(state: State, resources: list[Resource], ingress_http_port: int) -> None:
     """Into the store: the mesh's gateway Services unless the store or the files have them, then
     the files' resources (validated already, so every one is taken)."""
