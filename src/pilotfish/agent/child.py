@@ -98,12 +98,11 @@ class Child:
             await asyncio.sleep(delay)
             if self._stopping:
                 return
+            self.restarts += 1
             try:
                 await self._spawn()
             except OSError as exc:
                 log.error("%s: cannot start: %s", self.name, exc)
-                continue
-            self.restarts += 1
 
     async def stop(self, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds; no restart afterwards."""

@@ -87,7 +87,7 @@ class Mesh:
                 "--xds-port", str(XDS_PORT), "--http-port", str(HTTP_PORT)]
         if self.state.mesh_config.exists():
             argv += ["--mesh-config", str(self.state.mesh_config)]
-        self.istiod = Child("istiod", argv, logs / "istiod.log", env=child_env({}))
+        self.istiod = Child("istiod", argv, logs / "istiod.log", env=child_env({}), on_start=self._restarted)
         await self.istiod.start()
         self.write()
         deadline = time.monotonic() + self.options.ready_timeout
@@ -142,7 +142,7 @@ class Mesh:
         path.write_text(inst.spec.to_json())
         self.instances[inst.name] = inst
         agent = Child(f"{inst.name}/agent", [*PILOTFISH, "agent", "--spec", str(path)],
-                      self.state.logs_dir / f"{inst.name}.agent.log", env=child_env({}))
+                      self.state.logs_dir / f"{inst.name}.agent.log", env=child_env({}), on_start=self._restarted)
         self.agents[inst.name] = agent
         await agent.start()
         self.write()
@@ -207,6 +207,11 @@ class Mesh:
                 log.exception("reconciling the workloads failed; trying again")
 
     # ---------------------------------------------------------------- mesh.json
+
+    def _restarted(self, child: Child) -> None:
+        """A process (re)started: mesh.json names its new pid."""
+        if child.restarts or child is self.istiod:
+            self.write()
 
     def write(self) -> None:
         self.state.write_mesh(self.describe())
