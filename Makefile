@@ -25,15 +25,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 demo: $(STAMP)
-	@echo "make demo arrives with the local mesh (pilotfish up on Bookinfo)."
-	@echo "Until then, validate and analyze Bookinfo's Istio config:"
-	$(BIN)/pilotfish validate -f $(CORPUS)/bookinfo/samples/bookinfo/networking/
-	-$(BIN)/pilotfish analyze -f $(CORPUS)/bookinfo/samples/bookinfo/platform/kube/bookinfo.yaml \
-		-f $(CORPUS)/bookinfo/samples/bookinfo/networking/bookinfo-gateway.yaml \
-		-f $(CORPUS)/bookinfo/samples/bookinfo/networking/destination-rule-all.yaml \
-		-f $(CORPUS)/bookinfo/samples/bookinfo/networking/virtual-service-all-v1.yaml
+	$(BIN)/pilotfish demo
 
-CORPUS ?= ../shared/istio-corpus
 
 # Fuzzing (README, "Fuzzing"): each atheris harness in fuzz/ for FUZZ_SECONDS, from the seeds in
 # fuzz/corpus/<target>/; what it learns stays in fuzz/.work/corpus/<target>/ (kept between runs,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bookinfo_cost  # noqa: E402
 import config_validate  # noqa: E402
 import istiod_scale  # noqa: E402
 import proxy_bench  # noqa: E402
@@ -18,14 +19,10 @@ import proxy_bench  # noqa: E402
 def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
           f"{platform.python_version()} ({os.path.realpath(sys.executable)}), {platform.system()} {platform.release()}, {time.strftime('%Y-%m-%d')}")
-    rows = [("benchmark", "result", "notes")]
-    rows += config_validate.run()
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
     print("\n## Config: load and validate\n")
-    for i, row in enumerate(rows):
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
-        if i == 0:
-            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    print("\n".join(bookinfo_cost.markdown([("benchmark", "result", "notes"), *config_validate.run()])))
+    print("\n## The local mesh: Bookinfo's cost\n")
+    print("\n".join(bookinfo_cost.markdown([("measure", "result", "notes"), *bookinfo_cost.run()])))
     print("\n## Control plane: istiod at scale (each measurement bounded by BENCH_ISTIOD_BUDGET s)\n")
     print("\n".join(istiod_scale.table(istiod_scale.run(budget_s=float(os.environ.get("BENCH_ISTIOD_BUDGET", "30"))))))
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
