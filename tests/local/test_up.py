@@ -198,3 +198,33 @@ def test_foreground_up_stops_everything_on_ctrl_c_and_down_cleans_after_a_crash(
     assert down.returncode == 0
     eventually(lambda: not ours(app_dir), 15)
     assert not (app_dir / ".pilotfish" / "mesh.json").exists()
+
+
+def test_foreground_up_on_a_terminal_shows_the_live_table(app_dir: Path) -> None:
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*PILOTFISH, "up", "-f", "app.yaml"], cwd=app_dir, stdin=follower, stdout=follower,
+                            stderr=follower, env={**os.environ, "COLUMNS": "140", "TERM": "xterm"})
+    os.close(follower)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (b"web-v1-" in seen and b"REQ/S" in seen and seen.count(b"yes") >= 4):
+            if select.select([leader], [], [], 0.5)[0]:
+                try:
+                    seen += os.read(leader, 65536)
+                except OSError:
+                    break
+        text = seen.decode(errors="replace")
+        assert "mesh ready: 2 workload instance(s)" in text
+        assert "READY" in text and "REQ/S" in text and "istio-ingressgateway" in text, text[-2000:]
+        assert text.count("yes") >= 4  # istiod, the gateway and both instances ready
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+    eventually(lambda: not ours(app_dir), 10)
