@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench venv clean browser screenshot
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# The browser test needs Debian's Chromium and ChromeDriver: installed here when missing (a
+# failure to install is not fatal: the test then skips, or fails under CI=true).
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -n auto -q
+
+browser:
+	-@bash scripts/install-browser.sh
+
+# The README's picture of productpage, taken by the browser test.
+screenshot: $(STAMP) browser
+	PILOTFISH_SCREENSHOT=docs/productpage.png $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_browser.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -228,3 +228,54 @@ def test_foreground_up_on_a_terminal_shows_the_live_table(app_dir: Path) -> None
             proc.kill()
         os.close(leader)
     eventually(lambda: not ours(app_dir), 10)
+
+
+OUTSIDE = """
+apiVersion: v1
+kind: Service
+metadata: {name: plain}
+spec:
+  selector: {app: plain}
+  ports: [{name: http, port: 8000, targetPort: 9000}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: plain}
+spec:
+  selector: {matchLabels: {app: plain}}
+  template:
+    metadata:
+      labels: {app: plain, sidecar.istio.io/inject: "false"}
+      annotations: {pilotfish.io/run: "{python} -m http.server --bind 127.0.0.1 --directory v1 {port}"}
+    spec:
+      containers: [{name: web, image: python:3.11-slim, ports: [{containerPort: 9000}]}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client}
+spec:
+  selector: {matchLabels: {app: client}}
+  template:
+    metadata:
+      labels: {app: client}
+      annotations: {pilotfish.io/run: "{python} -c 'import time; time.sleep(1e9)'"}
+    spec:
+      containers: [{name: c, image: python:3.11-slim}]
+"""
+
+
+def test_a_workload_without_a_sidecar_runs_on_its_address_and_meshed_clients_reach_it(app_dir: Path) -> None:
+    (app_dir / "outside.yaml").write_text(OUTSIDE)
+    assert run(app_dir, "up", "-f", "outside.yaml", "--detach").returncode == 0
+    status = json.loads(run(app_dir, "status", "-o", "json").stdout)
+    (plain,) = [w for w in status["workloads"] if w["workload"] == "plain"]
+    assert plain["ready"] and plain["ports"]["outbound"] is None  # no sidecar, no HTTP proxy
+    # Its address serves the container port, as a pod's does.
+    assert get(f"http://{plain['address']}:9000/") == (200, "web v1\n")
+    # A meshed client reaches it by service name through its own sidecar.
+    out = run(app_dir, "exec", "client", "--", "python3", "-c",
+              "import urllib.request; print(urllib.request.urlopen('http://plain:8000/').read().decode(), end='')")
+    assert out.returncode == 0 and out.stdout == "web v1\n", out.stderr
+    assert run(app_dir, "exec", "plain", "--", "true").returncode == 1  # nothing to exec through
+    assert run(app_dir, "down").returncode == 0
+    assert not list((app_dir / ".pilotfish" / "config" / "pods").glob("*.yaml"))

@@ -18,7 +18,8 @@ from ..http_server import Request, Response, serve_http
 from .bootstrap import bootstrap
 from .child import Child, child_env
 from .probe import http_get, tcp_open
-from .spec import SIDECAR, AgentSpec
+from .relay import relay_ports
+from .spec import NO_SIDECAR, SIDECAR, AgentSpec
 
 log = logging.getLogger("pilotfish.agent")
 
@@ -43,6 +44,9 @@ class Agent:
         spec = self.spec
         self.logs.mkdir(parents=True, exist_ok=True)
         self._servers.append(await serve_http(self._status, spec.ip, spec.metrics_port))
+        if spec.role == NO_SIDECAR:
+            await self._start_without_sidecar()
+            return
         path = self.logs / f"{spec.name}.bootstrap.json"
         path.write_text(json.dumps(bootstrap(spec), indent=1))
         self.proxy = Child(f"{spec.name}/proxy", [*PROXY_ARGV, "-c", str(path), "--log-level", "info",
@@ -62,14 +66,30 @@ class Agent:
                          env=self.app_env(), cwd=spec.app.cwd)
         await self.app.start()
 
+    async def _start_without_sidecar(self) -> None:
+        """A workload outside the mesh: no proxy; the app's ports are relayed from the instance's
+        address (what a pod's network gives it), and the agent answers readiness on 15021 itself."""
+        spec, app = self.spec, self.spec.app
+        assert app is not None
+        self._servers.append(await serve_http(self._status, spec.ip, spec.health_port))
+        self._servers += await relay_ports(spec.ip, app.ports)
+        self.app = Child(f"{spec.name}/app", app.argv, self.logs / f"{spec.name}.app.log", env=self.app_env(),
+                         cwd=app.cwd)
+        await self.app.start()
+
     def app_env(self) -> dict[str, str]:
         spec, app = self.spec, self.spec.app
         assert app is not None
-        proxy = f"http://127.0.0.1:{spec.http_proxy_port}"
         env = child_env({})
         for name in _NOT_INHERITED:
             env.pop(name, None)
-        env.update({"HTTP_PROXY": proxy, "http_proxy": proxy, "HOSTNAME": spec.name, "POD_NAME": spec.name,
+        if spec.role == SIDECAR:
+            proxy = f"http://127.0.0.1:{spec.http_proxy_port}"
+            env.update({"HTTP_PROXY": proxy, "http_proxy": proxy})
+        else:
+            env.pop("HTTP_PROXY", None)
+            env.pop("http_proxy", None)
+        env.update({"HOSTNAME": spec.name, "POD_NAME": spec.name,
                     "POD_NAMESPACE": spec.namespace, "INSTANCE_IP": spec.ip,
                     "SERVICE_ACCOUNT": spec.service_account, "PYTHONUNBUFFERED": "1"})
         env.update(app.env)
@@ -101,6 +121,8 @@ class Agent:
 
     async def proxy_ready(self) -> bool:
         """The proxy is LIVE: its initial xDS fetch is done and its listeners are up."""
+        if self.spec.role == NO_SIDECAR:
+            return True
         status, _ = await http_get(self.spec.ip, self.spec.admin_port, "/ready")
         return status == 200
 
@@ -128,9 +150,10 @@ class Agent:
         agent's own: Istio's metrics merging on the status port."""
         spec = self.spec
         parts = []
-        status, body = await http_get(spec.ip, spec.admin_port, "/stats/prometheus")
-        if status == 200:
-            parts.append(body)
+        if spec.role != NO_SIDECAR:
+            status, body = await http_get(spec.ip, spec.admin_port, "/stats/prometheus")
+            if status == 200:
+                parts.append(body)
         if spec.app is not None and spec.app.metrics_port:
             status, body = await http_get("127.0.0.1", spec.app.metrics_port, spec.app.metrics_path)
             if status == 200:

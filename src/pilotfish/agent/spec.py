@@ -20,6 +20,7 @@ HEALTH_PORT = 15021  # the proxy's /healthz/ready listener, answered by the agen
 PROXY_METRICS_PORT = 15090  # the proxy's own /stats/prometheus
 SIDECAR = "sidecar"
 ROUTER = "router"
+NO_SIDECAR = "none"  # a workload outside the mesh: the app alone, reachable on its address as a pod is
 
 
 @dataclass
@@ -37,7 +38,7 @@ class AppSpec:
 
 @dataclass
 class AgentSpec:
-    role: str  # SIDECAR or ROUTER
+    role: str  # SIDECAR, ROUTER or NO_SIDECAR
     name: str  # the pod's name: reviews-v2-5d9f8c7b4-x2k4p
     namespace: str
     ip: str  # the instance's own address

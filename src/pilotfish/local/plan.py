@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from ..agent.spec import ROUTER, SIDECAR, AgentSpec, AppSpec
+from ..agent.spec import NO_SIDECAR, ROUTER, SIDECAR, AgentSpec, AppSpec
 from ..config.base import Resource
 from ..config.loader import documents_from_text, to_resource
 from .workloads import Workload, workloads
@@ -78,6 +78,25 @@ class Instance:
     @property
     def name(self) -> str:
         return self.spec.name
+
+
+def instance_spec(w: Workload, name: str, ip: str, xds: str, log_dir: str) -> AgentSpec:
+    """The agent spec of one instance: with a sidecar when injection says so, else the app alone."""
+    spec = sidecar_spec(w, name, ip, xds, log_dir)
+    if not w.injected:
+        spec.role, spec.http_proxy_port = NO_SIDECAR, 0
+    return spec
+
+
+def pod_document(spec: AgentSpec, w: Workload) -> dict[str, Any]:
+    """The Pod of an instance without a sidecar, for istiod's registry (a sidecar registers its
+    instance itself when it connects; without one, the Pod says where the workload is)."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": dict(w.labels)},
+            "spec": {"serviceAccountName": w.service_account,
+                     "containers": [{"name": w.container, "ports": [{"containerPort": p} for p in w.ports]}]},
+            "status": {"phase": "Running", "podIP": spec.ip,
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
 
 
 def sidecar_spec(w: Workload, name: str, ip: str, xds: str, log_dir: str) -> AgentSpec:

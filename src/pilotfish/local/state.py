@@ -3,6 +3,7 @@
     .pilotfish/config/          istiod's config directory (what ``up -f`` and ``apply`` stored,
                                 in config/applied/: kept across ``down`` and ``up``)
     .pilotfish/mesh-config.yaml the MeshConfig istiod serves with (``up --mesh-config``; kept)
+    .pilotfish/config/pods/     the Pods of running instances without a sidecar (for the registry)
     .pilotfish/agents/POD.json  each instance's agent spec
     .pilotfish/logs/            istiod.log, mesh.log, POD.agent.log, POD.proxy.log, POD.app.log
     .pilotfish/mesh.json        the running mesh: the supervisor's pid, istiod, every workload
@@ -45,6 +46,10 @@ class State:
         return self.config_dir / "applied"
 
     @property
+    def pods_dir(self) -> Path:
+        return self.config_dir / "pods"
+
+    @property
     def mesh_config(self) -> Path:
         return self.root / "mesh-config.yaml"
 
@@ -79,6 +84,11 @@ class State:
     def clear_mesh(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.mesh_file.unlink()
+
+    def clear_pods(self) -> None:
+        if self.pods_dir.exists():
+            for pod in self.pods_dir.glob("*.yaml"):
+                pod.unlink(missing_ok=True)
 
     def subnet(self) -> str:
         """``127.A.B.`` for this state directory (A in 16..254, so 127.0.x and 127.1.x stay free)."""

@@ -186,6 +186,7 @@ def down(state: State, timeout: float = 60.0) -> list[str]:
     if stale:
         done.append(f"cleaned up {len(stale)} stale process(es): {', '.join(map(str, stale))}")
     state.clear_mesh()
+    state.clear_pods()
     return done or ["the mesh was not running; cleared its state"]
 
 
