@@ -16,15 +16,17 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import yaml
 
 from ..agent.child import Child, child_env
 from ..agent.probe import http_get
 from ..config.base import Resource
 from ..config.store import ConfigStore
-from .plan import Instance, gateway_spec, inbound_ports, sidecar_spec, wanted_workloads, wants_egress
+from .plan import Instance, gateway_spec, inbound_ports, instance_spec, pod_document, wanted_workloads, wants_egress
 from .state import EGRESS_HOST, FIRST_WORKLOAD_HOST, INGRESS_HOST, ISTIOD_HOST, State
 from .workloads import Workload
 
@@ -42,6 +44,13 @@ class MeshOptions:
     reconcile_interval: float = 1.0
 
 
+def store_state(resources: Iterable[Resource]) -> frozenset[tuple[str, str, str, str]]:
+    """What the store holds: every object with its resourceVersion. A deletion changes it, which
+    the resourceVersion of a store loaded from its files does not show: that is the highest one
+    left, the same after deleting any object but the newest."""
+    return frozenset((r.kind, r.namespace or "", r.name, r.metadata.resource_version or "") for r in resources)
+
+
 class Mesh:
     def __init__(self, state: State, options: MeshOptions | None = None) -> None:
         self.state = state
@@ -52,7 +61,7 @@ class Mesh:
         self.phase = "starting"
         self.failures: list[str] = []
         self._reconciler: asyncio.Task[None] | None = None
-        self._store_version = ""
+        self._store_state: frozenset[tuple[str, str, str, str]] = frozenset()
         self.on_change: Callable[[], None] | None = None
 
     # ---------------------------------------------------------------- addresses
@@ -82,6 +91,7 @@ class Mesh:
 
     async def start(self) -> None:
         self.state.create()
+        self.state.clear_pods()  # (a crashed mesh's)
         logs = self.state.logs_dir
         argv = [*PILOTFISH, "istiod", "--config-dir", str(self.state.config_dir), "--address", self.istiod_ip,
                 "--xds-port", str(XDS_PORT), "--http-port", str(HTTP_PORT)]
@@ -140,6 +150,10 @@ class Mesh:
     async def _start_instance(self, inst: Instance) -> None:
         path = self.state.agents_dir / f"{inst.name}.json"
         path.write_text(inst.spec.to_json())
+        if inst.workload is not None and not inst.workload.injected:
+            self.state.pods_dir.mkdir(parents=True, exist_ok=True)
+            pod = self.state.pods_dir / f"{inst.spec.namespace}.{inst.name}.yaml"
+            pod.write_text(yaml.safe_dump(pod_document(inst.spec, inst.workload), sort_keys=False))
         self.instances[inst.name] = inst
         agent = Child(f"{inst.name}/agent", [*PILOTFISH, "agent", "--spec", str(path)],
                       self.state.logs_dir / f"{inst.name}.agent.log", env=child_env({}), on_start=self._restarted)
@@ -151,8 +165,10 @@ class Mesh:
         agent = self.agents.pop(name, None)
         if agent is not None:
             await agent.stop(grace=15)
-        self.instances.pop(name, None)
+        inst = self.instances.pop(name, None)
         (self.state.agents_dir / f"{name}.json").unlink(missing_ok=True)
+        if inst is not None:
+            (self.state.pods_dir / f"{inst.spec.namespace}.{name}.yaml").unlink(missing_ok=True)
         self.write()
 
     async def _start_gateway(self, kind: str, host: int) -> None:
@@ -161,14 +177,14 @@ class Mesh:
         await self._start_instance(Instance(spec=spec, workload=None, host=host))
 
     def store_resources(self) -> list[Resource]:
-        store = ConfigStore(self.state.applied_dir)
-        self._store_version = store.resource_version
-        return store.list()
+        resources = ConfigStore(self.state.applied_dir).list()
+        self._store_state = store_state(resources)
+        return resources
 
     async def reconcile(self, resources: list[Resource]) -> None:
         """Run what the Deployments in the store ask for: start missing instances, stop those of
         deleted or changed Deployments, scale to replicas."""
-        wanted = {(w.namespace, w.name): w for w in wanted_workloads(resources) if w.injected}
+        wanted = {(w.namespace, w.name): w for w in wanted_workloads(resources)}
         running: dict[tuple[str, str], list[Instance]] = {}
         for inst in self.instances.values():
             if inst.workload is not None:
@@ -192,7 +208,7 @@ class Mesh:
     def _new_instance(self, w: Workload, resources: list[Resource]) -> Instance:
         host = self._next_host()
         ip = self.state.address(host)
-        spec = sidecar_spec(w, w.instance_name(), ip, self.xds_address, str(self.state.logs_dir))
+        spec = instance_spec(w, w.instance_name(), ip, self.xds_address, str(self.state.logs_dir))
         return Instance(spec=spec, workload=w, host=host,
                         service_ports=inbound_ports(dict(w.labels), w.namespace, resources))
 
@@ -200,9 +216,10 @@ class Mesh:
         while True:
             await asyncio.sleep(self.options.reconcile_interval)
             try:
-                version = ConfigStore(self.state.applied_dir).resource_version
-                if version != self._store_version:
-                    await self.reconcile(self.store_resources())
+                resources = ConfigStore(self.state.applied_dir).list()
+                if store_state(resources) != self._store_state:
+                    await self.reconcile(resources)
+                    self._store_state = store_state(resources)
             except Exception:  # a bad moment in the store must not end the mesh
                 log.exception("reconciling the workloads failed; trying again")
 
