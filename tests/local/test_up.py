@@ -147,6 +147,13 @@ def test_up_status_apply_restart_logs_down(app_dir: Path) -> None:
         return len(s["workloads"]) == 3 and all(x["ready"] for x in s["workloads"])
 
     eventually(three_ready, 30)
+    # A Deployment the local mesh cannot run is stored (istiod takes it) with a warning; the mesh goes on.
+    (app_dir / "norun.yaml").write_text(V2.replace("web-v2", "norun").replace(
+        '      annotations: {pilotfish.io/run: "{python} -m http.server --bind 127.0.0.1 --directory v2 {port}"}\n', ""))
+    norun = run(app_dir, "apply", "-f", "norun.yaml")
+    assert norun.returncode == 0 and "no 'pilotfish.io/run' annotation" in norun.stderr, norun.stderr
+    time.sleep(1.5)
+    assert three_ready()
     eventually(lambda: "web v2\n" in {get(status["ingress_url"] + "/")[1] for _ in range(12)}, 20)
 
     # Kill an app: its agent starts it again and the service recovers.

@@ -26,7 +26,8 @@ def _load(paths: tuple[str, ...]) -> list[dict[str, object]]:
     from ..config.loader import SourceError, load_documents, to_resource
     from ..config.validation import validate
     from ..istiod.config_dir import with_default_namespace
-    from ..local.workloads import stamp_workdir
+    from ..local.state import State
+    from ..local.workloads import WorkloadError, stamp_workdir, workload_from
 
     try:
         docs = list(load_documents(paths))
@@ -48,6 +49,11 @@ def _load(paths: tuple[str, ...]) -> list[dict[str, object]]:
             continue
         verdict = validate(resource)
         errors += [f"{resource.position}: {resource.ref}: {e}" for e in verdict.errors]
+        if resource.kind == "Deployment" and State.here().read_mesh() is not None:
+            try:  # the local mesh up here runs Deployments: say now when it cannot run this one
+                workload_from(resource, {})
+            except WorkloadError as exc:
+                click.echo(f"warning: {exc}: the local mesh will not run it", err=True)
         out.append(doc.data)
     if errors:
         for e in errors:

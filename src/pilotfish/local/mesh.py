@@ -184,7 +184,10 @@ class Mesh:
     async def reconcile(self, resources: list[Resource]) -> None:
         """Run what the Deployments in the store ask for: start missing instances, stop those of
         deleted or changed Deployments, scale to replicas."""
-        wanted = {(w.namespace, w.name): w for w in wanted_workloads(resources)}
+        errors: list[str] = []
+        wanted = {(w.namespace, w.name): w for w in wanted_workloads(resources, errors)}
+        for error in errors:  # (apply validated the Istio side; the run annotation is ours)
+            log.error("not run: %s", error)
         running: dict[tuple[str, str], list[Instance]] = {}
         for inst in self.instances.values():
             if inst.workload is not None:

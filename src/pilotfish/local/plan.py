@@ -54,9 +54,9 @@ def namespace_labels(resources: Iterable[Resource]) -> dict[str, dict[str, str]]
     return out
 
 
-def wanted_workloads(resources: Iterable[Resource]) -> list[Workload]:
+def wanted_workloads(resources: Iterable[Resource], errors: list[str] | None = None) -> list[Workload]:
     items = list(resources)
-    return workloads(items, namespace_labels(items))
+    return workloads(items, namespace_labels(items), errors)
 
 
 def free_port() -> int:

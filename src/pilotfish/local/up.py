@@ -142,10 +142,10 @@ def start_detached(state: State, argv: list[str], timeout: float) -> tuple[int, 
     """Start ``pilotfish up`` (``argv``, without --detach) in the background and wait until it
     reports ready or failed: (exit status, failures, mesh.json)."""
     state.create()
-    log = open(state.logs_dir / "mesh.log", "ab")
     state.clear_mesh()
-    proc = subprocess.Popen([*PILOTFISH, *argv], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            start_new_session=True)
+    with open(state.logs_dir / "mesh.log", "ab") as log:
+        proc = subprocess.Popen([*PILOTFISH, *argv], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True)
     deadline = time.monotonic() + timeout + 30
     while time.monotonic() < deadline:
         mesh = state.read_mesh()

@@ -104,8 +104,8 @@ def _pod_template(resource: Resource) -> dict[str, Any]:
     return ((resource.raw.get("spec") or {}).get("template") or {})
 
 
-def workload_from(resource: Resource, namespace_labels: Mapping[str, str]) -> Workload | None:
-    """The Deployment's workload; None when it has no run annotation and no sidecar (nothing to run)."""
+def workload_from(resource: Resource, namespace_labels: Mapping[str, str]) -> Workload:
+    """The Deployment's workload; WorkloadError when it cannot run locally."""
     template = _pod_template(resource)
     meta = template.get("metadata") or {}
     pod_spec = template.get("spec") or {}
@@ -154,12 +154,19 @@ def workload_from(resource: Resource, namespace_labels: Mapping[str, str]) -> Wo
         source=where)
 
 
-def workloads(resources: Iterable[Resource], namespace_labels: Mapping[str, Mapping[str, str]]) -> list[Workload]:
-    """Every Deployment's workload, in input order; namespace_labels by namespace name."""
+def workloads(resources: Iterable[Resource], namespace_labels: Mapping[str, Mapping[str, str]],
+              errors: list[str] | None = None) -> list[Workload]:
+    """Every Deployment's workload, in input order; namespace_labels by namespace name. With an
+    ``errors`` list, a Deployment that cannot run is reported there and skipped; without, it raises."""
     out = []
     for r in resources:
         if r.kind == "Deployment":
-            w = workload_from(r, namespace_labels.get(r.namespace or "default", {}))
-            if w is not None:
-                out.append(w)
+            try:
+                w = workload_from(r, namespace_labels.get(r.namespace or "default", {}))
+            except WorkloadError as exc:
+                if errors is None:
+                    raise
+                errors.append(str(exc))
+                continue
+            out.append(w)
     return out
