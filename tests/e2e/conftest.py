@@ -1,7 +1,7 @@
 """End-to-end fixtures: meshes brought up with ``pilotfish up`` in directories of their own.
 
-A module's tests share one mesh (module scope); its tests carry ``xdist_group`` marks so that,
-with ``--dist loadgroup``, one worker runs them all against it."""
+A module's tests share one mesh (module scope); pytest runs with ``--dist loadfile``, so one
+worker runs a module's tests, against that one mesh."""
 
 from __future__ import annotations
 

@@ -19,7 +19,6 @@ import pytest
 
 from .harness import NETWORKING, SAMPLES, Mesh, Reply, request
 
-pytestmark = pytest.mark.xdist_group("bookinfo")
 
 _SERVED_BY = re.compile(r'class="podname">(reviews-(v\d)-[^<]*)<')
 _COLOR = re.compile(r'data-color="(\w+)"')

@@ -44,7 +44,6 @@ try:
 except ImportError:  # the `chromium` fixture skips (fails under CI) and says so
     webdriver = None  # type: ignore[assignment]
 
-pytestmark = pytest.mark.xdist_group("browser")
 
 # The flags the machine's notes give for Chromium here: headless, no sandbox (root), and none of
 # the background connections to Google's hosts that a closed network refuses.

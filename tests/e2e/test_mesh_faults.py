@@ -15,7 +15,6 @@ import pytest
 
 from .harness import Mesh, eventually, request
 
-pytestmark = pytest.mark.xdist_group("mesh_faults")
 
 APP = """
 apiVersion: v1

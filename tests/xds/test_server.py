@@ -405,6 +405,28 @@ async def test_a_node_the_generator_refuses_ends_the_stream_and_a_failing_push_k
         await server.stop()
 
 
+async def test_a_proxy_that_reconnected_before_its_old_stream_ended_is_not_disconnected() -> None:
+    """A restarted proxy (same node id) may connect before its old stream is seen to end: only
+    the end of the node's last stream is a disconnection."""
+    disconnected: list[str] = []
+    server = AdsServer(bookinfo(), on_disconnect=lambda node: disconnected.append(node.id))
+    port = await server.start()
+    old, new = Raw(port), Raw(port)
+    try:
+        old.send(CLUSTER)
+        await old.recv()
+        new.send(CLUSTER)
+        await new.recv()
+        await old.close()
+        await eventually(lambda: len(server.connections()) == 1)
+        assert disconnected == []
+        await new.close()
+        await eventually(lambda: not server.connections())
+        assert disconnected == ["sidecar~10.0.0.1~a.default~default.svc.cluster.local"]
+    finally:
+        await server.stop()
+
+
 async def test_delta_xds_is_unimplemented(served: tuple[AdsServer, Config]) -> None:
     server, _ = served
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:

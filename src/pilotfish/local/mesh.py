@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -116,7 +117,7 @@ class Mesh:
         """Names of what is not ready by the deadline (empty when everything is)."""
         deadline = time.monotonic() + self.options.ready_timeout
         while True:
-            waiting = [name for name, ready in (await self.readiness()).items() if not ready]
+            waiting = [name for name, ready in (await self.refresh_readiness()).items() if not ready]
             if not waiting or time.monotonic() > deadline:
                 self.phase = "ready" if not waiting else "failed"
                 self.failures = waiting
@@ -150,10 +151,7 @@ class Mesh:
     async def _start_instance(self, inst: Instance) -> None:
         path = self.state.agents_dir / f"{inst.name}.json"
         path.write_text(inst.spec.to_json())
-        if inst.workload is not None and not inst.workload.injected:
-            self.state.pods_dir.mkdir(parents=True, exist_ok=True)
-            pod = self.state.pods_dir / f"{inst.spec.namespace}.{inst.name}.yaml"
-            pod.write_text(yaml.safe_dump(pod_document(inst.spec, inst.workload), sort_keys=False))
+        self._write_pod(inst)
         self.instances[inst.name] = inst
         agent = Child(f"{inst.name}/agent", [*PILOTFISH, "agent", "--spec", str(path)],
                       self.state.logs_dir / f"{inst.name}.agent.log", env=child_env({}), on_start=self._restarted)
@@ -168,8 +166,30 @@ class Mesh:
         inst = self.instances.pop(name, None)
         (self.state.agents_dir / f"{name}.json").unlink(missing_ok=True)
         if inst is not None:
-            (self.state.pods_dir / f"{inst.spec.namespace}.{name}.yaml").unlink(missing_ok=True)
+            self._pod_path(inst).unlink(missing_ok=True)
         self.write()
+
+    def _pod_path(self, inst: Instance) -> Path:
+        return self.state.pods_dir / f"{inst.spec.namespace}.{inst.name}.yaml"
+
+    def _write_pod(self, inst: Instance) -> None:
+        """Atomically: istiod watches the directory (its hidden temp file is not read)."""
+        self.state.pods_dir.mkdir(parents=True, exist_ok=True)
+        path = self._pod_path(inst)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(yaml.safe_dump(pod_document(inst, inst.ready), sort_keys=False))
+        os.replace(tmp, path)
+
+    async def refresh_readiness(self) -> dict[str, bool]:
+        """Probe everything; each instance's Pod follows its readiness, as the kubelet's probes
+        set it."""
+        ready = await self.readiness()
+        for inst in list(self.instances.values()):
+            now = ready.get(inst.name, False)
+            if now != inst.ready and inst.name in self.instances:
+                inst.ready = now
+                self._write_pod(inst)
+        return ready
 
     async def _start_gateway(self, kind: str, host: int) -> None:
         name = f"istio-{kind}gateway-local-{host}"
@@ -219,6 +239,7 @@ class Mesh:
         while True:
             await asyncio.sleep(self.options.reconcile_interval)
             try:
+                await self.refresh_readiness()
                 resources = ConfigStore(self.state.applied_dir).list()
                 if store_state(resources) != self._store_state:
                     await self.reconcile(resources)

@@ -74,6 +74,7 @@ class Instance:
     workload: Workload | None  # None for a gateway
     host: int  # the last byte of its address
     service_ports: dict[int, int] = field(default_factory=dict)  # service port → inbound port (for status)
+    ready: bool = False  # as last probed; its Pod says so
 
     @property
     def name(self) -> str:
@@ -88,15 +89,20 @@ def instance_spec(w: Workload, name: str, ip: str, xds: str, log_dir: str) -> Ag
     return spec
 
 
-def pod_document(spec: AgentSpec, w: Workload) -> dict[str, Any]:
-    """The Pod of an instance without a sidecar, for istiod's registry (a sidecar registers its
-    instance itself when it connects; without one, the Pod says where the workload is)."""
+def pod_document(inst: Instance, ready: bool) -> dict[str, Any]:
+    """The Pod of an instance, as the kubelet would report it: its labels, address, ports and
+    readiness (the agent's ``/healthz/ready``). istiod's registry takes endpoints from Pods, so
+    they outlive an istiod restart, and an instance that is not ready gets no traffic, as
+    Kubernetes' endpoints follow readiness probes."""
+    spec = inst.spec
+    ports = inst.workload.ports if inst.workload is not None else ()
+    container = inst.workload.container if inst.workload is not None else "istio-proxy"
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": dict(w.labels)},
-            "spec": {"serviceAccountName": w.service_account,
-                     "containers": [{"name": w.container, "ports": [{"containerPort": p} for p in w.ports]}]},
+            "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": dict(spec.labels)},
+            "spec": {"serviceAccountName": spec.service_account,
+                     "containers": [{"name": container, "ports": [{"containerPort": p} for p in ports]}]},
             "status": {"phase": "Running", "podIP": spec.ip,
-                       "conditions": [{"type": "Ready", "status": "True"}]}}
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
 def sidecar_spec(w: Workload, name: str, ip: str, xds: str, log_dir: str) -> AgentSpec:

@@ -293,6 +293,8 @@ class AdsServer:
         self._queued.pop(conn.id, None)
         self.stats.disconnect(conn.node.id)
         log.info("xDS: %s disconnected", conn.node.id)
+        if any(s.conn is not None and s.conn.node.id == conn.node.id for s in self._streams.values()):
+            return  # the proxy reconnected before its old stream was seen to end: it is still here
         if self.on_disconnect is not None:
             try:
                 self.on_disconnect(conn.node)
