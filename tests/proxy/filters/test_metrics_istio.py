@@ -9,7 +9,15 @@ import pytest
 
 from pilotfish.proxy.compile.bootstrap_file import parse_bootstrap
 from pilotfish.proxy.common.errors import ProxyConfigError
-from pilotfish.proxy.common.istio_metrics import BUCKETS, LABELS, IstioStatsRecorder, own_workload, service_of_cluster
+from pilotfish.proxy.common.istio_metrics import (
+    BUCKETS,
+    LABELS,
+    IstioMetrics,
+    IstioStatsRecorder,
+    own_workload,
+    service_of_cluster,
+    text_lines,
+)
 from pilotfish.proxy.filters.peer_metadata import METADATA_HEADER, PeerCache, PeerInfo, decode_peer
 from pilotfish.proxy.testing import ManualLoop
 
@@ -233,3 +241,15 @@ def test_recorder_buckets_and_cells() -> None:
     assert ok[6][BUCKETS.index(1)] == 1 and ok[6][len(BUCKETS)] == 1
     assert rows["503"][0][LABELS.index("response_flags")] == "UH"
     assert len(r.cells) == 2 and not r.pending
+
+
+def test_recorders_of_replaced_configs_count_into_one_series() -> None:
+    """An LDS update makes a new recorder; /stats and /stats/prometheus still show one series
+    per label set, summed (a duplicate series is invalid Prometheus exposition)."""
+    metrics = IstioMetrics()
+    for key in ("listener-v1", "listener-v2"):
+        r = metrics.recorders[(key,)] = IstioStatsRecorder(own_workload({}), "source")
+        r.record(_Stream(200, 1.0, 0, 1))
+    (row,) = metrics.rows()
+    assert row[1] == 2
+    assert [line for line in text_lines(metrics.rows(), set()) if "requests_total" in line][0].endswith(": 2")

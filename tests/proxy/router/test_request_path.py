@@ -55,6 +55,27 @@ def test_a_get_goes_to_the_upstream_and_its_response_back() -> None:
     assert not c.closed and c.transport.reading
 
 
+def test_an_upstream_proxys_service_time_is_replaced_not_repeated() -> None:
+    """As Envoy's router sets x-envoy-upstream-service-time: behind another proxy (sidecar to
+    sidecar) the client sees one, this proxy's; with a response mutation too."""
+    mutated = [{"match": {"prefix": "/"}, "route": {"cluster": "web"},
+                "response_headers_to_add": [{"header": {"key": "x-a", "value": "1"}}]}]
+    for p in (proxy(), Proxy(bootstrap(mutated, [static_cluster("web", 8080)]))):
+        c = p.connect()
+        c.send(GET)
+        (up,) = p.upstreams
+        up.received()
+        p.loop.advance(0.0071)
+        up.respond(b"HTTP/1.1 200 OK\r\nx-envoy-upstream-service-time: 999\r\nContent-Length: 2\r\n\r\nhi")
+        lines = head_lines(c.received())
+        assert [line for line in lines if line.startswith(b"x-envoy-upstream-service-time")] == [
+            b"x-envoy-upstream-service-time: 7"]
+        c.send(GET)  # the next response has none of its own
+        up.received()
+        up.respond(OK)
+        assert sum(line.startswith(b"x-envoy-upstream-service-time") for line in head_lines(c.received())) == 1
+
+
 def test_pipelined_requests_are_answered_in_order_on_one_upstream_connection() -> None:
     p = proxy()
     (up,) = p.upstream("web")  # idle in the pool beforehand: both requests reuse it

@@ -202,7 +202,9 @@ class IstioMetrics:
         return r
 
     def rows(self) -> list[list[Any]]:
-        return [row for r in list(self.recorders.values()) for row in r.rows()]
+        """One row per label set: recorders of replaced filter configs (an LDS update makes new
+        ones) count into the same series, as Envoy's stats store keeps one metric per name."""
+        return merge_rows([r.rows() for r in list(self.recorders.values())])
 
 
 def merge_rows(groups: list[list[list[Any]]]) -> list[list[Any]]:

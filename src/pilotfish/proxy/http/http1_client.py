@@ -13,7 +13,7 @@ from .framing import framing_chunked
 from .head import HOP_BY_HOP
 
 # Response headers the client codec consumes or looks at.
-_RESP_SPECIAL = HOP_BY_HOP | {b"content-length", b"date", b"server"}
+_RESP_SPECIAL = HOP_BY_HOP | {b"content-length", b"date", b"server", b"x-envoy-upstream-service-time"}
 
 class ClientHandler(Protocol):
     def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool,
@@ -42,7 +42,7 @@ class Http1ClientCodec:
     """
 
     __slots__ = ("handler", "parser", "headers", "informational", "content_length", "chunked", "trailers",
-                 "has_date", "has_server", "ended", "fresh", "on_message_begin")
+                 "has_date", "has_server", "has_service_time", "ended", "fresh", "on_message_begin")
 
     def __init__(self, handler: ClientHandler) -> None:
         self.handler = handler
@@ -60,6 +60,7 @@ class Http1ClientCodec:
         self.trailers: list[tuple[bytes, bytes]] | None = None  # the last chunked response's
         self.has_date = False  # the response being read carries a Date header
         self.has_server = False  # ... and a Server header (noted here, where every name is looked at)
+        self.has_service_time = False  # ... and x-envoy-upstream-service-time (the router replaces it)
         self.ended = False  # a final response ended during the current read (see excess)
 
     def feed(self, data: bytes) -> None:
@@ -106,6 +107,8 @@ class Http1ClientCodec:
                 self.has_date = True
             elif name == b"server":
                 self.has_server = True
+            elif name == b"x-envoy-upstream-service-time":
+                self.has_service_time = True
             else:
                 if name == b"transfer-encoding":
                     if self.chunked:  # a second one: never exactly "chunked" once joined
@@ -132,6 +135,7 @@ class Http1ClientCodec:
             self.chunked = False
             self.has_date = False
             self.has_server = False
+            self.has_service_time = False
             return
         self.informational = False
         if status > 599:
@@ -152,6 +156,7 @@ class Http1ClientCodec:
         self.chunked = False
         self.has_date = False
         self.has_server = False
+        self.has_service_time = False
         if self.informational:
             self.informational = False
             return

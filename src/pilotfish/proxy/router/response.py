@@ -52,6 +52,8 @@ class ResponseMixin(LocalReplyMixin):
             if not codec.has_date:
                 headers.append(date_line.header)
             if not hcm.suppress_envoy_headers:
+                if codec.has_service_time:  # an upstream proxy's: replaced, as Envoy sets it
+                    headers = [h for h in headers if h[0] != _SERVICE_TIME[0][0]]
                 ms = self.service_time = floor((conn.loop.time() - (self.complete_at or self.start)) * 1000)
                 headers.append(_SERVICE_TIME[ms] if ms < _SERVICE_TIME_CACHED
                                else (b"x-envoy-upstream-service-time", b"%d" % ms))
@@ -82,6 +84,9 @@ class ResponseMixin(LocalReplyMixin):
         if hcm.peer_exchange is not None:
             out = hcm.peer_exchange.response_headers(self, out)
         if not hcm.suppress_envoy_headers:
+            up = self.upstream
+            if up is not None and up.codec.has_service_time:  # an upstream proxy's: replaced
+                out = [h for h in out if h[0] != b"x-envoy-upstream-service-time"]
             self.service_time = floor((self.conn.loop.time() - (self.complete_at or self.start)) * 1000)
             out.append((b"x-envoy-upstream-service-time", b"%d" % self.service_time))
         self._server_header(out)
