@@ -286,3 +286,23 @@ def test_a_workload_without_a_sidecar_runs_on_its_address_and_meshed_clients_rea
     assert run(app_dir, "exec", "plain", "--", "true").returncode == 1  # nothing to exec through
     assert run(app_dir, "down").returncode == 0
     assert not list((app_dir / ".pilotfish" / "config" / "pods").glob("*.yaml"))
+
+
+def test_shared_address_mode_gives_each_instance_ports_of_its_own(app_dir: Path) -> None:
+    """Where the system has no loopback aliases (``--addresses shared`` forces it here): every
+    instance on 127.0.0.1 with its own ports; traffic still reaches both replicas."""
+    up = run(app_dir, "up", "-f", "app.yaml", "--detach", "--addresses", "shared")
+    assert up.returncode == 0, up.stderr
+    status = json.loads(run(app_dir, "status", "-o", "json").stdout)
+    workloads = status["workloads"]
+    assert {w["address"] for w in workloads + status["gateways"]} == {"127.0.0.1"}
+    assert all(w["ready"] for w in workloads)
+    ports = [w["ports"]["inbound"]["8000"] for w in workloads] + [w["ports"]["admin"] for w in workloads]
+    assert len(set(ports)) == 4 and 15000 not in ports
+    assert status["ingress_url"] == "http://127.0.0.1:8080"
+    for w in workloads:  # each sidecar serves its own instance
+        assert get(f"http://127.0.0.1:{w['ports']['inbound']['8000']}/") == (200, "web v1\n")
+    for _ in range(20):
+        assert get(status["ingress_url"] + "/") == (200, "web v1\n")
+    logs = [run(app_dir, "logs", w["name"]).stdout.count('"GET / HTTP/1.1" 200') for w in workloads]
+    assert all(n >= 2 for n in logs), logs  # both replicas served through the gateway (and once directly)

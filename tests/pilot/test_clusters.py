@@ -144,6 +144,18 @@ def test_local_mesh_app_ports_move_the_inbound_target_but_not_the_cluster_name()
     assert proxy.app_ports == {9081: 41234}
 
 
+def test_pods_sharing_an_address_each_get_only_their_own_inbound_clusters():
+    """Where pods share an address (hostNetwork; the local mesh without loopback aliases), a
+    proxy serves its own pod's endpoints, found through its pod name as Istio finds them."""
+    shared = {(REVIEWS.hostname, "default"): (
+        Endpoint("10.7.0.1", ports={"http": 41001}, workload_name="reviews-a", namespace="default"),
+        Endpoint("10.7.0.1", ports={"http": 41002}, workload_name="reviews-b", namespace="default"))}
+    push = PushContext(registry=RegistrySnapshot(services=(REVIEWS,), endpoints=shared))
+    for pod, port in (("reviews-a", 41001), ("reviews-b", 41002)):
+        proxy = proxy_from_node(f"sidecar~10.7.0.1~{pod}.default~default.svc.cluster.local", {"NAMESPACE": "default"})
+        assert [n for n in by_name(push, proxy) if n.startswith("inbound|")] == [f"inbound|{port}||"]
+
+
 def test_sidecar_ingress_default_endpoint_replaces_inferred_inbound_clusters():
     sc = """apiVersion: networking.istio.io/v1
 kind: Sidecar

@@ -169,6 +169,29 @@ endpoints: [{{addresses: [10.2.0.1]}}]
     assert ep.ports == {"http": 8080, "metrics": 9102}
 
 
+def test_pods_sharing_an_address_are_endpoints_of_their_own() -> None:
+    """hostNetwork pods (and the local mesh without loopback aliases) share an address; their
+    slices give each its own port, and each stays an endpoint, as Kubernetes lists them."""
+    def slice_(pod_name: str, port: int) -> str:
+        return f"""
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: web-{pod_name}, namespace: shop, labels: {{kubernetes.io/service-name: web}}}}
+addressType: IPv4
+ports: [{{name: http, port: {port}}}]
+endpoints: [{{addresses: [10.3.0.1], targetRef: {{kind: Pod, name: {pod_name}, namespace: shop}}}}]
+"""
+    snap = registry(SERVICE + pod("web-a", "10.3.0.1") + pod("web-b", "10.3.0.1") + slice_("web-a", 41001)
+                    + slice_("web-b", 41002))
+    eps = endpoints(snap, "web.shop.svc.cluster.local", "shop")
+    assert [(e.address, e.workload_name, e.ports["http"]) for e in eps] == [
+        ("10.3.0.1", "web-a", 41001), ("10.3.0.1", "web-b", 41002)]
+    # Without slices, each selected pod is an endpoint too.
+    eps = endpoints(registry(SERVICE + pod("web-a", "10.3.0.1") + pod("web-b", "10.3.0.1")), "web.shop.svc.cluster.local", "shop")
+    assert [e.workload_name for e in eps] == ["web-a", "web-b"]
+
+
 def test_deployments_add_no_endpoints_but_connected_workloads_do() -> None:
     deployment = """
 ---

@@ -71,7 +71,7 @@ def node_metadata(spec: AgentSpec) -> dict[str, Any]:
     if spec.role == SIDECAR:
         meta["HTTP_PROXY_PORT"] = str(spec.http_proxy_port)
         if spec.app is not None and spec.app.ports:
-            meta["APP_PORTS"] = {str(k): v for k, v in spec.app.ports.items()}
+            meta["APP_PORTS"] = {str(spec.inbound_ports.get(k, k)): v for k, v in spec.app.ports.items()}
     return meta
 
 

@@ -50,6 +50,9 @@ class AgentSpec:
     workload_name: str = ""  # the Deployment's name
     app: AppSpec | None = None
     http_proxy_port: int = 0  # the outbound HTTP proxy listener on 127.0.0.1 (NONE mode)
+    # containerPort → the port the sidecar serves it on, where instances share an address (the
+    # local mesh without loopback aliases); absent ports are served on their own number
+    inbound_ports: dict[int, int] = field(default_factory=dict)
     admin_port: int = ADMIN_PORT
     metrics_port: int = METRICS_PORT
     health_port: int = HEALTH_PORT
@@ -73,6 +76,7 @@ class AgentSpec:
         data: dict[str, Any] = json.loads(text)
         app = data.pop("app", None)
         spec = AgentSpec(**data)
+        spec.inbound_ports = {int(k): int(v) for k, v in spec.inbound_ports.items()}
         if app is not None:
             app["ports"] = {int(k): int(v) for k, v in app.get("ports", {}).items()}
             spec.app = AppSpec(**app)

@@ -27,6 +27,9 @@ def _up_options(f):  # type: ignore[no-untyped-def]
                                                             "when a Gateway selects istio: egressgateway).")(f)
     f = click.option("--timeout", type=click.FloatRange(min=1), default=90.0, show_default=True,
                      help="Seconds to wait for readiness.")(f)
+    f = click.option("--addresses", type=click.Choice(["auto", "loopback", "shared"]), default="auto",
+                     show_default=True, help="An address per instance (loopback: 127.A.B.N), or 127.0.0.1 "
+                     "with ports of their own (shared); auto: loopback where the system allows it.")(f)
     f = click.option("--mesh-config", type=click.Path(dir_okay=False), default=None,
                      help="MeshConfig YAML for istiod (e.g. outboundTrafficPolicy); kept for later `up`s.")(f)
     return f
@@ -37,14 +40,16 @@ def _up_options(f):  # type: ignore[no-untyped-def]
 @_up_options
 @click.option("--no-ui", is_flag=True, hidden=True)
 def up(paths: tuple[str, ...], detach: bool, ingress_port: int, egress_gateway: bool, timeout: float,
-       mesh_config: str | None, no_ui: bool) -> None:
+       addresses: str, mesh_config: str | None, no_ui: bool) -> None:
     """Start istiod, the gateways and every workload with its sidecar."""
-    _up(list(paths), detach, ingress_port, egress_gateway, timeout, no_ui, mesh_config=mesh_config)
+    _up(list(paths), detach, ingress_port, egress_gateway, timeout, no_ui, mesh_config=mesh_config,
+        addresses=addresses)
 
 
 @click.command("demo")
 @_up_options
-def demo(detach: bool, ingress_port: int, egress_gateway: bool, timeout: float, mesh_config: str | None) -> None:
+def demo(detach: bool, ingress_port: int, egress_gateway: bool, timeout: float, addresses: str,
+         mesh_config: str | None) -> None:
     """``up`` on the bundled Bookinfo and its gateway; prints the productpage URL."""
     files = [str(SAMPLES / f) for f in DEMO_FILES]
     missing = [f for f in files if not Path(f).exists()]
@@ -52,16 +57,17 @@ def demo(detach: bool, ingress_port: int, egress_gateway: bool, timeout: float, 
         click.echo(f"error: the bundled Bookinfo is missing ({missing[0]}); run from a checkout of pilotfish",
                    err=True)
         sys.exit(2)
-    _up(files, detach, ingress_port, egress_gateway, timeout, False, path="/productpage", mesh_config=mesh_config)
+    _up(files, detach, ingress_port, egress_gateway, timeout, False, path="/productpage", mesh_config=mesh_config,
+        addresses=addresses)
 
 
 def _up(paths: list[str], detach: bool, ingress_port: int, egress: bool, timeout: float, no_ui: bool,
-        path: str = "", mesh_config: str | None = None) -> None:
+        path: str = "", mesh_config: str | None = None, addresses: str = "auto") -> None:
     from ..local.mesh import MeshOptions
     from ..local.state import State
     from ..local.up import (
         UpError,
-        check_addresses,
+        shared_address,
         load_config,
         running_pid,
         serve,
@@ -77,7 +83,7 @@ def _up(paths: list[str], detach: bool, ingress_port: int, egress: bool, timeout
                    "stop it with `pilotfish down`", err=True)
         sys.exit(1)
     try:
-        check_addresses(state)
+        shared = shared_address(state, addresses)
         if mesh_config:
             take_mesh_config(state, mesh_config)
         resources = load_config(paths) if paths else []
@@ -87,12 +93,13 @@ def _up(paths: list[str], detach: bool, ingress_port: int, egress: bool, timeout
             click.echo(f"error: {line}", err=True)
         sys.exit(1)
     if detach:
-        argv = ["up", "--no-ui", "--ingress-port", str(ingress_port), "--timeout", str(timeout)]
+        argv = ["up", "--no-ui", "--ingress-port", str(ingress_port), "--timeout", str(timeout),
+                "--addresses", "shared" if shared else "loopback"]
         argv += ["--egress-gateway"] if egress else []
         code, failures, mesh = start_detached(state, argv, timeout)
         _report(mesh, failures, path)
         sys.exit(code)
-    options = MeshOptions(ingress_http_port=ingress_port, egress=egress, ready_timeout=timeout)
+    options = MeshOptions(ingress_http_port=ingress_port, egress=egress, ready_timeout=timeout, shared_address=shared)
     interactive = sys.stdout.isatty() and not no_ui
 
     def on_ready(mesh, failures):  # type: ignore[no-untyped-def]

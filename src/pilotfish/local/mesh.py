@@ -27,7 +27,17 @@ from ..agent.child import Child, child_env
 from ..agent.probe import http_get
 from ..config.base import Resource
 from ..config.store import ConfigStore
-from .plan import Instance, gateway_spec, inbound_ports, instance_spec, pod_document, wanted_workloads, wants_egress
+from .plan import (
+    Instance,
+    endpoint_slices,
+    free_port,
+    gateway_spec,
+    inbound_ports,
+    instance_spec,
+    pod_document,
+    wanted_workloads,
+    wants_egress,
+)
 from .state import EGRESS_HOST, FIRST_WORKLOAD_HOST, INGRESS_HOST, ISTIOD_HOST, State
 from .workloads import Workload
 
@@ -43,6 +53,7 @@ class MeshOptions:
     egress: bool = False
     ready_timeout: float = 90.0
     reconcile_interval: float = 1.0
+    shared_address: bool = False  # every instance on 127.0.0.1 with ports of its own (no loopback aliases)
 
 
 def store_state(resources: Iterable[Resource]) -> frozenset[tuple[str, str, str, str]]:
@@ -63,21 +74,27 @@ class Mesh:
         self.failures: list[str] = []
         self._reconciler: asyncio.Task[None] | None = None
         self._store_state: frozenset[tuple[str, str, str, str]] = frozenset()
+        self._resources: list[Resource] = []  # the store's, as last read
         self.on_change: Callable[[], None] | None = None
+        shared = self.options.shared_address
+        self.xds_port, self.http_port = (free_port(), free_port()) if shared else (XDS_PORT, HTTP_PORT)
 
     # ---------------------------------------------------------------- addresses
 
+    def address(self, host: int) -> str:
+        return "127.0.0.1" if self.options.shared_address else self.state.address(host)
+
     @property
     def istiod_ip(self) -> str:
-        return self.state.address(ISTIOD_HOST)
+        return self.address(ISTIOD_HOST)
 
     @property
     def xds_address(self) -> str:
-        return f"{self.istiod_ip}:{XDS_PORT}"
+        return f"{self.istiod_ip}:{self.xds_port}"
 
     @property
     def istiod_url(self) -> str:
-        return f"http://{self.istiod_ip}:{HTTP_PORT}"
+        return f"http://{self.istiod_ip}:{self.http_port}"
 
     def _next_host(self) -> int:
         taken = {i.host for i in self.instances.values()}
@@ -95,14 +112,14 @@ class Mesh:
         self.state.clear_pods()  # (a crashed mesh's)
         logs = self.state.logs_dir
         argv = [*PILOTFISH, "istiod", "--config-dir", str(self.state.config_dir), "--address", self.istiod_ip,
-                "--xds-port", str(XDS_PORT), "--http-port", str(HTTP_PORT)]
+                "--xds-port", str(self.xds_port), "--http-port", str(self.http_port)]
         if self.state.mesh_config.exists():
             argv += ["--mesh-config", str(self.state.mesh_config)]
         self.istiod = Child("istiod", argv, logs / "istiod.log", env=child_env({}), on_start=self._restarted)
         await self.istiod.start()
         self.write()
         deadline = time.monotonic() + self.options.ready_timeout
-        while (await http_get(self.istiod_ip, HTTP_PORT, "/ready"))[0] != 200:
+        while (await http_get(self.istiod_ip, self.http_port, "/ready"))[0] != 200:
             if time.monotonic() > deadline or not self.istiod.running and self.istiod.restarts > 3:
                 raise RuntimeError(f"istiod did not start; see {logs / 'istiod.log'}")
             await asyncio.sleep(0.1)
@@ -126,7 +143,7 @@ class Mesh:
             await asyncio.sleep(0.2)
 
     async def readiness(self) -> dict[str, bool]:
-        out = {"istiod": (await http_get(self.istiod_ip, HTTP_PORT, "/ready", timeout=1))[0] == 200}
+        out = {"istiod": (await http_get(self.istiod_ip, self.http_port, "/ready", timeout=1))[0] == 200}
         for inst in list(self.instances.values()):
             status, _ = await http_get(inst.spec.ip, inst.spec.health_port, "/healthz/ready", timeout=1)
             out[inst.name] = status == 200
@@ -177,7 +194,10 @@ class Mesh:
         self.state.pods_dir.mkdir(parents=True, exist_ok=True)
         path = self._pod_path(inst)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(yaml.safe_dump(pod_document(inst, inst.ready), sort_keys=False))
+        docs = [pod_document(inst, inst.ready)]
+        if self.options.shared_address:
+            docs += endpoint_slices(inst, inst.ready, self._resources)
+        tmp.write_text(yaml.safe_dump_all(docs, sort_keys=False))
         os.replace(tmp, path)
 
     async def refresh_readiness(self) -> dict[str, bool]:
@@ -193,17 +213,20 @@ class Mesh:
 
     async def _start_gateway(self, kind: str, host: int) -> None:
         name = f"istio-{kind}gateway-local-{host}"
-        spec = gateway_spec(kind, name, self.state.address(host), self.xds_address, str(self.state.logs_dir))
+        spec = gateway_spec(kind, name, self.address(host), self.xds_address, str(self.state.logs_dir),
+                            self.options.shared_address)
         await self._start_instance(Instance(spec=spec, workload=None, host=host))
 
     def store_resources(self) -> list[Resource]:
         resources = ConfigStore(self.state.applied_dir).list()
         self._store_state = store_state(resources)
+        self._resources = resources
         return resources
 
     async def reconcile(self, resources: list[Resource]) -> None:
         """Run what the Deployments in the store ask for: start missing instances, stop those of
         deleted or changed Deployments, scale to replicas."""
+        self._resources = resources
         errors: list[str] = []
         wanted = {(w.namespace, w.name): w for w in wanted_workloads(resources, errors)}
         for error in errors:  # (apply validated the Istio side; the run annotation is ours)
@@ -226,14 +249,17 @@ class Mesh:
                 await self._start_instance(self._new_instance(w, resources))
         for inst in self.instances.values():
             if inst.workload is not None:
-                inst.service_ports = inbound_ports(dict(inst.spec.labels), inst.spec.namespace, resources)
+                inst.service_ports = inbound_ports(inst.spec, resources)
+        if self.options.shared_address:  # the Services' slices follow the Services
+            for inst in self.instances.values():
+                self._write_pod(inst)
 
     def _new_instance(self, w: Workload, resources: list[Resource]) -> Instance:
         host = self._next_host()
-        ip = self.state.address(host)
-        spec = instance_spec(w, w.instance_name(), ip, self.xds_address, str(self.state.logs_dir))
-        return Instance(spec=spec, workload=w, host=host,
-                        service_ports=inbound_ports(dict(w.labels), w.namespace, resources))
+        ip = self.address(host)
+        spec = instance_spec(w, w.instance_name(), ip, self.xds_address, str(self.state.logs_dir),
+                             self.options.shared_address)
+        return Instance(spec=spec, workload=w, host=host, service_ports=inbound_ports(spec, resources))
 
     async def _reconcile_forever(self) -> None:
         while True:
@@ -262,7 +288,7 @@ class Mesh:
     def describe(self) -> dict[str, Any]:
         ingress = next((i for i in self.instances.values() if i.spec.labels.get("istio") == "ingressgateway"), None)
         return {
-            "pid": os.getpid(), "phase": self.phase, "failures": self.failures, "subnet": self.state.subnet() + "0/24",
+            "pid": os.getpid(), "phase": self.phase, "failures": self.failures, "addresses": "shared 127.0.0.1" if self.options.shared_address else self.state.subnet() + "0/24",
             "ingress_url": f"http://{ingress.spec.ip}:{self.options.ingress_http_port}" if ingress else None,
             "istiod": {"xds": self.xds_address, "http": self.istiod_url,
                        "pid": self.istiod.pid if self.istiod else None,

@@ -81,9 +81,13 @@ class Instance:
         return self.spec.name
 
 
-def instance_spec(w: Workload, name: str, ip: str, xds: str, log_dir: str) -> AgentSpec:
-    """The agent spec of one instance: with a sidecar when injection says so, else the app alone."""
+def instance_spec(w: Workload, name: str, ip: str, xds: str, log_dir: str, shared: bool = False) -> AgentSpec:
+    """The agent spec of one instance: with a sidecar when injection says so, else the app alone.
+    ``shared``: instances share 127.0.0.1, so every port of theirs is one of its own."""
     spec = sidecar_spec(w, name, ip, xds, log_dir)
+    if shared:
+        _own_ports(spec)
+        spec.inbound_ports = {p: free_port() for p in w.ports}
     if not w.injected:
         spec.role, spec.http_proxy_port = NO_SIDECAR, 0
     return spec
@@ -122,11 +126,19 @@ def sidecar_spec(w: Workload, name: str, ip: str, xds: str, log_dir: str) -> Age
                     metrics_path=metrics_path))
 
 
-def gateway_spec(kind: str, name: str, ip: str, xds: str, log_dir: str) -> AgentSpec:
+def gateway_spec(kind: str, name: str, ip: str, xds: str, log_dir: str, shared: bool = False) -> AgentSpec:
     labels = INGRESS_LABELS if kind == "ingress" else EGRESS_LABELS
     workload = labels["app"]
-    return AgentSpec(role=ROUTER, name=name, namespace=SYSTEM_NAMESPACE, ip=ip, xds_address=xds, log_dir=log_dir,
+    spec = AgentSpec(role=ROUTER, name=name, namespace=SYSTEM_NAMESPACE, ip=ip, xds_address=xds, log_dir=log_dir,
                      labels=dict(labels), service_account=f"{workload}-service-account", workload_name=workload)
+    if shared:
+        _own_ports(spec)
+    return spec
+
+
+def _own_ports(spec: AgentSpec) -> None:
+    """Istio's fixed ports (15000, 15020, 15021, 15090) would collide on a shared address."""
+    spec.admin_port, spec.metrics_port, spec.health_port, spec.proxy_metrics_port = (free_port() for _ in range(4))
 
 
 def wants_egress(resources: Iterable[Resource]) -> bool:
@@ -135,17 +147,47 @@ def wants_egress(resources: Iterable[Resource]) -> bool:
                and all(EGRESS_LABELS.get(k) == v for k, v in r.spec.selector.items()) for r in resources)
 
 
-def inbound_ports(instance_labels: dict[str, str], namespace: str, resources: Iterable[Resource]) -> dict[int, int]:
-    """Service port → target port for the Services selecting an instance: where its sidecar
-    listens for each service port (``status``' ports.inbound)."""
-    out: dict[int, int] = {}
+def selecting_services(labels: dict[str, str], namespace: str, resources: Iterable[Resource]) -> list[Resource]:
+    """The Services whose selector matches an instance's labels."""
+    out = []
     for r in resources:
-        if r.kind != "Service" or (r.namespace or "default") != namespace:
+        if r.kind != "Service" or (r.namespace or "default") != namespace or r.spec is None:
             continue
-        selector: dict[str, Any] = r.spec.selector or {} if r.spec is not None else {}
-        if not selector or any(instance_labels.get(k) != v for k, v in selector.items()):
-            continue
-        for p in r.spec.ports or ():
-            target = p.target_port if isinstance(p.target_port, int) else p.port
-            out[int(p.port)] = int(target)
+        selector: dict[str, Any] = r.spec.selector or {}
+        if selector and all(labels.get(k) == v for k, v in selector.items()):
+            out.append(r)
+    return out
+
+
+def _target(port: Any) -> int:
+    target = port.target_port
+    return int(target) if isinstance(target, int) or (isinstance(target, str) and target.isdigit()) else int(port.port)
+
+
+def inbound_ports(spec: AgentSpec, resources: Iterable[Resource]) -> dict[int, int]:
+    """Service port → where the instance's sidecar serves it (``status``' ports.inbound): the
+    target port, or the instance's own port for it on a shared address."""
+    out: dict[int, int] = {}
+    for svc in selecting_services(dict(spec.labels), spec.namespace, resources):
+        for p in svc.spec.ports or ():
+            target = _target(p)
+            out[int(p.port)] = spec.inbound_ports.get(target, target)
+    return out
+
+
+def endpoint_slices(inst: Instance, ready: bool, resources: Iterable[Resource]) -> list[dict[str, Any]]:
+    """On a shared address, one EndpointSlice per Service selecting the instance, with the
+    instance's own ports, as Kubernetes' controller writes slices for hostNetwork pods: istiod
+    takes a Service's endpoints from its slices when it has any."""
+    spec = inst.spec
+    out = []
+    for svc in selecting_services(dict(spec.labels), spec.namespace, resources):
+        ports = [{"name": p.name or "", "port": spec.inbound_ports.get(_target(p), _target(p)), "protocol": "TCP"}
+                 for p in svc.spec.ports or ()]
+        out.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {"name": f"{svc.name}-{spec.name}", "namespace": spec.namespace,
+                                 "labels": {"kubernetes.io/service-name": svc.name}},
+                    "addressType": "IPv4", "ports": ports,
+                    "endpoints": [{"addresses": [spec.ip], "conditions": {"ready": ready},
+                                   "targetRef": {"kind": "Pod", "name": spec.name, "namespace": spec.namespace}}]})
     return out

@@ -100,10 +100,17 @@ def running_pid(state: State) -> int | None:
     return pid if isinstance(pid, int) and pid != os.getpid() and pid_alive(pid) else None
 
 
-def check_addresses(state: State) -> None:
-    if not loopback_alias_works(state.address(1)):
+def shared_address(state: State, addresses: str) -> bool:
+    """Whether instances share 127.0.0.1 (``--addresses``: ``loopback`` gives each its own
+    address, ``shared`` gives each its own ports; ``auto`` takes loopback where the system routes
+    all of 127.0.0.0/8 to lo, as Linux does)."""
+    if addresses == "shared":
+        return True
+    works = loopback_alias_works(state.address(1))
+    if addresses == "loopback" and not works:
         raise UpError([f"cannot bind {state.address(1)}: this system does not route 127.0.0.0/8 to the "
-                       "loopback interface, which the local mesh needs (one address per workload)"])
+                       "loopback interface (use --addresses shared: one address, a port each)"])
+    return not works
 
 
 async def serve(state: State, options: MeshOptions, on_ready: Callable[[Mesh, list[str]], None],

@@ -202,7 +202,7 @@ def service_instances(push: PushContext, proxy: Proxy) -> list[tuple[Service, Po
     seen: set[int] = set()
     out = []
     first: dict[int, tuple[Service, Endpoint]] = {}  # id(service) → its first endpoint here
-    for service, ep in push.endpoints_at(proxy.ip_addresses):
+    for service, ep in push.proxy_endpoints(proxy):
         first.setdefault(id(service), (service, ep))
     for service, ep in first.values():
         mine = [ep]

@@ -17,7 +17,7 @@ from .push_context import PushContext
 def target_ports(push: PushContext, proxy: Proxy) -> dict[int, tuple[int, ...]]:
     """Service port → the gateway's target ports for it, over the services it is an instance of."""
     out: dict[int, list[int]] = {}
-    for service, ep in push.endpoints_at(proxy.ip_addresses):
+    for service, ep in push.proxy_endpoints(proxy):
         for port in service.ports:
             targets = out.setdefault(port.number, [])
             if ep.port_for(port) not in targets:

@@ -128,7 +128,7 @@ def inbound_ports(push: PushContext, proxy: Proxy) -> list[InboundPort]:
             by_target.setdefault(port.number, InboundPort(port, port.number, ingress.bind or "", bind_to_port,
                                                           f"{sidecar.name}.{sidecar.namespace}"))
     else:
-        for service, ep in push.endpoints_at(proxy.ip_addresses):
+        for service, ep in push.proxy_endpoints(proxy):
             for port in service.ports:
                 target = ep.port_for(port)
                 by_target.setdefault(target, InboundPort(port, target, "", none_mode, service.hostname))

@@ -98,6 +98,15 @@ class PushContext:
         found = [pair for a in dict.fromkeys(addresses) for pair in self._endpoints_by_address.get(a, ())]
         return sorted(found, key=lambda pair: (pair[0].hostname, pair[0].namespace))  # (stable: per-address order kept)
 
+    def proxy_endpoints(self, proxy: Proxy) -> list[tuple[Service, Endpoint]]:
+        """The endpoints a proxy's workload serves: those at its addresses, and where several pods
+        share an address (hostNetwork pods; the local mesh without loopback aliases) only its own
+        pod's, as Istio finds a proxy's service targets through its pod."""
+        found = self.endpoints_at(proxy.ip_addresses)
+        pod = proxy.id.rpartition(".")[0]
+        mine = [pair for pair in found if pair[1].workload_name == pod and pair[1].namespace == proxy.namespace]
+        return mine if pod and mine else found
+
     @cached_property
     def generated(self) -> dict[object, Any]:
         """Translation results shared by every proxy that would compute the same thing (an EDS

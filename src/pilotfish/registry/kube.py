@@ -137,18 +137,24 @@ def _locate(address: str, namespace: str, target_pod: str, pods: Mapping[tuple[s
 
 @dataclass(slots=True)
 class _Seen:
-    """Endpoints being gathered for one Service, keyed by address (slices may repeat one)."""
+    """Endpoints being gathered for one Service, keyed by address and pod: slices may repeat an
+    address (one per port, say) and are merged, while pods sharing an address (hostNetwork pods)
+    stay endpoints of their own."""
 
-    by_address: dict[str, Endpoint] = field(default_factory=dict)
+    by_key: dict[tuple[str, str], Endpoint] = field(default_factory=dict)
 
     def add(self, endpoint: Endpoint) -> None:
-        existing = self.by_address.get(endpoint.address)
+        key = (endpoint.address, endpoint.workload_name)
+        existing = self.by_key.get(key)
         if existing is None:
-            self.by_address[endpoint.address] = endpoint
+            self.by_key[key] = endpoint
             return
         merged = {**endpoint.ports, **existing.ports}
         if merged != dict(existing.ports):
-            self.by_address[endpoint.address] = _replace_ports(existing, merged)
+            self.by_key[key] = _replace_ports(existing, merged)
+
+    def has_address(self, address: str) -> bool:
+        return any(a == address for a, _ in self.by_key)
 
 
 def _replace_ports(endpoint: Endpoint, ports: Mapping[str, int]) -> Endpoint:
@@ -257,9 +263,9 @@ def kube_endpoints(ks: KubeService, src: KubeEndpointSources) -> tuple[Endpoint,
             if other.kind == POD or not other.is_ip:
                 continue
             ports = _workload_ports(ks, other)
-            if ports and other.address not in seen.by_address:
+            if ports and not seen.has_address(other.address):
                 seen.add(other.endpoint(ports))
-    return tuple(sorted(seen.by_address.values(), key=lambda e: address_key(e.address)))
+    return tuple(sorted(seen.by_key.values(), key=lambda e: (address_key(e.address), e.workload_name)))
 
 
 def address_key(address: str) -> tuple[int, int, str]:
