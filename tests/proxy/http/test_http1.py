@@ -64,6 +64,8 @@ def test_absolute_form() -> None:
     b"CONNECT https://example.com:443 HTTP/1.1\r\nhost: example.com\r\n\r\n",  # RFC 9112 3.2.3: authority-form only
     b"CONNECT https:// HTTP/1.1\r\ncontent-length: 2\r\n\r\nab",
     b"CONNECT example.com:443 HTTP/1.1\r\nhost: example.com\r\ncontent-length: 2\r\n\r\nab",  # RFC 9110 9.3.6
+    b"CONNECT /a HTTP/1.1\r\nhost: example.com\r\n\r\n",  # origin-form
+    b"CONNECT /1.1\r\nhost: a\r\ncontent-length: 5\r\n\r\n\r\n",  # (the fuzzer's: origin-form, content)
 ])
 def test_connect_takes_an_authority_form_target_and_no_content(raw: bytes) -> None:
     r = Recorder()

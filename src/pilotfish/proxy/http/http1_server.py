@@ -212,7 +212,11 @@ class Http1ServerCodec:
             version = parser.get_http_version()
             if version != "1.1":
                 head.version = version
-        if parser.should_upgrade():
+        if parser.should_upgrade():  # (the parser counts every CONNECT as an upgrade)
+            if head.method == b"CONNECT" and self.url[:1] == b"/":
+                # RFC 9112 §3.2.3: authority-form only; an origin-form target must not slip
+                # past the CONNECT checks in _other_target (content, target form).
+                raise ProtocolError("invalid request target")
             if head.upgrade_proto.strip(OWS).lower() == b"h2c" and head.method != b"CONNECT":
                 self._decline_h2c(head)
             else:
