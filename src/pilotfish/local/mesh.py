@@ -143,11 +143,12 @@ class Mesh:
             await asyncio.sleep(0.2)
 
     async def readiness(self) -> dict[str, bool]:
-        out = {"istiod": (await http_get(self.istiod_ip, self.http_port, "/ready", timeout=1))[0] == 200}
-        for inst in list(self.instances.values()):
-            status, _ = await http_get(inst.spec.ip, inst.spec.health_port, "/healthz/ready", timeout=1)
-            out[inst.name] = status == 200
-        return out
+        """istiod's /ready and each instance's /healthz/ready, probed together."""
+        insts = list(self.instances.values())
+        answers = await asyncio.gather(http_get(self.istiod_ip, self.http_port, "/ready", timeout=1),
+                                       *(http_get(i.spec.ip, i.spec.health_port, "/healthz/ready", timeout=1)
+                                         for i in insts))
+        return {name: status == 200 for name, (status, _) in zip(["istiod", *(i.name for i in insts)], answers)}
 
     async def stop(self) -> None:
         """Workloads first, then gateways, then istiod."""
@@ -177,13 +178,14 @@ class Mesh:
         self.write()
 
     async def _stop_instance(self, name: str) -> None:
+        """As a pod terminates: out of the endpoints first, then the app and its proxy stop."""
+        inst = self.instances.pop(name, None)
+        if inst is not None:
+            self._pod_path(inst).unlink(missing_ok=True)
         agent = self.agents.pop(name, None)
         if agent is not None:
             await agent.stop(grace=15)
-        inst = self.instances.pop(name, None)
         (self.state.agents_dir / f"{name}.json").unlink(missing_ok=True)
-        if inst is not None:
-            self._pod_path(inst).unlink(missing_ok=True)
         self.write()
 
     def _pod_path(self, inst: Instance) -> Path:
