@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench venv clean browser screenshot
+.PHONY: demo test bench venv clean system-deps screenshot
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,22 +18,23 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The browser test needs Debian's Chromium and ChromeDriver: installed here when missing (a
-# failure to install is not fatal: the test then skips, or fails under CI=true).
-test: $(STAMP) browser
+# The tests need Node.js (Bookinfo's ratings) and Debian's Chromium and ChromeDriver (the browser
+# test): installed here when missing (a failure to install is not fatal: the browser test then
+# skips, or fails under CI=true).
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -n auto -q
 
-browser:
-	-@bash scripts/install-browser.sh
+system-deps:
+	-@bash scripts/install-system-deps.sh
 
 # The README's picture of productpage, taken by the browser test.
-screenshot: $(STAMP) browser
+screenshot: $(STAMP) system-deps
 	PILOTFISH_SCREENSHOT=docs/productpage.png $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_browser.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
-demo: $(STAMP)
+demo: $(STAMP) system-deps
 	$(BIN)/pilotfish demo
 
 

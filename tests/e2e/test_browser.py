@@ -8,7 +8,7 @@ applied unchanged (``destination-rule-all.yaml``, ``virtual-service-reviews-test
 - once the reviews VirtualService sends everyone to v3, a reload shows red stars;
 - signed out, the stars stay red.
 
-The browser is Debian's Chromium and ChromeDriver (``scripts/install-browser.sh``; nothing is
+The browser is Debian's Chromium and ChromeDriver (``scripts/install-system-deps.sh``; nothing is
 downloaded by a test tool). Without them the test skips with the reason, and fails under
 ``CI=true`` (as ``tests/corpus.py`` does for Istio's corpus). ``PILOTFISH_CHROMIUM`` and
 ``PILOTFISH_CHROMEDRIVER`` point at another pair.
@@ -57,7 +57,7 @@ WINDOW = (1100, 900)
 WAIT = 15.0  # seconds for an element or a navigation; the mesh answers in well under one
 
 
-def _require(what: str, fix: str = "run scripts/install-browser.sh") -> NoReturn:
+def _require(what: str, fix: str = "run scripts/install-system-deps.sh") -> NoReturn:
     message = f"{what}; {fix}"
     if os.environ.get("CI") == "true":
         pytest.fail(f"browser test cannot run: {message}", pytrace=False)
