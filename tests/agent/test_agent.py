@@ -4,7 +4,6 @@ restarts an app that dies, and stops both in order on SIGTERM."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal

@@ -9,15 +9,17 @@ in parallel never meet.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,6 +87,12 @@ def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met in {timeout}s (last: {last!r})")
         time.sleep(interval)
+
+
+def counter(address: str, name: str, admin_port: int = 15000) -> int:
+    """One counter of the proxy whose admin listens on ``address`` (0 when it has none yet)."""
+    body = request(f"http://{address}:{admin_port}/stats?{urlencode({'filter': f'^{re.escape(name)}$'})}").body
+    return sum(int(v) for line in body.splitlines() if (v := line.partition(": ")[2]).isdigit())
 
 
 class Mesh:
@@ -164,6 +172,15 @@ class Mesh:
                     headers={"content-type": "application/yaml"})
         assert r.status == 200, r.body
         self.wait_synced()
+
+    @contextlib.contextmanager
+    def applied(self, *sources: str | Path) -> Iterator[None]:
+        """The resources in force for the ``with`` block, deleted after (every proxy synced both ways)."""
+        self.apply(*sources)
+        try:
+            yield
+        finally:
+            self.delete(*sources)
 
     def delete(self, *sources: str | Path) -> None:
         """Delete every resource the files or YAML text declare (those present)."""

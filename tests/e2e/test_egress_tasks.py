@@ -6,34 +6,18 @@ under made-up names (ServiceEntries point them at it).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlencode
 
 import pytest
 
-from .harness import SAMPLES, Mesh, request
+from .harness import SAMPLES, Mesh, counter, request
 
 
 EXTERNAL = "api.external.test"  # the made-up external host of these tests
 
 
-@contextmanager
-def applied(mesh: Mesh, *texts: str) -> Iterator[None]:
-    mesh.apply(*texts)
-    try:
-        yield
-    finally:
-        mesh.delete(*texts)
-
-
-def counter(address: str, name: str) -> int:
-    """One counter of the proxy whose admin listens on ``address`` (0 when it has none yet)."""
-    body = request(f"http://{address}:15000/stats?{urlencode({'filter': f'^{re.escape(name)}$'})}").body
-    return sum(int(v) for line in body.splitlines() if (v := line.partition(": ")[2]).isdigit())
 
 
 class Internet:
@@ -129,7 +113,7 @@ def test_service_entry_lets_an_external_host_through(mesh: Mesh, internet: Inter
     sidecar to its endpoint, Host header unchanged; deleting it blocks the host again."""
     proxy = mesh.sidecar_proxy("sleep")
     path = f"/headers?resolution={resolution}"
-    with applied(mesh, service_entry("external-svc", internet.port, resolution, endpoint)):
+    with mesh.applied(service_entry("external-svc", internet.port, resolution, endpoint)):
         r = request(f"http://{EXTERNAL}{path}", proxy=proxy)
         assert r.status == 200 and r.body == f"external {EXTERNAL} {path}\n", r
         assert (EXTERNAL, path) in internet.seen
@@ -207,7 +191,7 @@ def test_egress_gateway(mesh: Mesh, internet: Internet) -> None:
     gateway = next(g["address"] for g in mesh.mesh["gateways"] if g["labels"].get("istio") == "egressgateway")
     to_gateway = "cluster.outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local.upstream_rq_total"
     to_external = f"cluster.outbound|80||{EXTERNAL}.upstream_rq_total"
-    with applied(mesh, service_entry("cnn", internet.port, "DNS", "localhost"), EGRESS_GATEWAY):
+    with mesh.applied(service_entry("cnn", internet.port, "DNS", "localhost"), EGRESS_GATEWAY):
         sent, forwarded = counter(sleep, to_gateway), counter(gateway, to_external)
         r = request(f"http://{EXTERNAL}/politics", proxy=proxy)
         assert r.status == 200 and r.body == f"external {EXTERNAL} /politics\n", r
@@ -233,7 +217,7 @@ spec:
     proxy = mesh.sidecar_proxy("sleep")
     hello = "http://helloworld:5000/hello"
     assert request(hello, proxy=proxy).status == 200
-    with applied(mesh, sidecar):
+    with mesh.applied(sidecar):
         assert request("http://httpbin:8000/get", proxy=proxy).status == 200
         r = request(hello, proxy=proxy)
         assert (r.status, r.headers.get("server")) == (502, "istio-envoy")

@@ -14,64 +14,29 @@ from pathlib import Path
 import pytest
 
 from .harness import Mesh, eventually, request
+from .web_app import GATEWAY, WEB_SERVICE, documents, virtual_service, web_content, web_deployment
 
 
-APP = """
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 8000, targetPort: 9000}]
-"""
-DEPLOYMENT = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web-VERSION}
-spec:
-  selector: {matchLabels: {app: web, version: VERSION}}
-  template:
-    metadata:
-      labels: {app: web, version: VERSION}
-      annotations: {pilotfish.io/run: "{python} -m http.server --bind 127.0.0.1 --directory VERSION {port}"}
-    spec:
-      containers: [{name: web, image: python:3.11-slim, ports: [{containerPort: 9000}]}]
-"""
-ROUTING = """
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: web}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
----
+DESTINATION_RULE = """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: web}
 spec:
   host: web
   subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: ["*"]
-  gateways: [web]
-  http: [{route: [{destination: {host: web, subset: SUBSET}}]}]
 """
+
+
+def routing(subset: str) -> str:
+    return documents(GATEWAY, DESTINATION_RULE, virtual_service(subset))
 
 
 @pytest.fixture(scope="module")
 def web(mesh_factory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:  # type: ignore[no-untyped-def]
     src = tmp_path_factory.mktemp("web")
-    for v in ("v1", "v2"):
-        (src / v).mkdir()
-        (src / v / "index.html").write_text(f"web {v}\n")
-    files = {"app.yaml": APP + "---" + DEPLOYMENT.replace("VERSION", "v1") + "---" + DEPLOYMENT.replace("VERSION", "v2"),
-             "routing.yaml": ROUTING.replace("SUBSET", "v1")}
-    for name, text in files.items():
-        (src / name).write_text(text)
+    web_content(src, "v1", "v2")
+    (src / "app.yaml").write_text(documents(WEB_SERVICE, web_deployment("v1"), web_deployment("v2")))
+    (src / "routing.yaml").write_text(routing("v1"))
     yield mesh_factory(src / "app.yaml", src / "routing.yaml")
 
 
@@ -81,7 +46,7 @@ def served(mesh: Mesh) -> str:
 
 def test_an_invalid_apply_is_refused_with_istios_error_and_changes_nothing(web: Mesh, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(ROUTING.replace("SUBSET", "v2").replace('hosts: ["*"]\n  gateways', 'hosts: []\n  gateways'))
+    bad.write_text(routing("v2").replace('hosts: ["*"]\n  gateways', 'hosts: []\n  gateways'))
     result = web.run("apply", "-f", str(bad))
     assert result.returncode == 1
     assert "bad.yaml:" in result.stderr and "VirtualService default/web" in result.stderr
@@ -101,7 +66,7 @@ def test_a_killed_sidecar_is_restarted_and_traffic_recovers(web: Mesh) -> None:
 
 
 def test_istiod_down_proxies_keep_serving_then_resync_and_nothing_is_lost(web: Mesh, tmp_path: Path) -> None:
-    web.apply(ROUTING.replace("SUBSET", "v2"))
+    web.apply(routing("v2"))
     assert served(web) == "web v2\n"
     istiod = web.mesh["istiod"]["pid"]
     os.kill(istiod, signal.SIGSTOP)  # istiod gone quiet: the proxies keep their last config
@@ -115,6 +80,6 @@ def test_istiod_down_proxies_keep_serving_then_resync_and_nothing_is_lost(web: M
     eventually(lambda: web.mesh["istiod"]["pid"] not in (None, istiod) and web.status()["istiod"]["ready"], 30)
     time.sleep(0.5)
     assert served(web) == "web v2\n"
-    web.apply(ROUTING.replace("SUBSET", "v1"))
+    web.apply(routing("v1"))
     eventually(lambda: served(web) == "web v1\n", 20)
     assert all(w["ready"] for w in web.status()["workloads"])

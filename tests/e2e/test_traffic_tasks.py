@@ -13,34 +13,18 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 import yaml
 
-from .harness import ISTIO_SAMPLES, SAMPLES, Mesh, Reply, eventually, request
+from .harness import ISTIO_SAMPLES, SAMPLES, Mesh, Reply, counter, eventually, request
 
 
 
 # ---------------------------------------------------------------- helpers
 
 
-@contextmanager
-def applied(mesh: Mesh, *texts: str) -> Iterator[None]:
-    """The resources in force for the ``with`` block, deleted after (every proxy synced both ways)."""
-    mesh.apply(*texts)
-    try:
-        yield
-    finally:
-        mesh.delete(*texts)
-
-
-def counter(address: str, name: str) -> int:
-    """One counter of the proxy whose admin listens on ``address`` (0 when it has none yet)."""
-    body = request(f"http://{address}:15000/stats?{urlencode({'filter': f'^{re.escape(name)}$'})}").body
-    return sum(int(v) for line in body.splitlines() if (v := line.partition(": ")[2]).isdigit())
 
 
 def log_count(mesh: Mesh, workload: str, text: str) -> int:
@@ -140,10 +124,10 @@ spec:
     retries:
       attempts: %s
 """
-        with applied(mesh, retries % "3\n      retryOn: 5xx"):
+        with mesh.applied(retries % "3\n      retryOn: 5xx"):
             reply, seen = self._attempts(mesh, "/status/503?case=attempts-3", 4)
             assert (reply.status, seen) == (503, 4)
-        with applied(mesh, retries % "0"):
+        with mesh.applied(retries % "0"):
             reply, seen = self._attempts(mesh, "/status/503?case=attempts-0", 1)
             assert (reply.status, seen) == (503, 1)
 
@@ -177,7 +161,7 @@ spec:
         sleep = mesh.workloads("sleep")[0]["address"]
         overflow = "cluster.outbound|8000||httpbin.default.svc.cluster.local.upstream_rq_pending_overflow"
         proxy = mesh.sidecar_proxy("sleep")
-        with applied(mesh, rule):
+        with mesh.applied(rule):
             before = counter(sleep, overflow)
             replies: list[Reply] = []
             lock = threading.Lock()
@@ -253,7 +237,7 @@ spec:
                 assert r.status == 200 and '"httpbin:8000"' in r.body, r
             return f'"GET {path} HTTP/1.1" 200'
 
-        with applied(mesh, subsets, all_v1):
+        with mesh.applied(subsets, all_v1):
             line = send("all-v1")
             assert log_count(mesh, v1, line + " host=httpbin:8000") == 5
             assert log_count(mesh, v2, line) == 0
@@ -308,7 +292,7 @@ spec:
           number: 8000
         host: httpbin
 """
-        with applied(mesh, gateway):
+        with mesh.applied(gateway):
             ok = request(f"{mesh.ingress}/status/200", headers={"host": "httpbin.example.com"})
             assert ok.status == 200 and ok.headers.get("server") == "istio-envoy"
             teapot = request(f"{mesh.ingress}/status/418", headers={"host": "httpbin.example.com"})

@@ -10,53 +10,15 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from ..istiod.mesh import PILOTFISH
+from ..e2e.harness import PILOTFISH, Mesh, eventually, request
+from ..e2e.web_app import GATEWAY, WEB_SERVICE, documents, virtual_service, web_content, web_deployment
 
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-APP = """
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 8000, targetPort: 9000}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web-v1}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web, version: v1}}
-  template:
-    metadata:
-      labels: {app: web, version: v1}
-      annotations: {pilotfish.io/run: "{python} -m http.server --bind 127.0.0.1 --directory v1 {port}"}
-    spec:
-      containers: [{name: web, image: python:3.11-slim, ports: [{containerPort: 9000}]}]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: web}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: ["*"]
-  gateways: [web]
-  http: [{route: [{destination: {host: web}}]}]
-"""
-V2 = (APP.split("---")[1].replace("web-v1", "web-v2").replace("version: v1", "version: v2")
-      .replace("--directory v1", "--directory v2").replace("replicas: 2", "replicas: 1"))
+APP = documents(WEB_SERVICE, web_deployment("v1", replicas=2), GATEWAY, virtual_service())
+V2 = web_deployment("v2")
 
 
 def run(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -64,48 +26,19 @@ def run(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProc
 
 
 def get(url: str) -> tuple[int, str]:
-    try:
-        with DIRECT.open(url, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, ""
-
-
-def eventually(check, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = check()
-            if value:
-                return value
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.2)
+    reply = request(url, timeout=5)
+    return reply.status, reply.body
 
 
 def ours(tmp: Path) -> list[int]:
     """Processes of this test's mesh: every one runs in its directory (apps beside their manifest)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cwd = os.readlink(entry / "cwd")
-                state = (entry / "stat").read_text().rsplit(") ", 1)[1][:1]
-            except OSError:
-                continue
-            if cwd.startswith(str(tmp)) and state != "Z":
-                out.append(int(entry.name))
-    return out
+    return Mesh(tmp).processes()
 
 
 @pytest.fixture
 def app_dir(tmp_path: Path):  # type: ignore[no-untyped-def]
     (tmp_path / "app.yaml").write_text(APP)
-    for v in ("v1", "v2"):
-        (tmp_path / v).mkdir()
-        (tmp_path / v / "index.html").write_text(f"web {v}\n")
+    web_content(tmp_path, "v1", "v2")
     yield tmp_path
     run(tmp_path, "down")
     for pid in ours(tmp_path):

@@ -22,44 +22,28 @@ _files = click.option("-f", "--filename", "paths", multiple=True, metavar="PATH"
 
 def _load(paths: tuple[str, ...]) -> list[dict[str, object]]:
     """The documents of ``paths``, validated; exits 1 naming every invalid one."""
-    from ..config.errors import ConfigError, LoadError
-    from ..config.loader import SourceError, load_documents, to_resource
-    from ..config.validation import validate
-    from ..istiod.config_dir import with_default_namespace
+    from ..config.loader import SourceError
     from ..local.state import State
-    from ..local.workloads import WorkloadError, stamp_workdir, workload_from
+    from ..local.up import read_config
+    from ..local.workloads import WorkloadError, workload_from
 
     try:
-        docs = list(load_documents(paths))
+        resources, errors = read_config(paths)
     except SourceError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    out, errors = [], []
-    for doc in docs:
-        if isinstance(doc, LoadError):
-            errors.append(str(doc))
-            continue
-        if doc.data is None:
-            continue
-        stamp_workdir(doc.data, doc.file)  # a local workload's run command runs beside its manifest
-        try:
-            resource = with_default_namespace(to_resource(doc))
-        except ConfigError as exc:
-            errors.append(str(exc))
-            continue
-        verdict = validate(resource)
-        errors += [f"{resource.position}: {resource.ref}: {e}" for e in verdict.errors]
-        if resource.kind == "Deployment" and State.here().read_mesh() is not None:
-            try:  # the local mesh up here runs Deployments: say now when it cannot run this one
-                workload_from(resource, {})
-            except WorkloadError as exc:
-                click.echo(f"warning: {exc}: the local mesh will not run it", err=True)
-        out.append(doc.data)
     if errors:
         for e in errors:
             click.echo(f"error: {e}", err=True)
         sys.exit(1)
-    return out
+    if State.here().read_mesh() is not None:  # the local mesh up here runs Deployments: say so now
+        for r in resources:                    # when it cannot run one
+            if r.kind == "Deployment":
+                try:
+                    workload_from(r, {})
+                except WorkloadError as exc:
+                    click.echo(f"warning: {exc}: the local mesh will not run it", err=True)
+    return [r.raw for r in resources]
 
 
 @click.command("apply")

@@ -10,7 +10,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 
@@ -23,7 +22,7 @@ from ..istiod.config_dir import with_default_namespace
 from .mesh import PILOTFISH, Mesh, MeshOptions
 from .plan import gateway_services, namespace_labels
 from .state import State, loopback_alias_works, pid_alive
-from .workloads import WorkloadError, stamp_workdir, workloads
+from .workloads import stamp_workdir, workloads
 
 
 class UpError(Exception):
@@ -34,15 +33,13 @@ class UpError(Exception):
         super().__init__("\n".join(self.lines))
 
 
-def load_config(paths: Iterable[str]) -> list[Resource]:
-    """Every resource of ``paths``, validated as ``apply`` would, and every Deployment runnable."""
+def read_config(paths: Iterable[str]) -> tuple[list[Resource], list[str]]:
+    """Every resource of ``paths``, validated as istiod's API validates, each Deployment with its
+    manifest's directory recorded (stamp_workdir); and the errors, one line each naming file:line,
+    resource and field. SourceError when a path cannot be read."""
     errors: list[str] = []
     out: list[Resource] = []
-    try:
-        docs = list(load_documents(paths))
-    except SourceError as exc:
-        raise UpError([str(exc)]) from None
-    for doc in docs:
+    for doc in list(load_documents(paths)):
         if isinstance(doc, LoadError):
             errors.append(str(doc))
             continue
@@ -56,10 +53,16 @@ def load_config(paths: Iterable[str]) -> list[Resource]:
             continue
         errors += [f"{resource.position}: {resource.ref}: {e}" for e in validate(resource).errors]
         out.append(resource)
+    return out, errors
+
+
+def load_config(paths: Iterable[str]) -> list[Resource]:
+    """``up``'s files: every resource valid and every Deployment runnable, or UpError."""
     try:
-        workloads(out, namespace_labels(out))
-    except WorkloadError as exc:
-        errors.append(str(exc))
+        out, errors = read_config(paths)
+    except SourceError as exc:
+        raise UpError([str(exc)]) from None
+    workloads(out, namespace_labels(out), errors)
     if errors:
         raise UpError(errors)
     return out

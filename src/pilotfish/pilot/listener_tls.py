@@ -23,7 +23,7 @@ from google.protobuf import wrappers_pb2
 
 from ..config.models.virtualservice import TLSMatchAttributes
 from ..registry.model import Protocol, Service
-from .listener_tcp import in_subnets, match_applies, routed_proxy, tcp_proxy_config, virtual_services_with
+from .listener_tcp import match_applies, routed_proxy, tcp_proxy_config, virtual_services_with
 from .proxy import Proxy
 from .push_context import PushContext
 
