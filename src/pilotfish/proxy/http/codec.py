@@ -20,6 +20,11 @@ from typing import Any, Protocol
 class ResponseSender(Protocol):
     """Towards the client: one response per request, in the requests' order."""
 
+    #: Whether the response being sent needs ``send_end`` (set by ``send_head``; HTTP/1.1: a
+    #: chunked body's last chunk). A response whose framing ends by itself (a Content-Length,
+    #: no body, the connection's end) skips the call.
+    needs_end: bool
+
     def send_head(self, head: Any, status: int, headers: list[tuple[bytes, bytes]], has_length: bool,
                   close: bool) -> bool:
         """The response head for the request ``head``. ``has_length``: the headers carry a
@@ -32,7 +37,8 @@ class ResponseSender(Protocol):
         ...
 
     def send_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
-        """The response is complete (with the upstream's trailers, when it sent any)."""
+        """The response is complete (with the upstream's trailers, when it sent any); called
+        only while ``needs_end``."""
         ...
 
     def send_continue(self) -> None:

@@ -28,7 +28,7 @@ from .overload import ConnectionGate, shed_request
 from ..common.output_batch import output_batch
 from .flow_control import BUFFER_FULL, CLIENT_FULL, PIPELINE, UPSTREAM_FULL, ReadPause
 from .connection_timers import ConnectionTimers
-from .http1_response import LENGTH, Http1ResponseSender
+from .http1_response import Http1ResponseSender
 from .request_ids import RequestIds
 from ..common.stream_states import BODY, DONE, WAITING, RequestState, ResponseState
 
@@ -87,11 +87,11 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
     """One client connection: the HTTP/1.1 codec's connection, sending through
     ``Http1ResponseSender`` (http1_response.py, the codec interface of codec.py)."""
 
-    __slots__ = ("mode", "hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
+    __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
                  "parse", "out", "batch", "dirty", "active", "queue", "reads", "closing", "in_feed",
                  "_remote_ip", "requests", "timer", "timer_when", "last_activity", "header_deadline",
                  "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at",
-                 "rq_deadline", "rq_stream", "header_timeout", "opened_at")
+                 "rq_deadline", "rq_stream", "header_timeout", "opened_at", "needs_end")
 
     def __init__(self, listener: ListenerConfig, shared: ConnectionSet) -> None:
         hcm = listener.hcm
@@ -129,7 +129,7 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
         self.rq_stream: Stream | None = None
         self.header_timeout = hcm.request_headers_timeout  # (one attribute read per read)
         self.opened_at = 0.0
-        self.mode = LENGTH  # how the response being sent is framed (http1_response.py)
+        self.needs_end = False  # the response being sent is chunked (http1_response.py)
 
     @property
     def draining(self) -> bool:

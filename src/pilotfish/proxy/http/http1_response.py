@@ -15,9 +15,6 @@ from typing import Any
 from .http1_encode import (BARE_HEAD_ENDS, CHUNKED_END, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, HEAD_ENDS,
                            JOIN_FIELD, STATUS_LINES, TE_CHUNKED, encode_chunk, encode_last_chunk, status_line)
 
-#: How the body being sent is framed.
-LENGTH, CHUNKED, UNTIL_CLOSE = range(3)
-
 _CRLF = b"\r\n"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -26,7 +23,7 @@ class Http1ResponseSender:
     """The sending half of DownstreamConnection (downstream.py), which holds the fields."""
 
     __slots__ = ()
-    mode: int
+    needs_end: bool  # the response being sent is chunked: its end is a last chunk (codec.ResponseSender)
     out: list[bytes]
     in_feed: bool
     requests: int
@@ -39,13 +36,13 @@ class Http1ResponseSender:
     def send_head(self, head: Any, status: int, headers: list[tuple[bytes, bytes]], has_length: bool,
                   close: bool) -> bool:
         if has_length or status == 204 or status == 304 or head.method == b"HEAD":
-            self.mode = LENGTH
+            self.needs_end = False
             codec_lines = 0
         elif head.version == "1.1":
-            self.mode = CHUNKED
+            self.needs_end = True
             codec_lines = TE_CHUNKED
         else:
-            self.mode = UNTIL_CLOSE  # the end of the body is the end of the connection
+            self.needs_end = False  # the end of the body is the end of the connection
             codec_lines = 0
             close = True
         max_rq = self.hcm.max_requests_per_connection
@@ -62,7 +59,7 @@ class Http1ResponseSender:
         return close
 
     def send_body(self, data: bytes) -> None:
-        if self.mode == CHUNKED:
+        if self.needs_end:
             data = encode_chunk(data)
         out = self.out
         out.append(data)
@@ -70,9 +67,9 @@ class Http1ResponseSender:
             self.flush()
 
     def send_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
-        if self.mode == CHUNKED:
+        if self.needs_end:
             self.out.append(CHUNKED_END if trailers is None else encode_last_chunk(trailers))
-            self.mode = LENGTH
+            self.needs_end = False
 
     def send_continue(self) -> None:
         self.write(_CONTINUE)

@@ -67,8 +67,7 @@ class LocalReplyMixin(StreamState):
         if body and self.head.method != b"HEAD":
             self.tx = len(body)
             conn.send_body(body)
-        conn.send_end(None)
-        self.finish()
+        self.finish()  # (a Content-Length: no send_end)
 
     def end_by_timeout(self, body: bytes) -> None:
         """Envoy's stream idle timeout and max stream duration (maybeRequestTimeoutCode): 504

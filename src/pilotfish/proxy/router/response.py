@@ -101,8 +101,10 @@ class ResponseMixin(LocalReplyMixin):
     def on_response_end(self) -> None:
         up = self.upstream
         self.upstream = None
-        self.conn.send_end(up.codec.trailers if up is not None else None)
-        now = self.conn.loop.time()  # (one clock read for the pool and the stream's end)
+        conn = self.conn
+        if conn.needs_end:
+            conn.send_end(up.codec.trailers if up is not None else None)
+        now = conn.loop.time()  # (one clock read for the pool and the stream's end)
         if up is not None:
             # Read from the parser (valid until the next message) rather than kept from the head.
             if self.req is COMPLETE and up.codec.parser.should_keep_alive():
@@ -114,5 +116,6 @@ class ResponseMixin(LocalReplyMixin):
 
     def on_response_end_after_close(self) -> None:
         """The upstream closed a response that had no length: that was its end."""
-        self.conn.send_end(None)
+        if self.conn.needs_end:
+            self.conn.send_end(None)
         self.finish()
