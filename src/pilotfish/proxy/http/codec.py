@@ -53,12 +53,15 @@ class ResponseSender(Protocol):
 class RequestSender(Protocol):
     """Towards an upstream: one request at a time on an HTTP/1.1 connection."""
 
-    def send_head(self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], chunked: bool,
+    def send_head(self, stream: Any, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], chunked: bool,
                   end_stream: bool) -> None:
-        """The request head (``host`` among the headers). ``chunked``: the body has no declared
-        length and is framed by the codec. ``end_stream``: the head is the whole request (no
-        body, no trailers), and neither ``send_body`` nor ``send_end`` follows (Envoy's
-        ``encodeHeaders(headers, end_stream)``; HTTP/2 sets END_STREAM on the HEADERS frame)."""
+        """The request head (``host`` among the headers) of ``stream``, which receives the
+        response's events from now on (``on_response_head / _body / _end``; the connection
+        serves it until detached, as Envoy's ``newStream(decoder)``). ``chunked``: the body has
+        no declared length and is framed by the codec. ``end_stream``: the head is the whole
+        request (no body, no trailers), and neither ``send_body`` nor ``send_end`` follows
+        (Envoy's ``encodeHeaders(headers, end_stream)``; HTTP/2 sets END_STREAM on the HEADERS
+        frame)."""
         ...
 
     def send_body(self, data: bytes) -> None:

@@ -1,7 +1,8 @@
 """One upstream HTTP/1.1 connection: the pool's (upstream/pool.py) connection class for
-HTTP/1.1 clusters. While it serves a stream, its codec delivers response events to that stream
-directly; when idle, to the connection, which drops them. The stream sends its request through
-``send_head / send_body / send_end`` (codec.RequestSender), which write the HTTP/1.1 bytes."""
+HTTP/1.1 clusters. A stream given the connection sends its request through ``send_head /
+send_body / send_end`` (codec.RequestSender), which write the HTTP/1.1 bytes; from its head on,
+the codec delivers the response events to that stream directly, and when the connection is
+idle, to the connection, which drops them."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ _HTTP11 = b" HTTP/1.1\r\n"
 
 class UpstreamConnection(asyncio.Protocol):
     """One upstream HTTP/1.1 connection. While it serves a stream, its codec delivers response
-    events to that stream directly (``attach``); when idle, to the connection, which drops them."""
+    events to that stream directly (from ``send_head``); when idle, to the connection, which
+    drops them."""
 
     __slots__ = ("pool", "transport", "codec", "parse", "stream", "requests", "closed", "idle_since",
                  "paused_writing", "stats", "out", "batch", "rm", "opened_at", "reads", "chunked")
@@ -53,12 +55,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.rm: ResourceManager | None = None  # holds one of its ``connections`` slots
         self.opened_at = 0.0
         self.chunked = False  # the request being sent is chunked
-
-    def attach(self, stream: Any) -> None:
-        """Serve ``stream``: its response events go to it directly."""
-        self.stream = stream
-        self.codec.handler = stream
-        self.requests += 1
 
     def detach(self) -> None:
         """Serve no stream: response events come here, and are dropped."""
@@ -161,8 +157,11 @@ class UpstreamConnection(asyncio.Protocol):
         pass
 
     # codec.RequestSender
-    def send_head(self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], chunked: bool,
+    def send_head(self, stream: Any, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], chunked: bool,
                   end_stream: bool) -> None:
+        self.stream = stream  # served until detached: the codec delivers its response events to it
+        self.codec.handler = stream
+        self.requests += 1
         self.chunked = chunked  # (HTTP/1.1 needs no end for a request without a body: end_stream)
         codec_lines = TE_CHUNKED if chunked else 0
         # http1_encode.encode_request_head's join (a request always has its host field) and then

@@ -197,7 +197,7 @@ class Shadow:
         self.upstream = up
         pending = self.pending
         self.pending = None
-        up.send_head(self.method, self.path, self.headers, self.chunked, False)
+        up.send_head(self, self.method, self.path, self.headers, self.chunked, False)
         if pending:
             up.send_body(b"".join(pending))
         if self.req is COMPLETE:

@@ -216,7 +216,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         head = self.head
         # A request without a body (RFC 9112 §6.3: no Content-Length, not chunked) ends with its head.
         end_stream = not (head.chunked or head.content_length)
-        up.send_head(head.method, self.upstream_path, self.upstream_headers, head.chunked, end_stream)
+        up.send_head(self, head.method, self.upstream_path, self.upstream_headers, head.chunked, end_stream)
         pending = self.pending
         if pending:
             self.pending = None

@@ -46,7 +46,6 @@ class Connection(Protocol):
     requests: int
     paused_writing: bool
 
-    def attach(self, stream: Any) -> None: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...
 
@@ -87,8 +86,7 @@ class ConnectionPool:
             conn = idle.pop()  # LIFO: the most recently used is the most likely alive
             if conn.closed:
                 continue
-            conn.attach(stream)
-            stream.on_upstream_ready(conn, True)
+            stream.on_upstream_ready(conn, True)  # (the connection serves it from its head on)
             return
         rm = getattr(stream, "rm", None)
         if rm is not None:
@@ -180,13 +178,12 @@ class ConnectionPool:
                     rm.connections.dec()
                 else:
                     conn.rm = rm
-            conn.requests = 0  # (attach counts the first)
+            conn.requests = 0  # (send_head counts the first)
             if self._closed:
                 conn.close()
             if stream.resp is DONE:
                 self.release(conn)
             else:
-                conn.attach(stream)
                 stream.on_upstream_ready(conn, False)
         out = stream.conn.out
         if out:
@@ -221,7 +218,6 @@ class ConnectionPool:
             stream.rm.pending_requests.dec()
             if stream.resp is DONE:
                 continue
-            conn.attach(stream)
             stream.on_upstream_ready(conn, True)
             if stream.conn.out:
                 stream.conn.flush()
