@@ -2,8 +2,8 @@
 
 Requests are answered in order. A pipelined request that arrives while another is in flight
 waits in a queue (reading pauses meanwhile). Output is collected in ``out`` and written with
-one ``transport.write`` after the loop's current round of events (``OutputBatch``; at once when
-the connection closes). One lazily re-armed timer per connection covers the request-header
+one ``transport.write`` after the loop's current round of events (``OutputBatch``, which the
+connection joins when ``out`` gets its first piece; at once when the connection closes). One lazily re-armed timer per connection covers the request-header
 timeout, the idle timeout, the route timeout and the stream idle timeout.
 The timers are in connection_timers.py.
 """
@@ -88,7 +88,7 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
     ``Http1ResponseSender`` (http1_response.py, the codec interface of codec.py)."""
 
     __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
-                 "parse", "out", "batch", "dirty", "active", "queue", "reads", "closing", "in_feed",
+                 "parse", "out", "batch", "active", "queue", "reads", "closing", "in_feed",
                  "_remote_ip", "requests", "timer", "timer_when", "last_activity", "header_deadline",
                  "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at",
                  "rq_deadline", "rq_stream", "header_timeout", "opened_at", "needs_end")
@@ -105,9 +105,8 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
         self.codec = server_codec(self, hcm.max_header_bytes, hcm.max_headers, hcm.underscores, hcm.stats,
                                   count_begins=bool(hcm.request_headers_timeout))
         self.parse = self.codec.parser.feed_data  # the codec's feed without a Python frame
-        self.out: list[bytes] = []
+        self.out: list[bytes] = []  # not empty: registered with the batch (see write)
         self.batch = shared.batch
-        self.dirty = False  # registered with the batch for this round
         self.active: Stream | None = None  # the stream whose response is being produced
         self.queue: deque[Stream] = deque()
         self.reads = ReadPause()  # flow_control.py
@@ -190,8 +189,6 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
             self.flush_now()
             if self.transport is not None:
                 self.transport.close()
-        elif self.out:
-            self.flush()
 
     def _parse_stopped(self, exc: Exception, data: bytes) -> None:
         """The parser stopped: bad bytes (a local reply), an upgrade (a tunnel follows), or a
@@ -390,20 +387,20 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
 
     # ---- output and lifecycle --------------------------------------------------------
     def write(self, data: bytes) -> None:
-        self.out.append(data)
-        if not self.in_feed and len(self.out) > 16:
-            self.flush()
+        """Output, sent after this round of events: the first piece joins the batch (so does
+        every method that appends to ``out``: one registration per round, no flush call after
+        each event)."""
+        out = self.out
+        if not out:
+            self.batch.add(self)
+        out.append(data)
 
     def flush(self) -> None:
-        """Send ``out`` after this round of events (see OutputBatch); at once when closing."""
+        """Send ``out`` at once when closing (otherwise it goes after this round: see write)."""
         if self.closing:
             self.flush_now()
-        elif not self.dirty and self.out:
-            self.dirty = True
-            self.batch.add(self)
 
     def flush_now(self) -> None:
-        self.dirty = False
         out = self.out
         if not out or self.transport is None:
             return

@@ -87,9 +87,6 @@ class UpstreamConnection(asyncio.Protocol):
             codec = self.codec
             if codec.ended and codec.excess():  # a partial head followed a complete response
                 self._framing_error(None, excess=True)
-        conn = stream.conn
-        if conn.out:
-            conn.flush()  # (written after this round of events)
 
     def _framing_error(self, exc: Exception | None, excess: bool = False) -> None:
         """The upstream sent what is not HTTP/1.1 (or a callback failed): close the connection;
