@@ -89,7 +89,6 @@ class Http1ServerCodec:
             self.on_message_begin = self.begins.__next__
         self.parser = httptools.HttpRequestParser(self)
         self.head = RequestHead()  # the next request's, filled by the callbacks
-        self.head.headers = []
         self.stream: RequestSink | None = None  # receiving the current request's body
         self.header_bytes = 0
         self.header_count = 0
@@ -237,8 +236,7 @@ class Http1ServerCodec:
             for name, field in _REQ_RECORDED.items():
                 if name in drop:
                     setattr(head, field, None)
-        nxt = self.head = RequestHead()
-        nxt.headers = []
+        self.head = RequestHead()
         self.header_bytes = 0
         self.header_count = 0
         self.url = b""
@@ -328,8 +326,7 @@ class Http1ServerCodec:
     def _take_trailers(self, stream: RequestSink | None) -> None:
         """on_header filled the next request's head with trailer fields: move them over."""
         trailers = self.head.headers
-        nxt = self.head = RequestHead()
-        nxt.headers = []
+        self.head = RequestHead()
         self.header_bytes = 0
         self.header_count = 0
         self.host = None
