@@ -35,17 +35,19 @@ class Http1ClientCodec:
     """Response parser. Informational (1xx) responses are consumed here.
 
     ``handler`` may be swapped between responses (a pooled connection serves one stream at a
-    time and hands the stream to its codec directly). Framing follows RFC 9112 as the server
+    time and hands the stream to its codec directly); when a final response ends, the codec
+    goes back to ``owner``, the handler it was made with, before it reports the end: that
+    exchange is over, and whatever follows is not its business. Framing follows RFC 9112 as the server
     codec's does; bytes that follow a complete response in the same read (a 204 with a body,
     a body longer than its Content-Length) are an error, never the start of the next
     stream's response: the connection owner clears ``ended`` before each read.
     """
 
-    __slots__ = ("handler", "parser", "headers", "informational", "content_length", "chunked", "trailers",
+    __slots__ = ("handler", "owner", "parser", "headers", "informational", "content_length", "chunked", "trailers",
                  "has_date", "has_server", "ended", "fresh", "on_message_begin")
 
     def __init__(self, handler: ClientHandler) -> None:
-        self.handler = handler
+        self.handler = self.owner = handler
         # ``fresh`` holds an item from a final response's end until the parser begins another
         # message: the parser empties it at the first byte of every message with a C method,
         # no Python frame (a Python callback here cost ~1.5k instructions per response, and
@@ -157,4 +159,6 @@ class Http1ClientCodec:
             return
         self.ended = True
         self.fresh.append(True)
-        self.handler.on_response_end()
+        handler = self.handler
+        self.handler = self.owner
+        handler.on_response_end()

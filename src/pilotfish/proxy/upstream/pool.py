@@ -198,9 +198,9 @@ class ConnectionPool:
             rm.connections.dec()
 
     def release(self, conn: Connection, now: float = 0.0) -> None:
-        """Return a connection whose exchange completed cleanly; it is kept unless limits say no
-        (``now``: the loop's time, when the caller has read it)."""
-        conn.detach()
+        """Return a connection whose exchange completed cleanly (its codec let the stream go when
+        the response ended); it is kept unless limits say no (``now``: the loop's time, when the
+        caller has read it)."""
         max_rq = self.options.max_requests_per_connection
         if conn.closed or self._closed:
             conn.close()
