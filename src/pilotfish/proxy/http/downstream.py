@@ -3,9 +3,9 @@
 Requests are answered in order. A pipelined request that arrives while another is in flight
 waits in a queue (reading pauses meanwhile). Output is collected in ``out`` and written with
 one ``transport.write`` after the loop's current round of events (``OutputBatch``, which the
-connection joins when ``out`` gets its first piece; at once when the connection closes). One lazily re-armed timer per connection covers the request-header
-timeout, the idle timeout, the route timeout and the stream idle timeout.
-The timers are in connection_timers.py.
+connection joins when ``out`` gets its first piece; at once when the connection closes). One
+lazily re-armed timer per connection covers the request-header timeout, the idle timeout, the
+route timeout and the stream idle timeout. The timers are in connection_timers.py.
 """
 
 from __future__ import annotations
