@@ -2,7 +2,8 @@
 
 A Stream is driven by callbacks only: the downstream connection feeds it request events, the
 upstream connection's codec feeds it response events. It builds the upstream request once
-(request_head.py) and sends it through the upstream connection's codec (http/codec.py), then
+(in ``begin`` when only appending, else request_head.py) and sends it through the upstream
+connection's codec (http/codec.py), then
 moves body bytes through as they arrive; the response side is in
 response.py, local replies (404 NR, 503 UH/UF/UC, 504 UT, redirects, direct responses) and
 the end-of-stream bookkeeping in local_reply.py.
@@ -24,10 +25,10 @@ from ..upstream.lb.round_robin import RoundRobin
 from ..http.request_ids import RequestIds, request_id
 from .route_table import FORWARD, header_value
 from .routing import pick_weighted, select_route
-from .request_head import RequestHeadMixin
+from .request_head import _ATTEMPT_1, RequestHeadMixin
 from .response import ResponseMixin
 from .resilience import Resilience
-from .stream_state import _RESET_BEFORE_HEADERS
+from .stream_state import _RESET_BEFORE_HEADERS, _XFP_HTTP
 from ..common.stream_states import COMPLETE, DONE, WAITING
 
 if TYPE_CHECKING:
@@ -126,8 +127,26 @@ class Stream(ResponseMixin, RequestHeadMixin):
                 self.resp_mutations = route.response_mutations
             if route.edits_request or hcm.use_remote_address or hcm.peer_exchange is not None:
                 self.upstream_headers = self._edited_upstream_head(route, action, None, host)
-            else:
-                self.upstream_headers = self._upstream_head(action)
+            else:  # no configured edit needs more than appending: the head is built here, a call less
+                headers = [(b"host", authority)]
+                for h in head.headers:  # a loop, not a comprehension: no function object and frame per request
+                    if h[0] != b"host":
+                        headers.append(h)
+                if hcm.generate_request_id:
+                    rid = head.request_id
+                    if rid is None:
+                        ids = self.conn.request_ids
+                        rid = ids.ready.pop() if ids.ready else ids()
+                        headers.append((b"x-request-id", rid))
+                    self.request_id = rid
+                if head.forwarded_proto is None:
+                    headers.append(_XFP_HTTP)
+                if self.timeout and not hcm.suppress_envoy_headers:
+                    headers.append(action.timeout_header)
+                if action.attempt_count_upstream:  # the first attempt (a retry rebuilds the head)
+                    headers.append(_ATTEMPT_1)
+                self.upstream_path = self._rewrite(head.path, headers) if action.rewrites_path else head.path
+                self.upstream_headers = headers
         if action.mirrors:
             shadows = shadow.start(self, action.mirrors)
             if shadows is not None:
