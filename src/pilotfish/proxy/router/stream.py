@@ -194,7 +194,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         if rz is not None:
             if self.timeout or rz.per_try:
                 rz.on_request_end(self, now)
-        elif self.timeout and self.host is not None:
+        elif self.host is not None and self.timeout:  # (no timeout before a host: see StreamState)
             deadline = self.deadline = now + self.timeout
             if conn.timer is None or conn.timer_when > deadline:
                 conn.arm(deadline)

@@ -18,7 +18,11 @@ _XFF_XFP = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
 
 
 class StreamState:
-    """The fields of one stream (slots: a fixed layout, every field set in ``__init__``)."""
+    """The fields of one stream (slots: a fixed layout). A stream is made per request and each
+    store costs, so ``__init__`` sets every field but four that are set before anything reads
+    them: the upstream request (``upstream_headers``, ``upstream_path``) and ``timeout``, set
+    in ``begin`` with the host (``timeout`` is read only once there is one), and ``reused``,
+    set in ``on_upstream_ready`` before a connection serves the stream."""
 
     __slots__ = (
         "conn", "head", "hcm", "start", "req", "resp", "authority", "route", "rm", "cluster", "host",
@@ -42,13 +46,9 @@ class StreamState:
         self.cluster: Any = None
         self.host: Any = None
         self.upstream: UpstreamConnection | None = None
-        self.reused = False
         self.retried = False
         self.pending: list[bytes] | None = None  # body bytes waiting for an upstream connection
         self.pending_bytes = 0
-        # The upstream request (built once routed; sent through the connection's codec).
-        self.upstream_headers: list[tuple[bytes, bytes]] = []
-        self.upstream_path = b""
         self.replay: list[bytes] | None = None  # the body sent on a reused connection, for one re-send
         self.flags = 0
         self.status = 0
@@ -57,7 +57,6 @@ class StreamState:
         self.tx = 0
         self.close_after = False
         self.deadline = 0.0  # the earliest of the stream's deadlines (the connection's timer reads it)
-        self.timeout = 0.0
         self.resp_mutations: tuple = ()
         # Response mutations this request adds: a cookie hash policy's Set-Cookie (hash_policy.SetCookie),
         # the CORS filter's allow headers, the %RESP(X)% capture (compile/edge.py)
