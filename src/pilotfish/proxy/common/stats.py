@@ -101,20 +101,29 @@ class HttpStats(_Scope):
         "downstream_rq_failed_path_normalization", "downstream_rq_redirected_with_normalized_path",
         "downstream_rq_overload_close", "downstream_cx_overload_disable_keepalive",  # overload.py
     )
-    GAUGES = ("downstream_rq_active", "downstream_cx_active")
+    GAUGES = ("downstream_cx_active",)  # (and downstream_rq_active, derived: see below)
     HISTOGRAMS = ("downstream_cx_length_ms", "downstream_rq_time")
-    __slots__ = COUNTERS + GAUGES + HISTOGRAMS + ("rq_class",)
+    __slots__ = COUNTERS + GAUGES + HISTOGRAMS + ("rq_class", "rq_dropped")
 
     def __init__(self) -> None:
         super().__init__()
         self.rq_class = [0] * 6  # downstream_rq_<n>xx
+        self.rq_dropped = 0  # requests that ended without finishing (a queued one with bad bytes)
+
+    # Every finished stream counts once in rq_class (index 0: reset before a response), so what
+    # follows from it is derived when read, not counted per request: downstream_rq_completed is
+    # their sum, and the requests still active are the others. HTTP/1.1 being the only
+    # downstream codec, its requests are all of them.
+    @property
+    def downstream_rq_active(self) -> int:
+        return self.downstream_rq_total - sum(self.rq_class) - self.rq_dropped
 
     def values(self) -> Iterator[tuple[str, int, bool]]:
-        # Every finished stream counts once in rq_class (index 0: reset before a response), so
-        # downstream_rq_completed is their sum, not a counter bumped per request.
         completed = sum(self.rq_class)
+        derived = {"downstream_rq_completed": completed, "downstream_rq_http1_total": self.downstream_rq_total}
         for name, value, counter in super().values():
-            yield name, completed if name == "downstream_rq_completed" else value, counter
+            yield name, derived.get(name, value), counter
+        yield "downstream_rq_active", self.downstream_rq_total - completed - self.rq_dropped, False
         for c in range(1, 6):
             yield f"downstream_rq_{c}xx", self.rq_class[c], True
 

@@ -294,9 +294,7 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
         self.requests += 1
         hcm = self.hcm
         stats = hcm.stats
-        stats.downstream_rq_total += 1
-        stats.downstream_rq_http1_total += 1
-        stats.downstream_rq_active += 1
+        stats.downstream_rq_total += 1  # (the HTTP/1.1 count and the active gauge follow from it: stats.py)
         now = self.loop.time()
         stream = hcm.new_stream(self, head, hcm, now)  # the router's (router/stream.py)
         if hcm.request_timeout:  # the whole request must arrive within it
@@ -369,7 +367,7 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
             # The request whose bytes were bad never reaches an upstream.
             if parsing in self.queue:
                 self.queue.remove(parsing)
-                self.hcm.stats.downstream_rq_active -= 1
+                self.hcm.stats.rq_dropped += 1  # (never finished: not among the active any more)
             elif parsing is self.active:
                 parsing._drop_upstream()
                 parsing.local_reply(exc.status, exc.body, close=True)

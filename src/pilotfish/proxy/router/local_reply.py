@@ -96,8 +96,7 @@ class LocalReplyMixin(StreamState):
         status = self.status
         hcm = self.hcm
         stats = hcm.stats
-        stats.downstream_rq_active -= 1
-        stats.rq_class[status // 100] += 1
+        stats.rq_class[status // 100] += 1  # (also the end of downstream_rq_active: stats.py)
         conn = self.conn
         now = now or conn.loop.time()  # (also the connection's last activity: stream_done takes it)
         ms = floor((now - self.start) * 1000)  # Envoy's downstream_rq_time (histogram.py)
