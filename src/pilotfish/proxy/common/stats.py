@@ -67,11 +67,15 @@ class ClusterStats(_Scope):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rq_code = [0] * 600  # upstream_rq_<code>; the classes are summed when read
+        # upstream_rq_<code> of every completed request (index 0: without a response, or with a
+        # status beyond 599); the classes and upstream_rq_completed are summed when read.
+        self.rq_code = [0] * 600
         self.extra: tuple[Any, ...] = ()  # parts with their own values(): circuit breakers, outlier, HC
 
     def values(self) -> Iterator[tuple[str, int, bool]]:
-        yield from super().values()
+        completed = sum(self.rq_code)
+        for name, value, counter in super().values():
+            yield name, completed if name == "upstream_rq_completed" else value, counter
         classes = [0] * 6
         for code, n in enumerate(self.rq_code):
             if n:
@@ -79,7 +83,7 @@ class ClusterStats(_Scope):
         for c in range(1, 6):
             yield f"upstream_rq_{c}xx", classes[c], True
         for code, n in enumerate(self.rq_code):
-            if n:
+            if n and code:
                 yield f"upstream_rq_{code}", n, True
         for part in self.extra:
             yield from part.values()

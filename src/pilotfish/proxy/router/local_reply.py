@@ -111,9 +111,7 @@ class LocalReplyMixin(StreamState):
             self.rm.requests.count -= 1
             cstats = self.cluster.stats
             cstats.upstream_rq_active -= 1
-            cstats.upstream_rq_completed += 1
-            if 100 <= status < 600:
-                cstats.rq_code[status] += 1
+            cstats.rq_code[status if status < 600 else 0] += 1  # (their sum: upstream_rq_completed)
             if not self.flags:  # an upstream response, not a reset or local reply: upstream_rq_time
                 ms = floor((now - (self.complete_at or self.start)) * 1000)
                 cstats.upstream_rq_time[BIN[ms] if ms < FAST else bisect_right(LOWER, ms)] += 1

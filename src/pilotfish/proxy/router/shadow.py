@@ -252,9 +252,7 @@ class Shadow:
         self.host.active_rq -= 1
         stats = self.cluster.stats
         stats.upstream_rq_active -= 1
-        stats.upstream_rq_completed += 1
-        if 100 <= self.status < 600:
-            stats.rq_code[self.status] += 1
+        stats.rq_code[self.status if self.status < 600 else 0] += 1  # (their sum: upstream_rq_completed)
 
 
 def start(stream: Any, policies: Sequence[MirrorPolicy]) -> list[Shadow] | None:
