@@ -402,7 +402,7 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
         out = self.out
         if not out or self.transport is None:
             return
-        data = out[0] if len(out) == 1 else b"".join(out)
+        data = b"".join(out)  # (of one piece: that piece, not a copy)
         out.clear()
         self.hcm.stats.downstream_cx_tx_bytes_total += len(data)
         self.transport.write(data)

@@ -239,7 +239,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         pending = self.pending
         if pending:
             self.pending = None
-            body = b"".join(pending) if len(pending) != 1 else pending[0]
+            body = b"".join(pending)  # (of one piece: that piece, not a copy)
             up.send_body(body)
             if self.pending_bytes > self.hcm.buffer_limit:
                 self.conn.pause_reading_for_buffer(False)
