@@ -222,8 +222,7 @@ class ConnectionPool:
             if stream.conn.out:
                 stream.conn.flush()
             return
-        assert self.loop is not None
-        conn.idle_since = now or self.loop.time()
+        conn.idle_since = now or self.loop.time()  # type: ignore[union-attr]  # (it served a stream: a loop)
         self.idle.append(conn)
         if self.idle_timer is None and self.options.idle_timeout > 0:
             self.arm_idle_timer(conn.idle_since)
