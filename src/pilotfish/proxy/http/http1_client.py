@@ -102,7 +102,7 @@ class Http1ClientCodec:
         if name in _RESP_SPECIAL:
             if name == b"content-length":
                 n = self.content_length = int(value)  # (llhttp: digits and trailing OWS only, once)
-                if value[0] == 48 and len(value) > 1 or value[-1] == 32 or value[-1] == 9:  # canonical form
+                if value[-1] < 48 or value[0] == 48 and len(value) > 1:  # "7 " (OWS: < "0"), "007"
                     value = b"%d" % n
             elif name == b"date":
                 self.has_date = True

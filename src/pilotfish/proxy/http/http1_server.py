@@ -164,11 +164,11 @@ class Http1ServerCodec:
                     raise ProtocolError("malformed request: multiple host headers")
                 if value not in VALID_HOSTS:  # a set lookup, not a scan, for hosts seen before
                     check_host(value)
-                self.host = value
+                self.host = self.head.authority = value  # (a target's own authority wins: _other_target)
             elif name == b"content-length":
                 # llhttp allows digits and trailing OWS only, once; passed on in canonical form
                 n = self.head.content_length = int(value)
-                if value[0] == 48 and len(value) > 1 or value[-1] == 32 or value[-1] == 9:  # "007", "7 "
+                if value[-1] < 48 or value[0] == 48 and len(value) > 1:  # "7 " (OWS: < "0"), "007"
                     value = b"%d" % n
             elif name == b"transfer-encoding":
                 self.head.chunked = request_chunked(value, self.head, self.parser)
@@ -228,8 +228,6 @@ class Http1ServerCodec:
             head.path_only = url if i == -1 else url[:i]
         else:
             self._other_target(head, url)
-        if not head.authority and self.host is not None:
-            head.authority = self.host
         if head.connection_tokens:  # headers the client nominated as hop-by-hop
             drop = head.connection_tokens
             head.headers = [h for h in head.headers if h[0] not in drop]
@@ -285,7 +283,8 @@ class Http1ServerCodec:
 
     @staticmethod
     def _other_target(head: RequestHead, url: bytes) -> None:
-        """Absolute-form, asterisk-form (OPTIONS *) and authority-form (CONNECT) targets."""
+        """Absolute-form, asterisk-form (OPTIONS *) and authority-form (CONNECT) targets; an
+        authority they carry replaces the Host header's (unless empty)."""
         if head.method == b"CONNECT":
             # RFC 9112 §3.2.3: a CONNECT's target is authority-form only; RFC 9110 §9.3.6: it has
             # no content (the bytes after the head are tunnel payload).
@@ -294,16 +293,16 @@ class Http1ServerCodec:
             if b"/" in url:
                 raise ProtocolError("invalid request target")
             head.upgrade = True
-            head.authority = url
+            if url:
+                head.authority = url
         elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
             rest = url[url.index(b"//") + 2:]
             i = rest.find(b"/")
             j = rest.find(b"?")
             cut = i if j == -1 else (j if i == -1 else min(i, j))
-            if cut == -1:
-                head.authority, path = rest, b"/"
-            else:
-                head.authority, path = rest[:cut], rest[cut:]
+            authority, path = (rest, b"/") if cut == -1 else (rest[:cut], rest[cut:])
+            if authority:
+                head.authority = authority
             if not path.startswith(b"/"):
                 path = b"/" + path
             head.set_path(path)
