@@ -61,9 +61,9 @@ class ClusterStats(_Scope):
         "upstream_rq_per_try_timeout", "upstream_rq_retry_limit_exceeded",
         "upstream_rq_retry_backoff_exponential", "upstream_rq_per_try_idle_timeout",
     )
-    GAUGES = ("upstream_rq_active", "upstream_cx_active", "membership_total", "membership_healthy")
+    GAUGES = ("upstream_cx_active", "membership_total", "membership_healthy")  # (and upstream_rq_active)
     HISTOGRAMS = ("upstream_cx_connect_ms", "upstream_cx_length_ms", "upstream_rq_time")
-    __slots__ = COUNTERS + GAUGES + HISTOGRAMS + ("rq_code", "extra")
+    __slots__ = COUNTERS + GAUGES + HISTOGRAMS + ("rq_code", "extra", "rq_retried")
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,11 +71,20 @@ class ClusterStats(_Scope):
         # status beyond 599); the classes and upstream_rq_completed are summed when read.
         self.rq_code = [0] * 600
         self.extra: tuple[Any, ...] = ()  # parts with their own values(): circuit breakers, outlier, HC
+        self.rq_retried = 0  # attempts after the first, which upstream_rq_total counts too
+
+    # A request counts in upstream_rq_total when it starts (and again per retry) and in rq_code
+    # when it completes, so the requests still active follow from those when read rather than
+    # from a gauge moved twice per request.
+    @property
+    def upstream_rq_active(self) -> int:
+        return self.upstream_rq_total - sum(self.rq_code) - self.rq_retried
 
     def values(self) -> Iterator[tuple[str, int, bool]]:
         completed = sum(self.rq_code)
         for name, value, counter in super().values():
             yield name, completed if name == "upstream_rq_completed" else value, counter
+        yield "upstream_rq_active", self.upstream_rq_total - completed - self.rq_retried, False
         classes = [0] * 6
         for code, n in enumerate(self.rq_code):
             if n:

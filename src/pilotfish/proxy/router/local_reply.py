@@ -110,8 +110,7 @@ class LocalReplyMixin(StreamState):
                 host.rq_success += 1
             self.rm.requests.count -= 1
             cstats = self.cluster.stats
-            cstats.upstream_rq_active -= 1
-            cstats.rq_code[status if status < 600 else 0] += 1  # (their sum: upstream_rq_completed)
+            cstats.rq_code[status if status < 600 else 0] += 1  # (the end of upstream_rq_active: stats.py)
             if not self.flags:  # an upstream response, not a reset or local reply: upstream_rq_time
                 ms = floor((now - (self.complete_at or self.start)) * 1000)
                 cstats.upstream_rq_time[BIN[ms] if ms < FAST else bisect_right(LOWER, ms)] += 1

@@ -108,8 +108,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         requests.count += 1
         self.host = host
         cstats = cluster.stats
-        cstats.upstream_rq_total += 1
-        cstats.upstream_rq_active += 1
+        cstats.upstream_rq_total += 1  # (also the start of upstream_rq_active: stats.py)
         host.active_rq += 1
         host.rq_total += 1
         self.timeout = action.timeout
