@@ -37,7 +37,7 @@ class ResponseMixin(LocalReplyMixin):
         hcm = self.hcm
         head = self.head
         conn = self.conn
-        if self.resp_mutations or hcm.peer_exchange is not None or hcm.always_set_request_id:
+        if self.resp_mutations or hcm.edits_response:
             headers = self._edited_response_head(status, headers)
         else:
             # The codec's list is this response's: headers are added to it in place.
@@ -46,9 +46,9 @@ class ResponseMixin(LocalReplyMixin):
             if t == OVERWRITE:
                 if codec.has_server:
                     headers = [h for h in headers if h[0] != b"server"]
-                headers.append((b"server", hcm.server_name))
+                headers.append(hcm.server_header)
             elif t == APPEND_IF_ABSENT and not codec.has_server:
-                headers.append((b"server", hcm.server_name))
+                headers.append(hcm.server_header)
             if not codec.has_date:
                 headers.append(date_line.header)
             if not hcm.suppress_envoy_headers:

@@ -48,8 +48,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         hcm = self.hcm
         head = self.head
         authority = self.authority = head.authority
-        if (head.upgrade or head.version != "1.1" or not authority or hcm.strip_any_host_port
-                or hcm.strip_matching_host_port):
+        if head.upgrade or head.version != "1.1" or not authority or hcm.strip_port:
             authority = self._check_head(hcm, head, authority)
             if authority is None:
                 return
@@ -124,7 +123,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         else:
             if route.response_mutations:
                 self.resp_mutations = route.response_mutations
-            if route.edits_request or hcm.use_remote_address or hcm.peer_exchange is not None:
+            if route.edits_request or hcm.edits_request:
                 self.upstream_headers = self._edited_upstream_head(route, action, None, host)
             else:  # no configured edit needs more than appending: the head is built here, a call less
                 headers = [(b"host", authority)]
