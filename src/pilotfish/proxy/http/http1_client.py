@@ -135,8 +135,7 @@ class Http1ClientCodec:
             self.has_date = False
             self.has_server = False
             return
-        self.informational = False
-        if status > 599:
+        if status > 599:  # (informational is False: a 1xx's end reset it)
             raise ProtocolError("malformed response: invalid status code", 502)
         self.handler.on_response_head(status, self.headers, parser.should_keep_alive(),
                                       self.content_length, self.chunked)

@@ -78,7 +78,7 @@ class Http1ServerCodec:
     """Request parser. ``feed`` raises ProtocolError (400, 413, 431) for bad input."""
 
     __slots__ = ("handler", "parser", "head", "header_bytes", "max_header_bytes", "max_headers",
-                 "url", "in_message", "host", "header_count", "stream", "h2c", "body_left", "h2c_stream",
+                 "url", "host", "header_count", "stream", "h2c", "body_left", "h2c_stream",
                  "on_message_begin", "begins")
 
     def __init__(self, handler: ServerHandler, max_header_bytes: int = 60 * 1024,
@@ -96,7 +96,6 @@ class Http1ServerCodec:
         self.max_headers = max_headers
         self.url = b""
         self.host: bytes | None = None
-        self.in_message = False
         self.h2c = False  # the last head asked for an h2c upgrade, which is declined (see h2c_resume)
         self.body_left = 0  # body bytes still to read by hand after a declined h2c upgrade
         self.h2c_stream: RequestSink | None = None  # the stream they go to
@@ -145,7 +144,6 @@ class Http1ServerCodec:
     # httptools callbacks (no on_message_begin: the state for the next message is reset when
     # a head is complete, saving a callback per request)
     def on_url(self, url: bytes) -> None:
-        self.in_message = True
         self.url += url
         self.header_bytes += len(url)
         if self.header_bytes > self.max_header_bytes:
@@ -262,7 +260,6 @@ class Http1ServerCodec:
         self.parser = httptools.HttpRequestParser(self)
         if self.body_left:
             self.stream, self.h2c_stream = self.h2c_stream, None
-            self.in_message = True
         rest = data[offset:]
         return self.feed_body(rest) if self.body_left else rest
 
@@ -277,7 +274,6 @@ class Http1ServerCodec:
         if not self.body_left:
             stream = self.stream
             self.stream = None
-            self.in_message = False
             stream.on_request_end()  # type: ignore[union-attr]
         return rest
 
@@ -315,7 +311,6 @@ class Http1ServerCodec:
         self.stream.on_body(body)  # type: ignore[union-attr]
 
     def on_message_complete(self) -> None:
-        self.in_message = False
         stream = self.stream
         self.stream = None
         if self.header_count:  # fields after the body: a chunked request's trailers
