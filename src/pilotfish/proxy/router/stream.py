@@ -218,6 +218,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
             pending = self.pending
             if pending is None:
                 pending = self.pending = []
+                self.pending_bytes = 0  # (set with a pending list, read only with one: StreamState)
             pending.append(data)
             self.pending_bytes += len(data)
             if self.pending_bytes > self.hcm.buffer_limit:

@@ -19,10 +19,11 @@ _XFF_XFP = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
 
 class StreamState:
     """The fields of one stream (slots: a fixed layout). A stream is made per request and each
-    store costs, so ``__init__`` sets every field but four that are set before anything reads
+    store costs, so ``__init__`` sets every field but five that are set before anything reads
     them: the upstream request (``upstream_headers``, ``upstream_path``) and ``timeout``, set
-    in ``begin`` with the host (``timeout`` is read only once there is one), and ``reused``,
-    set in ``on_upstream_ready`` before a connection serves the stream."""
+    in ``begin`` with the host (``timeout`` is read only once there is one); ``reused``, set
+    in ``on_upstream_ready`` before a connection serves the stream; ``pending_bytes``, set
+    with a ``pending`` list."""
 
     __slots__ = (
         "conn", "head", "hcm", "start", "req", "resp", "authority", "route", "rm", "cluster", "host",
@@ -48,7 +49,6 @@ class StreamState:
         self.upstream: UpstreamConnection | None = None
         self.retried = False
         self.pending: list[bytes] | None = None  # body bytes waiting for an upstream connection
-        self.pending_bytes = 0
         self.replay: list[bytes] | None = None  # the body sent on a reused connection, for one re-send
         self.flags = 0
         self.status = 0
