@@ -2,7 +2,8 @@
 
 Fed as DownstreamConnection feeds it (``parser.feed_data``, parser exceptions through
 ``codec.error``), with a recording handler. Invariants: only ``ProtocolError`` escapes; events
-come in order (head, body, end); a delivered request is framed as RFC 9112 says (at most one
+come in order (head, body, end; a request without a body ends with its head, and no end event
+follows); a delivered request is framed as RFC 9112 says (at most one
 of chunked and a Content-Length, whose value is digits and matches every Content-Length header
 sent, a Transfer-Encoding only as chunked, the body delivered as long as declared, no body
 without framing), has one Host without whitespace and a target without a fragment (RFC 9112
@@ -84,6 +85,7 @@ class _Recorder:
         raw = self.codec.last_raw
         check_head(head, raw)
         sink = _Sink(head, raw)
+        sink.ended = not (head.chunked or head.content_length)  # no body: it ended with its head
         self.sinks.append(sink)
         return sink
 

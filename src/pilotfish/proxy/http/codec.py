@@ -1,8 +1,9 @@
 """The codec interface: what the router sends through a connection, whatever its protocol.
 
 Events come up from a codec as calls on the stream (``on_request_head`` / ``on_body`` /
-``on_request_end`` downstream; ``on_response_head`` / ``on_response_body`` / ``on_response_end``
-upstream). Sending goes down through these calls, and only codecs write wire bytes: framing
+``on_request_end`` downstream, where a request without a body ends with its head and no
+``on_request_end`` follows, as an HTTP/2 HEADERS frame with END_STREAM; ``on_response_head`` /
+``on_response_body`` / ``on_response_end`` upstream). Sending goes down through these calls, and only codecs write wire bytes: framing
 (Content-Length, chunked, until-close), the connection header, status lines and the last chunk
 with its trailers are theirs. Header lists are ``(name, value)`` tuples of lower-cased bytes,
 end-to-end headers only, as HTTP/2's header blocks would carry them.

@@ -45,7 +45,8 @@ PARSE_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 
 
 class RequestSink(Protocol):
-    """Where one request's body goes (a stream)."""
+    """Where one request's body goes (a stream): a request with one (a Content-Length, chunked)
+    ends with ``on_request_end``; one without ends with its head (the head says so)."""
 
     def on_body(self, data: bytes) -> None: ...
     def on_request_end(self) -> None: ...
@@ -237,7 +238,10 @@ class Http1ServerCodec:
         self.header_count = 0
         self.url = b""
         self.host = None
-        self.stream = self.handler.on_request_head(head)
+        stream = self.handler.on_request_head(head)
+        # A request without a body (RFC 9112 §6.3: no Content-Length, not chunked) ends with its
+        # head, and its stream knows it from the head: no on_request_end follows.
+        self.stream = stream if head.chunked or head.content_length else None
         if self.body_left:  # a declined h2c upgrade: the parser ends it now and skips its body
             self.h2c_stream = self.stream
             self.stream = _IGNORED
@@ -315,7 +319,8 @@ class Http1ServerCodec:
         self.stream = None
         if self.header_count:  # fields after the body: a chunked request's trailers
             self._take_trailers(stream)
-        stream.on_request_end()  # type: ignore[union-attr]
+        if stream is not None:  # (else it ended with its head)
+            stream.on_request_end()
 
     def _take_trailers(self, stream: RequestSink | None) -> None:
         """on_header filled the next request's head with trailer fields: move them over."""

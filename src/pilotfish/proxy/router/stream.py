@@ -153,9 +153,13 @@ class Stream(ResponseMixin, RequestHeadMixin):
             self.resp_mutations += self.response_extras
         if head.expect_continue:
             self.conn.send_continue()
-        if self.req is COMPLETE and self.timeout and self.rz is None:  # a pipelined request read
-            self.deadline = self.conn.loop.time() + self.timeout  # while it waited (Resilience.setup
-            self.conn.arm(self.deadline)  # arms its own)
+        if self.req is COMPLETE and self.timeout and self.rz is None:
+            # Read whole (a request without a body, or a pipelined one read while it waited): the
+            # route timeout runs from now, as from on_request_end (Resilience.setup arms its own).
+            conn = self.conn
+            deadline = self.deadline = conn.loop.time() + self.timeout
+            if conn.timer is None or conn.timer_when > deadline:
+                conn.arm(deadline)
         if head.upgrade and head.method == b"CONNECT":
             return tunnel.connect(self, host)
         host.pool.acquire(self)

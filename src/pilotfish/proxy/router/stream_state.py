@@ -4,7 +4,7 @@ more than one part uses."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from ..common.stream_states import BODY, WAITING
+from ..common.stream_states import BODY, COMPLETE, WAITING
 
 if TYPE_CHECKING:
     from ..http.downstream import DownstreamConnection
@@ -39,7 +39,10 @@ class StreamState:
         self.head = head
         self.hcm = hcm  # the connection's connection manager config when the request came
         self.start = start  # loop time
-        self.req = BODY  # the request's and the response's states (common/stream_states.py)
+        # The request's and the response's states (common/stream_states.py); a request without
+        # a body (no Content-Length, not chunked) is read whole with its head (the codec sends
+        # no end for it).
+        self.req = BODY if head.chunked or head.content_length else COMPLETE
         self.resp = WAITING
         self.authority = b""
         self.route: Any = None
