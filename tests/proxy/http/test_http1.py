@@ -63,6 +63,7 @@ def test_absolute_form() -> None:
 @pytest.mark.parametrize("raw", [
     b"CONNECT https://example.com:443 HTTP/1.1\r\nhost: example.com\r\n\r\n",  # RFC 9112 3.2.3: authority-form only
     b"CONNECT https:// HTTP/1.1\r\ncontent-length: 2\r\n\r\nab",
+    b"CONNECT // HTTP/1.1\r\ncontent-length: 2\r\n\r\nab",  # origin-form: not routed as a path
     b"CONNECT example.com:443 HTTP/1.1\r\nhost: example.com\r\ncontent-length: 2\r\n\r\nab",  # RFC 9110 9.3.6
 ])
 def test_connect_takes_an_authority_form_target_and_no_content(raw: bytes) -> None:

@@ -211,6 +211,8 @@ class Http1ServerCodec:
             if version != "1.1":
                 head.version = version
         if parser.should_upgrade():
+            if head.method == b"CONNECT" and self.url[:1] == b"/":  # RFC 9112 §3.2.3: authority-form
+                raise ProtocolError("invalid request target")  # only (an origin-form one would be routed)
             if head.upgrade_proto.strip(OWS).lower() == b"h2c" and head.method != b"CONNECT":
                 self._decline_h2c(head)
             else:
