@@ -16,7 +16,8 @@ ENVOY_CONTROL_HEADERS = frozenset({
     b"x-envoy-retriable-header-names", b"x-envoy-hedge-on-per-try-timeout",
 })
 class RequestHead:
-    """A parsed request line and its end-to-end headers (names lower-cased bytes)."""
+    """A parsed request line and its end-to-end headers (names lower-cased bytes; the codec puts
+    a Host header first)."""
 
     __slots__ = ("method", "target", "path", "path_only", "authority", "headers", "version", "keep_alive",
                  "chunked", "content_length", "upgrade", "upgrade_proto", "expect_continue",

@@ -163,7 +163,11 @@ class Http1ServerCodec:
                     raise ProtocolError("malformed request: multiple host headers")
                 if value not in VALID_HOSTS:  # a set lookup, not a scan, for hosts seen before
                     check_host(value)
-                self.host = self.head.authority = value  # (a target's own authority wins: _other_target)
+                head = self.head
+                self.host = head.authority = value  # (a target's own authority wins: _other_target)
+                # First in the list, as Envoy's :authority: the router copies the list as it is.
+                head.headers.insert(0, (name, value))
+                return
             elif name == b"content-length":
                 # llhttp allows digits and trailing OWS only, once; passed on in canonical form
                 n = self.head.content_length = int(value)

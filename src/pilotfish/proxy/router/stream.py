@@ -126,10 +126,16 @@ class Stream(ResponseMixin, RequestHeadMixin):
             if route.edits_request or hcm.edits_request:
                 self.upstream_headers = self._edited_upstream_head(route, action, None, host)
             else:  # no configured edit needs more than appending: the head is built here, a call less
-                headers = [(b"host", authority)]
-                for h in head.headers:  # a loop, not a comprehension: no function object and frame per request
-                    if h[0] != b"host":
-                        headers.append(h)
+                hs = head.headers
+                if hs and hs[0][0] == b"host":  # (where the codec puts it): a copy, not a filtering loop
+                    headers = hs.copy()
+                    if hs[0][1] is not authority:  # (a port stripped, an absolute-form target's)
+                        headers[0] = (b"host", authority)
+                else:
+                    headers = [(b"host", authority)]
+                    for h in hs:  # a loop, not a comprehension: no function object and frame per request
+                        if h[0] != b"host":
+                            headers.append(h)
                 if hcm.generate_request_id:
                     rid = head.request_id
                     if rid is None:
