@@ -73,8 +73,13 @@ class RequestHeadMixin(StreamState):
         """The request head as a header list that mutations and filters may edit."""
         hcm = self.hcm
         head = self.head
-        headers = [h for h in head.headers if h[0] != b"host"]
-        headers.insert(0, (b"host", self.authority))
+        hs = head.headers
+        if hs and hs[0][0] == b"host":  # (where the codec puts it): a copy, not a filtering pass
+            headers = hs.copy()
+            headers[0] = (b"host", self.authority)
+        else:
+            headers = [h for h in hs if h[0] != b"host"]
+            headers.insert(0, (b"host", self.authority))
         if hcm.generate_request_id:
             rid = head.request_id
             if rid is None:
