@@ -221,7 +221,7 @@ class Http1ServerCodec:
                 self._decline_h2c(head)
             else:
                 head.upgrade = True
-        url = head.target = self.url
+        url = self.url
         # Envoy rejects a fragment in the request target by default. (find, not `in`: on CPython
         # 3.11 `bytes in bytes` first tries the needle as an int and clears a TypeError, ~1.8k
         # instructions against ~0.1k, measured with callgrind.)
