@@ -2,7 +2,8 @@
 
 Fed as DownstreamConnection feeds it (``parser.feed_data``, parser exceptions through
 ``codec.error``), with a recording handler. Invariants: only ``ProtocolError`` escapes; events
-come in order (head, body, end); a delivered request is framed as RFC 9112 says (at most one
+come in order (head, body, end; a request without a body ends with its head, and no end event
+follows); a delivered request is framed as RFC 9112 says (at most one
 of chunked and a Content-Length, whose value is digits and matches every Content-Length header
 sent, a Transfer-Encoding only as chunked, the body delivered as long as declared, no body
 without framing), has one Host without whitespace and a target without a fragment (RFC 9112
@@ -35,6 +36,11 @@ class _RawCodec(Http1ServerCodec):
         super().__init__(handler, 8 * 1024, 50)
         self.raw: list[tuple[bytes, bytes]] = []
         self.last_raw: list[tuple[bytes, bytes]] = []
+        self.raw_target = self.last_target = b""  # the request target as it arrived
+
+    def on_url(self, url: bytes) -> None:
+        self.raw_target += url
+        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.raw.append((name.lower(), value))
@@ -42,6 +48,7 @@ class _RawCodec(Http1ServerCodec):
 
     def on_headers_complete(self) -> None:
         self.last_raw, self.raw = self.raw, []
+        self.last_target, self.raw_target = self.raw_target, b""
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -82,13 +89,14 @@ class _Recorder:
         check(not self.sinks or self.sinks[-1].ended, "server: head before the previous request ended")
         assert self.codec is not None
         raw = self.codec.last_raw
-        check_head(head, raw)
+        check_head(head, raw, self.codec.last_target)
         sink = _Sink(head, raw)
+        sink.ended = not (head.chunked or head.content_length)  # no body: it ended with its head
         self.sinks.append(sink)
         return sink
 
 
-def check_head(head: RequestHead, raw: list[tuple[bytes, bytes]]) -> None:
+def check_head(head: RequestHead, raw: list[tuple[bytes, bytes]], target: bytes) -> None:
     """A delivered request head is framed as RFC 9112 §6 allows."""
     check(isinstance(head.method, bytes) and head.method, "server: no method")
     check(not (head.chunked and head.content_length is not None), "server: both chunked and content-length")
@@ -119,7 +127,7 @@ def check_head(head: RequestHead, raw: list[tuple[bytes, bytes]]) -> None:
     hosts = [v.strip(b" \t") for n, v in raw if n == b"host"]
     check(len(hosts) <= 1, "server: several host headers accepted", repr(hosts))
     check(not any(c in v for v in hosts for c in b" \t"), "server: host with whitespace accepted", repr(hosts))
-    check(b"#" not in head.target, "server: target with a fragment accepted", repr(head.target))
+    check(b"#" not in target, "server: target with a fragment accepted", repr(target))
 
 
 def test_one_input(data: bytes) -> None:

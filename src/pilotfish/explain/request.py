@@ -70,7 +70,6 @@ class Request:
         head.method = self.method.upper().encode()
         head.authority = self.host.encode()
         head.set_path(self.path.encode())
-        head.target = head.path
         headers = [(b"host", head.authority)]
         if self.protocol is Protocol.GRPC and not any(k.lower() == "content-type" for k, _ in self.headers):
             headers.append((b"content-type", b"application/grpc"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from functools import partial
 from typing import Protocol
 
 
@@ -21,24 +22,27 @@ class OutputBatch:
     with output registers once per round (``add``) and is flushed by one ``call_soon``.
     """
 
-    __slots__ = ("loop", "dirty", "__weakref__")
+    __slots__ = ("loop", "dirty", "_schedule", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.dirty: list[_Flushable] = []
+        self._schedule = partial(loop.call_soon, self.run)  # (made once: no bound method per round)
 
     def add(self, conn: _Flushable) -> None:
         """Flush ``conn`` after this round."""
         dirty = self.dirty
         if not dirty:
-            self.loop.call_soon(self.run)
+            self._schedule()
         dirty.append(conn)
 
     def run(self) -> None:
-        dirty = self.dirty
-        self.dirty = []
-        for conn in dirty:
-            conn.flush_now()
+        dirty = self.dirty  # emptied in place: no new list per round
+        try:
+            for conn in dirty:  # (one added meanwhile is flushed in this round too)
+                conn.flush_now()
+        finally:
+            dirty.clear()
 
 
 _BATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OutputBatch] = weakref.WeakKeyDictionary()

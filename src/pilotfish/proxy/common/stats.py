@@ -61,17 +61,30 @@ class ClusterStats(_Scope):
         "upstream_rq_per_try_timeout", "upstream_rq_retry_limit_exceeded",
         "upstream_rq_retry_backoff_exponential", "upstream_rq_per_try_idle_timeout",
     )
-    GAUGES = ("upstream_rq_active", "upstream_cx_active", "membership_total", "membership_healthy")
+    GAUGES = ("upstream_cx_active", "membership_total", "membership_healthy")  # (and upstream_rq_active)
     HISTOGRAMS = ("upstream_cx_connect_ms", "upstream_cx_length_ms", "upstream_rq_time")
-    __slots__ = COUNTERS + GAUGES + HISTOGRAMS + ("rq_code", "extra")
+    __slots__ = COUNTERS + GAUGES + HISTOGRAMS + ("rq_code", "extra", "rq_retried")
 
     def __init__(self) -> None:
         super().__init__()
-        self.rq_code = [0] * 600  # upstream_rq_<code>; the classes are summed when read
+        # upstream_rq_<code> of every completed request (index 0: without a response, or with a
+        # status beyond 599); the classes and upstream_rq_completed are summed when read.
+        self.rq_code = [0] * 600
         self.extra: tuple[Any, ...] = ()  # parts with their own values(): circuit breakers, outlier, HC
+        self.rq_retried = 0  # attempts after the first, which upstream_rq_total counts too
+
+    # A request counts in upstream_rq_total when it starts (and again per retry) and in rq_code
+    # when it completes, so the requests still active follow from those when read rather than
+    # from a gauge moved twice per request.
+    @property
+    def upstream_rq_active(self) -> int:
+        return self.upstream_rq_total - sum(self.rq_code) - self.rq_retried
 
     def values(self) -> Iterator[tuple[str, int, bool]]:
-        yield from super().values()
+        completed = sum(self.rq_code)
+        for name, value, counter in super().values():
+            yield name, completed if name == "upstream_rq_completed" else value, counter
+        yield "upstream_rq_active", self.upstream_rq_total - completed - self.rq_retried, False
         classes = [0] * 6
         for code, n in enumerate(self.rq_code):
             if n:
@@ -79,7 +92,7 @@ class ClusterStats(_Scope):
         for c in range(1, 6):
             yield f"upstream_rq_{c}xx", classes[c], True
         for code, n in enumerate(self.rq_code):
-            if n:
+            if n and code:
                 yield f"upstream_rq_{code}", n, True
         for part in self.extra:
             yield from part.values()
@@ -101,20 +114,29 @@ class HttpStats(_Scope):
         "downstream_rq_failed_path_normalization", "downstream_rq_redirected_with_normalized_path",
         "downstream_rq_overload_close", "downstream_cx_overload_disable_keepalive",  # overload.py
     )
-    GAUGES = ("downstream_rq_active", "downstream_cx_active")
+    GAUGES = ("downstream_cx_active",)  # (and downstream_rq_active, derived: see below)
     HISTOGRAMS = ("downstream_cx_length_ms", "downstream_rq_time")
-    __slots__ = COUNTERS + GAUGES + HISTOGRAMS + ("rq_class",)
+    __slots__ = COUNTERS + GAUGES + HISTOGRAMS + ("rq_class", "rq_dropped")
 
     def __init__(self) -> None:
         super().__init__()
         self.rq_class = [0] * 6  # downstream_rq_<n>xx
+        self.rq_dropped = 0  # requests that ended without finishing (a queued one with bad bytes)
+
+    # Every finished stream counts once in rq_class (index 0: reset before a response), so what
+    # follows from it is derived when read, not counted per request: downstream_rq_completed is
+    # their sum, and the requests still active are the others. HTTP/1.1 being the only
+    # downstream codec, its requests are all of them.
+    @property
+    def downstream_rq_active(self) -> int:
+        return self.downstream_rq_total - sum(self.rq_class) - self.rq_dropped
 
     def values(self) -> Iterator[tuple[str, int, bool]]:
-        # Every finished stream counts once in rq_class (index 0: reset before a response), so
-        # downstream_rq_completed is their sum, not a counter bumped per request.
         completed = sum(self.rq_class)
+        derived = {"downstream_rq_completed": completed, "downstream_rq_http1_total": self.downstream_rq_total}
         for name, value, counter in super().values():
-            yield name, completed if name == "downstream_rq_completed" else value, counter
+            yield name, derived.get(name, value), counter
+        yield "downstream_rq_active", self.downstream_rq_total - completed - self.rq_dropped, False
         for c in range(1, 6):
             yield f"downstream_rq_{c}xx", self.rq_class[c], True
 

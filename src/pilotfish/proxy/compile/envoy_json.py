@@ -246,7 +246,8 @@ def _fill_field(msg: message.Message, f: descriptor.FieldDescriptor, value: Any,
     mt = f.message_type
     nested = mt is not None and mt.full_name not in _OPAQUE and mt.full_name not in _WRAPPERS \
         and mt.full_name not in _TIME_TYPES and mt.full_name not in ("google.protobuf.ListValue", _FIELD_MASK)
-    if nested and mt.GetOptions().map_entry and isinstance(value, dict):
+    is_map = nested and mt.GetOptions().map_entry
+    if is_map and isinstance(value, dict):
         vf = mt.fields_by_name["value"]
         target = getattr(msg, f.name)
         for k, v in value.items():
@@ -261,7 +262,7 @@ def _fill_field(msg: message.Message, f: descriptor.FieldDescriptor, value: Any,
             else:
                 msg.MergeFrom(probe)
         return
-    if nested and f.is_repeated and isinstance(value, list):
+    if nested and f.is_repeated and not is_map and isinstance(value, list):  # (a map given a list: an error)
         for i, item in enumerate(value):
             sub = getattr(msg, f.name).add()
             _fill_one(sub, item, f"{path}[{i}]", errors)

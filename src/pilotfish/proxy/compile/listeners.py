@@ -160,6 +160,7 @@ def compile_hcm(m: Any, path: str, stats: StatsStore, clusters: dict[str, Any],
     if log_needs & NEED_RESPONSE:
         hooks.append(response_capture_hook)
     hcm.pre_route = chain(hooks)
+    hcm.derive()
     return hcm
 
 

@@ -65,6 +65,18 @@ class HcmConfig:
     # The overload manager's request-level actions while one is active (overload.RequestShed),
     # set by the server; None otherwise: the one attribute a new stream reads for them.
     overload: Any = None
+    # Summaries of the fields above, set once they are (``derive``), so a request tests one flag.
+    strip_port: bool = False  # strip_any_host_port or strip_matching_host_port
+    edits_request: bool = False  # the upstream head is edited, not only appended to (XFF, peer metadata)
+    edits_response: bool = False  # the response head too (peer metadata, always_set_request_id)
+    server_header: tuple[bytes, bytes] = (b"server", b"envoy")  # the Server header it sets
+
+    def derive(self) -> None:
+        """Set the summaries from the fields they summarise (at compile time, after those)."""
+        self.strip_port = self.strip_any_host_port or self.strip_matching_host_port
+        self.edits_request = self.use_remote_address or self.peer_exchange is not None
+        self.edits_response = self.peer_exchange is not None or self.always_set_request_id
+        self.server_header = (b"server", self.server_name)
 
 
 @dataclass(slots=True)

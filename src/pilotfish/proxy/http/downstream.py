@@ -2,10 +2,10 @@
 
 Requests are answered in order. A pipelined request that arrives while another is in flight
 waits in a queue (reading pauses meanwhile). Output is collected in ``out`` and written with
-one ``transport.write`` after the loop's current round of events (``OutputBatch``; at once when
-the connection closes). One lazily re-armed timer per connection covers the request-header
-timeout, the idle timeout, the route timeout and the stream idle timeout.
-The timers are in connection_timers.py.
+one ``transport.write`` after the loop's current round of events (``OutputBatch``, which the
+connection joins when ``out`` gets its first piece; at once when the connection closes). One
+lazily re-armed timer per connection covers the request-header timeout, the idle timeout, the
+route timeout and the stream idle timeout. The timers are in connection_timers.py.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .overload import ConnectionGate, shed_request
 from ..common.output_batch import output_batch
 from .flow_control import BUFFER_FULL, CLIENT_FULL, PIPELINE, UPSTREAM_FULL, ReadPause
 from .connection_timers import ConnectionTimers
-from .http1_response import LENGTH, Http1ResponseSender
+from .http1_response import Http1ResponseSender
 from .request_ids import RequestIds
 from ..common.stream_states import BODY, DONE, WAITING, RequestState, ResponseState
 
@@ -87,11 +87,11 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
     """One client connection: the HTTP/1.1 codec's connection, sending through
     ``Http1ResponseSender`` (http1_response.py, the codec interface of codec.py)."""
 
-    __slots__ = ("mode", "hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
-                 "parse", "out", "batch", "dirty", "active", "queue", "reads", "closing", "in_feed",
+    __slots__ = ("hcm", "lstats", "shared", "loop", "rng", "request_ids", "transport", "codec",
+                 "parse", "out", "batch", "active", "queue", "reads", "closing", "in_feed",
                  "_remote_ip", "requests", "timer", "timer_when", "last_activity", "header_deadline",
                  "write_paused", "error_status", "_advancing", "si_stream", "si_mark", "si_at",
-                 "rq_deadline", "rq_stream", "header_timeout", "opened_at")
+                 "rq_deadline", "rq_stream", "header_timeout", "opened_at", "needs_end")
 
     def __init__(self, listener: ListenerConfig, shared: ConnectionSet) -> None:
         hcm = listener.hcm
@@ -105,9 +105,8 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
         self.codec = server_codec(self, hcm.max_header_bytes, hcm.max_headers, hcm.underscores, hcm.stats,
                                   count_begins=bool(hcm.request_headers_timeout))
         self.parse = self.codec.parser.feed_data  # the codec's feed without a Python frame
-        self.out: list[bytes] = []
+        self.out: list[bytes] = []  # not empty: registered with the batch (see write)
         self.batch = shared.batch
-        self.dirty = False  # registered with the batch for this round
         self.active: Stream | None = None  # the stream whose response is being produced
         self.queue: deque[Stream] = deque()
         self.reads = ReadPause()  # flow_control.py
@@ -129,7 +128,7 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
         self.rq_stream: Stream | None = None
         self.header_timeout = hcm.request_headers_timeout  # (one attribute read per read)
         self.opened_at = 0.0
-        self.mode = LENGTH  # how the response being sent is framed (http1_response.py)
+        self.needs_end = False  # the response being sent is chunked (http1_response.py)
 
     @property
     def draining(self) -> bool:
@@ -190,8 +189,6 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
             self.flush_now()
             if self.transport is not None:
                 self.transport.close()
-        elif self.out:
-            self.flush()
 
     def _parse_stopped(self, exc: Exception, data: bytes) -> None:
         """The parser stopped: bad bytes (a local reply), an upgrade (a tunnel follows), or a
@@ -297,9 +294,7 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
         self.requests += 1
         hcm = self.hcm
         stats = hcm.stats
-        stats.downstream_rq_total += 1
-        stats.downstream_rq_http1_total += 1
-        stats.downstream_rq_active += 1
+        stats.downstream_rq_total += 1  # (the HTTP/1.1 count and the active gauge follow from it: stats.py)
         now = self.loop.time()
         stream = hcm.new_stream(self, head, hcm, now)  # the router's (router/stream.py)
         if hcm.request_timeout:  # the whole request must arrive within it
@@ -372,7 +367,7 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
             # The request whose bytes were bad never reaches an upstream.
             if parsing in self.queue:
                 self.queue.remove(parsing)
-                self.hcm.stats.downstream_rq_active -= 1
+                self.hcm.stats.rq_dropped += 1  # (never finished: not among the active any more)
             elif parsing is self.active:
                 parsing._drop_upstream()
                 parsing.local_reply(exc.status, exc.body, close=True)
@@ -390,24 +385,24 @@ class DownstreamConnection(ConnectionTimers, Http1ResponseSender, asyncio.Protoc
 
     # ---- output and lifecycle --------------------------------------------------------
     def write(self, data: bytes) -> None:
-        self.out.append(data)
-        if not self.in_feed and len(self.out) > 16:
-            self.flush()
+        """Output, sent after this round of events: the first piece joins the batch (so does
+        every method that appends to ``out``: one registration per round, no flush call after
+        each event)."""
+        out = self.out
+        if not out:
+            self.batch.add(self)
+        out.append(data)
 
     def flush(self) -> None:
-        """Send ``out`` after this round of events (see OutputBatch); at once when closing."""
+        """Send ``out`` at once when closing (otherwise it goes after this round: see write)."""
         if self.closing:
             self.flush_now()
-        elif not self.dirty and self.out:
-            self.dirty = True
-            self.batch.add(self)
 
     def flush_now(self) -> None:
-        self.dirty = False
         out = self.out
         if not out or self.transport is None:
             return
-        data = out[0] if len(out) == 1 else b"".join(out)
+        data = b"".join(out)  # (of one piece: that piece, not a copy)
         out.clear()
         self.hcm.stats.downstream_cx_tx_bytes_total += len(data)
         self.transport.write(data)

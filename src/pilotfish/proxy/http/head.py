@@ -16,16 +16,16 @@ ENVOY_CONTROL_HEADERS = frozenset({
     b"x-envoy-retriable-header-names", b"x-envoy-hedge-on-per-try-timeout",
 })
 class RequestHead:
-    """A parsed request line and its end-to-end headers (names lower-cased bytes)."""
+    """A parsed request line and its end-to-end headers (names lower-cased bytes; the codec puts
+    a Host header first)."""
 
-    __slots__ = ("method", "target", "path", "path_only", "authority", "headers", "version", "keep_alive",
+    __slots__ = ("method", "path", "path_only", "authority", "headers", "version", "keep_alive",
                  "chunked", "content_length", "upgrade", "upgrade_proto", "expect_continue",
                  "connection_tokens", "has_connection_header", "request_id", "forwarded_for",
                  "forwarded_proto", "envoy_control", "trailers", "_query")
 
     def __init__(self) -> None:
         self.method = b""
-        self.target = b""
         self.path = b""
         self.path_only = b""
         self.authority = b""

@@ -35,17 +35,19 @@ class Http1ClientCodec:
     """Response parser. Informational (1xx) responses are consumed here.
 
     ``handler`` may be swapped between responses (a pooled connection serves one stream at a
-    time and hands the stream to its codec directly). Framing follows RFC 9112 as the server
+    time and hands the stream to its codec directly); when a final response ends, the codec
+    goes back to ``owner``, the handler it was made with, before it reports the end: that
+    exchange is over, and whatever follows is not its business. Framing follows RFC 9112 as the server
     codec's does; bytes that follow a complete response in the same read (a 204 with a body,
     a body longer than its Content-Length) are an error, never the start of the next
     stream's response: the connection owner clears ``ended`` before each read.
     """
 
-    __slots__ = ("handler", "parser", "headers", "informational", "content_length", "chunked", "trailers",
+    __slots__ = ("handler", "owner", "parser", "headers", "informational", "content_length", "chunked", "trailers",
                  "has_date", "has_server", "has_service_time", "ended", "fresh", "on_message_begin")
 
     def __init__(self, handler: ClientHandler) -> None:
-        self.handler = handler
+        self.handler = self.owner = handler
         # ``fresh`` holds an item from a final response's end until the parser begins another
         # message: the parser empties it at the first byte of every message with a C method,
         # no Python frame (a Python callback here cost ~1.5k instructions per response, and
@@ -101,7 +103,7 @@ class Http1ClientCodec:
         if name in _RESP_SPECIAL:
             if name == b"content-length":
                 n = self.content_length = int(value)  # (llhttp: digits and trailing OWS only, once)
-                if value[0] == 48 and len(value) > 1 or value[-1] == 32 or value[-1] == 9:  # canonical form
+                if value[-1] < 48 or value[0] == 48 and len(value) > 1:  # "7 " (OWS: < "0"), "007"
                     value = b"%d" % n
             elif name == b"date":
                 self.has_date = True
@@ -137,8 +139,7 @@ class Http1ClientCodec:
             self.has_server = False
             self.has_service_time = False
             return
-        self.informational = False
-        if status > 599:
+        if status > 599:  # (informational is False: a 1xx's end reset it)
             raise ProtocolError("malformed response: invalid status code", 502)
         self.handler.on_response_head(status, self.headers, parser.should_keep_alive(),
                                       self.content_length, self.chunked)
@@ -162,4 +163,6 @@ class Http1ClientCodec:
             return
         self.ended = True
         self.fresh.append(True)
-        self.handler.on_response_end()
+        handler = self.handler
+        self.handler = self.owner
+        handler.on_response_end()

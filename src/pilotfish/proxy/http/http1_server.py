@@ -45,7 +45,8 @@ PARSE_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 
 
 class RequestSink(Protocol):
-    """Where one request's body goes (a stream)."""
+    """Where one request's body goes (a stream): a request with one (a Content-Length, chunked)
+    ends with ``on_request_end``; one without ends with its head (the head says so)."""
 
     def on_body(self, data: bytes) -> None: ...
     def on_request_end(self) -> None: ...
@@ -78,7 +79,7 @@ class Http1ServerCodec:
     """Request parser. ``feed`` raises ProtocolError (400, 413, 431) for bad input."""
 
     __slots__ = ("handler", "parser", "head", "header_bytes", "max_header_bytes", "max_headers",
-                 "url", "in_message", "host", "header_count", "stream", "h2c", "body_left", "h2c_stream",
+                 "url", "host", "header_count", "stream", "h2c", "body_left", "h2c_stream",
                  "on_message_begin", "begins")
 
     def __init__(self, handler: ServerHandler, max_header_bytes: int = 60 * 1024,
@@ -89,7 +90,6 @@ class Http1ServerCodec:
             self.on_message_begin = self.begins.__next__
         self.parser = httptools.HttpRequestParser(self)
         self.head = RequestHead()  # the next request's, filled by the callbacks
-        self.head.headers = []
         self.stream: RequestSink | None = None  # receiving the current request's body
         self.header_bytes = 0
         self.header_count = 0
@@ -97,7 +97,6 @@ class Http1ServerCodec:
         self.max_headers = max_headers
         self.url = b""
         self.host: bytes | None = None
-        self.in_message = False
         self.h2c = False  # the last head asked for an h2c upgrade, which is declined (see h2c_resume)
         self.body_left = 0  # body bytes still to read by hand after a declined h2c upgrade
         self.h2c_stream: RequestSink | None = None  # the stream they go to
@@ -146,7 +145,6 @@ class Http1ServerCodec:
     # httptools callbacks (no on_message_begin: the state for the next message is reset when
     # a head is complete, saving a callback per request)
     def on_url(self, url: bytes) -> None:
-        self.in_message = True
         self.url += url
         self.header_bytes += len(url)
         if self.header_bytes > self.max_header_bytes:
@@ -165,11 +163,15 @@ class Http1ServerCodec:
                     raise ProtocolError("malformed request: multiple host headers")
                 if value not in VALID_HOSTS:  # a set lookup, not a scan, for hosts seen before
                     check_host(value)
-                self.host = value
+                head = self.head
+                self.host = head.authority = value  # (a target's own authority wins: _other_target)
+                # First in the list, as Envoy's :authority: the router copies the list as it is.
+                head.headers.insert(0, (name, value))
+                return
             elif name == b"content-length":
                 # llhttp allows digits and trailing OWS only, once; passed on in canonical form
                 n = self.head.content_length = int(value)
-                if value[0] == 48 and len(value) > 1 or value[-1] == 32 or value[-1] == 9:  # "007", "7 "
+                if value[-1] < 48 or value[0] == 48 and len(value) > 1:  # "7 " (OWS: < "0"), "007"
                     value = b"%d" % n
             elif name == b"transfer-encoding":
                 self.head.chunked = request_chunked(value, self.head, self.parser)
@@ -221,7 +223,7 @@ class Http1ServerCodec:
                 self._decline_h2c(head)
             else:
                 head.upgrade = True
-        url = head.target = self.url
+        url = self.url
         # Envoy rejects a fragment in the request target by default. (find, not `in`: on CPython
         # 3.11 `bytes in bytes` first tries the needle as an int and clears a TypeError, ~1.8k
         # instructions against ~0.1k, measured with callgrind.)
@@ -233,21 +235,21 @@ class Http1ServerCodec:
             head.path_only = url if i == -1 else url[:i]
         else:
             self._other_target(head, url)
-        if not head.authority and self.host is not None:
-            head.authority = self.host
         if head.connection_tokens:  # headers the client nominated as hop-by-hop
             drop = head.connection_tokens
             head.headers = [h for h in head.headers if h[0] not in drop]
             for name, field in _REQ_RECORDED.items():
                 if name in drop:
                     setattr(head, field, None)
-        nxt = self.head = RequestHead()
-        nxt.headers = []
+        self.head = RequestHead()
         self.header_bytes = 0
         self.header_count = 0
         self.url = b""
         self.host = None
-        self.stream = self.handler.on_request_head(head)
+        stream = self.handler.on_request_head(head)
+        # A request without a body (RFC 9112 §6.3: no Content-Length, not chunked) ends with its
+        # head, and its stream knows it from the head: no on_request_end follows.
+        self.stream = stream if head.chunked or head.content_length else None
         if self.body_left:  # a declined h2c upgrade: the parser ends it now and skips its body
             self.h2c_stream = self.stream
             self.stream = _IGNORED
@@ -270,7 +272,6 @@ class Http1ServerCodec:
         self.parser = httptools.HttpRequestParser(self)
         if self.body_left:
             self.stream, self.h2c_stream = self.h2c_stream, None
-            self.in_message = True
         rest = data[offset:]
         return self.feed_body(rest) if self.body_left else rest
 
@@ -285,13 +286,13 @@ class Http1ServerCodec:
         if not self.body_left:
             stream = self.stream
             self.stream = None
-            self.in_message = False
             stream.on_request_end()  # type: ignore[union-attr]
         return rest
 
     @staticmethod
     def _other_target(head: RequestHead, url: bytes) -> None:
-        """Absolute-form, asterisk-form (OPTIONS *) and authority-form (CONNECT) targets."""
+        """Absolute-form, asterisk-form (OPTIONS *) and authority-form (CONNECT) targets; an
+        authority they carry replaces the Host header's (unless empty)."""
         if head.method == b"CONNECT":
             # RFC 9112 §3.2.3: a CONNECT's target is authority-form only; RFC 9110 §9.3.6: it has
             # no content (the bytes after the head are tunnel payload).
@@ -300,16 +301,16 @@ class Http1ServerCodec:
             if b"/" in url:
                 raise ProtocolError("invalid request target")
             head.upgrade = True
-            head.authority = url
+            if url:
+                head.authority = url
         elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
             rest = url[url.index(b"//") + 2:]
             i = rest.find(b"/")
             j = rest.find(b"?")
             cut = i if j == -1 else (j if i == -1 else min(i, j))
-            if cut == -1:
-                head.authority, path = rest, b"/"
-            else:
-                head.authority, path = rest[:cut], rest[cut:]
+            authority, path = (rest, b"/") if cut == -1 else (rest[:cut], rest[cut:])
+            if authority:
+                head.authority = authority
             if not path.startswith(b"/"):
                 path = b"/" + path
             head.set_path(path)
@@ -322,18 +323,17 @@ class Http1ServerCodec:
         self.stream.on_body(body)  # type: ignore[union-attr]
 
     def on_message_complete(self) -> None:
-        self.in_message = False
         stream = self.stream
         self.stream = None
         if self.header_count:  # fields after the body: a chunked request's trailers
             self._take_trailers(stream)
-        stream.on_request_end()  # type: ignore[union-attr]
+        if stream is not None:  # (else it ended with its head)
+            stream.on_request_end()
 
     def _take_trailers(self, stream: RequestSink | None) -> None:
         """on_header filled the next request's head with trailer fields: move them over."""
         trailers = self.head.headers
-        nxt = self.head = RequestHead()
-        nxt.headers = []
+        self.head = RequestHead()
         self.header_bytes = 0
         self.header_count = 0
         self.host = None

@@ -1,7 +1,8 @@
 """One upstream HTTP/1.1 connection: the pool's (upstream/pool.py) connection class for
-HTTP/1.1 clusters. While it serves a stream, its codec delivers response events to that stream
-directly; when idle, to the connection, which drops them. The stream sends its request through
-``send_head / send_body / send_end`` (codec.RequestSender), which write the HTTP/1.1 bytes."""
+HTTP/1.1 clusters. A stream given the connection sends its request through ``send_head /
+send_body / send_end`` (codec.RequestSender), which write the HTTP/1.1 bytes; from its head
+until its response ends, the codec delivers the response events to that stream directly, and
+while the connection is idle, to the connection, which drops them."""
 
 from __future__ import annotations
 
@@ -31,9 +32,11 @@ _HTTP11 = b" HTTP/1.1\r\n"
 
 class UpstreamConnection(asyncio.Protocol):
     """One upstream HTTP/1.1 connection. While it serves a stream, its codec delivers response
-    events to that stream directly (``attach``); when idle, to the connection, which drops them."""
+    events to that stream directly (its ``handler``, from ``send_head`` until the response ends
+    or ``detach``); when idle, to the connection, which drops them. The codec's handler is the
+    one record of the stream served (``stream``)."""
 
-    __slots__ = ("pool", "transport", "codec", "parse", "stream", "requests", "closed", "idle_since",
+    __slots__ = ("pool", "transport", "codec", "parse", "requests", "closed", "idle_since",
                  "paused_writing", "stats", "out", "batch", "rm", "opened_at", "reads", "chunked")
 
     def __init__(self, pool: ConnectionPool) -> None:
@@ -42,7 +45,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.codec = Http1ClientCodec(self)
         self.parse = self.codec.parser.feed_data  # the codec's feed without a Python frame
-        self.stream: Any = None
         self.requests = 0
         self.closed = False
         self.idle_since = 0.0
@@ -54,15 +56,15 @@ class UpstreamConnection(asyncio.Protocol):
         self.opened_at = 0.0
         self.chunked = False  # the request being sent is chunked
 
-    def attach(self, stream: Any) -> None:
-        """Serve ``stream``: its response events go to it directly."""
-        self.stream = stream
-        self.codec.handler = stream
-        self.requests += 1
+    @property
+    def stream(self) -> Any:
+        """The stream served (None while idle)."""
+        handler = self.codec.handler
+        return None if handler is self else handler
 
     def detach(self) -> None:
-        """Serve no stream: response events come here, and are dropped."""
-        self.stream = None
+        """Serve no stream: response events come here, and are dropped (the codec does so
+        itself when a response ends)."""
         self.codec.handler = self
 
     # asyncio.Protocol
@@ -73,8 +75,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.opened_at = self.batch.loop.time()
 
     def data_received(self, data: bytes) -> None:
-        stream = self.stream
-        if stream is None:  # bytes on an idle connection: nothing can be pending; drop it
+        stream = self.codec.handler
+        if stream is self:  # bytes on an idle connection: nothing can be pending; drop it
             self.close()
             return
         self.stats.upstream_cx_rx_bytes_total += len(data)
@@ -86,16 +88,13 @@ class UpstreamConnection(asyncio.Protocol):
             self._framing_error(exc)
         except Exception as exc:  # a bug on the response path: this exchange ends, the proxy goes on
             contain(exc, "upstream response")
-            self._framing_error(None)
+            self._framing_error(None, stream=stream)  # (its response may have ended: the codec let go)
         else:
             codec = self.codec
             if codec.ended and codec.excess():  # a partial head followed a complete response
                 self._framing_error(None, excess=True)
-        conn = stream.conn
-        if conn.out:
-            conn.flush()  # (written after this round of events)
 
-    def _framing_error(self, exc: Exception | None, excess: bool = False) -> None:
+    def _framing_error(self, exc: Exception | None, excess: bool = False, stream: Any = None) -> None:
         """The upstream sent what is not HTTP/1.1 (or a callback failed): close the connection;
         the stream it serves ends with 502 UPE (or a reset once its response started). A stream
         that took this connection from the pool during this read never had its request sent
@@ -108,11 +107,13 @@ class UpstreamConnection(asyncio.Protocol):
                 contain(inner.__context__ or inner, "upstream response")
         self.stats.upstream_cx_protocol_error += 1
         self.close()
-        stream = self.stream
-        if stream is not None:
+        served = self.stream
+        if stream is None or stream is served:
+            stream = served
+            if stream is None:
+                return
             self.detach()
-            stream.on_upstream_reset(self, protocol_error=not (excess and stream.reused
-                                                               and stream.resp is WAITING))
+        stream.on_upstream_reset(self, protocol_error=not (excess and stream.reused and stream.resp is WAITING))
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost follows
@@ -161,8 +162,10 @@ class UpstreamConnection(asyncio.Protocol):
         pass
 
     # codec.RequestSender
-    def send_head(self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], chunked: bool,
+    def send_head(self, stream: Any, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], chunked: bool,
                   end_stream: bool) -> None:
+        self.codec.handler = stream  # served until its response ends (the codec delivers its events to it)
+        self.requests += 1
         self.chunked = chunked  # (HTTP/1.1 needs no end for a request without a body: end_stream)
         codec_lines = TE_CHUNKED if chunked else 0
         # http1_encode.encode_request_head's join (a request always has its host field) and then
@@ -194,7 +197,7 @@ class UpstreamConnection(asyncio.Protocol):
     def flush_now(self) -> None:
         out = self.out
         if out and not self.closed:
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
+            self.transport.write(b"".join(out))  # type: ignore[union-attr]  # (of one piece: that piece, not a copy)
         out.clear()
 
     def close(self) -> None:

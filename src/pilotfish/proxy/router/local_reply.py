@@ -67,8 +67,7 @@ class LocalReplyMixin(StreamState):
         if body and self.head.method != b"HEAD":
             self.tx = len(body)
             conn.send_body(body)
-        conn.send_end(None)
-        self.finish()
+        self.finish()  # (a Content-Length: no send_end)
 
     def end_by_timeout(self, body: bytes) -> None:
         """Envoy's stream idle timeout and max stream duration (maybeRequestTimeoutCode): 504
@@ -97,8 +96,7 @@ class LocalReplyMixin(StreamState):
         status = self.status
         hcm = self.hcm
         stats = hcm.stats
-        stats.downstream_rq_active -= 1
-        stats.rq_class[status // 100] += 1
+        stats.rq_class[status // 100] += 1  # (also the end of downstream_rq_active: stats.py)
         conn = self.conn
         now = now or conn.loop.time()  # (also the connection's last activity: stream_done takes it)
         ms = floor((now - self.start) * 1000)  # Envoy's downstream_rq_time (histogram.py)
@@ -112,10 +110,7 @@ class LocalReplyMixin(StreamState):
                 host.rq_success += 1
             self.rm.requests.count -= 1
             cstats = self.cluster.stats
-            cstats.upstream_rq_active -= 1
-            cstats.upstream_rq_completed += 1
-            if 100 <= status < 600:
-                cstats.rq_code[status] += 1
+            cstats.rq_code[status if status < 600 else 0] += 1  # (the end of upstream_rq_active: stats.py)
             if not self.flags:  # an upstream response, not a reset or local reply: upstream_rq_time
                 ms = floor((now - (self.complete_at or self.start)) * 1000)
                 cstats.upstream_rq_time[BIN[ms] if ms < FAST else bisect_right(LOWER, ms)] += 1

@@ -2,9 +2,9 @@
 
 The upstream request is a header list (``host`` first) and a path, kept on the stream and sent
 through the upstream connection's codec (http/codec.py) once there is one; a retry sends it
-again with its per-attempt headers redone (resilience.py). Headers are only appended to, unless
-something configured (header mutations, peer metadata exchange, use_remote_address, host
-rewrites) must edit the list.
+again with its per-attempt headers redone (resilience.py). Headers are only appended to (in
+``Stream.begin``), unless something configured (header mutations, peer metadata exchange,
+use_remote_address, host rewrites) must edit the list (here).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from ..http.head import RequestHead
 from .route_table import DIRECT, strip_port
 from .routing import redirect_location, rewrite_path
-from .stream_state import _XFF_XFP, _XFP_HTTP, StreamState
+from .stream_state import _XFF_XFP, StreamState
 
 
 _ATTEMPT_1 = (b"x-envoy-attempt-count", b"1")
@@ -57,33 +57,6 @@ class RequestHeadMixin(StreamState):
         return self.local_reply(action.status, b"", extra=((b"location", location),),
                                 mutations=route.response_mutations)
 
-    def _upstream_head(self, action: Any) -> list[tuple[bytes, bytes]]:
-        """The request head when no configured edit needs more than appending."""
-        hcm = self.hcm
-        head = self.head
-        headers = [(b"host", self.authority)]
-        for h in head.headers:  # a loop, not a comprehension: no function object and frame per request
-            if h[0] != b"host":
-                headers.append(h)
-        if hcm.generate_request_id:
-            rid = head.request_id
-            if rid is None:
-                ids = self.conn.request_ids
-                rid = ids.ready.pop() if ids.ready else ids()
-                headers.append((b"x-request-id", rid))
-            self.request_id = rid
-        if head.forwarded_proto is None:
-            headers.append(_XFP_HTTP)
-        if self.timeout and not hcm.suppress_envoy_headers:
-            headers.append(action.timeout_header)
-        if action.attempt_count_upstream:  # the first attempt (a retry rebuilds the head)
-            headers.append(_ATTEMPT_1)
-        path = head.path
-        if action.rewrites_path:
-            path = self._rewrite(path, headers)
-        self.upstream_path = path
-        return headers
-
     def _rewrite(self, path: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
         route = self.route
         action = route.action
@@ -100,8 +73,13 @@ class RequestHeadMixin(StreamState):
         """The request head as a header list that mutations and filters may edit."""
         hcm = self.hcm
         head = self.head
-        headers = [h for h in head.headers if h[0] != b"host"]
-        headers.insert(0, (b"host", self.authority))
+        hs = head.headers
+        if hs and hs[0][0] == b"host":  # (where the codec puts it): a copy, not a filtering pass
+            headers = hs.copy()
+            headers[0] = (b"host", self.authority)
+        else:
+            headers = [h for h in hs if h[0] != b"host"]
+            headers.insert(0, (b"host", self.authority))
         if hcm.generate_request_id:
             rid = head.request_id
             if rid is None:

@@ -397,6 +397,7 @@ class Resilience:
             s.host = host
         rs.on_host_attempted(host)
         cluster.stats.upstream_rq_total += 1
+        cluster.stats.rq_retried += 1  # (not a start of upstream_rq_active: stats.py)
         host.rq_total += 1
         s.upstream_headers = self._attempt_headers(s)
         buf = self.body_buf

@@ -37,7 +37,7 @@ class ResponseMixin(LocalReplyMixin):
         hcm = self.hcm
         head = self.head
         conn = self.conn
-        if self.resp_mutations or hcm.peer_exchange is not None or hcm.always_set_request_id:
+        if self.resp_mutations or hcm.edits_response:
             headers = self._edited_response_head(status, headers)
         else:
             # The codec's list is this response's: headers are added to it in place.
@@ -46,9 +46,9 @@ class ResponseMixin(LocalReplyMixin):
             if t == OVERWRITE:
                 if codec.has_server:
                     headers = [h for h in headers if h[0] != b"server"]
-                headers.append((b"server", hcm.server_name))
+                headers.append(hcm.server_header)
             elif t == APPEND_IF_ABSENT and not codec.has_server:
-                headers.append((b"server", hcm.server_name))
+                headers.append(hcm.server_header)
             if not codec.has_date:
                 headers.append(date_line.header)
             if not hcm.suppress_envoy_headers:
@@ -106,8 +106,10 @@ class ResponseMixin(LocalReplyMixin):
     def on_response_end(self) -> None:
         up = self.upstream
         self.upstream = None
-        self.conn.send_end(up.codec.trailers if up is not None else None)
-        now = self.conn.loop.time()  # (one clock read for the pool and the stream's end)
+        conn = self.conn
+        if conn.needs_end:
+            conn.send_end(up.codec.trailers if up is not None else None)
+        now = conn.loop.time()  # (one clock read for the pool and the stream's end)
         if up is not None:
             # Read from the parser (valid until the next message) rather than kept from the head.
             if self.req is COMPLETE and up.codec.parser.should_keep_alive():
@@ -119,5 +121,6 @@ class ResponseMixin(LocalReplyMixin):
 
     def on_response_end_after_close(self) -> None:
         """The upstream closed a response that had no length: that was its end."""
-        self.conn.send_end(None)
+        if self.conn.needs_end:
+            self.conn.send_end(None)
         self.finish()

@@ -197,7 +197,7 @@ class Shadow:
         self.upstream = up
         pending = self.pending
         self.pending = None
-        up.send_head(self.method, self.path, self.headers, self.chunked, False)
+        up.send_head(self, self.method, self.path, self.headers, self.chunked, False)
         if pending:
             up.send_body(b"".join(pending))
         if self.req is COMPLETE:
@@ -251,10 +251,7 @@ class Shadow:
         self.manager.requests.dec()
         self.host.active_rq -= 1
         stats = self.cluster.stats
-        stats.upstream_rq_active -= 1
-        stats.upstream_rq_completed += 1
-        if 100 <= self.status < 600:
-            stats.rq_code[self.status] += 1
+        stats.rq_code[self.status if self.status < 600 else 0] += 1  # (the end of upstream_rq_active)
 
 
 def start(stream: Any, policies: Sequence[MirrorPolicy]) -> list[Shadow] | None:
@@ -298,8 +295,7 @@ def start(stream: Any, policies: Sequence[MirrorPolicy]) -> list[Shadow] | None:
         if stream.req is COMPLETE:
             s.req = COMPLETE
         stats = cluster.stats
-        stats.upstream_rq_total += 1
-        stats.upstream_rq_active += 1
+        stats.upstream_rq_total += 1  # (also the start of upstream_rq_active: stats.py)
         host.active_rq += 1
         host.rq_total += 1
         timeout = stream.timeout

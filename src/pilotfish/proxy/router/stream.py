@@ -2,7 +2,8 @@
 
 A Stream is driven by callbacks only: the downstream connection feeds it request events, the
 upstream connection's codec feeds it response events. It builds the upstream request once
-(request_head.py) and sends it through the upstream connection's codec (http/codec.py), then
+(in ``begin`` when only appending, else request_head.py) and sends it through the upstream
+connection's codec (http/codec.py), then
 moves body bytes through as they arrive; the response side is in
 response.py, local replies (404 NR, 503 UH/UF/UC, 504 UT, redirects, direct responses) and
 the end-of-stream bookkeeping in local_reply.py.
@@ -24,10 +25,10 @@ from ..upstream.lb.round_robin import RoundRobin
 from ..http.request_ids import RequestIds, request_id
 from .route_table import FORWARD, header_value
 from .routing import pick_weighted, select_route
-from .request_head import RequestHeadMixin
+from .request_head import _ATTEMPT_1, RequestHeadMixin
 from .response import ResponseMixin
 from .resilience import Resilience
-from .stream_state import _RESET_BEFORE_HEADERS
+from .stream_state import _RESET_BEFORE_HEADERS, _XFP_HTTP
 from ..common.stream_states import COMPLETE, DONE, WAITING
 
 if TYPE_CHECKING:
@@ -47,8 +48,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         hcm = self.hcm
         head = self.head
         authority = self.authority = head.authority
-        if (head.upgrade or head.version != "1.1" or not authority or hcm.strip_any_host_port
-                or hcm.strip_matching_host_port):
+        if head.upgrade or head.version != "1.1" or not authority or hcm.strip_port:
             authority = self._check_head(hcm, head, authority)
             if authority is None:
                 return
@@ -107,8 +107,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         requests.count += 1
         self.host = host
         cstats = cluster.stats
-        cstats.upstream_rq_total += 1
-        cstats.upstream_rq_active += 1
+        cstats.upstream_rq_total += 1  # (also the start of upstream_rq_active: stats.py)
         host.active_rq += 1
         host.rq_total += 1
         self.timeout = action.timeout
@@ -124,10 +123,34 @@ class Stream(ResponseMixin, RequestHeadMixin):
         else:
             if route.response_mutations:
                 self.resp_mutations = route.response_mutations
-            if route.edits_request or hcm.use_remote_address or hcm.peer_exchange is not None:
+            if route.edits_request or hcm.edits_request:
                 self.upstream_headers = self._edited_upstream_head(route, action, None, host)
-            else:
-                self.upstream_headers = self._upstream_head(action)
+            else:  # no configured edit needs more than appending: the head is built here, a call less
+                hs = head.headers
+                if hs and hs[0][0] == b"host":  # (where the codec puts it): a copy, not a filtering loop
+                    headers = hs.copy()
+                    if hs[0][1] is not authority:  # (a port stripped, an absolute-form target's)
+                        headers[0] = (b"host", authority)
+                else:
+                    headers = [(b"host", authority)]
+                    for h in hs:  # a loop, not a comprehension: no function object and frame per request
+                        if h[0] != b"host":
+                            headers.append(h)
+                if hcm.generate_request_id:
+                    rid = head.request_id
+                    if rid is None:
+                        ids = self.conn.request_ids
+                        rid = ids.ready.pop() if ids.ready else ids()
+                        headers.append((b"x-request-id", rid))
+                    self.request_id = rid
+                if head.forwarded_proto is None:
+                    headers.append(_XFP_HTTP)
+                if self.timeout and not hcm.suppress_envoy_headers:
+                    headers.append(action.timeout_header)
+                if action.attempt_count_upstream:  # the first attempt (a retry rebuilds the head)
+                    headers.append(_ATTEMPT_1)
+                self.upstream_path = self._rewrite(head.path, headers) if action.rewrites_path else head.path
+                self.upstream_headers = headers
         if action.mirrors:
             shadows = shadow.start(self, action.mirrors)
             if shadows is not None:
@@ -136,9 +159,13 @@ class Stream(ResponseMixin, RequestHeadMixin):
             self.resp_mutations += self.response_extras
         if head.expect_continue:
             self.conn.send_continue()
-        if self.req is COMPLETE and self.timeout and self.rz is None:  # a pipelined request read
-            self.deadline = self.conn.loop.time() + self.timeout  # while it waited (Resilience.setup
-            self.conn.arm(self.deadline)  # arms its own)
+        if self.req is COMPLETE and self.timeout and self.rz is None:
+            # Read whole (a request without a body, or a pipelined one read while it waited): the
+            # route timeout runs from now, as from on_request_end (Resilience.setup arms its own).
+            conn = self.conn
+            deadline = self.deadline = conn.loop.time() + self.timeout
+            if conn.timer is None or conn.timer_when > deadline:
+                conn.arm(deadline)
         if head.upgrade and head.method == b"CONNECT":
             return tunnel.connect(self, host)
         host.pool.acquire(self)
@@ -175,7 +202,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
         if rz is not None:
             if self.timeout or rz.per_try:
                 rz.on_request_end(self, now)
-        elif self.timeout and self.host is not None:
+        elif self.host is not None and self.timeout:  # (no timeout before a host: see StreamState)
             deadline = self.deadline = now + self.timeout
             if conn.timer is None or conn.timer_when > deadline:
                 conn.arm(deadline)
@@ -201,6 +228,7 @@ class Stream(ResponseMixin, RequestHeadMixin):
             pending = self.pending
             if pending is None:
                 pending = self.pending = []
+                self.pending_bytes = 0  # (set with a pending list, read only with one: StreamState)
             pending.append(data)
             self.pending_bytes += len(data)
             if self.pending_bytes > self.hcm.buffer_limit:
@@ -216,11 +244,11 @@ class Stream(ResponseMixin, RequestHeadMixin):
         head = self.head
         # A request without a body (RFC 9112 §6.3: no Content-Length, not chunked) ends with its head.
         end_stream = not (head.chunked or head.content_length)
-        up.send_head(head.method, self.upstream_path, self.upstream_headers, head.chunked, end_stream)
+        up.send_head(self, head.method, self.upstream_path, self.upstream_headers, head.chunked, end_stream)
         pending = self.pending
         if pending:
             self.pending = None
-            body = b"".join(pending) if len(pending) != 1 else pending[0]
+            body = b"".join(pending)  # (of one piece: that piece, not a copy)
             up.send_body(body)
             if self.pending_bytes > self.hcm.buffer_limit:
                 self.conn.pause_reading_for_buffer(False)

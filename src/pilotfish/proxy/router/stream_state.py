@@ -4,7 +4,7 @@ more than one part uses."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from ..common.stream_states import BODY, WAITING
+from ..common.stream_states import BODY, COMPLETE, WAITING
 
 if TYPE_CHECKING:
     from ..http.downstream import DownstreamConnection
@@ -18,7 +18,12 @@ _XFF_XFP = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
 
 
 class StreamState:
-    """The fields of one stream (slots: a fixed layout, every field set in ``__init__``)."""
+    """The fields of one stream (slots: a fixed layout). A stream is made per request and each
+    store costs, so ``__init__`` sets every field but five that are set before anything reads
+    them: the upstream request (``upstream_headers``, ``upstream_path``) and ``timeout``, set
+    in ``begin`` with the host (``timeout`` is read only once there is one); ``reused``, set
+    in ``on_upstream_ready`` before a connection serves the stream; ``pending_bytes``, set
+    with a ``pending`` list."""
 
     __slots__ = (
         "conn", "head", "hcm", "start", "req", "resp", "authority", "route", "rm", "cluster", "host",
@@ -34,7 +39,10 @@ class StreamState:
         self.head = head
         self.hcm = hcm  # the connection's connection manager config when the request came
         self.start = start  # loop time
-        self.req = BODY  # the request's and the response's states (common/stream_states.py)
+        # The request's and the response's states (common/stream_states.py); a request without
+        # a body (no Content-Length, not chunked) is read whole with its head (the codec sends
+        # no end for it).
+        self.req = BODY if head.chunked or head.content_length else COMPLETE
         self.resp = WAITING
         self.authority = b""
         self.route: Any = None
@@ -42,13 +50,8 @@ class StreamState:
         self.cluster: Any = None
         self.host: Any = None
         self.upstream: UpstreamConnection | None = None
-        self.reused = False
         self.retried = False
         self.pending: list[bytes] | None = None  # body bytes waiting for an upstream connection
-        self.pending_bytes = 0
-        # The upstream request (built once routed; sent through the connection's codec).
-        self.upstream_headers: list[tuple[bytes, bytes]] = []
-        self.upstream_path = b""
         self.replay: list[bytes] | None = None  # the body sent on a reused connection, for one re-send
         self.flags = 0
         self.status = 0
@@ -57,7 +60,6 @@ class StreamState:
         self.tx = 0
         self.close_after = False
         self.deadline = 0.0  # the earliest of the stream's deadlines (the connection's timer reads it)
-        self.timeout = 0.0
         self.resp_mutations: tuple = ()
         # Response mutations this request adds: a cookie hash policy's Set-Cookie (hash_policy.SetCookie),
         # the CORS filter's allow headers, the %RESP(X)% capture (compile/edge.py)

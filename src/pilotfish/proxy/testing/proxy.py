@@ -196,7 +196,6 @@ def attach_upstream(stream: Any, loop: ManualLoop) -> FakeUpstream:
     does once a connect completes; its request head and any body kept meanwhile are sent."""
     up = FakeUpstream.connect(stream.host.pool, loop)
     up.conn.requests = 1
-    up.conn.attach(stream)
     stream.on_upstream_ready(up.conn, False)
     loop.run_ready()
     return up

@@ -46,7 +46,6 @@ class Connection(Protocol):
     requests: int
     paused_writing: bool
 
-    def attach(self, stream: Any) -> None: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...
 
@@ -87,8 +86,7 @@ class ConnectionPool:
             conn = idle.pop()  # LIFO: the most recently used is the most likely alive
             if conn.closed:
                 continue
-            conn.attach(stream)
-            stream.on_upstream_ready(conn, True)
+            stream.on_upstream_ready(conn, True)  # (the connection serves it from its head on)
             return
         rm = getattr(stream, "rm", None)
         if rm is not None:
@@ -180,13 +178,12 @@ class ConnectionPool:
                     rm.connections.dec()
                 else:
                     conn.rm = rm
-            conn.requests = 0  # (attach counts the first)
+            conn.requests = 0  # (send_head counts the first)
             if self._closed:
                 conn.close()
             if stream.resp is DONE:
                 self.release(conn)
             else:
-                conn.attach(stream)
                 stream.on_upstream_ready(conn, False)
         out = stream.conn.out
         if out:
@@ -201,9 +198,9 @@ class ConnectionPool:
             rm.connections.dec()
 
     def release(self, conn: Connection, now: float = 0.0) -> None:
-        """Return a connection whose exchange completed cleanly; it is kept unless limits say no
-        (``now``: the loop's time, when the caller has read it)."""
-        conn.detach()
+        """Return a connection whose exchange completed cleanly (its codec let the stream go when
+        the response ended); it is kept unless limits say no (``now``: the loop's time, when the
+        caller has read it)."""
         max_rq = self.options.max_requests_per_connection
         if conn.closed or self._closed:
             conn.close()
@@ -221,13 +218,11 @@ class ConnectionPool:
             stream.rm.pending_requests.dec()
             if stream.resp is DONE:
                 continue
-            conn.attach(stream)
             stream.on_upstream_ready(conn, True)
             if stream.conn.out:
                 stream.conn.flush()
             return
-        assert self.loop is not None
-        conn.idle_since = now or self.loop.time()
+        conn.idle_since = now or self.loop.time()  # type: ignore[union-attr]  # (it served a stream: a loop)
         self.idle.append(conn)
         if self.idle_timer is None and self.options.idle_timeout > 0:
             self.arm_idle_timer(conn.idle_since)
