@@ -239,3 +239,21 @@ def test_shared_address_mode_gives_each_instance_ports_of_its_own(app_dir: Path)
         assert get(status["ingress_url"] + "/") == (200, "web v1\n")
     logs = [run(app_dir, "logs", w["name"]).stdout.count('"GET / HTTP/1.1" 200') for w in workloads]
     assert all(n >= 2 for n in logs), logs  # both replicas served through the gateway (and once directly)
+
+
+def test_down_after_a_crash_never_kills_a_process_that_reused_a_pid(tmp_path: Path) -> None:
+    (tmp_path / "mesh").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    other = subprocess.Popen(["sleep", "60"], cwd=tmp_path / "elsewhere")
+    try:
+        state = tmp_path / "mesh" / ".pilotfish"
+        state.mkdir()
+        (state / "mesh.json").write_text(json.dumps({"pid": other.pid, "istiod": {"pid": other.pid},
+                                                     "workloads": [{"pid": other.pid}], "gateways": []}))
+        result = run(tmp_path / "mesh", "down")
+        assert result.returncode == 0 and "not running" in result.stdout
+        assert other.poll() is None  # not ours: left alone
+        assert not (state / "mesh.json").exists()
+    finally:
+        other.kill()
+        other.wait()

@@ -215,14 +215,15 @@ class Istiod:
         return generate(self.push_context, proxy, type_url, names)
 
     def proxy_for(self, node: Any) -> Proxy:
-        """The Proxy a node describes (cached by node id); a new proxy registers its workload (a
-        gateway too: it is an instance of its own Service, whose target ports it listens on)."""
+        """The Proxy a node describes (cached by node id); a new sidecar registers its workload.
+        (A gateway does not: its pod says where it is, and registering each gateway as it
+        connects would rebuild the push context and push to everyone each time.)"""
         proxy = self._proxies.get(node.id)
         if proxy is None:
             proxy = proxy_from_envoy_node(node)  # (ProxyIdError, a ValueError: the stream is refused)
             self._proxies[node.id] = proxy
             self._nodes[node.id] = node
-            if proxy.ip and node.id not in self.connected:
+            if not proxy.is_gateway and proxy.ip and node.id not in self.connected:
                 self.connected[node.id] = Workload(
                     name=proxy.workload_name, namespace=proxy.namespace, address=proxy.ip,
                     labels=dict(proxy.labels), service_account=proxy.service_account, locality=proxy.locality)

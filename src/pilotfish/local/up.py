@@ -175,14 +175,14 @@ def down(state: State, timeout: float = 60.0) -> list[str]:
         return ["no mesh is up here"]
     done = []
     pid = mesh.get("pid")
-    if isinstance(pid, int) and pid_alive(pid):
+    if isinstance(pid, int) and _ours(pid, state):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         done.append(f"stopped the mesh (pid {pid})")
-    stale = [p for p in _pids(mesh) if pid_alive(p)]
+    stale = [p for p in _pids(mesh) if _ours(p, state)]
     for p in stale:
         with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGTERM)
@@ -198,6 +198,22 @@ def down(state: State, timeout: float = 60.0) -> list[str]:
     state.clear_mesh()
     state.clear_pods()
     return done or ["the mesh was not running; cleared its state"]
+
+
+def _ours(pid: int, state: State) -> bool:
+    """A live process of this mesh: a pid mesh.json names may have been reused since a crash, so
+    it must be a pilotfish process running in the mesh's directory."""
+    if not pid_alive(pid):
+        return False
+    if not os.path.isdir("/proc/self"):  # (no procfs to ask: the pid is taken at its word)
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+    return b"pilotfish" in cmdline and cwd == str(state.root.parent)
 
 
 def _pids(mesh: dict) -> list[int]:
