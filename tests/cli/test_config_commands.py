@@ -101,3 +101,12 @@ def test_analyze_reports_unloadable_resources_as_ist0106(tmp_path: Path) -> None
     assert code == 79 and json.loads(out)[0]["resource"] is None
     assert run("analyze", "-f", str(tmp_path / "missing.yaml"))[0] == 2
     assert run("analyze", "-f", str(path), "--analyzer", "no.SuchAnalyzer")[0] == 2
+
+
+def test_input_that_is_not_config_is_reported_at_its_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text(GOOD + "  - oops: [\n")
+    code, out = run("validate", "-f", str(tmp_path / "broken.yaml"))
+    assert code == 1
+    assert out.splitlines()[0].startswith(f"{tmp_path / 'broken.yaml'}:12: invalid YAML: ")
+    code, out = run("validate", "-f", "-", "-f", "-", stdin=GOOD)
+    assert code == 2 and "more than once" in out

@@ -166,3 +166,75 @@ def test_random_specs_are_accepted_or_refused_with_a_config_error(spec: object) 
         from pilotfish.config.validation import validate
 
         validate(resource)
+
+
+# ---------------------------------------------------------------- edges kubectl and istioctl handle
+
+
+def test_any_kind_list_is_expanded_as_kubectl_does() -> None:
+    text = """apiVersion: networking.istio.io/v1
+kind: VirtualServiceList
+items:
+- apiVersion: networking.istio.io/v1
+  kind: VirtualService
+  metadata: {name: a}
+  spec: {hosts: [a]}
+- apiVersion: networking.istio.io/v1
+  kind: VirtualService
+  metadata: {name: b}
+  spec: {hosts: [b]}
+"""
+    docs = list(documents_from_text(text, "list.yaml"))
+    assert [(d.data["metadata"]["name"], d.line) for d in docs] == [("a", 4), ("b", 8)]
+    assert [to_resource(d).name for d in docs] == ["a", "b"]
+    # A kind that merely ends in "List" but has no items is an object like any other.
+    (doc,) = documents_from_text("apiVersion: v1\nkind: PodList\nmetadata: {name: x}\n", "x.yaml")
+    assert doc.data["kind"] == "PodList"
+
+
+def test_yaml_merge_keys_merge_as_go_yaml_does() -> None:
+    text = """defaults: &defaults
+  timeout: 1s
+  retries: 2
+other: &other
+  retries: 9
+  weight: 3
+one:
+  <<: *defaults
+  retries: 5
+many:
+  <<: [*other, *defaults]
+literal:
+  "<<": kept
+"""
+    (doc,) = documents_from_text(text, "m.yaml")
+    assert doc.data["one"] == {"timeout": "1s", "retries": 5}  # its own key wins
+    assert doc.data["many"] == {"retries": 9, "weight": 3, "timeout": "1s"}  # the first listed wins
+    assert doc.data["literal"] == {"<<": "kept"}  # a quoted "<<" is a plain key
+    assert doc.lines[("one", "timeout")] == 8  # a merged key is placed at the merge
+
+
+def test_a_merge_of_something_else_than_a_mapping_names_its_line() -> None:
+    (err,) = documents_from_text("a: 1\nb:\n  <<: [1, 2]\n", "m.yaml")
+    assert isinstance(err, LoadError) and err.position.line == 3 and "merge" in err.message
+
+
+def test_errors_name_the_line_in_their_position_not_their_message() -> None:
+    (err,) = documents_from_text("a: [1, 2\nb: }", "bad.yaml")
+    assert isinstance(err, LoadError)
+    assert str(err).startswith("bad.yaml:2: invalid YAML: ") and "line" not in err.message
+    (dup,) = documents_from_text("a: 1\nb: 2\na: 3\n", "dup.yaml")
+    assert str(dup) == "dup.yaml:3: duplicate key 'a'"
+
+
+def test_a_non_utf8_byte_is_reported_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"apiVersion: v1\nkind: Service\nmetadata: {name: caf\xe9}\n")
+    (err,) = load_documents([str(path)])
+    assert isinstance(err, LoadError)
+    assert err.position.line == 3 and "0xe9" in err.message and "column 21" in err.message
+
+
+def test_standard_input_given_twice_is_refused() -> None:
+    with pytest.raises(SourceError, match="more than once"):
+        list(load_documents(["-", "-"]))

@@ -88,12 +88,16 @@ def validate(paths: tuple[str, ...], output: str) -> None:
 
     Exit 0 when every resource is valid, 1 when any is invalid, 2 on usage or I/O errors.
     """
-    reports = [_report_for(doc) for doc in _load_or_exit(paths)]
+    docs = _load_or_exit(paths)
+    reports = [_report_for(doc) for doc in docs]
     if output == "json":
         click.echo(json.dumps([asdict(r) for r in reports], indent=2))
     else:
-        for r in reports:
+        for r, doc in zip(reports, docs):
             where = f"{r.file}:{r.line}" if r.line else r.file
+            if isinstance(doc, LoadError):  # not config at all: where and why, as the YAML reader says
+                click.echo(f"{where}: {doc.message}")
+                continue
             ref = f"{r.kind} {r.namespace + '/' if r.namespace else ''}{r.name}".strip() or "document"
             click.echo(f"{where}: {ref}: {'valid' if r.valid else 'invalid'}")
             for e in r.errors:

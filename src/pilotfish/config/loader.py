@@ -123,7 +123,10 @@ def read_text(path: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LoadError(f"not UTF-8 text (invalid byte at offset {exc.start})", position=Position(name)) from exc
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise LoadError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column})",
+                        position=Position(name, line)) from exc
 
 
 def expand_paths(paths: Iterable[str]) -> list[str]:
@@ -131,6 +134,8 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
     out: list[str] = []
     for p in paths:
         if p == "-":
+            if p in out:
+                raise SourceError("-: standard input given more than once (it can be read only once)")
             out.append(p)
             continue
         if os.path.isdir(p):
@@ -148,16 +153,45 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
 # ---------------------------------------------------------------- YAML events to data
 
 
+class _Merge:
+    """The key of a YAML merge (``<<``) while its value is read; merged when the mapping ends."""
+
+    __slots__ = ()
+
+
+_MERGE = _Merge()
+
+
 class _Frame:
-    __slots__ = ("container", "path", "key", "key_line", "anchor", "nodes")
+    __slots__ = ("container", "path", "key", "key_line", "anchor", "nodes", "merge_line")
 
     def __init__(self, container: Any, path: _PathKey | None, anchor: str | None) -> None:
         self.container = container
         self.path = path
-        self.key: str | None = None
+        self.key: Any = None
         self.key_line = 0
         self.anchor = anchor
         self.nodes = 1
+        self.merge_line = 0  # the line of the mapping's ``<<`` key, when it has one
+
+
+def _merge(frame: _Frame, lines: dict[_PathKey, int]) -> None:
+    """Apply a mapping's ``<<`` as go-yaml (which kubectl and istioctl use) does: the keys of the
+    merged mapping, or of each in a list (the first one listed wins), that the mapping does not
+    set itself."""
+    container = frame.container
+    sources = container.pop(_MERGE)
+    for source in sources if isinstance(sources, list) else [sources]:
+        if not isinstance(source, dict):
+            raise LoadError("a merge (<<) takes a mapping or a list of mappings",
+                            position=Position("", frame.merge_line))
+        for k, v in source.items():
+            if k not in container:
+                container[k] = v
+                if frame.path is not None:
+                    lines[frame.path + (k,)] = frame.merge_line
+    if frame.path is not None:
+        lines.pop(frame.path + (_MERGE,), None)
 
 
 def _scalar(event: yaml.ScalarEvent, loader: Any) -> Any:
@@ -212,6 +246,8 @@ def _parse_documents(text: str, file: str, loader_class: type) -> Iterator[Docum
             line = event.start_mark.line + 1
             if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 done = stack.pop()
+                if done.merge_line:
+                    _merge(done, lines)
                 stack[-1].nodes += done.nodes
                 if done.anchor:
                     anchors[done.anchor] = (done.container, done.nodes)
@@ -219,26 +255,30 @@ def _parse_documents(text: str, file: str, loader_class: type) -> Iterator[Docum
             top = stack[-1]
             if isinstance(event, yaml.AliasEvent):
                 if event.anchor not in anchors:
-                    raise LoadError(f"line {line}: unknown alias *{event.anchor}")
+                    raise LoadError(f"unknown alias *{event.anchor}", position=Position("", line))
                 value, size = anchors[event.anchor]
                 budget -= size
                 if budget < 0:
-                    raise LoadError(f"line {line}: aliases expand to more than {MAX_NODES} nodes (an alias bomb?)")
+                    raise LoadError(f"aliases expand to more than {MAX_NODES} nodes (an alias bomb?)",
+                                    position=Position("", line))
                 top.nodes += size
                 _place(top, value, line, lines, is_key=False)
                 continue
             budget -= 1
             if budget < 0:
-                raise LoadError(f"line {line}: more than {MAX_NODES} nodes in one file")
+                raise LoadError(f"more than {MAX_NODES} nodes in one file", position=Position("", line))
             if isinstance(event, yaml.ScalarEvent):
                 is_key = isinstance(top.container, dict) and top.key is None
                 value = event.value if is_key else _scalar(event, loader)
                 top.nodes += 1
                 if is_key:
                     if event.value == "<<" and not event.style:
-                        raise LoadError(f"line {line}: YAML merge keys (<<) are not supported")
-                    if value in top.container:
-                        raise LoadError(f"line {line}: duplicate key {value!r}")
+                        if top.merge_line:
+                            raise LoadError(f"duplicate key {value!r}", position=Position("", line))
+                        value = _MERGE
+                        top.merge_line = line
+                    elif value in top.container:
+                        raise LoadError(f"duplicate key {value!r}", position=Position("", line))
                     top.key = value
                     top.key_line = line
                     continue
@@ -248,19 +288,18 @@ def _parse_documents(text: str, file: str, loader_class: type) -> Iterator[Docum
                 continue
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 if isinstance(top.container, dict) and top.key is None:
-                    raise LoadError(f"line {line}: a mapping or list cannot be a key")
+                    raise LoadError("a mapping or list cannot be a key", position=Position("", line))
                 if len(stack) > MAX_DEPTH:
-                    raise LoadError(f"line {line}: nesting deeper than {MAX_DEPTH} levels")
+                    raise LoadError(f"nesting deeper than {MAX_DEPTH} levels", position=Position("", line))
                 child: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
                 path = _place(top, child, line, lines, is_key=False)
                 stack.append(_Frame(child, path, event.anchor))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        yield LoadError(f"{where}invalid YAML: {problem}", position=Position(file, mark.line + 1 if mark else 0))
+        yield LoadError(f"invalid YAML: {problem}", position=Position(file, mark.line + 1 if mark else 0))
     except LoadError as exc:
-        yield LoadError(exc.message, position=Position(file))
+        yield LoadError(exc.message, position=Position(file, exc.position.line))
     except RecursionError:
         yield LoadError("input nested too deeply", position=Position(file))
 
@@ -290,10 +329,17 @@ def _place(top: _Frame, value: Any, line: int, lines: dict[_PathKey, int], *, is
 # ---------------------------------------------------------------- documents to resources
 
 
+def _is_list(data: Any) -> bool:
+    """``kind: List`` and any ``<Kind>List`` (VirtualServiceList, …) with items, as kubectl
+    expands them."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list)
+
+
 def documents_from_text(text: str, file: str) -> Iterator[Document | LoadError]:
-    """Documents with ``kind: List`` expanded into their items."""
+    """Documents with ``kind: List`` and ``<Kind>List`` expanded into their items."""
     for doc in parse_documents(text, file):
-        if isinstance(doc, Document) and isinstance(doc.data, dict) and doc.data.get("kind") == "List" and isinstance(doc.data.get("items"), list):
+        if isinstance(doc, Document) and _is_list(doc.data):
             for i, item in enumerate(doc.data["items"]):
                 prefix = ("items", i)
                 yield Document(item, file, doc.lines.get(prefix, doc.line), doc.lines, prefix)
