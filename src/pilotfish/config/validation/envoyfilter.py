@@ -1,6 +1,9 @@
 """EnvoyFilter validation (Istio's ValidateEnvoyFilter) plus the CRD's CEL rules: each patch
 must be complete and its match must fit what it applies to, and a patch value is parsed as
-the Envoy config it names (typed_config type URLs must resolve to known protobuf messages).
+the Envoy config it names. typed_config ``@type`` URLs resolve against Istio's registry
+(``envoy_filter_types``, generated from Istio's filter_types.gen.go); a resolvable type whose
+descriptor xds-protos ships is checked field by field, the others (contrib, Istio's own
+extensions, Envoy types newer than xds-protos) by name only.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from ..base import Resource
 from ..errors import Verdict
 from ..models.envoyfilter import ApplyTo, EnvoyConfigObjectPatch, EnvoyFilter, Operation, PatchContext
 from .attachment import crd_networking_selector_errors, crd_target_ref_errors, validate_alpha_workload_selector
+from .envoy_filter_types import CONTRIB_TYPES, ENVOY_TYPES, ISTIO_TYPES
 from .metadata import metadata_errors
 from .regex import re2_error
 
@@ -52,6 +56,8 @@ DEPRECATED_FILTER_NAMES = {
     "envoy.redis_proxy": "envoy.filters.network.redis_proxy",
     "envoy.tcp_proxy": "envoy.filters.network.tcp_proxy",
 }
+# Istio's maxProxyVersionLen: longer proxyVersion patterns are not compiled, only warned about.
+MAX_PROXY_VERSION_LEN = 1024
 LISTENER_CLASS = {ApplyTo.LISTENER, ApplyTo.FILTER_CHAIN, ApplyTo.NETWORK_FILTER, ApplyTo.HTTP_FILTER}
 ROUTE_CLASS = {ApplyTo.ROUTE_CONFIGURATION, ApplyTo.VIRTUAL_HOST, ApplyTo.HTTP_ROUTE}
 
@@ -96,6 +102,8 @@ def validate_envoy_filter(resource: Resource) -> Verdict:
 
 
 def _validate_patch(cp: EnvoyConfigObjectPatch, v: Verdict) -> None:
+    if cp.match is not None and cp.match.context == PatchContext.WAYPOINT:
+        return  # Istio does not validate waypoint patches yet (only the CRD's rules apply)
     apply_to = cp.apply_to or ApplyTo.INVALID
     operation = (cp.patch.operation if cp.patch else None) or Operation.INVALID
     if apply_to == ApplyTo.INVALID:
@@ -112,7 +120,11 @@ def _validate_patch(cp: EnvoyConfigObjectPatch, v: Verdict) -> None:
         return
     match = cp.match
     version = match.proxy.proxy_version if match and match.proxy else None
-    if version:
+    if version and len(version) > MAX_PROXY_VERSION_LEN:
+        v.warnings.append(
+            f"Envoy filter: proxyVersion match exceeds {MAX_PROXY_VERSION_LEN} characters and will be ignored"
+        )
+    elif version:
         problem = re2_error(version)
         if problem:
             v.errors.append(f"Envoy filter: invalid regex for proxy version, [{problem}]")
@@ -181,22 +193,27 @@ PATCH_TYPES = {
 
 def _check_patch_value(apply_to: ApplyTo, value: dict[str, Any], v: Verdict) -> None:
     """Parse the value as the Envoy message (protobuf JSON): an error if it cannot be read at all,
-    a warning if only strict parsing (unknown fields) fails, as Istio does."""
+    a warning if only strict parsing (unknown fields) fails, as Istio does. Any ``@type`` resolves
+    against Istio's registry (``envoy_filter_types``), not against whatever xds-protos ships."""
     from google.protobuf import json_format
 
-    for url in _type_urls(value):
-        _import_proto_package(url.rpartition("/")[2].rpartition(".")[0])
+    value = _prune_unchecked(value)
     message_class = _message_class(PATCH_TYPES[apply_to])
+    resolver = _IstioTypeResolver()
     try:
-        obj = json_format.ParseDict(value, message_class(), ignore_unknown_fields=True)
+        obj = json_format.ParseDict(value, message_class(), ignore_unknown_fields=True, descriptor_pool=resolver)
     except (json_format.ParseError, TypeError, ValueError) as exc:
-        text = str(exc)
-        if "Can not find message descriptor by type_url" in text:
-            text = f"referenced type unknown: {text}"
-        v.errors.append(f"Envoy filter: {text}")
+        if resolver.unresolved is None:
+            v.errors.append(f"Envoy filter: {exc}")
+            return
+        # Istio's wording: jsonpb's error, wrapped by BuildXDSObjectFromStruct, then by the validator.
+        url = next((u for u in _type_urls(value) if type_name(u) == resolver.unresolved), resolver.unresolved)
+        err = f"Envoy filter: could not resolve Any message type: {url}"
+        hint = " (hint: try using the v3 XDS API)" if ".v2." in err else ""
+        v.errors.append(f"referenced type unknown{hint}: {err}")
         return
     try:
-        json_format.ParseDict(value, message_class())
+        json_format.ParseDict(value, message_class(), descriptor_pool=resolver)
     except (json_format.ParseError, TypeError, ValueError) as exc:
         v.warnings.append(f"Envoy filter: {exc}")
     missing = _missing_typed_config(obj)
@@ -204,23 +221,91 @@ def _check_patch_value(apply_to: ApplyTo, value: dict[str, Any], v: Verdict) -> 
         v.warnings.append(f"using deprecated types by name without typed_config; {', '.join(missing)}")
 
 
+# Go packages istiod links through go-control-plane's own imports (cncf/xds, protobuf, googleapis,
+# protoc-gen-validate, OpenTelemetry; see envoy_filter_types' header): their messages resolve too.
+LINKED_PACKAGES = ("google.protobuf.", "google.rpc.", "google.api.", "xds.", "udpa.", "validate.", "opentelemetry.proto.")
+ISTIO_REGISTRY = ENVOY_TYPES | CONTRIB_TYPES | ISTIO_TYPES
+
+
+def type_name(type_url: str) -> str:
+    """The message name of a type URL, as Go's protoregistry reads it (after the last '/')."""
+    return type_url.rpartition("/")[2]
+
+
+def resolves(type_url: str) -> bool:
+    """Whether istiod can resolve this ``@type``: Istio's registry or a package it links."""
+    name = type_name(type_url)
+    return name in ISTIO_REGISTRY or (name.startswith(LINKED_PACKAGES) and _descriptor(name) is not None)
+
+
+def checked_structurally(type_url: str) -> bool:
+    """Whether a resolvable type's fields are checked (xds-protos has its descriptor) or only its name.
+    Contrib and Istio types are never read from the pool: xds-protos has none, and a descriptor
+    another part of pilotfish registers (the proxy declares ``stats.PluginConfig``) must not make
+    validation depend on what happens to be imported."""
+    name = type_name(type_url)
+    if name in CONTRIB_TYPES or name in ISTIO_TYPES:
+        return False
+    return resolves(type_url) and _descriptor(name) is not None
+
+
+class _IstioTypeResolver:
+    """The descriptor pool json_format resolves Any type URLs with: Istio's registry decides what
+    resolves; a type Istio knows but xds-protos lacks parses as Empty (its fields were pruned)."""
+
+    __slots__ = ("unresolved",)
+
+    def __init__(self) -> None:
+        self.unresolved: str | None = None
+
+    def FindMessageTypeByName(self, name: str) -> Any:  # noqa: N802 - the descriptor pool's API
+        if not resolves(name):
+            self.unresolved = self.unresolved or name
+            raise KeyError(name)
+        return _descriptor(name) if checked_structurally(name) else _descriptor("google.protobuf.Empty")
+
+
+def _prune_unchecked(value: Any) -> Any:
+    """A copy of the value whose Any objects of by-name-only types keep just their ``@type``."""
+    if isinstance(value, list):
+        return [_prune_unchecked(x) for x in value]
+    if not isinstance(value, dict):
+        return value
+    url = value.get("@type")
+    if isinstance(url, str) and resolves(url) and not checked_structurally(url):
+        return {"@type": url}
+    return {k: _prune_unchecked(x) for k, x in value.items()}
+
+
 def _type_urls(value: Any) -> list[str]:
-    """Every ``@type`` in a JSON value (the Any messages that need their types loaded)."""
-    urls, stack = [], [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if isinstance(node.get("@type"), str):
-                urls.append(node["@type"])
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return urls
+    """Every ``@type`` in a JSON value, in document order."""
+    if isinstance(value, list):
+        return [u for x in value for u in _type_urls(x)]
+    if not isinstance(value, dict):
+        return []
+    own = [value["@type"]] if isinstance(value.get("@type"), str) else []
+    return own + [u for x in value.values() for u in _type_urls(x)]
+
+
+@cache
+def _descriptor(full_name: str) -> Any:
+    """The xds-protos (or protobuf) descriptor of a message, or None if Python has none."""
+    from google.protobuf import descriptor_pool
+
+    if full_name.startswith(("envoy.", "xds.", "udpa.", "validate.")):
+        package = full_name
+        while "." in package:
+            package = package.rpartition(".")[0]
+            _import_proto_package(package)
+    try:
+        return descriptor_pool.Default().FindMessageTypeByName(full_name)
+    except KeyError:
+        return None
 
 
 @cache
 def _import_proto_package(package: str) -> None:
-    """Load every generated module of a proto package so Any type URLs in it resolve."""
+    """Load every generated module of a proto package so its descriptors are in the pool."""
     try:
         pkg = importlib.import_module(package)
     except ImportError:
