@@ -75,17 +75,30 @@ def test_console_script_runs() -> None:
     assert out.returncode == 0 and "pilotfish" in out.stdout
 
 
-def test_analyze_reports_missing_host(tmp_path: Path) -> None:
+def test_analyze_reports_missing_subset(tmp_path: Path) -> None:
     path = tmp_path / "vs.yaml"
-    path.write_text(GOOD.replace("{host: reviews}", "{host: reviews2}"))
+    path.write_text(GOOD.replace("{host: reviews}", "{host: reviews, subset: v9}"))
     code, out = run("analyze", "-f", str(path))
     assert code == 79
-    assert 'Error [IST0101] (VirtualService default/reviews) Referenced host not found: "reviews2"' in out
+    assert 'Error [IST0101] (VirtualService default/reviews) Referenced host+subset in destinationrule not found: "reviews+v9"' in out
     code, out = run("analyze", "-f", str(path), "-o", "json")
     messages = json.loads(out)
     assert messages[0]["code"] == "IST0101"
     assert messages[0]["resource"] == {"kind": "VirtualService", "name": "reviews", "namespace": "default"}
     assert messages[0]["file"] == str(path)
+
+
+def test_analyze_files_is_istioctl_without_a_cluster(tmp_path: Path) -> None:
+    # As `istioctl analyze --use-kube=false`: checks that need a cluster's Services, Pods or
+    # Secrets are skipped, so a host not in the files is not an error ...
+    path = tmp_path / "vs.yaml"
+    path.write_text(GOOD.replace("{host: reviews}", "{host: istiod.istio-system.svc}"))
+    assert run("analyze", "-f", str(path)) == (0, "\u2714 No validation issues found when analyzing the given files.\n")
+    # ... and a plain application bundle passes.
+    bookinfo = corpus_path("bookinfo", "samples", "bookinfo")
+    networking = [bookinfo / "networking" / f for f in ("bookinfo-gateway.yaml", "destination-rule-all.yaml", "virtual-service-all-v1.yaml")]
+    code, out = run("analyze", "-f", str(bookinfo / "platform" / "kube" / "bookinfo.yaml"), *(a for f in networking for a in ("-f", str(f))))
+    assert code == 0, out
 
 
 def test_analyze_reports_unloadable_resources_as_ist0106(tmp_path: Path) -> None:

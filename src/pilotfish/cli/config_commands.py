@@ -124,7 +124,12 @@ def validate(paths: tuple[str, ...], output: str) -> None:
               help="Run only this analyzer (Istio's name, e.g. virtualservice.DestinationHostAnalyzer). Repeatable.")
 def analyze(paths: tuple[str, ...], output: str, failure_threshold: str, output_threshold: str,
             mesh_config: str | None, analyzers: tuple[str, ...]) -> None:
-    """Analyze a set of resources for cross-resource problems (istioctl analyze's IST codes)."""
+    """Analyze a set of resources for cross-resource problems (istioctl analyze's IST codes).
+
+    Files are analyzed as istioctl analyze --use-kube=false does: Pods, Services, Namespaces,
+    Nodes and Secrets are a cluster's to report, so those in the files are ignored and the
+    checks that need them are skipped.
+    """
     from ..config import analysis
 
     try:
@@ -140,11 +145,11 @@ def analyze(paths: tuple[str, ...], output: str, failure_threshold: str, output_
             click.echo(f"error: {mesh_config}: {exc}", err=True)
             sys.exit(EXIT_USAGE)
     try:
-        messages = analysis.analyze(resources, mesh_config=mesh, analyzers=list(analyzers) or None)
+        messages = analysis.analyze(resources, mesh_config=mesh, analyzers=list(analyzers) or None, files_only=True)
     except KeyError as exc:
         click.echo(f"error: unknown analyzer {exc.args[0]}", err=True)
         sys.exit(EXIT_USAGE)
-    messages = analysis.load_error_messages(errors) + messages
+    messages = analysis.load_error_messages(errors, files_only=True) + messages
     shown = [m for m in messages if LEVELS[_level(m)] >= LEVELS[output_threshold]]
     if output == "json":
         click.echo(json.dumps([_message_json(m) for m in shown], indent=2))

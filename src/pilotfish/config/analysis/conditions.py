@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .context import AUTHORIZATION_POLICY, GRPC_ROUTE, GVK, HTTP_ROUTE, K8S_GATEWAY, SERVICE, SERVICE_ENTRY, Entry, Snapshot
+from .context import AUTHORIZATION_POLICY, GRPC_ROUTE, GVK, HTTP_ROUTE, K8S_GATEWAY, SERVICE, SERVICE_ENTRY, WORKLOAD_ENTRY, Entry, Snapshot
 from .framework import Message, analyzer, new_message
 
 _GATEWAY_API = {"Accepted": "False", "Programmed": "False", "ResolvedRefs": "False"}
@@ -43,7 +43,11 @@ def _negative(gvk: GVK, condition: dict[str, Any]) -> bool:
     return gvk == AUTHORIZATION_POLICY and condition.get("type") == "WaypointAccepted" and condition.get("reason") == "PartiallyInvalid"
 
 
-@analyzer("conditions.ConditionAnalyzer", "Checks for negative status conditions on resources")
+@analyzer(
+    "conditions.ConditionAnalyzer",
+    "Checks for negative status conditions on resources",
+    inputs=(SERVICE, SERVICE_ENTRY, WORKLOAD_ENTRY, AUTHORIZATION_POLICY, K8S_GATEWAY, HTTP_ROUTE, GRPC_ROUTE),
+)
 def negative_conditions(snap: Snapshot) -> Iterator[Message]:
     for gvk in NEGATIVE_CONDITIONS:
         for entry in snap.each(gvk):

@@ -1,9 +1,14 @@
 """The snapshot analyzers read: every resource indexed by kind, namespace and name.
 
-It is built once per analysis and never changed. It adds what istioctl adds for a
-files-only analysis: the mesh's MeshConfig (Istio's defaults unless one is given) and a
-stand-in ingress gateway (a Service and a Pod labelled ``istio: ingressgateway`` in the root
-namespace), so that config referring to the default gateway is not reported as broken.
+It is built once per analysis and never changed. It adds the mesh's MeshConfig (Istio's
+defaults unless one is given) and a stand-in ingress gateway (a Service and a Pod labelled
+``istio: ingressgateway`` in the root namespace), so that config referring to the default
+gateway is not reported as broken.
+
+A snapshot of files only (``files_only=True``, what ``istioctl analyze --use-kube=false``
+builds) holds no ``RUNTIME_KINDS``: Services, Pods, Namespaces, Nodes and Secrets are what a
+cluster reports, so istioctl skips them in files (the stand-in gateway included) and skips every
+analyzer that reads them (see ``framework.Analyzer.inputs``).
 
 Resources that name no namespace are analyzed as if they were in ``default`` (what
 ``kubectl apply`` would do); messages still name them as the input did.
@@ -54,6 +59,14 @@ DEPLOYMENT: GVK = ("apps", "Deployment")
 K8S_GATEWAY: GVK = ("gateway.networking.k8s.io", "Gateway")
 HTTP_ROUTE: GVK = ("gateway.networking.k8s.io", "HTTPRoute")
 GRPC_ROUTE: GVK = ("gateway.networking.k8s.io", "GRPCRoute")
+CUSTOM_RESOURCE_DEFINITION: GVK = ("apiextensions.k8s.io", "CustomResourceDefinition")
+MESH_CONFIG: GVK = ("", "MeshConfig")  # not a resource: the mesh's config, always present
+MESH_NETWORKS: GVK = ("", "MeshNetworks")
+
+# The kinds only a cluster supplies. istioctl reads none of them from files, the analyzers that
+# need one are skipped when analyzing files alone (kuberesource.DefaultExcludedSchemas, and
+# IstiodAnalyzer.AddReaderKubeSource), and only Istio's analyzer tests take them from YAML.
+RUNTIME_KINDS: frozenset[GVK] = frozenset({SERVICE, NAMESPACE, NODE, POD, SECRET})
 
 DEFAULT_NAMESPACE = "default"
 ISTIO_SYSTEM = "istio-system"
@@ -209,6 +222,7 @@ class Snapshot:
     mesh_config: MeshConfig
     mesh_networks: MeshNetworks
     now: datetime  # the instant certificates are checked against
+    missing_kinds: frozenset[GVK] = frozenset()  # kinds this snapshot cannot know (RUNTIME_KINDS for files alone)
     _by_kind: dict[GVK, tuple[Entry, ...]] = field(default_factory=dict, repr=False)
     _by_key: dict[tuple[GVK, str, str], Entry] = field(default_factory=dict, repr=False)
 
@@ -221,19 +235,23 @@ class Snapshot:
         *,
         add_defaults: bool = True,
         now: datetime | None = None,
+        files_only: bool = False,
     ) -> Snapshot:
+        """Index ``resources``; with ``files_only``, as istioctl reads files without a cluster:
+        resources of ``RUNTIME_KINDS`` are left out and recorded in ``missing_kinds``."""
         mesh = mesh_config or default_mesh_config()
+        missing = RUNTIME_KINDS if files_only else frozenset()
         ordered: dict[tuple[GVK, str, str], Entry] = {}
         extra = default_ingress_resources(mesh) if add_defaults else []
         for res in [*resources, *extra]:
             entry = Entry(res, _effective_namespace(res))
-            if _is_ignored(entry):
+            if _is_ignored(entry) or entry.gvk in missing:
                 continue
             ordered[(entry.gvk, entry.namespace, entry.name)] = entry  # a later definition wins
         by_kind: dict[GVK, list[Entry]] = defaultdict(list)
         for entry in ordered.values():
             by_kind[entry.gvk].append(entry)
-        snap = cls(tuple(ordered.values()), mesh, mesh_networks or MeshNetworks(), now or datetime.now(UTC))
+        snap = cls(tuple(ordered.values()), mesh, mesh_networks or MeshNetworks(), now or datetime.now(UTC), missing)
         snap._by_kind = {k: tuple(sorted(v, key=lambda e: (e.namespace, e.name))) for k, v in by_kind.items()}
         snap._by_key = ordered
         return snap

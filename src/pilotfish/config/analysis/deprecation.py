@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .context import SIDECAR, VIRTUAL_SERVICE, Snapshot
+from .context import CUSTOM_RESOURCE_DEFINITION, SIDECAR, VIRTUAL_SERVICE, Snapshot
 from .framework import Message, analyzer, new_message
 
 
@@ -20,7 +20,8 @@ def ignored(field: str) -> str:
     return f"{field} ignored"
 
 
-@analyzer("deprecation.DeprecationAnalyzer", "Checks for deprecated Istio types and fields", aliases=("deprecation.FieldAnalyzer",))
+@analyzer("deprecation.DeprecationAnalyzer", "Checks for deprecated Istio types and fields", 
+           inputs=(VIRTUAL_SERVICE, SIDECAR, CUSTOM_RESOURCE_DEFINITION), aliases=("deprecation.FieldAnalyzer",))
 def deprecated_fields(snap: Snapshot) -> Iterator[Message]:
     for entry in snap.each(VIRTUAL_SERVICE):
         for http in entry.spec.http or []:

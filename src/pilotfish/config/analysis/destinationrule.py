@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .context import DESTINATION_RULE, NODE, POD, Snapshot, selector_matches
+from .context import DESTINATION_RULE, NODE, POD, SERVICE, SERVICE_ENTRY, Snapshot, selector_matches
 from .framework import Message, analyzer, new_message
 
 VERIFYING_MODES = ("SIMPLE", "MUTUAL")
@@ -36,7 +36,8 @@ def _port_text(port: Any) -> str:
     return f"number:{number}" if number else ""
 
 
-@analyzer("destinationrule.CaCertificateAnalyzer", "Checks if caCertificates is set when TLS mode is SIMPLE/MUTUAL")
+@analyzer("destinationrule.CaCertificateAnalyzer", "Checks if caCertificates is set when TLS mode is SIMPLE/MUTUAL",
+          inputs=(DESTINATION_RULE,))
 def ca_certificates(snap: Snapshot) -> Iterator[Message]:
     for entry in snap.each(DESTINATION_RULE):
         dr = entry.spec
@@ -69,6 +70,7 @@ def _pod_labels(pod_labels: dict[str, str], node_name: str | None, nodes: dict[s
 @analyzer(
     "destinationrule.SubsetSelectPodAnalyzer",
     "Checks if pods are selected by subsets in destination rules.",
+    inputs=(DESTINATION_RULE, POD, SERVICE, SERVICE_ENTRY, NODE),
     aliases=("destinationrule.PodNotSelectedAnalyzer",),
 )
 def subsets_select_pods(snap: Snapshot) -> Iterator[Message]:

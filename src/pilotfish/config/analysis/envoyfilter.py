@@ -74,7 +74,7 @@ def _analyze(entry: Entry, versioned: list[str]) -> Iterator[Message]:
             versioned.append(name)
 
 
-@analyzer("envoyfilter.EnvoyPatchAnalyzer", "Checks an envoyFilters ")
+@analyzer("envoyfilter.EnvoyPatchAnalyzer", "Checks an envoyFilters ", inputs=(ENVOY_FILTER,))
 def envoy_patches(snap: Snapshot) -> Iterator[Message]:
     # Filter names patched with a proxyVersion match, carried from one EnvoyFilter to the next.
     versioned: list[str] = []

@@ -3,6 +3,10 @@
 An analyzer is a named function of a Snapshot yielding Messages. Names are Istio's
 (``virtualservice.DestinationHostAnalyzer``) so one can be chosen exactly as with
 ``istioctl analyze``; Istio's Go type name is accepted as an alias where it differs.
+Its ``inputs`` are the kinds Istio declares it reads (``Metadata().Inputs``): an analyzer
+that needs a kind the snapshot cannot know is skipped, as istioctl skips it
+(``CombinedAnalyzer.RemoveSkipped``) -- with files alone, every analyzer that reads Pods,
+Services, Namespaces, Nodes or Secrets.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from ..base import Resource
 from ..errors import Position
 from ..models.kube import MeshConfig, MeshNetworks
-from .context import Entry, Snapshot
+from .context import GVK, Entry, Snapshot
 from .messages import Level, MessageType, message_type
 
 SUPPRESS_ANNOTATION = "galley.istio.io/analyze-suppress"
@@ -112,6 +116,11 @@ class Analyzer:
     description: str
     fn: AnalyzeFn
     aliases: tuple[str, ...] = ()
+    inputs: tuple[GVK, ...] = ()
+
+    def runs_without(self, missing_kinds: frozenset[GVK]) -> bool:
+        """False when the analyzer reads one of ``missing_kinds`` (istioctl then skips it)."""
+        return missing_kinds.isdisjoint(self.inputs)
 
     def run(self, snapshot: Snapshot) -> list[Message]:
         """The analyzer's messages; a failure inside it becomes an IST0001 message, not a crash."""
@@ -129,11 +138,13 @@ def _stamp(m: Message, analyzer: str) -> Message:
     return m if m.analyzer else Message(m.type, m.text, m.resource, m.position, analyzer, m.annotations)
 
 
-def analyzer(name: str, description: str, *, aliases: Sequence[str] = ()) -> Callable[[AnalyzeFn], Analyzer]:
-    """Decorator turning ``fn(snapshot) -> Iterable[Message]`` into a named Analyzer."""
+def analyzer(
+    name: str, description: str, *, inputs: Sequence[GVK], aliases: Sequence[str] = ()
+) -> Callable[[AnalyzeFn], Analyzer]:
+    """Decorator turning ``fn(snapshot) -> Iterable[Message]`` into a named Analyzer reading ``inputs``."""
 
     def wrap(fn: AnalyzeFn) -> Analyzer:
-        return Analyzer(name, description, fn, tuple(aliases))
+        return Analyzer(name, description, fn, tuple(aliases), tuple(inputs))
 
     return wrap
 
@@ -187,7 +198,9 @@ def run_analyzers(
     mesh_config: MeshConfig | None = None,
     mesh_networks: MeshNetworks | None = None,
     now: datetime | None = None,
+    files_only: bool = False,
 ) -> Iterator[Message]:
-    snapshot = Snapshot.build(resources, mesh_config, mesh_networks, now=now)
+    snapshot = Snapshot.build(resources, mesh_config, mesh_networks, now=now, files_only=files_only)
     for a in analyzers:
-        yield from a.run(snapshot)
+        if a.runs_without(snapshot.missing_kinds):
+            yield from a.run(snapshot)

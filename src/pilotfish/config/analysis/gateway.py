@@ -44,7 +44,8 @@ def _tcp(protocol: str | None) -> bool:
     return (protocol or "TCP") == "TCP"
 
 
-@analyzer("gateway.IngressGatewayPortAnalyzer", "Checks a gateway's ports against the gateway's Kubernetes service ports")
+@analyzer("gateway.IngressGatewayPortAnalyzer", "Checks a gateway's ports against the gateway's Kubernetes service ports",
+          inputs=(GATEWAY, POD, SERVICE))
 def ingress_gateway_port(snap: Snapshot) -> Iterator[Message]:
     by_pod = _services_by_pod(snap)
     for entry in snap.each(GATEWAY):
@@ -78,7 +79,7 @@ def gateway_workload_namespace(snap: Snapshot, selector: Mapping[str, str]) -> s
     return pods[0].namespace if pods else None
 
 
-@analyzer("gateway.SecretAnalyzer", "Checks a gateway's referenced secrets for correctness")
+@analyzer("gateway.SecretAnalyzer", "Checks a gateway's referenced secrets for correctness", inputs=(GATEWAY, POD, SECRET))
 def secrets(snap: Snapshot) -> Iterator[Message]:
     for entry in snap.each(GATEWAY):
         selector = _selector(entry.spec)
@@ -136,7 +137,7 @@ def _duplicate_hosts(server: Any, known: dict[str, str]) -> bool:
     return any(h in known and known[h] == bind for h in server.hosts or [])
 
 
-@analyzer("gateway.ConflictingGatewayAnalyzer", "Checks a gateway's selector, port number and hosts")
+@analyzer("gateway.ConflictingGatewayAnalyzer", "Checks a gateway's selector, port number and hosts", inputs=(GATEWAY, POD))
 def conflicting_gateways(snap: Snapshot) -> Iterator[Message]:
     gw_map = _gateway_map(snap)
     for entry in snap.each(GATEWAY):
@@ -180,7 +181,7 @@ def _selector_subset(x: Mapping[str, str], y: Mapping[str, str]) -> bool:
 SCOPE_GATEWAY_TO_NAMESPACE = False
 
 
-@analyzer("gateway.CertificateAnalyzer", "Checks a gateway certificate")
+@analyzer("gateway.CertificateAnalyzer", "Checks a gateway certificate", inputs=(GATEWAY,))
 def duplicate_certificates(snap: Snapshot) -> Iterator[Message]:
     gateways = snap.each(GATEWAY)
     for entry in gateways:

@@ -25,7 +25,7 @@ def _gateway_pod_labels(snap: Snapshot) -> dict[str, list[Mapping[str, str]]]:
     return out
 
 
-@analyzer("k8sgateway.SelectorAnalyzer", "Check that selectors are effective for Kubernetes gateway")
+@analyzer("k8sgateway.SelectorAnalyzer", "Check that selectors are effective for Kubernetes gateway", inputs=(*POLICY_KINDS, POD))
 def ineffective_selectors(snap: Snapshot) -> Iterator[Message]:
     pods = _gateway_pod_labels(snap)
     for gvk in POLICY_KINDS:

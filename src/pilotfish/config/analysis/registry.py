@@ -12,6 +12,7 @@ from datetime import datetime
 from ..base import Resource
 from ..models.kube import MeshConfig, MeshNetworks
 from .conditions import ANALYZERS as CONDITIONS
+from .context import RUNTIME_KINDS
 from .deprecation import ANALYZERS as DEPRECATION
 from .destinationrule import ANALYZERS as DESTINATION_RULE
 from .envoyfilter import ANALYZERS as ENVOY_FILTER
@@ -60,6 +61,7 @@ def analyze(
     analyzers: Iterable[str | Analyzer] | None = None,
     mesh_networks: MeshNetworks | None = None,
     now: datetime | None = None,
+    files_only: bool = False,
 ) -> list[Message]:
     """Run the analyzers over ``resources`` and return their messages, istioctl-sorted.
 
@@ -70,6 +72,19 @@ def analyze(
     gave it), ``position`` (file and line of the resource's document) and ``analyzer``.
     Messages on a resource annotated ``galley.istio.io/analyze-suppress: <codes|*>`` are dropped.
     Raises KeyError for an unknown analyzer name.
+
+    ``files_only`` analyzes ``resources`` as files a user wrote, with no cluster behind them, as
+    ``istioctl analyze --use-kube=false`` does: Pods, Services, Namespaces, Nodes and Secrets
+    in them are ignored, and so are the analyzers that need those kinds (``skipped_analyzers``).
+    Without it the resources are the whole picture, runtime kinds included (Istio's analyzer
+    tests, or a live mesh).
     """
     chosen = select(ANALYZERS, analyzers)
-    return finish(run_analyzers(resources, chosen, mesh_config=mesh_config, mesh_networks=mesh_networks, now=now))
+    messages = run_analyzers(resources, chosen, mesh_config=mesh_config, mesh_networks=mesh_networks, now=now, files_only=files_only)
+    return finish(messages)
+
+
+def skipped_analyzers(*, files_only: bool = False, analyzers: Iterable[str | Analyzer] | None = None) -> list[str]:
+    """Names of the chosen analyzers that do not run in that mode (istioctl analyze -v's "Skipped analyzers")."""
+    missing = RUNTIME_KINDS if files_only else frozenset()
+    return [a.name for a in select(ANALYZERS, analyzers) if not a.runs_without(missing)]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from .. import kinds
 from ..errors import ConfigError
 from ..validation import validate
-from .context import Entry, Snapshot
+from .context import RUNTIME_KINDS, Entry, Snapshot
 from .framework import Analyzer, Message, ResourceRef, new_message
 from .messages import message_type
 
@@ -47,6 +47,7 @@ def _validation_analyzer(kind: str, group: str) -> Analyzer:
         f"Runs schema validation as an analyzer on '{kind}' resources",
         run,
         (f"schemaValidation.CollectionValidationAnalyzer(collections.{kind})",),
+        ((group, kind),),
     )
 
 
@@ -54,11 +55,18 @@ def _istio_kinds() -> list[tuple[str, str]]:
     return sorted({(info.kind, info.group) for info in kinds.all_kinds() if info.istio})
 
 
-def load_error_messages(errors: Iterable[ConfigError]) -> list[Message]:
-    """Resources that failed to load, as the IST0106 messages istioctl would print for them."""
+def load_error_messages(errors: Iterable[ConfigError], *, files_only: bool = False) -> list[Message]:
+    """Resources that failed to load, as the IST0106 messages istioctl would print for them.
+
+    With ``files_only`` a Service, Pod, Namespace, Node or Secret that failed is not reported:
+    istioctl does not read those kinds from files at all (``context.RUNTIME_KINDS``).
+    """
     mtype = message_type("SchemaValidationError")
+    skipped = {kind for _, kind in RUNTIME_KINDS} if files_only else set()
     out = []
     for err in errors:
+        if err.kind in skipped:
+            continue
         ref = ResourceRef(err.kind, err.name, err.namespace) if err.kind else None
         text = f"{err.field_path}: {err.message}" if err.field_path else err.message
         out.append(Message(mtype, mtype.render(text), ref, err.position, "schema.ValidationAnalyzer"))

@@ -9,7 +9,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 
-from .context import AUTHORIZATION_POLICY, DEPLOYMENT, NAMESPACE, REQUEST_AUTHENTICATION, Entry, Snapshot, selector_matches, selector_string
+from .context import (
+    AUTHORIZATION_POLICY,
+    DEPLOYMENT,
+    MESH_CONFIG,
+    NAMESPACE,
+    POD,
+    REQUEST_AUTHENTICATION,
+    Entry,
+    Snapshot,
+    selector_matches,
+    selector_string,
+)
 from .framework import Message, analyzer, new_message
 from .sidecar import INJECTION_LABEL, pod_in_ambient_mode
 
@@ -87,6 +98,7 @@ def _unknown_namespaces(snap: Snapshot, entry: Entry) -> Iterator[Message]:
 @analyzer(
     "auth.AuthorizationPoliciesAnalyzer",
     "Checks the validity of authorization policies",
+    inputs=(MESH_CONFIG, AUTHORIZATION_POLICY, NAMESPACE, POD),
     aliases=("authz.AuthorizationPoliciesAnalyzer",),
 )
 def authorization_policies(snap: Snapshot) -> Iterator[Message]:
@@ -115,6 +127,7 @@ def _sets_blocked_cidrs(deployment: Entry) -> bool:
 @analyzer(
     "authn.BlockedCIDRsAnalyzer",
     "Checks that BLOCKED_CIDRS_IN_JWKS_URIS is configured on istiod when RequestAuthentication resources exist",
+    inputs=(REQUEST_AUTHENTICATION, DEPLOYMENT),
 )
 def blocked_cidrs(snap: Snapshot) -> Iterator[Message]:
     names = [ra.full_name for ra in snap.each(REQUEST_AUTHENTICATION)]

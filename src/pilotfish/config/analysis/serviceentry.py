@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from .context import EXPORT_ALL, EXPORT_LOCAL, SERVICE_ENTRY, Entry, Snapshot, is_export_to_all
+from .context import EXPORT_ALL, EXPORT_LOCAL, MESH_CONFIG, SERVICE_ENTRY, Entry, Snapshot, is_export_to_all
 from .framework import Message, analyzer, new_message
 
 AUTO_ALLOCATE_METADATA = ("ISTIO_META_DNS_AUTO_ALLOCATE", "PILOT_ENABLE_IP_AUTOALLOCATE")
@@ -30,6 +30,7 @@ def _allocated_in_status(entry: Entry) -> bool:
 @analyzer(
     "serviceentry.Analyzer",
     "Checks the validity of ServiceEntry",
+    inputs=(SERVICE_ENTRY, MESH_CONFIG),
     aliases=("serviceentry.ProtocolAddressesAnalyzer",),
 )
 def protocol_addresses(snap: Snapshot) -> Iterator[Message]:
@@ -54,6 +55,7 @@ def _scopes(entry: Entry) -> set[str]:
 @analyzer(
     "serviceentry.ConflictingServiceEntryProtocolAnalyzer",
     "Checks if multiple ServiceEntries define the same host and port with different protocols",
+    inputs=(SERVICE_ENTRY,),
 )
 def conflicting_protocols(snap: Snapshot) -> Iterator[Message]:
     index: dict[tuple[str, str, int], list[tuple[str, Entry]]] = defaultdict(list)

@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .context import NAMESPACE, SIDECAR, Entry, Snapshot, selector_string
+from .context import NAMESPACE, POD, SIDECAR, Entry, Snapshot, selector_string
 from .framework import Message, analyzer, new_message
 
 AMBIENT_REDIRECTION_ANNOTATION = "ambient.istio.io/redirection"
@@ -46,6 +46,7 @@ def _names(entries: list[Entry]) -> list[str]:
     "sidecar.SelectorAnalyzer",
     "Validates that sidecars that define a workload selector match at least one pod, and that there aren't "
     "multiple sidecar resources that select overlapping pods",
+    inputs=(SIDECAR, POD, NAMESPACE),
 )
 def selectors(snap: Snapshot) -> Iterator[Message]:
     pod_sidecars: dict[tuple[str, str], list[Entry]] = defaultdict(list)
@@ -88,7 +89,12 @@ def selectors(snap: Snapshot) -> Iterator[Message]:
                 yield new_message("MultipleSidecarsWithoutWorkloadSelectors", sc, _names(sidecars), ns)
 
 
-@analyzer("sidecar.DefaultSelectorAnalyzer", "Validates that there aren't multiple sidecar resources that have no selector")
+# Istio folded this check into SelectorAnalyzer (istio/istio#48466), so it needs what that one needs.
+@analyzer(
+    "sidecar.DefaultSelectorAnalyzer",
+    "Validates that there aren't multiple sidecar resources that have no selector",
+    inputs=(SIDECAR, POD, NAMESPACE),
+)
 def default_selectors(snap: Snapshot) -> Iterator[Message]:
     by_ns: dict[str, list[Entry]] = defaultdict(list)
     for entry in snap.each(SIDECAR):

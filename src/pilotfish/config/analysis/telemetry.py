@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .context import TELEMETRY, Entry, Snapshot, selector_string
+from .context import MESH_CONFIG, POD, TELEMETRY, Entry, Snapshot, selector_string
 from .framework import Message, analyzer, new_message
 
 
@@ -31,6 +31,7 @@ def _sorted_names(entries: list[Entry]) -> list[str]:
     "telemetry.SelectorAnalyzer",
     "Validates that telemetries that define a selector match at least one pod, and that there aren't multiple "
     "telemetry resources that select overlapping pods",
+    inputs=(TELEMETRY, POD),
 )
 def selectors(snap: Snapshot) -> Iterator[Message]:
     pod_telemetries: dict[tuple[str, str], list[Entry]] = defaultdict(list)
@@ -49,7 +50,11 @@ def selectors(snap: Snapshot) -> Iterator[Message]:
                 yield new_message("ConflictingTelemetryWorkloadSelectors", t, _sorted_names(telemetries), ns, pod)
 
 
-@analyzer("telemetry.DefaultSelectorAnalyzer", "Validates that there aren't multiple telemetry resources that have no selector")
+@analyzer(
+    "telemetry.DefaultSelectorAnalyzer",
+    "Validates that there aren't multiple telemetry resources that have no selector",
+    inputs=(TELEMETRY,),
+)
 def default_selectors(snap: Snapshot) -> Iterator[Message]:
     by_ns: dict[str, list[Entry]] = defaultdict(list)
     for entry in snap.each(TELEMETRY):
@@ -64,6 +69,7 @@ def default_selectors(snap: Snapshot) -> Iterator[Message]:
 @analyzer(
     "telemetry.ProviderAnalyzer",
     "Validates that providers in telemery resource is valid",
+    inputs=(TELEMETRY, MESH_CONFIG),
     aliases=("telemetry.ProdiverAnalyzer",),
 )
 def providers(snap: Snapshot) -> Iterator[Message]:
@@ -78,7 +84,7 @@ def providers(snap: Snapshot) -> Iterator[Message]:
                 yield new_message("InvalidTelemetryProvider", entry, entry.name, entry.namespace)
 
 
-@analyzer("telemetry.LightstepAnalyzer", "Validates that lightstep provider is still used")
+@analyzer("telemetry.LightstepAnalyzer", "Validates that lightstep provider is still used", inputs=(TELEMETRY, MESH_CONFIG))
 def lightstep(snap: Snapshot) -> Iterator[Message]:
     names = {p.name for p in snap.mesh_config.extension_providers if p.provider_type == "lightstep"}
     if not names:

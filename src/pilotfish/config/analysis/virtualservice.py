@@ -19,7 +19,10 @@ from .context import (
     ISTIO_SYSTEM,
     K8S_GATEWAY,
     MESH_GATEWAY,
+    POD,
     REQUEST_AUTHENTICATION,
+    SERVICE,
+    SERVICE_ENTRY,
     VIRTUAL_SERVICE,
     Entry,
     ServiceView,
@@ -103,7 +106,8 @@ def _subset_destinations(snap: Snapshot) -> dict[str, list[str]]:
     return out
 
 
-@analyzer("virtualservice.DestinationHostAnalyzer", "Checks the destination hosts associated with each virtual service")
+@analyzer("virtualservice.DestinationHostAnalyzer", "Checks the destination hosts associated with each virtual service",
+          inputs=(SERVICE_ENTRY, VIRTUAL_SERVICE, SERVICE))
 def destination_hosts(snap: Snapshot) -> Iterator[Message]:
     subset_routes = _subset_destinations(snap)
     for entry in snap.each(VIRTUAL_SERVICE):
@@ -147,7 +151,8 @@ def _hosts_and_subsets(snap: Snapshot) -> set[tuple[tuple[str, str], str]]:
     return out
 
 
-@analyzer("virtualservice.DestinationRuleAnalyzer", "Checks the destination rules associated with each virtual service")
+@analyzer("virtualservice.DestinationRuleAnalyzer", "Checks the destination rules associated with each virtual service",
+          inputs=(VIRTUAL_SERVICE, DESTINATION_RULE))
 def destination_rules(snap: Snapshot) -> Iterator[Message]:
     known = _hosts_and_subsets(snap)
 
@@ -226,7 +231,8 @@ def _vs_host_in_k8s_gateway(gw: Entry | None, vs_hosts: list[str]) -> bool:
     return any(Hostname(g).matches(v) for g in hosts for v in vs_hosts)
 
 
-@analyzer("virtualservice.GatewayAnalyzer", "Checks the gateways associated with each virtual service")
+@analyzer("virtualservice.GatewayAnalyzer", "Checks the gateways associated with each virtual service",
+          inputs=(GATEWAY, K8S_GATEWAY, VIRTUAL_SERVICE))
 def gateways(snap: Snapshot) -> Iterator[Message]:
     for entry in snap.each(VIRTUAL_SERVICE):
         vs = entry.spec
@@ -269,6 +275,7 @@ def _mesh_gateway_hosts(snap: Snapshot) -> dict[str, list[Entry]]:
 @analyzer(
     "virtualservice.ConflictingMeshGatewayHostsAnalyzer",
     "Checks if multiple virtual services associated with the mesh gateway have conflicting hosts",
+    inputs=(VIRTUAL_SERVICE,),
 )
 def conflicting_mesh_gateway_hosts(snap: Snapshot) -> Iterator[Message]:
     hosts = _mesh_gateway_hosts(snap)
@@ -308,6 +315,7 @@ def jwt_claim_route_key(vs: Any) -> str:
 @analyzer(
     "virtualservice.JWTClaimRouteAnalyzer",
     "Checks the VirtualService using JWT claim based routing has corresponding RequestAuthentication",
+    inputs=(VIRTUAL_SERVICE, REQUEST_AUTHENTICATION, GATEWAY, POD),
 )
 def jwt_claim_routes(snap: Snapshot) -> Iterator[Message]:
     selectors: dict[str, list[dict[str, str]]] = defaultdict(list)

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..models.kube import Container, PodSpec
-from .context import DEPLOYMENT, POD, SECRET, SERVICE, Entry, Snapshot, selector_matches
+from .context import DEPLOYMENT, MESH_NETWORKS, NAMESPACE, POD, SECRET, SERVICE, Entry, Snapshot, selector_matches
 from .framework import Message, ResourceRef, analyzer, new_message
 from .messages import message_type
 from .security import ISTIO_PROXY, SIDECAR_INJECT
@@ -54,7 +54,7 @@ def _target_port_text(value: int | str | None) -> str:
     return "0" if value is None else str(value)
 
 
-@analyzer("service.PortNameAnalyzer", "Checks the port names associated with each service")
+@analyzer("service.PortNameAnalyzer", "Checks the port names associated with each service", inputs=(SERVICE,))
 def port_names(snap: Snapshot) -> Iterator[Message]:
     for entry in snap.each(SERVICE):
         if is_control_plane(entry):
@@ -106,6 +106,7 @@ def _matching_services(snap: Snapshot, entry: Entry) -> list[Entry]:
 @analyzer(
     "deployment.MultiServiceAnalyzer",
     "Checks association between services and pods",
+    inputs=(SERVICE, DEPLOYMENT, NAMESPACE),
     aliases=("deployment.ServiceAssociationAnalyzer",),
 )
 def service_association(snap: Snapshot) -> Iterator[Message]:
@@ -139,7 +140,9 @@ def _container_uid(c: Container) -> int | None:
     return c.security_context.run_as_user if c.security_context is not None else None
 
 
-@analyzer("applicationUID.Analyzer", "Checks invalid application UID", aliases=("deployment.ApplicationUIDAnalyzer",))
+@analyzer(
+    "applicationUID.Analyzer", "Checks invalid application UID", inputs=(POD, DEPLOYMENT), aliases=("deployment.ApplicationUIDAnalyzer",)
+)
 def application_uid(snap: Snapshot) -> Iterator[Message]:
     for entry in [*snap.each(POD), *snap.each(DEPLOYMENT)]:
         if is_control_plane(entry):
@@ -152,7 +155,12 @@ def application_uid(snap: Snapshot) -> Iterator[Message]:
 # ---------------------------------------------------------------- mesh networks
 
 
-@analyzer("meshnetworks.MeshNetworksAnalyzer", "Check the validity of MeshNetworks in the cluster", aliases=("multicluster.MeshNetworksAnalyzer",))
+@analyzer(
+    "meshnetworks.MeshNetworksAnalyzer",
+    "Check the validity of MeshNetworks in the cluster",
+    inputs=(MESH_NETWORKS, SECRET),
+    aliases=("multicluster.MeshNetworksAnalyzer",),
+)
 def mesh_networks(snap: Snapshot) -> Iterator[Message]:
     registries = set(KNOWN_REGISTRIES)
     for secret in snap.each(SECRET):
