@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from functools import cache
 from typing import Any
 
@@ -215,10 +216,20 @@ def _check_patch_value(apply_to: ApplyTo, value: dict[str, Any], v: Verdict) -> 
     try:
         json_format.ParseDict(value, message_class(), descriptor_pool=resolver)
     except (json_format.ParseError, TypeError, ValueError) as exc:
-        v.warnings.append(f"Envoy filter: {exc}")
+        v.warnings.append(_strict_parse_warning(exc))
     missing = _missing_typed_config(obj)
     if missing:
         v.warnings.append(f"using deprecated types by name without typed_config; {', '.join(missing)}")
+
+
+_NO_FIELD = re.compile(r'has no field named "([^"]+)"')
+
+
+def _strict_parse_warning(exc: Exception) -> str:
+    """Istio's warning when only strict parsing fails: protojson's ``unknown field "name"``,
+    not protobuf-python's multi-line message with its list of fields."""
+    unknown = _NO_FIELD.search(str(exc))
+    return f'unknown field "{unknown.group(1)}"' if unknown else f"Envoy filter: {str(exc).splitlines()[0]}"
 
 
 # Go packages istiod links through go-control-plane's own imports (cncf/xds, protobuf, googleapis,
