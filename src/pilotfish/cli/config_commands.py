@@ -12,6 +12,7 @@ import click
 from ..config.errors import ConfigError, LoadError
 from ..config.loader import Document, SourceError, UnknownKind, load_documents, load_resources, to_resource
 from ..config.validation import validate as validate_resource
+from .istiod_client import istiod_option, token_option
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -110,7 +111,13 @@ def validate(paths: tuple[str, ...], output: str) -> None:
 
 
 @click.command()
-@_files
+@click.option("-f", "--filename", "paths", multiple=True, metavar="PATH",
+              help="File or directory (recursive) of YAML/JSON; '-' reads stdin. Repeatable. Without it, "
+                   "the running mesh is analyzed.")
+@click.option("--live", is_flag=True, help="Layer the -f files on the running mesh's config (check a change "
+                                           "before applying it) instead of analyzing them alone.")
+@istiod_option
+@token_option
 @_output
 @click.option(
     "--failure-threshold", type=click.Choice(list(LEVELS)), default="Error", show_default=True,
@@ -122,21 +129,28 @@ def validate(paths: tuple[str, ...], output: str) -> None:
               help="A MeshConfig YAML file, as istioctl's --meshConfigFile.")
 @click.option("--analyzer", "analyzers", multiple=True, metavar="NAME",
               help="Run only this analyzer (Istio's name, e.g. virtualservice.DestinationHostAnalyzer). Repeatable.")
-def analyze(paths: tuple[str, ...], output: str, failure_threshold: str, output_threshold: str,
-            mesh_config: str | None, analyzers: tuple[str, ...]) -> None:
+def analyze(paths: tuple[str, ...], live: bool, istiod_url: str, token: str | None, output: str,
+            failure_threshold: str, output_threshold: str, mesh_config: str | None,
+            analyzers: tuple[str, ...]) -> None:
     """Analyze a set of resources for cross-resource problems (istioctl analyze's IST codes).
 
-    Files are analyzed as istioctl analyze --use-kube=false does: Pods, Services, Namespaces,
-    Nodes and Secrets are a cluster's to report, so those in the files are ignored and the
-    checks that need them are skipped.
+    Files alone are analyzed as istioctl analyze --use-kube=false does: Pods, Services,
+    Namespaces, Nodes and Secrets are a cluster's to report, so those in the files are ignored
+    and the checks that need them are skipped. Without -f, the running mesh's config (istiod's,
+    with its Pods and Services) is analyzed as istioctl analyzes a live cluster; with --live the
+    files are layered on it.
     """
     from ..config import analysis
+    from .live_config import layered, live_resources
 
     try:
-        resources, errors = load_resources(paths)
+        resources, errors = load_resources(paths) if paths else ([], [])
     except SourceError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    files_only = bool(paths) and not live
+    if not files_only:
+        resources = layered(live_resources(istiod_url, token), resources)
     mesh = None
     if mesh_config:
         try:
@@ -145,19 +159,21 @@ def analyze(paths: tuple[str, ...], output: str, failure_threshold: str, output_
             click.echo(f"error: {mesh_config}: {exc}", err=True)
             sys.exit(EXIT_USAGE)
     try:
-        messages = analysis.analyze(resources, mesh_config=mesh, analyzers=list(analyzers) or None, files_only=True)
+        messages = analysis.analyze(resources, mesh_config=mesh, analyzers=list(analyzers) or None,
+                                    files_only=files_only)
     except KeyError as exc:
         click.echo(f"error: unknown analyzer {exc.args[0]}", err=True)
         sys.exit(EXIT_USAGE)
-    messages = analysis.load_error_messages(errors, files_only=True) + messages
+    messages = analysis.load_error_messages(errors, files_only=files_only) + messages
     shown = [m for m in messages if LEVELS[_level(m)] >= LEVELS[output_threshold]]
     if output == "json":
         click.echo(json.dumps([_message_json(m) for m in shown], indent=2))
     elif shown:
         for m in shown:
-            click.echo(_message_text(m))
+            click.echo(message_text(m))
     else:
-        click.echo("\u2714 No validation issues found when analyzing the given files.")
+        what = "the given files" if files_only else "the running mesh" + (" with the given files" if paths else "")
+        click.echo(f"\u2714 No validation issues found when analyzing {what}.")
     failed = any(LEVELS[_level(m)] >= LEVELS[failure_threshold] for m in messages)
     sys.exit(EXIT_ANALYZE_FOUND if failed else 0)
 
@@ -166,7 +182,7 @@ def _level(m: Any) -> str:
     return str(getattr(m.level, "value", m.level))
 
 
-def _message_text(m: Any) -> str:
+def message_text(m: Any) -> str:
     """istioctl's line, with the file:line after it: ``Error [IST0101] (Kind ns/name) text [f.yaml:3]``."""
     origin = f" ({m.resource})" if m.resource is not None else ""
     where = f" [{m.position}]" if m.position is not None and str(m.position) else ""

@@ -65,6 +65,25 @@ def apply(paths: tuple[str, ...], istiod_url: str, token: str | None) -> None:
         sys.exit(1)
     for r in data["results"]:
         click.echo(f"{r['ref']} {r['result']}")
+    _analyze_applied(docs, istiod_url, token)
+
+
+def _analyze_applied(docs: list[dict[str, object]], istiod_url: str, token: str | None) -> None:
+    """The analyzers' messages about what was just applied, read against the whole running
+    mesh (as istioctl analyze would see it now). They inform; they do not change the exit status."""
+    from ..config import analysis
+    from .config_commands import message_text
+    from .live_config import live_resources
+
+    applied = set()
+    for d in docs:
+        meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
+        applied.add((str(d.get("kind")), str(meta.get("namespace") or "default"), str(meta.get("name"))))  # type: ignore[union-attr]
+    messages = analysis.analyze(live_resources(istiod_url, token))
+    for m in messages:
+        r = m.resource
+        if r is not None and (r.kind, r.namespace or "default", r.name) in applied:
+            click.echo(message_text(m))
 
 
 @click.command("get")
