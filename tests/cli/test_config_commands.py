@@ -123,3 +123,32 @@ def test_input_that_is_not_config_is_reported_at_its_file_and_line(tmp_path: Pat
     assert out.splitlines()[0].startswith(f"{tmp_path / 'broken.yaml'}:12: invalid YAML: ")
     code, out = run("validate", "-f", "-", "-f", "-", stdin=GOOD)
     assert code == 2 and "more than once" in out
+
+
+def test_webhook_errors_name_their_field_and_its_line(tmp_path: Path) -> None:
+    """Istio's messages, unchanged, with the field they are about and that field's line."""
+    (tmp_path / "vs.yaml").write_text(GOOD.replace("destination: {host: reviews}", "destination: {host: \"\"}")
+                                      .replace("http:\n", "http:\n  - route: [{destination: {host: ok}}]\n"))
+    code, out = run("validate", "-f", str(tmp_path / "vs.yaml"))
+    assert code == 1
+    assert out.splitlines()[:2] == [
+        f"{tmp_path / 'vs.yaml'}:11: VirtualService default/reviews: invalid",
+        "  error: spec.http[1].route[0].destination.host: empty domain name not allowed"]
+    gateway = """apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+  - port: {number: 81, name: http2, protocol: HTTP}
+    hosts: ["a.example.com"]
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+"""
+    (tmp_path / "gw.yaml").write_text(gateway)
+    code, out = run("validate", "-f", str(tmp_path / "gw.yaml"))
+    assert code == 1
+    assert out.splitlines()[0] == f"{tmp_path / 'gw.yaml'}:11: Gateway gw: invalid"
+    assert out.splitlines()[1] == "  error: spec.servers[2]: server must have TLS settings for HTTPS/TLS protocols"

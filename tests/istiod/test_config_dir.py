@@ -53,7 +53,8 @@ def test_an_invalid_edit_keeps_the_previous_version_and_names_the_file_and_resou
     assert subsets(c) == ["v1"]
     (problem,) = c.problems()
     assert problem.file == str(path)
-    assert f"{path}:1: VirtualService default/reviews: weight -5 < 0" in problem.errors[0]
+    # The field's line and path, with Istio's message.
+    assert f"{path}:9: VirtualService default/reviews: spec.http[0].route[0].weight: weight -5 < 0" in problem.errors[0]
     path.write_text(VS.format(subset="v2", weight=100))
     assert c.reload({str(path)}) is True
     assert subsets(c) == ["v2"] and c.problems() == []

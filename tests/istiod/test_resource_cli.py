@@ -36,7 +36,7 @@ async def test_apply_get_delete(tmp_path: Path) -> None:
     async with istiod(conf) as cp:
         api = ("--istiod", f"http://127.0.0.1:{cp.http_port}")
         code, out, err = await run("apply", "-f", str(good), "-f", str(bad), *api)
-        assert code == 1 and f"{bad}:1: VirtualService default/broken" in err and out == ""
+        assert code == 1 and f"{bad}:7: VirtualService default/broken: spec.tcp[0]: weight -3 < 0" in err and out == ""
         code, out, _ = await run("apply", "-f", str(good), *api)
         # What was applied is analyzed against the whole mesh: no Service "reviews" exists.
         assert code == 0 and out.splitlines() == [

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..config.errors import ConfigError, LoadError
+from ..config.errors import ConfigError, LoadError, field_path, with_field
 from ..config.loader import Document, SourceError, UnknownKind, load_documents, load_resources, to_resource
 from ..config.validation import validate as validate_resource
 from .istiod_client import istiod_option, token_option
@@ -61,8 +61,11 @@ def _report_for(doc: Document | LoadError) -> Report:
         return base
     verdict = validate_resource(resource)
     base.valid = verdict.valid
-    base.errors.extend(verdict.errors)
-    base.warnings.extend(verdict.warnings)
+    base.errors.extend(with_field(m) for m in verdict.errors)
+    base.warnings.extend(with_field(m) for m in verdict.warnings)
+    first = next((m for m in verdict.errors if field_path(m)), None)
+    if first is not None:  # the report points at the first offending field's line
+        base.line = doc.line_of(field_path(first))
     return base
 
 

@@ -60,6 +60,46 @@ class LoadError(ConfigError):
     """Input that is not config at all: unreadable, not YAML, too big, too deep."""
 
 
+FieldPath = tuple["str | int", ...]
+
+
+class FieldError(str):
+    """One of Istio's messages (the text, unchanged) with the field it is about, as a path of
+    YAML keys and list indexes from the object's root; a plain ``str`` where it is not known.
+    A validator gives the path below what it was handed; its caller puts its own in front
+    (``at``), so every message ends up naming its field from ``spec``."""
+
+    path: FieldPath
+
+    def __new__(cls, text: str, path: FieldPath = ()) -> FieldError:
+        self = super().__new__(cls, text)
+        self.path = path
+        return self
+
+
+def at(prefix: FieldPath, messages: list[str]) -> list[str]:
+    """``messages`` about the field at ``prefix`` (their own paths, if any, continue it)."""
+    return [FieldError(m, prefix + getattr(m, "path", ())) for m in messages]
+
+
+def field_path(m: str) -> FieldPath:
+    return getattr(m, "path", ())
+
+
+def with_field(message: str) -> str:
+    """``spec.http[0].timeout: <Istio's message>``; the message alone when its field is unknown."""
+    path = field_path(message)
+    return f"{format_path(path)}: {message}" if path else str(message)
+
+
+def format_path(path: FieldPath) -> str:
+    """``spec.http[0].route[0].destination.host``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 @dataclass
 class Verdict:
     """Result of validating one resource: Istio's (warnings, error) pair, as lists."""

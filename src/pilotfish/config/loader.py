@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from . import kinds
 from .base import ObjectMeta, Resource
-from .errors import ConfigError, LoadError, Position
+from .errors import ConfigError, LoadError, Position, field_path, with_field
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 64
@@ -96,6 +96,10 @@ class Document:
     @property
     def position(self) -> Position:
         return Position(self.file, self.line)
+
+    def locate(self, ref: str, message: str) -> str:
+        """``file:line: Kind ns/name: field.path: message``, the line being the field's."""
+        return f"{Position(self.file, self.line_of(field_path(message)))}: {ref}: {with_field(message)}"
 
 
 # ---------------------------------------------------------------- reading sources

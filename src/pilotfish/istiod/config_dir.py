@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config.base import Resource
-from ..config.errors import ConfigError, LoadError
+from ..config.errors import ConfigError, LoadError, Position, field_path, with_field
 from ..config.loader import Document, UnknownKind, documents_from_text, read_text, to_resource
 from ..config.validation import validate
 
@@ -191,9 +191,7 @@ def parse_text(text: str, file: str) -> tuple[tuple[Resource, ...], list[str]]:
             continue
         verdict = validate(resource)
         if not verdict.valid:
-            errors.extend(str(ConfigError(e, position=resource.position, kind=resource.kind,
-                                          namespace=resource.namespace, name=resource.name))
-                          for e in verdict.errors)
+            errors.extend(doc.locate(resource.ref, e) for e in verdict.errors)
             continue
         for w in verdict.warnings:
             log.warning("%s %s: %s", resource.position, resource.ref, w)
@@ -221,6 +219,7 @@ def document_resource(doc: Document) -> Resource:
     resource = with_default_namespace(to_resource(doc))
     verdict = validate(resource)
     if not verdict.valid:
-        raise ConfigError("; ".join(verdict.errors), kind=resource.kind, namespace=resource.namespace,
-                          name=resource.name, position=resource.position)
+        raise ConfigError("; ".join(with_field(e) for e in verdict.errors),
+                          kind=resource.kind, namespace=resource.namespace, name=resource.name,
+                          position=Position(doc.file, doc.line_of(field_path(verdict.errors[0]))))
     return resource

@@ -51,7 +51,7 @@ def read_config(paths: Iterable[str]) -> tuple[list[Resource], list[str]]:
         except ConfigError as exc:
             errors.append(str(exc))
             continue
-        errors += [f"{resource.position}: {resource.ref}: {e}" for e in validate(resource).errors]
+        errors += [doc.locate(resource.ref, e) for e in validate(resource).errors]
         out.append(resource)
     return out, errors
 

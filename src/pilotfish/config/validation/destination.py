@@ -6,6 +6,7 @@ validateWeight.
 
 from __future__ import annotations
 
+from ..errors import FieldError, at
 from ..models.common import PortSelector
 from ..models.virtualservice import Destination
 from .domains import is_dns1123_label_any_case, validate_wildcard_domain
@@ -18,13 +19,13 @@ def validate_destination(destination: Destination | None) -> list[str]:
         return []
     errs: list[str] = []
     if destination.host == "*":
-        errs.append(f"invalid destination host {destination.host}")
+        errs.append(FieldError(f"invalid destination host {destination.host}", ("host",)))
     else:
-        errs += validate_wildcard_domain(destination.host)
+        errs += at(("host",), validate_wildcard_domain(destination.host))
     if destination.subset:
-        errs += validate_subset_name(destination.subset)
+        errs += at(("subset",), validate_subset_name(destination.subset))
     if destination.port is not None:
-        errs += validate_port_selector(destination.port)
+        errs += at(("port",), validate_port_selector(destination.port))
     return errs
 
 

@@ -7,7 +7,7 @@ ServerTLSSettings message.
 from __future__ import annotations
 
 from ..base import Resource
-from ..errors import Verdict
+from ..errors import FieldError, Verdict, at
 from ..models.gateway import Gateway, Port, Server, ServerTLSSettings, TLSMode, TLSProtocol
 from .domains import is_dns1123_label_any_case, validate_wildcard_domain
 from .metadata import validate_reserved_annotations
@@ -255,23 +255,25 @@ def validate_gateway(resource: Resource) -> Verdict:
     semantics = resource.annotations.get(GATEWAY_SEMANTICS_ANNOTATION) == "gateway"
     v = Verdict()
     if not is_dns1123_label_any_case(resource.name) and not semantics:
-        v.errors.append(f'invalid gateway name: "{resource.name}"')
+        v.errors.append(FieldError(f'invalid gateway name: "{resource.name}"', ("metadata", "name")))
     servers = spec.servers or []
     if not servers:
-        v.errors.append("gateway must have at least one server")
+        v.errors.append(FieldError("gateway must have at least one server", ("spec", "servers")))
     for i, server in enumerate(servers):
         sv = validate_server(server, semantics, f"spec.servers[{i}]")
-        v.errors += sv.errors
-        v.warnings += sv.warnings
+        v.errors += at(("spec", "servers", i), sv.errors)
+        v.warnings += at(("spec", "servers", i), sv.warnings)
     names: set[str] = set()
-    for server in servers:
+    for i, server in enumerate(servers):
         if server.port is None:
             continue
         name = server.port.name or ""
         if name in names:
-            v.errors.append(f"port names in servers must be unique: duplicate name {name}")
+            v.errors.append(FieldError(f"port names in servers must be unique: duplicate name {name}",
+                                       ("spec", "servers", i, "port", "name")))
         names.add(name)
         redirect = server.tls is not None and bool(server.tls.https_redirect)
         if redirect and parse_protocol(server.port.protocol) not in HTTP_PROTOCOLS:
-            v.warnings.append("tls.httpsRedirect should only be used with http servers")
+            v.warnings.append(FieldError("tls.httpsRedirect should only be used with http servers",
+                                         ("spec", "servers", i, "tls", "httpsRedirect")))
     return v

@@ -8,7 +8,7 @@ only, and every HTTP, TLS and TCP route is checked. Unreachable rules are warnin
 from __future__ import annotations
 
 from ..base import Resource
-from ..errors import Verdict
+from ..errors import FieldError, Verdict, at
 from ..host import Hostname
 from ..models.virtualservice import L4MatchAttributes, TCPRoute, TLSMatchAttributes, TLSRoute, VirtualService
 from .destination import validate_destination, validate_weight
@@ -32,25 +32,31 @@ def validate_virtual_service(resource: Resource) -> Verdict:
     v = Verdict()
     hosts, gateways = vs.hosts or [], vs.gateways or []
     if not hosts:
-        v.errors += delegate_errors(vs)
+        v.errors += at(("spec",), delegate_errors(vs))
     applies_to_gateway = False
     if gateways:
         errs, warnings = gateway_name_errors(gateways, gateway_semantics=gateway_semantics)
-        v.errors += errs
-        v.warnings += warnings
+        v.errors += at(("spec", "gateways"), errs)
+        v.warnings += at(("spec", "gateways"), warnings)
         applies_to_gateway = is_gateway_bound(vs)
     if not applies_to_gateway:
-        v.errors += jwt_claim_route_errors(vs)
-    v.errors += host_errors(vs, applies_to_gateway=applies_to_gateway)
+        v.errors += at(("spec", "http"), jwt_claim_route_errors(vs))
+    v.errors += at(("spec", "hosts"), host_errors(vs, applies_to_gateway=applies_to_gateway))
     if not vs.http and not vs.tcp and not vs.tls:
-        v.errors.append("http, tcp or tls must be provided in virtual service")
-    for route in vs.http or []:
-        validate_http_route(v, route, delegate=not hosts, gateway_semantics=gateway_semantics)
-    for tls in vs.tls or []:
-        validate_tls_route(v, tls, vs, gateway_semantics=gateway_semantics)
-    for tcp in vs.tcp or []:
-        v.errors += tcp_route_errors(tcp, gateway_semantics=gateway_semantics)
-    v.errors += validate_export_to(resource.namespace, vs.export_to)
+        v.errors.append(FieldError("http, tcp or tls must be provided in virtual service", ("spec",)))
+    for i, route in enumerate(vs.http or []):
+        one = Verdict()
+        validate_http_route(one, route, delegate=not hosts, gateway_semantics=gateway_semantics)
+        v.errors += at(("spec", "http", i), one.errors)
+        v.warnings += at(("spec", "http", i), one.warnings)
+    for i, tls in enumerate(vs.tls or []):
+        one = Verdict()
+        validate_tls_route(one, tls, vs, gateway_semantics=gateway_semantics)
+        v.errors += at(("spec", "tls", i), one.errors)
+        v.warnings += at(("spec", "tls", i), one.warnings)
+    for i, tcp in enumerate(vs.tcp or []):
+        v.errors += at(("spec", "tcp", i), tcp_route_errors(tcp, gateway_semantics=gateway_semantics))
+    v.errors += at(("spec", "exportTo"), validate_export_to(resource.namespace, vs.export_to))
     v.warnings += unreachable_rule_warnings(vs.http)
     v.warnings += unreachable_rule_warnings(vs.tcp)
     v.warnings += unreachable_rule_warnings(vs.tls)
@@ -96,17 +102,18 @@ def host_errors(vs: VirtualService, *, applies_to_gateway: bool) -> list[str]:
     all_valid = True
     sni = is_sni_host(vs)
     hosts = vs.hosts or []
-    for host in hosts:
+    for index, host in enumerate(hosts):
         if applies_to_gateway:
             problems = validate_wildcard_domain_for_virtual_service_bound_to_gateway(sni, host)
         else:
             problems = validate_wildcard_domain(host)
         if problems:
             if validate_ip(host):
-                errs += problems
+                errs += at((index,), problems)
                 all_valid = False
         elif not applies_to_gateway and host == "*":
-            errs.append("wildcard host * is not allowed for virtual services bound to the mesh gateway")
+            errs.append(FieldError("wildcard host * is not allowed for virtual services bound to the mesh gateway",
+                                   (index,)))
             all_valid = False
     if all_valid:
         for i, first in enumerate(hosts):

@@ -7,7 +7,7 @@ is a root route that may only hand traffic over.
 
 from __future__ import annotations
 
-from ..errors import Verdict
+from ..errors import FieldError, Verdict, at
 from ..models.virtualservice import HTTPRoute, HTTPRouteDestination
 from .destination import validate_destination, validate_weight
 from .durations import check_duration
@@ -28,10 +28,13 @@ from .virtualservice_policies import (
 def validate_http_route(v: Verdict, http: HTTPRoute, *, delegate: bool, gateway_semantics: bool) -> None:
     """Istio's validateHTTPRoute: conflicts, matches, headers, policies and destinations."""
     v.errors += route_conflicts(http, delegate=delegate)
-    v.errors += match_request_errors(http)
-    v.errors += header_operation_errors(http.headers)
-    v.errors += cors_errors(http.cors_policy)
-    validate_fault(v, http.fault)
+    v.errors += at(("match",), match_request_errors(http))
+    v.errors += at(("headers",), header_operation_errors(http.headers))
+    v.errors += at(("corsPolicy",), cors_errors(http.cors_policy))
+    fault = Verdict()
+    validate_fault(fault, http.fault)
+    v.errors += at(("fault",), fault.errors)
+    v.warnings += at(("fault",), fault.warnings)
     mirror_percent = http.effective_mirror_percent
     if mirror_percent is not None:
         if mirror_percent > 100:
@@ -43,16 +46,19 @@ def validate_http_route(v: Verdict, http: HTTPRoute, *, delegate: bool, gateway_
             v.errors.append(f"mirror_percentage must have a max value of 100 (it has {value:f})")
         if value < 0:
             v.errors.append(f"mirror_percentage must have a min value of 0 (it has {value:f})")
-    v.errors += validate_destination(http.mirror)
-    v.errors += mirrors_errors(http.mirrors)
-    v.errors += redirect_errors(http.redirect)
-    v.errors += prefix_rewrite_match_errors(http)
-    validate_direct_response(v, http.direct_response)
-    v.errors += retry_errors(http.retries)
-    v.errors += rewrite_errors(http.rewrite)
-    v.errors += authority_rewrite_errors(http.rewrite, http.headers)
-    v.errors += route_destination_errors(http.route, gateway_semantics=gateway_semantics)
-    v.errors += check_duration(http.timeout, "timeout")
+    v.errors += at(("mirror",), validate_destination(http.mirror))
+    v.errors += at(("mirrors",), mirrors_errors(http.mirrors))
+    v.errors += at(("redirect",), redirect_errors(http.redirect))
+    v.errors += at(("rewrite",), prefix_rewrite_match_errors(http))
+    direct = Verdict()
+    validate_direct_response(direct, http.direct_response)
+    v.errors += at(("directResponse",), direct.errors)
+    v.warnings += at(("directResponse",), direct.warnings)
+    v.errors += at(("retries",), retry_errors(http.retries))
+    v.errors += at(("rewrite",), rewrite_errors(http.rewrite))
+    v.errors += at(("rewrite",), authority_rewrite_errors(http.rewrite, http.headers))
+    v.errors += at(("route",), route_destination_errors(http.route, gateway_semantics=gateway_semantics))
+    v.errors += at(("timeout",), check_duration(http.timeout, "timeout"))
 
 
 def route_conflicts(http: HTTPRoute, *, delegate: bool) -> list[str]:
@@ -92,13 +98,13 @@ def route_conflicts(http: HTTPRoute, *, delegate: bool) -> list[str]:
 def route_destination_errors(routes: list[HTTPRouteDestination] | None, *, gateway_semantics: bool) -> list[str]:
     errs: list[str] = []
     total = 0
-    for route in routes or []:
+    for i, route in enumerate(routes or []):
         if route.destination is None:
-            errs.append("destination is required")
-        errs += header_operation_errors(route.headers)
+            errs.append(FieldError("destination is required", (i,)))
+        errs += at((i, "headers"), header_operation_errors(route.headers))
         if not gateway_semantics:
-            errs += validate_destination(route.destination)
-        errs += validate_weight(route.weight)
+            errs += at((i, "destination"), validate_destination(route.destination))
+        errs += at((i, "weight"), validate_weight(route.weight))
         total += route.weight or 0
     if routes and len(routes) > 1 and total == 0:
         errs.append("total destination weight = 0")
