@@ -152,3 +152,25 @@ spec:
     assert code == 1
     assert out.splitlines()[0] == f"{tmp_path / 'gw.yaml'}:11: Gateway gw: invalid"
     assert out.splitlines()[1] == "  error: spec.servers[2]: server must have TLS settings for HTTPS/TLS protocols"
+
+
+def test_destination_rule_errors_name_their_subset(tmp_path: Path) -> None:
+    (tmp_path / "dr.yaml").write_text("""apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: r}
+spec:
+  host: reviews
+  subsets:
+  - name: v1
+    labels: {version: v1}
+  - name: v1
+    labels: {version: v2}
+    trafficPolicy:
+      connectionPool:
+        tcp: {maxConnections: -1}
+""")
+    code, out = run("validate", "-f", str(tmp_path / "dr.yaml"))
+    assert code == 1 and out.splitlines()[:3] == [
+        f"{tmp_path / 'dr.yaml'}:9: DestinationRule r: invalid",
+        "  error: spec.subsets[1].name: duplicate subset names: v1",
+        "  error: spec.subsets[1].trafficPolicy: max connections must be non-negative"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -110,3 +111,10 @@ class Verdict:
     @property
     def valid(self) -> bool:
         return not self.errors
+
+    def under(self, path: FieldPath, check: Callable[[Verdict], object]) -> None:
+        """Run a check that fills a Verdict of its own; its messages join these, placed at ``path``."""
+        one = Verdict()
+        check(one)
+        self.errors += at(path, one.errors)
+        self.warnings += at(path, one.warnings)

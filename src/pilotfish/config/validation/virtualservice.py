@@ -45,15 +45,11 @@ def validate_virtual_service(resource: Resource) -> Verdict:
     if not vs.http and not vs.tcp and not vs.tls:
         v.errors.append(FieldError("http, tcp or tls must be provided in virtual service", ("spec",)))
     for i, route in enumerate(vs.http or []):
-        one = Verdict()
-        validate_http_route(one, route, delegate=not hosts, gateway_semantics=gateway_semantics)
-        v.errors += at(("spec", "http", i), one.errors)
-        v.warnings += at(("spec", "http", i), one.warnings)
+        v.under(("spec", "http", i), lambda one, route=route: validate_http_route(
+            one, route, delegate=not hosts, gateway_semantics=gateway_semantics))
     for i, tls in enumerate(vs.tls or []):
-        one = Verdict()
-        validate_tls_route(one, tls, vs, gateway_semantics=gateway_semantics)
-        v.errors += at(("spec", "tls", i), one.errors)
-        v.warnings += at(("spec", "tls", i), one.warnings)
+        v.under(("spec", "tls", i), lambda one, tls=tls: validate_tls_route(
+            one, tls, vs, gateway_semantics=gateway_semantics))
     for i, tcp in enumerate(vs.tcp or []):
         v.errors += at(("spec", "tcp", i), tcp_route_errors(tcp, gateway_semantics=gateway_semantics))
     v.errors += at(("spec", "exportTo"), validate_export_to(resource.namespace, vs.export_to))

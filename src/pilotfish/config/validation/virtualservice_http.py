@@ -31,10 +31,7 @@ def validate_http_route(v: Verdict, http: HTTPRoute, *, delegate: bool, gateway_
     v.errors += at(("match",), match_request_errors(http))
     v.errors += at(("headers",), header_operation_errors(http.headers))
     v.errors += at(("corsPolicy",), cors_errors(http.cors_policy))
-    fault = Verdict()
-    validate_fault(fault, http.fault)
-    v.errors += at(("fault",), fault.errors)
-    v.warnings += at(("fault",), fault.warnings)
+    v.under(("fault",), lambda one: validate_fault(one, http.fault))
     mirror_percent = http.effective_mirror_percent
     if mirror_percent is not None:
         if mirror_percent > 100:
@@ -50,10 +47,7 @@ def validate_http_route(v: Verdict, http: HTTPRoute, *, delegate: bool, gateway_
     v.errors += at(("mirrors",), mirrors_errors(http.mirrors))
     v.errors += at(("redirect",), redirect_errors(http.redirect))
     v.errors += at(("rewrite",), prefix_rewrite_match_errors(http))
-    direct = Verdict()
-    validate_direct_response(direct, http.direct_response)
-    v.errors += at(("directResponse",), direct.errors)
-    v.warnings += at(("directResponse",), direct.warnings)
+    v.under(("directResponse",), lambda one: validate_direct_response(one, http.direct_response))
     v.errors += at(("retries",), retry_errors(http.retries))
     v.errors += at(("rewrite",), rewrite_errors(http.rewrite))
     v.errors += at(("rewrite",), authority_rewrite_errors(http.rewrite, http.headers))
