@@ -174,3 +174,24 @@ spec:
         f"{tmp_path / 'dr.yaml'}:9: DestinationRule r: invalid",
         "  error: spec.subsets[1].name: duplicate subset names: v1",
         "  error: spec.subsets[1].trafficPolicy: max connections must be non-negative"]
+
+
+def test_service_entry_errors_name_their_port_and_endpoint(tmp_path: Path) -> None:
+    (tmp_path / "se.yaml").write_text("""apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: se}
+spec:
+  hosts: [api.example.com]
+  resolution: STATIC
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+  - {number: 80, name: http2, protocol: HTTP}
+  endpoints:
+  - address: 10.0.0.1
+    ports: {web: 8080}
+""")
+    code, out = run("validate", "-f", str(tmp_path / "se.yaml"))
+    assert code == 1 and out.splitlines()[:3] == [
+        f"{tmp_path / 'se.yaml'}:9: ServiceEntry se: invalid",
+        "  error: spec.ports[1].number: service entry port 80 already defined",
+        "  error: spec.endpoints[0]: endpoint port 8080 is not defined by the service entry"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..base import Resource
-from ..errors import Verdict
+from ..errors import FieldError, Verdict, at
 from ..models.serviceentry import Location, Resolution, ServiceEntry
 from .attachment import crd_networking_selector_errors, validate_alpha_workload_selector
 from .domains import validate_fqdn, validate_wildcard_domain
@@ -79,7 +79,8 @@ def validate_service_entry(resource: Resource) -> Verdict:
     if warning:
         v.warnings.append(f"service entry: {warning}, will be applied to all services in namespace")
     if spec.workload_selector is not None and spec.endpoints is not None:
-        v.errors.append("only one of WorkloadSelector or Endpoints is allowed in Service Entry")
+        v.errors.append(FieldError("only one of WorkloadSelector or Endpoints is allowed in Service Entry",
+                                   ("spec", "endpoints")))
     _check_hosts_and_addresses(spec, v)
     service_ports = _check_ports(resource, spec, v)
     _check_resolution(resource, spec, service_ports, v)
@@ -88,52 +89,54 @@ def validate_service_entry(resource: Resource) -> Verdict:
         for port in spec.ports or []:
             protocol = parse_protocol(port.protocol)
             if protocol not in HTTP_PROTOCOLS and protocol not in TLS_PROTOCOLS:
-                v.errors.append("multiple hosts provided with non-HTTP, non-TLS ports")
+                v.errors.append(FieldError("multiple hosts provided with non-HTTP, non-TLS ports", ("spec", "hosts")))
                 break
-    v.errors += validate_export_to(resource.namespace, spec.export_to, service_entry=True)
+    v.errors += at(("spec", "exportTo"), validate_export_to(resource.namespace, spec.export_to, service_entry=True))
     v.errors += crd_service_entry_errors(spec)
     return v
 
 
 def _check_hosts_and_addresses(spec: ServiceEntry, v: Verdict) -> None:
     if not spec.hosts:
-        v.errors.append("service entry must have at least one host")
-    for host in spec.hosts or []:
+        v.errors.append(FieldError("service entry must have at least one host", ("spec", "hosts")))
+    for i, host in enumerate(spec.hosts or []):
         if host == "*":
-            v.errors.append(f"invalid host {host}")
+            v.errors.append(FieldError(f"invalid host {host}", ("spec", "hosts", i)))
             continue
-        v.errors += validate_wildcard_domain(host)
+        v.errors += at(("spec", "hosts", i), validate_wildcard_domain(host))
         if "*" in host and len(host) != 1 and not host.startswith("*."):
-            v.warnings.append(f'partial wildcard "{host}" not allowed')
+            v.warnings.append(FieldError(f'partial wildcard "{host}" not allowed', ("spec", "hosts", i)))
     cidr = False
-    for address in spec.addresses or []:
+    for i, address in enumerate(spec.addresses or []):
         cidr = cidr or "/" in address
-        v.errors += validate_ip_subnet(address)
+        v.errors += at(("spec", "addresses", i), validate_ip_subnet(address))
     if cidr and (spec.resolution or Resolution.NONE) not in (Resolution.NONE, Resolution.STATIC):
-        v.errors.append("CIDR addresses are allowed only for NONE/STATIC resolution types")
+        v.errors.append(FieldError("CIDR addresses are allowed only for NONE/STATIC resolution types",
+                                   ("spec", "addresses")))
 
 
 def _check_ports(resource: Resource, spec: ServiceEntry, v: Verdict) -> set[str]:
     auto_allocation = auto_allocates_ip(resource, spec)
     names: set[str] = set()
     numbers: set[int] = set()
-    for port in spec.ports or []:
+    for i, port in enumerate(spec.ports or []):
+        at_port = ("spec", "ports", i)
         name, number = port.name or "", port.number or 0
         if name in names:
-            v.errors.append(f'service entry port name "{name}" already defined')
+            v.errors.append(FieldError(f'service entry port name "{name}" already defined', (*at_port, "name")))
         names.add(name)
         if number in numbers:
-            v.errors.append(f"service entry port {number} already defined")
+            v.errors.append(FieldError(f"service entry port {number} already defined", (*at_port, "number")))
         numbers.add(number)
         if port.target_port:
-            v.errors += validate_port(port.target_port)
+            v.errors += at((*at_port, "targetPort"), validate_port(port.target_port))
         if not spec.addresses and not auto_allocation and port.protocol in (None, "", "TCP"):
-            v.warnings.append(
-                "addresses are required for ports serving TCP (or unset) protocol when IP Autoallocation is not enabled"
-            )
-        v.errors += validate_port_name(name)
-        v.errors += validate_protocol(port.protocol)
-        v.errors += validate_port(number)
+            v.warnings.append(FieldError(
+                "addresses are required for ports serving TCP (or unset) protocol when IP Autoallocation is not enabled",
+                at_port))
+        v.errors += at((*at_port, "name"), validate_port_name(name))
+        v.errors += at((*at_port, "protocol"), validate_protocol(port.protocol))
+        v.errors += at((*at_port, "number"), validate_port(number))
     return names
 
 
@@ -146,10 +149,10 @@ def _check_resolution(resource: Resource, spec: ServiceEntry, service_ports: set
         if spec.workload_selector is not None:
             v.warnings.append("workloadSelector should not be set when resolution mode is NONE")
     elif resolution == Resolution.STATIC:
-        for endpoint in endpoints:
+        for i, endpoint in enumerate(endpoints):
             ev = validate_workload_entry(endpoint, service_ports, False)
-            v.errors += ev.errors
-            v.warnings += ev.warnings
+            v.errors += at(("spec", "endpoints", i), ev.errors)
+            v.warnings += at(("spec", "endpoints", i), ev.warnings)
     elif resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN):
         _check_dns(spec, service_ports, v)
     elif resolution == Resolution.DYNAMIC_DNS:
@@ -165,15 +168,18 @@ def _check_dns(spec: ServiceEntry, service_ports: set[str], v: Verdict) -> None:
                 v.errors.append(f"hosts must be FQDN if no endpoints are provided for resolution mode {resolution}")
     if resolution == Resolution.DNS_ROUND_ROBIN and len(endpoints) > 1:
         v.errors.append(f"there must only be 0 or 1 endpoint for resolution mode {resolution}")
-    for endpoint in endpoints:
+    for i, endpoint in enumerate(endpoints):
+        at_endpoint = ("spec", "endpoints", i)
         address = endpoint.address or ""
         if validate_ip(address) and validate_fqdn(address):
-            v.errors.append(f'endpoint address "{address}" is not a valid FQDN or an IP address')
-        v.errors += validate_tag_labels(endpoint.labels)
+            v.errors.append(FieldError(f'endpoint address "{address}" is not a valid FQDN or an IP address',
+                                       (*at_endpoint, "address")))
+        v.errors += at((*at_endpoint, "labels"), validate_tag_labels(endpoint.labels))
         for name, port in (endpoint.ports or {}).items():
             if name not in service_ports:
-                v.errors.append(f"endpoint port {port} is not defined by the service entry")
-            v.errors += validate_port_name(name) + validate_port(port)
+                v.errors.append(FieldError(f"endpoint port {port} is not defined by the service entry",
+                                           (*at_endpoint, "ports", name)))
+            v.errors += at((*at_endpoint, "ports", name), validate_port_name(name) + validate_port(port))
     if spec.addresses and len(spec.hosts or []) > 1:
         if any(parse_protocol(p.protocol) in TCP_PROTOCOLS for p in spec.ports or []):
             v.warnings.append("service entry can not have more than one host specified simultaneously with address and tcp port")
