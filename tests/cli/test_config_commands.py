@@ -195,3 +195,17 @@ spec:
         f"{tmp_path / 'se.yaml'}:9: ServiceEntry se: invalid",
         "  error: spec.ports[1].number: service entry port 80 already defined",
         "  error: spec.endpoints[0]: endpoint port 8080 is not defined by the service entry"]
+
+
+def test_sidecar_errors_name_their_listener_and_say_a_field_once(tmp_path: Path) -> None:
+    (tmp_path / "sc.yaml").write_text("""apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: sc}
+spec:
+  egress:
+  - port: {number: 80, name: http, protocol: HTTP}
+""")
+    code, out = run("validate", "-f", str(tmp_path / "sc.yaml"))
+    assert code == 1 and out.splitlines()[1:3] == [
+        "  error: spec.egress[0].hosts: Required value",  # (the CRD's message names its field itself)
+        "  error: spec.egress[0].hosts: sidecar: egress listener must contain at least one host"]

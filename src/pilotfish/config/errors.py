@@ -90,7 +90,11 @@ def field_path(m: str) -> FieldPath:
 def with_field(message: str) -> str:
     """``spec.http[0].timeout: <Istio's message>``; the message alone when its field is unknown."""
     path = field_path(message)
-    return f"{format_path(path)}: {message}" if path else str(message)
+    if not path:
+        return str(message)
+    named = format_path(path)
+    # (the CRDs' CEL messages name their field themselves: "spec.x: Required value")
+    return str(message) if message.startswith(named + ":") else f"{named}: {message}"
 
 
 def format_path(path: FieldPath) -> str:

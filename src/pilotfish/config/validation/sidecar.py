@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..base import Resource
-from ..errors import Verdict
+from ..errors import FieldError, Verdict, at
 from ..models.gateway import TLSMode
 from ..models.sidecar import (
     CaptureMode,
@@ -146,19 +146,21 @@ def _validate_egress(spec: Sidecar, namespace: str, v: Verdict) -> None:
     catch_all = False
     egress = spec.egress or []
     for index, listener in enumerate(egress):
+        here = ("spec", "egress", index)
         if listener.hosts is None:
-            v.errors.append(f"spec.egress[{index}].hosts: Required value")
+            v.errors.append(FieldError(f"spec.egress[{index}].hosts: Required value", (*here, "hosts")))
         if listener.port is None:
             if catch_all:
-                v.errors.append("sidecar: egress can have only one listener with empty port")
+                v.errors.append(FieldError("sidecar: egress can have only one listener with empty port", here))
                 continue
             if index == len(egress) - 1:
                 catch_all = True
             else:
-                v.errors.append("sidecar: the egress listener with empty port should be the last listener in the list")
+                v.errors.append(FieldError(
+                    "sidecar: the egress listener with empty port should be the last listener in the list", here))
         else:
-            _validate_egress_port(listener.port, listener, ports, sockets, v)
-        _validate_egress_hosts(listener, namespace, v)
+            v.under((*here, "port"), lambda one, lst=listener: _validate_egress_port(lst.port, lst, ports, sockets, one))
+        v.under((*here, "hosts"), lambda one, lst=listener: _validate_egress_hosts(lst, namespace, one))
 
 
 def _validate_egress_port(port: SidecarPort, listener: IstioEgressListener, ports: set[int], sockets: set[str], v: Verdict) -> None:
@@ -223,15 +225,16 @@ def validate_sidecar(resource: Resource) -> Verdict:
         return Verdict(errors=["sidecar: empty configuration provided"])
     ports: set[int] = set()
     for index, listener in enumerate(spec.ingress or []):
-        _validate_ingress(index, listener, v)
+        v.under(("spec", "ingress", index), lambda one, i=index, lst=listener: _validate_ingress(i, lst, one))
         if listener.port is None:
             continue
         number = listener.port.number or 0
         if number in ports:
-            v.errors.append("sidecar: ports on IP bound listeners must be unique")
+            v.errors.append(FieldError("sidecar: ports on IP bound listeners must be unique",
+                                       ("spec", "ingress", index, "port")))
         ports.add(number)
-    v.errors += connection_pool_errors(spec.inbound_connection_pool)
+    v.errors += at(("spec", "inboundConnectionPool"), connection_pool_errors(spec.inbound_connection_pool))
     _validate_egress(spec, resource.namespace, v)
-    v.errors += _outbound_policy_errors(spec.outbound_traffic_policy)
+    v.errors += at(("spec", "outboundTrafficPolicy"), _outbound_policy_errors(spec.outbound_traffic_policy))
     v.errors += crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector)
     return v
