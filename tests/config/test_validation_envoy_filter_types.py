@@ -75,11 +75,10 @@ def test_generator_reads_istios_list(tmp_path: Path) -> None:
     )
     args = [sys.executable, str(SCRIPT), "--istio", istio, "--commit", commit, "--go-control-plane", gcp, "--istio-api", api]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    namespace: dict[str, object] = {}
-    exec(compile(out, "envoy_filter_types.py", "exec"), namespace)
-    assert namespace["ENVOY_TYPES"] == frozenset({"envoy.a.v3.A", "envoy.b.v3.B"})
-    assert namespace["CONTRIB_TYPES"] == frozenset()
-    assert namespace["ISTIO_TYPES"] == frozenset({"istio.x.v2alpha1.C", "stats.PluginConfig"})
+    _, groups = envoy_filter_types.parse(out)
+    assert groups["ENVOY"] == frozenset({"envoy.a.v3.A", "envoy.b.v3.B"})
+    assert groups["CONTRIB"] == frozenset()
+    assert groups["ISTIO"] == frozenset({"istio.x.v2alpha1.C", "stats.PluginConfig"})
     assert "pinned aaaaaaaaaaaa not in checkout" in out
 
 
