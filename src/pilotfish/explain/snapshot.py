@@ -111,41 +111,42 @@ def snapshot_of_dump(dump: Any, source: str, node_id: str = "") -> ProxySnapshot
                 snap.listeners.setdefault(lst.name or _address_name(lst), lst)
             for c in b.bootstrap.static_resources.clusters:
                 snap.clusters.setdefault(c.name, c)
-        elif item.Is(shared.ListenersConfigDump.DESCRIPTOR):
-            ld = shared.ListenersConfigDump()
-            item.Unpack(ld)
-            for sl in ld.static_listeners:
-                _add(snap.listeners, sl.listener, "Listener", lambda m: m.name or _address_name(m))
-            for dl in ld.dynamic_listeners:
-                if dl.HasField("active_state"):
-                    _add(snap.listeners, dl.active_state.listener, "Listener", lambda m: m.name)
-        elif item.Is(shared.RoutesConfigDump.DESCRIPTOR):
-            rd = shared.RoutesConfigDump()
-            item.Unpack(rd)
-            for sr in rd.static_route_configs:
-                _add(snap.routes, sr.route_config, "RouteConfiguration", lambda m: m.name)
-            for dr in rd.dynamic_route_configs:
-                _add(snap.routes, dr.route_config, "RouteConfiguration", lambda m: m.name)
-        elif item.Is(shared.ClustersConfigDump.DESCRIPTOR):
-            cd = shared.ClustersConfigDump()
-            item.Unpack(cd)
-            for sc in cd.static_clusters:
-                _add(snap.clusters, sc.cluster, "Cluster", lambda m: m.name)
-            for dc in cd.dynamic_active_clusters:
-                _add(snap.clusters, dc.cluster, "Cluster", lambda m: m.name)
-        elif item.Is(shared.EndpointsConfigDump.DESCRIPTOR):
-            ed = shared.EndpointsConfigDump()
-            item.Unpack(ed)
-            for se in ed.static_endpoint_configs:
-                _add(snap.endpoints, se.endpoint_config, "ClusterLoadAssignment", lambda m: m.cluster_name)
-            for de in ed.dynamic_endpoint_configs:
-                _add(snap.endpoints, de.endpoint_config, "ClusterLoadAssignment", lambda m: m.cluster_name)
+        else:
+            for dump_type, (field, kind, entries) in _SECTIONS.items():
+                if item.Is(getattr(shared, dump_type).DESCRIPTOR):
+                    section = getattr(shared, dump_type)()
+                    item.Unpack(section)
+                    for repeated, path in entries:
+                        for entry in getattr(section, repeated):
+                            _add(getattr(snap, field), _at(entry, path), kind)
     if not snap.listeners:
         raise ExplainError(f"{source}: the config dump holds no listeners")
     return snap
 
 
-def _add(into: dict[str, Any], packed: Any, kind: str, name_of: Any) -> None:
+# A config dump section → (the snapshot's field, the resource kind, (repeated field, path to the
+# packed resource in each entry)). Static and dynamic active resources; warming ones are not
+# serving yet (a dynamic listener without an active state packs nothing and is skipped).
+_SECTIONS = {
+    "ListenersConfigDump": ("listeners", "Listener",
+                            (("static_listeners", "listener"), ("dynamic_listeners", "active_state.listener"))),
+    "RoutesConfigDump": ("routes", "RouteConfiguration",
+                         (("static_route_configs", "route_config"), ("dynamic_route_configs", "route_config"))),
+    "ClustersConfigDump": ("clusters", "Cluster",
+                           (("static_clusters", "cluster"), ("dynamic_active_clusters", "cluster"))),
+    "EndpointsConfigDump": ("endpoints", "ClusterLoadAssignment",
+                            (("static_endpoint_configs", "endpoint_config"),
+                             ("dynamic_endpoint_configs", "endpoint_config"))),
+}
+
+
+def _at(message: Any, path: str) -> Any:
+    for part in path.split("."):
+        message = getattr(message, part)
+    return message
+
+
+def _add(into: dict[str, Any], packed: Any, kind: str) -> None:
     from envoy.config.cluster.v3 import cluster_pb2
     from envoy.config.endpoint.v3 import endpoint_pb2
     from envoy.config.listener.v3 import listener_pb2
@@ -155,7 +156,10 @@ def _add(into: dict[str, Any], packed: Any, kind: str, name_of: Any) -> None:
            "Cluster": cluster_pb2.Cluster, "ClusterLoadAssignment": endpoint_pb2.ClusterLoadAssignment}[kind]
     msg = cls()
     if packed.Unpack(msg):
-        into.setdefault(name_of(msg), msg)
+        name = msg.cluster_name if kind == "ClusterLoadAssignment" else msg.name
+        if not name and kind == "Listener":
+            name = _address_name(msg)
+        into.setdefault(name, msg)
 
 
 def _address_name(lst: Any) -> str:
