@@ -248,20 +248,17 @@ class Mesh:
         for key, w in wanted.items():
             have = sum(1 for i in self.instances.values() if i.workload == w)
             for _ in range(w.replicas - have):
-                await self._start_instance(self._new_instance(w, resources))
-        for inst in self.instances.values():
-            if inst.workload is not None:
-                inst.service_ports = inbound_ports(inst.spec, resources)
+                await self._start_instance(self._new_instance(w))
         if self.options.shared_address:  # the Services' slices follow the Services
             for inst in self.instances.values():
                 self._write_pod(inst)
 
-    def _new_instance(self, w: Workload, resources: list[Resource]) -> Instance:
+    def _new_instance(self, w: Workload) -> Instance:
         host = self._next_host()
         ip = self.address(host)
         spec = instance_spec(w, w.instance_name(), ip, self.xds_address, str(self.state.logs_dir),
                              self.options.shared_address)
-        return Instance(spec=spec, workload=w, host=host, service_ports=inbound_ports(spec, resources))
+        return Instance(spec=spec, workload=w, host=host)
 
     async def _reconcile_forever(self) -> None:
         while True:
@@ -305,7 +302,8 @@ class Mesh:
             "name": spec.name, "namespace": spec.namespace, "workload": spec.workload_name,
             "labels": dict(spec.labels), "address": spec.ip, "identity": "", "service_account": spec.service_account,
             "pid": agent.pid if agent else None, "restarts": agent.restarts if agent else 0,
-            "ports": {"inbound": {str(k): v for k, v in inst.service_ports.items()},
+            "ports": {"inbound": {str(k): v for k, v in inbound_ports(spec, self._resources).items()}
+                      if inst.workload is not None else {},
                       "outbound": spec.http_proxy_port or None, "admin": spec.admin_port,
                       "health": spec.health_port, "metrics": spec.metrics_port,
                       "app": {str(k): v for k, v in spec.app.ports.items()} if spec.app else {}},

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -73,7 +73,6 @@ class Instance:
     spec: AgentSpec
     workload: Workload | None  # None for a gateway
     host: int  # the last byte of its address
-    service_ports: dict[int, int] = field(default_factory=dict)  # service port → inbound port (for status)
     ready: bool = False  # as last probed; its Pod says so
 
     @property
