@@ -93,8 +93,11 @@ def with_field(message: str) -> str:
     if not path:
         return str(message)
     named = format_path(path)
-    # (the CRDs' CEL messages name their field themselves: "spec.x: Required value")
-    return str(message) if message.startswith(named + ":") else f"{named}: {message}"
+    # (the CRDs' messages name their field themselves: "spec.x: Required value", or a field
+    # below it: "spec.selector.matchLabels.app: Too long")
+    if message.startswith(named) and message[len(named):len(named) + 1] in (":", ".", "[", " "):
+        return str(message)
+    return f"{named}: {message}"
 
 
 def format_path(path: FieldPath) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+from ..errors import at
 from ..models.common import PolicyTargetReference, WorkloadSelector
 from ..models.workload import WorkloadSelector as NetworkingSelector
 
@@ -116,26 +117,27 @@ def _target_ref(spec: Attached) -> PolicyTargetReference | None:
 
 
 def attachment_schema_errors(spec: Attached) -> list[str]:
-    """The CRD's CEL and schema rules on selector, targetRef and targetRefs."""
+    """The CRD's CEL and schema rules on selector, targetRef and targetRefs (paths from the root)."""
     errs = []
     if sum(x is not None for x in (spec.selector, _target_ref(spec), spec.target_refs)) > 1:
-        errs.append('spec: Invalid value: "object": only one of targetRefs or selector can be set')
-    errs += crd_selector_errors("spec.selector", spec.selector)
-    errs += crd_target_ref_errors("spec.targetRef", _target_ref(spec))
+        errs += at(("spec",), ['spec: Invalid value: "object": only one of targetRefs or selector can be set'])
+    errs += at(("spec", "selector"), crd_selector_errors("spec.selector", spec.selector))
+    errs += at(("spec", "targetRef"), crd_target_ref_errors("spec.targetRef", _target_ref(spec)))
     for i, ref in enumerate(spec.target_refs or []):
-        errs += crd_target_ref_errors(f"spec.targetRefs[{i}]", ref)
+        errs += at(("spec", "targetRefs", i), crd_target_ref_errors(f"spec.targetRefs[{i}]", ref))
     return errs
 
 
 def attachment_errors(spec: Attached) -> tuple[list[str], list[str]]:
-    """Istio's validateOneOfSelectorType, validateWorkloadSelector and target reference checks."""
-    errs = validate_one_of_selector_type(spec.selector, _target_ref(spec), spec.target_refs)
+    """Istio's validateOneOfSelectorType, validateWorkloadSelector and target reference checks
+    (paths from the root)."""
+    errs = at(("spec",), validate_one_of_selector_type(spec.selector, _target_ref(spec), spec.target_refs))
     sel_errs, warnings = validate_policy_workload_selector(spec.selector)
-    errs += sel_errs
-    errs += validate_policy_target_reference(_target_ref(spec))
-    for ref in spec.target_refs or []:
-        errs += validate_policy_target_reference(ref)
-    return errs, warnings
+    errs += at(("spec", "selector"), sel_errs)
+    errs += at(("spec", "targetRef"), validate_policy_target_reference(_target_ref(spec)))
+    for i, ref in enumerate(spec.target_refs or []):
+        errs += at(("spec", "targetRefs", i), validate_policy_target_reference(ref))
+    return errs, at(("spec", "selector"), warnings)
 
 
 def validate_alpha_workload_selector(selector: NetworkingSelector | None) -> tuple[list[str], str | None]:
