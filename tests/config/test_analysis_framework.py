@@ -46,12 +46,12 @@ def test_go_format(template: str, args: tuple, out: str) -> None:
     assert go_format(template, args) == out
 
 
-def test_message_names_the_resource_as_written_with_file_and_line() -> None:
+def test_message_names_the_resource_as_written_and_the_line_of_its_field() -> None:
     (msg,) = analyze(load_yaml(VS_BAD_HOST, "vs.yaml"), analyzers=["virtualservice.DestinationHostAnalyzer"])
     assert msg.code == "IST0101" and msg.level is Level.ERROR
     assert str(msg.resource) == "VirtualService reviews"  # no namespace in the input, none in the message
-    assert (msg.position.file, msg.position.line) == ("vs.yaml", 2)
-    assert str(msg) == 'Error [IST0101] (VirtualService reviews vs.yaml:2) Referenced host not found: "nowhere"'
+    assert (msg.position.file, msg.position.line) == ("vs.yaml", 9)  # destination.host's line, as Istio's ErrorLine
+    assert str(msg) == 'Error [IST0101] (VirtualService reviews vs.yaml:9) Referenced host not found: "nowhere"'
     assert msg.analyzer == "virtualservice.DestinationHostAnalyzer"
     assert msg.to_dict()["documentationUrl"].endswith("/ist0101/")
 

@@ -194,8 +194,9 @@ def parse_text(text: str, file: str) -> tuple[tuple[Resource, ...], list[str]]:
             errors.extend(doc.locate(resource.ref, e) for e in verdict.errors)
             continue
         for w in verdict.warnings:
-            log.warning("%s %s: %s", resource.position, resource.ref, w)
-        resources.append(resource)
+            log.warning("%s", doc.locate(resource.ref, w))
+        # The document's line map served the messages above; istiod keeps the object without it.
+        resources.append(resource.model_copy(update={"field_line": None}))
     return tuple(resources), errors
 
 

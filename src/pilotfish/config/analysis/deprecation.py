@@ -24,14 +24,16 @@ def ignored(field: str) -> str:
            inputs=(VIRTUAL_SERVICE, SIDECAR, CUSTOM_RESOURCE_DEFINITION), aliases=("deprecation.FieldAnalyzer",))
 def deprecated_fields(snap: Snapshot) -> Iterator[Message]:
     for entry in snap.each(VIRTUAL_SERVICE):
-        for http in entry.spec.http or []:
+        for i, http in enumerate(entry.spec.http or []):
             delay = http.fault.delay if http.fault is not None else None
             if delay is not None and (delay.percent or 0) > 0:
-                yield new_message("Deprecated", entry, replaced("HTTPRoute.fault.delay.percent", "HTTPRoute.fault.delay.percentage"))
+                yield new_message("Deprecated", entry, replaced("HTTPRoute.fault.delay.percent", "HTTPRoute.fault.delay.percentage"),
+                                  path=("spec", "http", i, "fault", "delay", "percent"))
     for entry in snap.each(SIDECAR):
         policy = getattr(entry.spec, "outbound_traffic_policy", None)
         if policy is not None and getattr(policy, "egress_proxy", None) is not None:
-            yield new_message("Deprecated", entry, ignored("OutboundTrafficPolicy.EgressProxy"))
+            yield new_message("Deprecated", entry, ignored("OutboundTrafficPolicy.EgressProxy"),
+                              path=("spec", "outboundTrafficPolicy", "egressProxy"))
 
 
 ANALYZERS = [deprecated_fields]

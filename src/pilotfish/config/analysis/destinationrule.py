@@ -45,12 +45,14 @@ def ca_certificates(snap: Snapshot) -> Iterator[Message]:
         selected = dr.workload_selector is not None
         tls = getattr(policy, "tls", None) if policy is not None else None
         if _unverified(tls, selected):
-            yield new_message("NoServerCertificateVerificationDestinationLevel", entry, entry.full_name, entry.namespace, _mode(tls), dr.host)
-        for pls in (getattr(policy, "port_level_settings", None) or []) if policy is not None else []:
+            yield new_message("NoServerCertificateVerificationDestinationLevel", entry, entry.full_name, entry.namespace,
+                              _mode(tls), dr.host, path=("spec", "trafficPolicy", "tls", "caCertificates"))
+        for i, pls in enumerate ((getattr(policy, "port_level_settings", None) or []) if policy is not None else []):
             if _unverified(pls.tls, selected):
                 yield new_message(
                     "NoServerCertificateVerificationPortLevel",
                     entry, entry.full_name, entry.namespace, _mode(pls.tls), dr.host, _port_text(pls.port),
+                    path=("spec", "trafficPolicy", "portLevelSettings", i, "tls", "caCertificates"),
                 )
 
 
@@ -80,12 +82,12 @@ def subsets_select_pods(snap: Snapshot) -> Iterator[Message]:
         dr = entry.spec
         svc = snap.destination_host(entry.namespace, dr.export_to, dr.host or "")
         if svc is None:
-            yield new_message("UnknownDestinationRuleHost", entry, dr.host)
+            yield new_message("UnknownDestinationRuleHost", entry, dr.host, path=("spec", "host"))
             continue
-        for subset in dr.subsets or []:
+        for i, subset in enumerate(dr.subsets or []):
             selector = {**(svc.workload_selector or {}), **(subset.labels or {})}
             if not any(selector_matches(selector, labels) for labels in pods):
-                yield new_message("DestinationRuleSubsetNotSelectPods", entry, subset.name)
+                yield new_message("DestinationRuleSubsetNotSelectPods", entry, subset.name, path=("spec", "subsets", i))
 
 
 ANALYZERS = [ca_certificates, subsets_select_pods]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ..errors import FieldPath
 from .context import ENVOY_FILTER, Entry, Snapshot
 from .framework import Message, analyzer, new_message
 
@@ -38,38 +39,39 @@ def _proxy_version(patch: Any) -> str:
     return (getattr(proxy, "proxy_version", None) or "") if proxy is not None else ""
 
 
-def _relative(entry: Entry, priority: int, versioned: list[str], name: str) -> Iterator[Message]:
+def _relative(entry: Entry, priority: int, versioned: list[str], name: str, at: FieldPath) -> Iterator[Message]:
     if priority:
         return
     if name in versioned:
-        yield new_message("EnvoyFilterUsesRelativeOperationWithProxyVersion", entry)
+        yield new_message("EnvoyFilterUsesRelativeOperationWithProxyVersion", entry, path=at)
     else:
-        yield new_message("EnvoyFilterUsesRelativeOperation", entry)
+        yield new_message("EnvoyFilterUsesRelativeOperation", entry, path=at)
 
 
 def _analyze(entry: Entry, versioned: list[str]) -> Iterator[Message]:
     ef = entry.spec
     priority = getattr(ef, "priority", None) or 0
-    for patch in getattr(ef, "config_patches", None) or []:
+    for i, patch in enumerate(getattr(ef, "config_patches", None) or []):
         if getattr(patch, "patch", None) is None:
             break
+        at = ("spec", "configPatches", i, "patch", "value")  # Istio's util.EnvoyFilterConfigPath
         name = _instance_name(patch)
         operation, apply_to = _enum(patch.patch.operation), _enum(patch.apply_to)
         if operation == "ADD":
             if apply_to in ROUTE_LEVEL:
-                yield new_message("EnvoyFilterUsesAddOperationIncorrectly", entry)
+                yield new_message("EnvoyFilterUsesAddOperationIncorrectly", entry, path=at)
         elif operation == "REMOVE":
             if apply_to in ROUTE_LEVEL:
-                yield new_message("EnvoyFilterUsesRemoveOperationIncorrectly", entry)
+                yield new_message("EnvoyFilterUsesRemoveOperationIncorrectly", entry, path=at)
             else:
-                yield from _relative(entry, priority, versioned, name)
+                yield from _relative(entry, priority, versioned, name, at)
         elif operation == "REPLACE":
             if apply_to not in REPLACEABLE:
-                yield new_message("EnvoyFilterUsesReplaceOperationIncorrectly", entry)
+                yield new_message("EnvoyFilterUsesReplaceOperationIncorrectly", entry, path=at)
             else:
-                yield from _relative(entry, priority, versioned, name)
+                yield from _relative(entry, priority, versioned, name, at)
         elif operation in RELATIVE_INSERTS:
-            yield from _relative(entry, priority, versioned, name)
+            yield from _relative(entry, priority, versioned, name, at)
         if _proxy_version(patch):
             versioned.append(name)
 

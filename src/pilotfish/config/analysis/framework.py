@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ..base import Resource
-from ..errors import Position
+from ..errors import FieldPath, Position
 from ..models.kube import MeshConfig, MeshNetworks
 from .context import GVK, Entry, Snapshot
 from .messages import Level, MessageType, message_type
@@ -44,7 +44,7 @@ class Message:
     Fields: ``code`` (``IST0101``), ``name`` (``ReferencedResourceNotFound``), ``level``
     (``Level.ERROR`` / ``WARNING`` / ``INFO``), ``text`` (the rendered message), ``resource``
     (kind, name, namespace of the resource concerned, or None), ``position`` (file and line of
-    that resource's document), ``analyzer`` (the name of the analyzer that reported it).
+    the field it is about, else of that resource's document), ``analyzer`` (the name of the analyzer that reported it).
     ``str(message)`` is istioctl's line: ``Error [IST0101] (VirtualService default/x file:3) ...``.
     """
 
@@ -97,14 +97,16 @@ class Message:
         return out
 
 
-def new_message(type_name: str, entry: Entry | None, *args: Any) -> Message:
-    """A message of catalog type ``type_name`` about ``entry``, its template filled with ``args``."""
+def new_message(type_name: str, entry: Entry | None, *args: Any, path: FieldPath = ()) -> Message:
+    """A message of catalog type ``type_name`` about ``entry``, its template filled with ``args``;
+    ``path`` is the field it is about, whose line the message points at (as Istio's
+    ``util.ErrorLine``)."""
     mtype = message_type(type_name)
     if entry is None:
         return Message(mtype, mtype.render(*args))
     res = entry.resource
     ref = ResourceRef(res.kind, res.name, res.namespace)
-    return Message(mtype, mtype.render(*args), ref, res.position, annotations=tuple(res.annotations.items()))
+    return Message(mtype, mtype.render(*args), ref, res.position_of(path), annotations=tuple(res.annotations.items()))
 
 
 AnalyzeFn = Callable[[Snapshot], Iterable[Message]]

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..errors import FieldPath
 from .context import GATEWAY, POD, SECRET, SERVICE, Entry, Snapshot, selector_matches, selector_string, short_or_full_name
 from .credentials import secret_is_valid
 from .framework import Message, analyzer, new_message
@@ -20,6 +21,11 @@ def _servers(gw: Any) -> list[Any]:
 
 def _selector(gw: Any) -> dict[str, str]:
     return dict(getattr(gw, "selector", None) or {})
+
+
+def _selector_path(selector: Mapping[str, str]) -> FieldPath:
+    """The selector's first label, as Istio points at it (``util.GatewaySelector``)."""
+    return ("spec", "selector", min(selector)) if selector else ("spec", "selector")
 
 
 def _port_number(server: Any) -> int | None:
@@ -52,7 +58,7 @@ def ingress_gateway_port(snap: Snapshot) -> Iterator[Message]:
         selector = _selector(entry.spec)
         pods = snap.pods_matching(selector)
         if not pods:
-            yield new_message("ReferencedResourceNotFound", entry, "selector", selector_string(selector))
+            yield new_message("ReferencedResourceNotFound", entry, "selector", selector_string(selector), path=_selector_path(selector))
             continue
         # A server port may name the Service port (translated to its target port) or the target port itself.
         ports: set[int] = set()
@@ -67,7 +73,7 @@ def ingress_gateway_port(snap: Snapshot) -> Iterator[Message]:
         for server in _servers(entry.spec):
             number = _port_number(server)
             if number is not None and number not in ports:
-                yield new_message("GatewayPortNotDefinedOnService", entry, number, selector_string(selector))
+                yield new_message("GatewayPortNotDefinedOnService", entry, number, selector_string(selector), path=_selector_path(selector))
 
 
 # ---------------------------------------------------------------- SecretAnalyzer
@@ -85,19 +91,20 @@ def secrets(snap: Snapshot) -> Iterator[Message]:
         selector = _selector(entry.spec)
         gw_ns = gateway_workload_namespace(snap, selector)
         if gw_ns is None:
-            yield new_message("ReferencedResourceNotFound", entry, "selector", selector_string(selector))
+            yield new_message("ReferencedResourceNotFound", entry, "selector", selector_string(selector), path=_selector_path(selector))
             continue
-        for server in _servers(entry.spec):
+        for i, server in enumerate(_servers(entry.spec)):
             tls = getattr(server, "tls", None)
             name = getattr(tls, "credential_name", None) if tls is not None else None
             if not name:
                 continue
             ns, secret_name = short_or_full_name(gw_ns, name)
             secret = snap.find(SECRET, ns, secret_name)
+            at = ("spec", "servers", i, "tls", "credentialName")
             if secret is None:
-                yield new_message("ReferencedResourceNotFound", entry, "credentialName", name)
+                yield new_message("ReferencedResourceNotFound", entry, "credentialName", name, path=at)
             elif not secret_is_valid(secret.spec, snap.now):
-                yield new_message("InvalidGatewayCredential", entry, entry.name, gw_ns)
+                yield new_message("InvalidGatewayCredential", entry, entry.name, gw_ns, path=at)
 
 
 # ---------------------------------------------------------------- ConflictingGatewayAnalyzer
@@ -144,7 +151,7 @@ def conflicting_gateways(snap: Snapshot) -> Iterator[Message]:
         sel = selector_string(_selector(entry.spec))
         same = [other for other in gw_map if _same_workload(snap, sel, other)]
         if sel and not same:
-            yield new_message("ReferencedResourceNotFound", entry, "selector", sel)
+            yield new_message("ReferencedResourceNotFound", entry, "selector", sel, path=_selector_path(_selector(entry.spec)))
             continue
         for server in _servers(entry.spec):
             port = str(_port_number(server) or 0)

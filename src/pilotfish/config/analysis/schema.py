@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from .. import kinds
-from ..errors import ConfigError
+from ..errors import ConfigError, field_path
 from ..validation import validate
 from .context import RUNTIME_KINDS, Entry, Snapshot
 from .framework import Analyzer, Message, ResourceRef, new_message
@@ -24,13 +24,14 @@ _INEFFECTIVE = re.compile(
 
 
 def _warning_message(entry: Entry, text: str) -> Message:
+    path = field_path(text)
     m = _INEFFECTIVE.search(text)
     if m:
-        return new_message("VirtualServiceIneffectiveMatch", entry, *m.groups())
+        return new_message("VirtualServiceIneffectiveMatch", entry, *m.groups(), path=path)
     m = _UNREACHABLE.search(text)
     if m:
-        return new_message("VirtualServiceUnreachableRule", entry, *m.groups())
-    return new_message("SchemaWarning", entry, text)
+        return new_message("VirtualServiceUnreachableRule", entry, *m.groups(), path=path)
+    return new_message("SchemaWarning", entry, text, path=path)
 
 
 def _validation_analyzer(kind: str, group: str) -> Analyzer:
@@ -38,7 +39,7 @@ def _validation_analyzer(kind: str, group: str) -> Analyzer:
         for entry in snap.each((group, kind)):
             verdict = validate(entry.resource)
             for err in verdict.errors:
-                yield new_message("SchemaValidationError", entry, err)
+                yield new_message("SchemaValidationError", entry, err, path=field_path(err))
             for warning in verdict.warnings:
                 yield _warning_message(entry, warning)
 

@@ -71,28 +71,31 @@ def namespace_matches(namespace: str, expr: str) -> bool:
 def _no_matching_workloads(snap: Snapshot, entry: Entry, pods: dict[str, list[Mapping[str, str]]]) -> Iterator[Message]:
     selector = getattr(entry.spec, "selector", None)
     labels = dict(getattr(selector, "match_labels", None) or {}) if selector is not None else {}
+    at = ("spec", "selector", "matchLabels", min(labels)) if labels else ("spec", "selector")
     if entry.namespace == snap.mesh_config.root_namespace:
         if selector is not None and not any(selector_matches(labels, p) for ps in pods.values() for p in ps):
-            yield new_message("NoMatchingWorkloadsFound", entry, selector_string(labels))
+            yield new_message("NoMatchingWorkloadsFound", entry, selector_string(labels), path=at)
         return
     if selector is None:
         if not pods.get(entry.namespace):
             yield new_message("NoMatchingWorkloadsFound", entry, "")
         return
     if not any(selector_matches(labels, p) for p in pods.get(entry.namespace, [])):
-        yield new_message("NoMatchingWorkloadsFound", entry, selector_string(labels))
+        yield new_message("NoMatchingWorkloadsFound", entry, selector_string(labels), path=at)
 
 
 def _unknown_namespaces(snap: Snapshot, entry: Entry) -> Iterator[Message]:
     namespaces = [ns.name for ns in snap.each(NAMESPACE)]
-    for rule in getattr(entry.spec, "rules", None) or []:
-        for rule_from in rule.from_ or []:
+    for i, rule in enumerate(getattr(entry.spec, "rules", None) or []):
+        for j, rule_from in enumerate(rule.from_ or []):
             source = rule_from.source
             if source is None:
                 continue
-            for expr in [*(source.namespaces or []), *(source.not_namespaces or [])]:
-                if not any(namespace_matches(ns, expr) for ns in namespaces):
-                    yield new_message("ReferencedResourceNotFound", entry, "namespace", expr)
+            for key, exprs in (("namespaces", source.namespaces), ("notNamespaces", source.not_namespaces)):
+                for k, expr in enumerate(exprs or []):
+                    if not any(namespace_matches(ns, expr) for ns in namespaces):
+                        yield new_message("ReferencedResourceNotFound", entry, "namespace", expr,
+                                          path=("spec", "rules", i, "from", j, "source", key, k))
 
 
 @analyzer(

@@ -39,10 +39,10 @@ def protocol_addresses(snap: Snapshot) -> Iterator[Message]:
         se = entry.spec
         if se.addresses or auto or _allocated_in_status(entry):
             continue
-        for port in se.ports or []:
+        for i, port in enumerate(se.ports or []):
             protocol = str(port.protocol) if port.protocol is not None else ""
             if protocol == "" or protocol.upper() == "TCP":
-                yield new_message("ServiceEntryAddressesRequired", entry)
+                yield new_message("ServiceEntryAddressesRequired", entry, path=("spec", "ports", i, "name"))
 
 
 def _scopes(entry: Entry) -> set[str]:

@@ -62,7 +62,8 @@ def selectors(snap: Snapshot) -> Iterator[Message]:
             pod_sidecars[(pod.namespace, pod.name)].append(entry)
             pods[(pod.namespace, pod.name)] = pod
         if not matched:
-            yield new_message("ReferencedResourceNotFound", entry, "selector", selector_string(labels))
+            yield new_message("ReferencedResourceNotFound", entry, "selector", selector_string(labels),
+                              path=("spec", "workloadSelector", "labels", min(labels)))
 
     reported: set[str] = set()
     for key, sidecars in pod_sidecars.items():

@@ -43,7 +43,8 @@ def selectors(snap: Snapshot) -> Iterator[Message]:
         for pod in matched:
             pod_telemetries[(pod.namespace, pod.name)].append(entry)
         if not matched:
-            yield new_message("ReferencedResourceNotFound", entry, "selector", selector_string(labels))
+            yield new_message("ReferencedResourceNotFound", entry, "selector", selector_string(labels),
+                              path=("spec", "selector", "matchLabels", min(labels)))
     for (ns, pod), telemetries in pod_telemetries.items():
         if len(telemetries) > 1:
             for t in telemetries:
@@ -77,11 +78,11 @@ def providers(snap: Snapshot) -> Iterator[Message]:
     if defaults is not None and defaults.access_logging:
         return
     for entry in snap.each(TELEMETRY):
-        for logging in getattr(entry.spec, "access_logging", None) or []:
+        for i, logging in enumerate(getattr(entry.spec, "access_logging", None) or []):
             if getattr(logging, "disabled", None):
                 continue
             if not getattr(logging, "providers", None):
-                yield new_message("InvalidTelemetryProvider", entry, entry.name, entry.namespace)
+                yield new_message("InvalidTelemetryProvider", entry, entry.name, entry.namespace, path=("spec", "accessLogging", i))
 
 
 @analyzer("telemetry.LightstepAnalyzer", "Validates that lightstep provider is still used", inputs=(TELEMETRY, MESH_CONFIG))
@@ -90,13 +91,14 @@ def lightstep(snap: Snapshot) -> Iterator[Message]:
     if not names:
         return
     for entry in snap.each(TELEMETRY):
-        for tracing in getattr(entry.spec, "tracing", None) or []:
-            for provider in getattr(tracing, "providers", None) or []:
+        for i, tracing in enumerate(getattr(entry.spec, "tracing", None) or []):
+            for j, provider in enumerate(getattr(tracing, "providers", None) or []):
                 name = getattr(provider, "name", None)
                 if name in names:
                     yield new_message(
                         "Deprecated", entry,
                         f"The Lightstep provider {name} is deprecated, please migrate to OpenTelemetry provider.",
+                        path=("spec", "tracing", i, "providers", j, "name"),
                     )
 
 

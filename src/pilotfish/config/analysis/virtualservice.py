@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import FieldPath
 from ..host import Hostname
 from .context import (
     DESTINATION_RULE,
@@ -52,6 +53,15 @@ class RouteDestination:
     subset: str
     port: int | None
 
+    @property
+    def path(self) -> FieldPath:
+        """The destination's host field (Istio's ``util.DestinationHost`` and ``MirrorHost``)."""
+        if self.rule == "http.mirror":
+            return ("spec", "http", self.rule_index, "mirror", "host")
+        if self.rule == "http.mirrors":
+            return ("spec", "http", self.rule_index, "mirrors", self.index, "destination", "host")
+        return ("spec", self.rule, self.rule_index, "route", self.index, "destination", "host")
+
 
 def _destination(rule: str, i: int, j: int, dest: Any) -> RouteDestination:
     if dest is None:
@@ -87,10 +97,10 @@ def mirror_destinations(vs: Any) -> list[RouteDestination]:
 def _check_ports(entry: Entry, d: RouteDestination, svc: ServiceView) -> Iterator[Message]:
     if d.port is None:
         if len(svc.ports) > 1:
-            yield new_message("VirtualServiceDestinationPortSelectorRequired", entry, d.host, [p.port for p in svc.ports])
+            yield new_message("VirtualServiceDestinationPortSelectorRequired", entry, d.host, [p.port for p in svc.ports], path=d.path)
         return
     if not any(p.port == d.port for p in svc.ports):
-        yield new_message("ReferencedResourceNotFound", entry, "host:port", f"{d.host}:{d.port}")
+        yield new_message("ReferencedResourceNotFound", entry, "host:port", f"{d.host}:{d.port}", path=d.path)
 
 
 def _subset_destinations(snap: Snapshot) -> dict[str, list[str]]:
@@ -115,13 +125,13 @@ def destination_hosts(snap: Snapshot) -> Iterator[Message]:
         for d in route_destinations(vs):
             svc = snap.destination_host(entry.namespace, vs.export_to, d.host)
             if svc is None:
-                yield new_message("ReferencedResourceNotFound", entry, "host", d.host)
+                yield new_message("ReferencedResourceNotFound", entry, "host", d.host, path=d.path)
                 continue
             yield from _check_ports(entry, d, svc)
         for d in mirror_destinations(vs):
             svc = snap.destination_host(entry.namespace, vs.export_to, d.host)
             if svc is None:
-                yield new_message("ReferencedResourceNotFound", entry, "mirror host", d.host)
+                yield new_message("ReferencedResourceNotFound", entry, "mirror host", d.host, path=d.path)
                 continue
             yield from _check_ports(entry, d, svc)
         # A gateway-bound route without a subset ignores subsets other VirtualServices define for the host.
@@ -162,10 +172,10 @@ def destination_rules(snap: Snapshot) -> Iterator[Message]:
     for entry in snap.each(VIRTUAL_SERVICE):
         for d in route_destinations(entry.spec):
             if missing(entry.namespace, d):
-                yield new_message("ReferencedResourceNotFound", entry, "host+subset in destinationrule", f"{d.host}+{d.subset}")
+                yield new_message("ReferencedResourceNotFound", entry, "host+subset in destinationrule", f"{d.host}+{d.subset}", path=d.path)
         for d in mirror_destinations(entry.spec):
             if missing(entry.namespace, d):
-                yield new_message("ReferencedResourceNotFound", entry, "mirror+subset in destinationrule", f"{d.host}+{d.subset}")
+                yield new_message("ReferencedResourceNotFound", entry, "mirror+subset in destinationrule", f"{d.host}+{d.subset}", path=d.path)
 
 
 # ---------------------------------------------------------------- GatewayAnalyzer
@@ -237,20 +247,21 @@ def gateways(snap: Snapshot) -> Iterator[Message]:
     for entry in snap.each(VIRTUAL_SERVICE):
         vs = entry.spec
         hosts = list(vs.hosts or [])
-        for name in vs.gateways or []:
+        for i, name in enumerate(vs.gateways or []):
             if name == MESH_GATEWAY:
                 continue
+            at = ("spec", "gateways", i)
             if is_internal_gateway_reference(name):
-                yield new_message("ReferencedInternalGateway", entry, entry.full_name, name)
+                yield new_message("ReferencedInternalGateway", entry, entry.full_name, name, path=at)
                 continue
             ns, gw_name = short_or_full_name(entry.namespace, name)
             gw = snap.find(GATEWAY, ns, gw_name)
             k8s_gw = snap.find(K8S_GATEWAY, ns, gw_name) if gw is None else None
             if gw is None and k8s_gw is None:
-                yield new_message("ReferencedResourceNotFound", entry, "gateway", name)
+                yield new_message("ReferencedResourceNotFound", entry, "gateway", name, path=at)
             matched = _vs_host_in_k8s_gateway(k8s_gw, hosts) if k8s_gw is not None else _vs_host_in_gateway(gw, hosts, entry.namespace)
             if not matched:
-                yield new_message("VirtualServiceHostNotFoundInGateway", entry, hosts, entry.full_name, f"{ns}/{gw_name}")
+                yield new_message("VirtualServiceHostNotFoundInGateway", entry, hosts, entry.full_name, f"{ns}/{gw_name}", path=at)
 
 
 # ---------------------------------------------------------------- ConflictingMeshGatewayHostsAnalyzer

@@ -61,14 +61,15 @@ def port_names(snap: Snapshot) -> Iterator[Message]:
             continue
         spec = entry.spec
         external = spec.type == "ExternalName"
-        for port in spec.ports or []:
+        for i, port in enumerate(spec.ports or []):
+            at = ("spec", "ports", i, "port")  # Istio's util.PortInPorts
             name = port.name or ""
             if port_protocol(port.port, name, port.protocol, port.app_protocol) and not (name == "tcp" and external):
                 continue
             if external:
-                yield new_message("ExternalNameServiceTypeInvalidPortName", entry)
+                yield new_message("ExternalNameServiceTypeInvalidPortName", entry, path=at)
             else:
-                yield new_message("PortNameIsNotUnderNamingConvention", entry, name, port.port, _target_port_text(port.target_port))
+                yield new_message("PortNameIsNotUnderNamingConvention", entry, name, port.port, _target_port_text(port.target_port), path=at)
 
 
 # ---------------------------------------------------------------- deployments
