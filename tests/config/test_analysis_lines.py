@@ -96,3 +96,22 @@ def test_analyze_prints_the_fields_line(tmp_path: Path) -> None:
     (tmp_path / "vs.yaml").write_text(BUNDLE.split("---\n")[0])
     result = CliRunner().invoke(cli, ["analyze", "-f", str(tmp_path / "vs.yaml")])
     assert f'(VirtualService default/reviews) Referenced gateway not found: "nowhere-gateway" [{tmp_path / "vs.yaml"}:8]' in result.output
+
+
+def test_gateway_messages_point_at_the_server() -> None:
+    gateway = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: %s, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: SIMPLE, credentialName: shared-cert}
+"""
+    text = gateway % "a" + "---\n" + gateway % "b"
+    lines = {m.position.line for m in analyze(load_yaml(text, "gw.yaml"), analyzers=["gateway.CertificateAnalyzer"])}
+    assert lines == {11, 23}  # each gateway's second server's tls

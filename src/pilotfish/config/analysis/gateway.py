@@ -153,7 +153,7 @@ def conflicting_gateways(snap: Snapshot) -> Iterator[Message]:
         if sel and not same:
             yield new_message("ReferencedResourceNotFound", entry, "selector", sel, path=_selector_path(_selector(entry.spec)))
             continue
-        for server in _servers(entry.spec):
+        for i, server in enumerate(_servers(entry.spec)):
             port = str(_port_number(server) or 0)
             conflicts = sorted(
                 name
@@ -162,7 +162,8 @@ def conflicting_gateways(snap: Snapshot) -> Iterator[Message]:
                 if name != entry.full_name and _duplicate_hosts(server, known)
             )
             if conflicts:
-                yield new_message("ConflictingGateways", entry, ",".join(conflicts), sel, port, ",".join(server.hosts or []))
+                yield new_message("ConflictingGateways", entry, ",".join(conflicts), sel, port, ",".join(server.hosts or []),
+                                  path=("spec", "servers", i, "hosts"))
 
 
 # ---------------------------------------------------------------- CertificateAnalyzer
@@ -198,13 +199,14 @@ def duplicate_certificates(snap: Snapshot) -> Iterator[Message]:
                 continue
             if selector and not _selector_subset(selector, _selector(other.spec)):
                 continue
-            for mine in _servers(entry.spec):
+            for i, mine in enumerate(_servers(entry.spec)):
                 for theirs in _servers(other.spec):
                     tls_a, tls_b = getattr(mine, "tls", None), getattr(theirs, "tls", None)
                     if tls_a is None or tls_b is None:
                         continue
                     if _same_certificate(tls_a, tls_b):
-                        yield new_message("GatewayDuplicateCertificate", entry, [entry.full_name, other.full_name])
+                        yield new_message("GatewayDuplicateCertificate", entry, [entry.full_name, other.full_name],
+                                          path=("spec", "servers", i, "tls"))
 
 
 ANALYZERS = [ingress_gateway_port, secrets, conflicting_gateways, duplicate_certificates]
