@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..base import Resource
-from ..errors import Verdict
-from ..models.extensions import EnvValueSource, TrafficExtension, TrafficSelector, VmConfig, WasmConfig, WasmPlugin
+from ..errors import FieldError, FieldPath, Verdict, at, format_path
+from ..models.extensions import EnvValueSource, EnvVar, TrafficExtension, TrafficSelector, VmConfig, WasmConfig, WasmPlugin
 from .attachment import attachment_errors, attachment_schema_errors
 from .golang import GoURLError, parse_go_url
 from .metadata import validate_reserved_annotations
@@ -26,45 +26,51 @@ def _cel_url_ok(url: str) -> bool:
     return False
 
 
-def _vm_config_schema_errors(vm: VmConfig | None, path: str) -> list[str]:
-    errs, seen = [], set()
+def _crd(path: FieldPath, text: str) -> FieldError:
+    """A CRD message, which names its field itself, about the field at ``path``."""
+    return FieldError(f"{format_path(path)}: {text}", path)
+
+
+def _vm_config_schema_errors(vm: VmConfig | None, path: FieldPath) -> list[str]:
+    errs: list[str] = []
+    seen: set[str] = set()
     for i, env in enumerate((vm.env if vm else None) or []):
         if env.name in seen:
-            errs.append(f'{path}.env[{i}]: Duplicate value: map[string]interface {{}}{{"name":"{env.name}"}}')
+            errs.append(_crd((*path, "env", i), f'Duplicate value: map[string]interface {{}}{{"name":"{env.name}"}}'))
         seen.add(env.name)
         if env.value_from == EnvValueSource.HOST and env.value is not None:
-            errs.append(f'{path}.env[{i}]: Invalid value: "object": value may only be set when valueFrom is INLINE')
+            errs.append(_crd((*path, "env", i), 'Invalid value: "object": value may only be set when valueFrom is INLINE'))
     return errs
 
 
 def _match_schema_errors(match: list[TrafficSelector] | None) -> list[str]:
-    errs = []
+    errs: list[str] = []
     for i, sel in enumerate(match or []):
         seen: set[int] = set()
         for j, port in enumerate(sel.ports or []):
             if port.number in seen:
-                errs.append(f'spec.match[{i}].ports[{j}]: Duplicate value: map[string]interface {{}}{{"number":{port.number}}}')
+                errs.append(_crd(("spec", "match", i, "ports", j), f'Duplicate value: map[string]interface {{}}{{"number":{port.number}}}'))
             seen.add(port.number)
     return errs
 
 
-def _module_schema_errors(module: WasmPlugin | WasmConfig, path: str) -> list[str]:
-    errs = []
+def _module_schema_errors(module: WasmPlugin | WasmConfig, path: FieldPath) -> list[str]:
+    errs: list[str] = []
     if not _cel_url_ok(module.url):
-        errs.append(f'{path}.url: Invalid value: "string": url must have schema one of [http, https, file, oci]')
-    return errs + _vm_config_schema_errors(module.vm_config, f"{path}.vmConfig")
+        errs.append(_crd((*path, "url"), 'Invalid value: "string": url must have schema one of [http, https, file, oci]'))
+    return errs + _vm_config_schema_errors(module.vm_config, (*path, "vmConfig"))
 
 
 def wasm_plugin_schema_errors(spec: WasmPlugin) -> list[str]:
-    return attachment_schema_errors(spec) + _module_schema_errors(spec, "spec") + _match_schema_errors(spec.match)
+    return attachment_schema_errors(spec) + _module_schema_errors(spec, ("spec",)) + _match_schema_errors(spec.match)
 
 
 def traffic_extension_schema_errors(spec: TrafficExtension) -> list[str]:
     errs = attachment_schema_errors(spec)
     if (spec.wasm is None) == (spec.lua is None):
-        errs.append('spec: Invalid value: "object": exactly one of wasm or lua must be set')
+        errs.append(_crd(("spec",), 'Invalid value: "object": exactly one of wasm or lua must be set'))
     if spec.wasm is not None:
-        errs += _module_schema_errors(spec.wasm, "spec.wasm")
+        errs += _module_schema_errors(spec.wasm, ("spec", "wasm"))
     return errs + _match_schema_errors(spec.match)
 
 
@@ -106,19 +112,25 @@ def _sha_errors(sha: str | None) -> list[str]:
     return []
 
 
+def _env_error(env: EnvVar, seen: set[str]) -> list[str]:
+    if env.name == "":
+        return at(("name",), ["spec.vmConfig.env invalid"])
+    if len(env.name) > 256:
+        return at(("name",), ["env.name field must be less than 255 characters long"])
+    if env.name in seen:
+        return at(("name",), ["duplicate env"])
+    seen.add(env.name)
+    if env.value_from not in (None, EnvValueSource.INLINE) and env.value:
+        return at(("value",), ["value may only be set when valueFrom is INLINE"])
+    return []
+
+
 def _vm_config_errors(vm: VmConfig | None) -> list[str]:
     """Istio's validateWasmPluginVMConfig: stops at the first bad env entry."""
     seen: set[str] = set()
-    for env in (vm.env if vm else None) or []:
-        if env.name == "":
-            return ["spec.vmConfig.env invalid"]
-        if len(env.name) > 256:
-            return ["env.name field must be less than 255 characters long"]
-        if env.name in seen:
-            return ["duplicate env"]
-        seen.add(env.name)
-        if env.value_from not in (None, EnvValueSource.INLINE) and env.value:
-            return ["value may only be set when valueFrom is INLINE"]
+    for i, env in enumerate((vm.env if vm else None) or []):
+        if err := _env_error(env, seen):
+            return at(("vmConfig", "env", i), err)
     return []
 
 
@@ -126,30 +138,31 @@ def _match_errors(match: list[TrafficSelector] | None) -> list[str]:
     for i, sel in enumerate(match or []):
         for j, port in enumerate(sel.ports or []):
             if not 0 < port.number <= 65535:
-                return [f"spec.Match[{i}].Ports[{j}] is out of range: {port.number}"]
+                return [FieldError(f"spec.Match[{i}].Ports[{j}] is out of range: {port.number}", ("spec", "match", i, "ports", j, "number"))]
     return []
 
 
 def _module_errors(module: WasmPlugin | WasmConfig) -> list[str]:
-    errs = _url_errors(module.url) + _sha_errors(module.sha256)
+    """The module's rules, at fields below the module."""
+    errs = at(("url",), _url_errors(module.url)) + at(("sha256",), _sha_errors(module.sha256))
     if len(module.image_pull_secret or "") > 253:
-        errs.append("imagePullSecret field must be less than 253 characters long")
+        errs += at(("imagePullSecret",), ["imagePullSecret field must be less than 253 characters long"])
     if len(module.plugin_name or "") > 256:
-        errs.append("pluginName field must be less than 255 characters long")
+        errs += at(("pluginName",), ["pluginName field must be less than 255 characters long"])
     return errs + _vm_config_errors(module.vm_config)
 
 
 def wasm_plugin_errors(spec: WasmPlugin) -> tuple[list[str], list[str]]:
-    """Istio's ValidateWasmPlugin: (errors, warnings)."""
+    """Istio's ValidateWasmPlugin: (errors, warnings), each at its field from the root."""
     errs, warnings = attachment_errors(spec)
-    return errs + _module_errors(spec) + _match_errors(spec.match), warnings
+    return errs + at(("spec",), _module_errors(spec)) + _match_errors(spec.match), warnings
 
 
 def traffic_extension_errors(spec: TrafficExtension) -> tuple[list[str], list[str]]:
     """WasmPlugin's rules applied to TrafficExtension's placement and its Wasm module."""
     errs, warnings = attachment_errors(spec)
     if spec.wasm is not None:
-        errs += _module_errors(spec.wasm)
+        errs += at(("spec", "wasm"), _module_errors(spec.wasm))
     return errs + _match_errors(spec.match), warnings
 
 

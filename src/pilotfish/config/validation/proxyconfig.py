@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..base import Resource
-from ..errors import Verdict
+from ..errors import Verdict, at
 from ..models.proxyconfig import ProxyConfig
 from .attachment import crd_selector_errors, validate_policy_workload_selector
 from .metadata import metadata_errors
@@ -16,6 +16,7 @@ def validate_proxy_config(resource: Resource) -> Verdict:
     spec: ProxyConfig = resource.spec
     errors, warnings = validate_policy_workload_selector(spec.selector)
     errors += crd_selector_errors("spec.selector", spec.selector)
+    v = Verdict(at(("spec", "selector"), errors), at(("spec", "selector"), warnings))
     if (spec.concurrency or 0) < 0:
-        errors.append("concurrency must be greater than or equal to 0")
-    return Verdict(errors=errors, warnings=warnings)
+        v.errors += at(("spec", "concurrency"), ["concurrency must be greater than or equal to 0"])
+    return v

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..base import Resource
-from ..errors import Verdict
-from ..models.telemetry import AccessLogging, Metrics, ProviderRef, TagOperation, Telemetry, Tracing
+from ..errors import FieldError, FieldPath, Verdict, at, format_path
+from ..models.telemetry import AccessLogging, CustomTag, Metrics, ProviderRef, TagOperation, TagOverride, Telemetry, Tracing
 from .attachment import attachment_errors, attachment_schema_errors
 from .metadata import validate_reserved_annotations
 from .telemetry_cel import CelSyntaxError, parse_cel
@@ -16,29 +16,34 @@ _ONE_MS = 1_000_000
 # ---------------------------------------------------------------- CRD rules
 
 
+def _crd(path: FieldPath, text: str) -> FieldError:
+    """A CRD message, which names its field itself, about the field at ``path``."""
+    return FieldError(f"{format_path(path)}: {text}", path)
+
+
 def _tracing_schema_errors(tracing: list[Tracing] | None) -> list[str]:
-    errs = []
+    errs: list[str] = []
     for i, t in enumerate(tracing or []):
         for name, tag in (t.custom_tags or {}).items():
             if sum(x is not None for x in (tag.literal, tag.environment, tag.header, tag.formatter)) > 1:
-                errs.append(f"spec.tracing[{i}].customTags.{name}: {_ONE_OF}")
+                errs.append(_crd(("spec", "tracing", i, "customTags", name), _ONE_OF))
     return errs
 
 
 def _metrics_schema_errors(metrics: list[Metrics] | None) -> list[str]:
-    errs = []
+    errs: list[str] = []
     for i, m in enumerate(metrics or []):
         if m.reporting_interval is not None and m.reporting_interval.nanos < _ONE_MS:
-            errs.append(f'spec.metrics[{i}].reportingInterval: Invalid value: "string": must be a valid duration greater than 1ms')
+            errs.append(_crd(("spec", "metrics", i, "reportingInterval"), 'Invalid value: "string": must be a valid duration greater than 1ms'))
         for j, o in enumerate(m.overrides or []):
-            path = f"spec.metrics[{i}].overrides[{j}]"
+            path: FieldPath = ("spec", "metrics", i, "overrides", j)
             if o.match is not None and o.match.metric is not None and o.match.custom_metric is not None:
-                errs.append(f"{path}.match: {_ONE_OF}")
+                errs.append(_crd((*path, "match"), _ONE_OF))
             for tag, to in (o.tag_overrides or {}).items():
                 if to.operation == TagOperation.UPSERT and not to.value:
-                    errs.append(f'{path}.tagOverrides.{tag}: Invalid value: "object": value must be set when operation is UPSERT')
+                    errs.append(_crd((*path, "tagOverrides", tag), 'Invalid value: "object": value must be set when operation is UPSERT'))
                 if to.operation == TagOperation.REMOVE and to.value is not None:
-                    errs.append(f'{path}.tagOverrides.{tag}: Invalid value: "object": value must not be set when operation is REMOVE')
+                    errs.append(_crd((*path, "tagOverrides", tag), 'Invalid value: "object": value must not be set when operation is REMOVE'))
     return errs
 
 
@@ -49,72 +54,82 @@ def telemetry_schema_errors(spec: Telemetry) -> list[str]:
 # ---------------------------------------------------------------- Istio's webhook
 
 
+def _key(name: str) -> FieldPath:
+    """A map entry by its key; an empty key is named by its map."""
+    return (name,) if name else ()
+
+
 def _provider_errors(providers: list[ProviderRef] | None) -> list[str]:
-    if any(not p.name for p in providers or []):
-        return ["providers.name may not be empty"]
+    """Istio's validateTelemetryProviders: the first provider without a name."""
+    for k, p in enumerate(providers or []):
+        if not p.name:
+            return at(("providers", k, "name"), ["providers.name may not be empty"])
     return []
 
 
-def _tracing_errors(tracing: list[Tracing] | None) -> tuple[list[str], list[str]]:
-    errs, warnings = [], []
-    if tracing is not None and len(tracing) > 1:
-        warnings.append("multiple tracing is not currently supported")
-    for t in tracing or []:
-        if t.providers is not None and len(t.providers) > 1:
-            warnings.append("multiple providers is not currently supported")
-        errs += _provider_errors(t.providers)
-        pct = t.random_sampling_percentage
-        if pct is not None and not 0 <= pct <= 100:
-            errs.append("randomSamplingPercentage must be in range [0.0, 100.0]")
-        for name, tag in (t.custom_tags or {}).items():
-            if name == "":
-                errs.append("tag name may not be empty")
-            if tag.literal is not None and not tag.literal.value:
-                errs.append("literal tag value may not be empty")
-            elif tag.header is not None and not tag.header.name:
-                errs.append("header tag name may not be empty")
-            elif tag.environment is not None and not tag.environment.name:
-                errs.append("environment tag name may not be empty")
-    return errs, warnings
-
-
-def _metrics_errors(metrics: list[Metrics] | None) -> tuple[list[str], list[str]]:
-    errs, warnings = [], []
-    for m in metrics or []:
-        errs += _provider_errors(m.providers)
-        for o in m.overrides or []:
-            for tag, to in (o.tag_overrides or {}).items():
-                if tag == "":
-                    warnings.append("tagOverrides.name may not be empty")
-                # An unset operation is UPSERT, the proto's zero value.
-                if to.operation in (None, TagOperation.UPSERT) and not to.value:
-                    errs.append("tagOverrides.value must be set when operation is UPSERT")
-                elif to.operation == TagOperation.REMOVE and to.value:
-                    errs.append("tagOverrides.value may only be set when operation is UPSERT")
-            if o.match is not None and o.match.custom_metric is not None and o.match.custom_metric == "":
-                errs.append("customMetric may not be empty")
-    return errs, warnings
-
-
-def _access_logging_errors(logging: list[AccessLogging] | None) -> list[str]:
-    errs = []
-    for entry in logging or []:
-        if entry.filter is not None:
-            try:
-                parse_cel(entry.filter.expression or "")
-            except CelSyntaxError as exc:
-                errs.append(f"must be a valid CEL expression, {exc}")
-        errs += _provider_errors(entry.providers)
+def _custom_tag_errors(name: str, tag: CustomTag) -> list[str]:
+    errs = ["tag name may not be empty"] if name == "" else []
+    if tag.literal is not None and not tag.literal.value:
+        errs += at(("literal", "value"), ["literal tag value may not be empty"])
+    elif tag.header is not None and not tag.header.name:
+        errs += at(("header", "name"), ["header tag name may not be empty"])
+    elif tag.environment is not None and not tag.environment.name:
+        errs += at(("environment", "name"), ["environment tag name may not be empty"])
     return errs
 
 
-def telemetry_errors(spec: Telemetry) -> tuple[list[str], list[str]]:
-    """Istio's ValidateTelemetry: (errors, warnings)."""
-    errs, warnings = attachment_errors(spec)
-    metric_errs, metric_warnings = _metrics_errors(spec.metrics)
-    tracing_errs, tracing_warnings = _tracing_errors(spec.tracing)
-    errs += metric_errs + tracing_errs + _access_logging_errors(spec.access_logging)
-    return errs, warnings + metric_warnings + tracing_warnings
+def _tracing_errors(v: Verdict, t: Tracing) -> None:
+    if t.providers is not None and len(t.providers) > 1:
+        v.warnings += at(("providers",), ["multiple providers is not currently supported"])
+    v.errors += _provider_errors(t.providers)
+    pct = t.random_sampling_percentage
+    if pct is not None and not 0 <= pct <= 100:
+        v.errors += at(("randomSamplingPercentage",), ["randomSamplingPercentage must be in range [0.0, 100.0]"])
+    for name, tag in (t.custom_tags or {}).items():
+        v.errors += at(("customTags", *_key(name)), _custom_tag_errors(name, tag))
+
+
+def _tag_override_errors(v: Verdict, tag: str, to: TagOverride) -> None:
+    if tag == "":
+        v.warnings.append("tagOverrides.name may not be empty")
+    # An unset operation is UPSERT, the proto's zero value.
+    if to.operation in (None, TagOperation.UPSERT) and not to.value:
+        v.errors += at(("value",), ["tagOverrides.value must be set when operation is UPSERT"])
+    elif to.operation == TagOperation.REMOVE and to.value:
+        v.errors += at(("value",), ["tagOverrides.value may only be set when operation is UPSERT"])
+
+
+def _metrics_errors(v: Verdict, m: Metrics) -> None:
+    v.errors += _provider_errors(m.providers)
+    for j, o in enumerate(m.overrides or []):
+        for tag, to in (o.tag_overrides or {}).items():
+            v.under(("overrides", j, "tagOverrides", *_key(tag)), lambda one, tag=tag, to=to: _tag_override_errors(one, tag, to))
+        if o.match is not None and o.match.custom_metric is not None and o.match.custom_metric == "":
+            v.errors += at(("overrides", j, "match", "customMetric"), ["customMetric may not be empty"])
+
+
+def _access_logging_errors(entry: AccessLogging) -> list[str]:
+    errs: list[str] = []
+    if entry.filter is not None:
+        try:
+            parse_cel(entry.filter.expression or "")
+        except CelSyntaxError as exc:
+            errs += at(("filter", "expression"), [f"must be a valid CEL expression, {exc}"])
+    return errs + _provider_errors(entry.providers)
+
+
+def telemetry_errors(spec: Telemetry) -> Verdict:
+    """Istio's ValidateTelemetry, each message at its field from the root."""
+    v = Verdict(*attachment_errors(spec))
+    for i, m in enumerate(spec.metrics or []):
+        v.under(("spec", "metrics", i), lambda one, m=m: _metrics_errors(one, m))
+    if spec.tracing is not None and len(spec.tracing) > 1:
+        v.warnings += at(("spec", "tracing"), ["multiple tracing is not currently supported"])
+    for i, t in enumerate(spec.tracing or []):
+        v.under(("spec", "tracing", i), lambda one, t=t: _tracing_errors(one, t))
+    for i, entry in enumerate(spec.access_logging or []):
+        v.errors += at(("spec", "accessLogging", i), _access_logging_errors(entry))
+    return v
 
 
 def validate_telemetry(resource: Resource) -> Verdict:
@@ -123,5 +138,4 @@ def validate_telemetry(resource: Resource) -> Verdict:
         return Verdict(errors=schema)
     if meta := validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
         return Verdict(errors=meta)
-    errs, warnings = telemetry_errors(spec)
-    return Verdict(errors=errs, warnings=warnings)
+    return telemetry_errors(spec)
