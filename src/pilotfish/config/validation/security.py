@@ -8,12 +8,14 @@ pkg/config/validation/validation.go). Schema errors stop there, as the API serve
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from ..base import Resource
-from ..errors import Verdict
+from ..errors import FieldError, FieldPath, Verdict, at, field_path, format_path
 from ..models.security import (
     Action,
     AuthorizationPolicy,
+    Condition,
     JWTRule,
     Operation,
     PeerAuthentication,
@@ -22,7 +24,7 @@ from ..models.security import (
     Source,
 )
 from .attachment import attachment_errors, attachment_schema_errors, crd_selector_errors, validate_policy_workload_selector
-from .durations import validate_duration
+from .durations import cel_duration, validate_duration
 from .golang import GoURLError, parse_go_url
 from .jwks import jwks_errors_and_warnings
 from .metadata import DRY_RUN_ANNOTATION, validate_reserved_annotations
@@ -42,10 +44,40 @@ _DENY_HTTP_ONLY = (
 )
 # Istio's validStrictHeaderNameRegex (stricter than the CRD's pattern, which allows "_").
 _STRICT_HEADER_NAME = re.compile(r"^[-A-Za-z0-9]+$")
+_CAPITAL = re.compile(r"(?<!^)([A-Z])")
 _TRUE_FALSE = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
 
 
 # ---------------------------------------------------------------- AuthorizationPolicy
+
+
+def _crd_invalid(path: FieldPath, text: str) -> FieldError:
+    """The API server's ``<field>: Invalid value: <type>: <rule's message>`` about ``path``."""
+    return FieldError(f"{format_path(path)}: Invalid value: {text}", path)
+
+
+def _at_annotation(resource: Resource, messages: list[str]) -> list[str]:
+    """Reserved-annotation messages, each at the annotation it names (the longest key named)."""
+    out: list[str] = []
+    for m in messages:
+        key = max((k for k in resource.annotations if k and k in m), key=len, default=None)
+        out += at(("metadata", "annotations") + ((key,) if key else ()), [m])
+    return out
+
+
+def _yaml_name(go_name: str) -> str:
+    """The field's YAML name from the Go name Istio's messages use: ``NotIpBlocks`` → ``notIpBlocks``."""
+    return go_name[0].lower() + go_name[1:]
+
+
+def _lists(obj: Source | Operation, go_names: str) -> list[tuple[str, list[str] | None]]:
+    """(Go name, value) of the named list fields: ``NotIpBlocks`` reads ``obj.not_ip_blocks``."""
+    return [(name, getattr(obj, _CAPITAL.sub(r"_\1", name).lower())) for name in go_names.split()]
+
+
+def _field_checks(check: Callable[[str, list[str] | None], str | None], fields: list[tuple[str, list[str] | None]]) -> list[str]:
+    """``check(GoName, values)`` on each field, each problem placed at its field (and value)."""
+    return [FieldError(err, (_yaml_name(name), *field_path(err))) for name, values in fields if (err := check(name, values))]
 
 
 def _dry_run_errors(resource: Resource, action: Action) -> list[str]:
@@ -54,54 +86,48 @@ def _dry_run_errors(resource: Resource, action: Action) -> list[str]:
         return []
     ref = f"{resource.namespace}/{resource.name}"
     if action not in (Action.ALLOW, Action.DENY):
-        return [f"the annotation {DRY_RUN_ANNOTATION} currently only supports action ALLOW/DENY, found action {action} in {ref}"]
-    if value not in _TRUE_FALSE:
-        return [f'{ref} has annotation {DRY_RUN_ANNOTATION} with invalid value ({value}): strconv.ParseBool: parsing "{value}": invalid syntax']
-    return []
+        errs = [f"the annotation {DRY_RUN_ANNOTATION} currently only supports action ALLOW/DENY, found action {action} in {ref}"]
+    elif value not in _TRUE_FALSE:
+        errs = [f'{ref} has annotation {DRY_RUN_ANNOTATION} with invalid value ({value}): strconv.ParseBool: parsing "{value}": invalid syntax']
+    else:
+        errs = []
+    return at(("metadata", "annotations", DRY_RUN_ANNOTATION), errs)
 
 
 def _source_schema_errors(spec: AuthorizationPolicy) -> list[str]:
-    errs = []
+    errs: list[str] = []
     for i, rule in enumerate(spec.rules or []):
         for j, item in enumerate(rule.from_ or []):
             src = item.source
             if src is None or (src.service_accounts is None and src.not_service_accounts is None):
                 continue
             if any(x is not None for x in (src.principals, src.not_principals, src.namespaces, src.not_namespaces)):
-                errs.append(f"spec.rules[{i}].from[{j}].source: Invalid value: \"object\": Cannot set serviceAccounts with namespaces or principals")
+                errs.append(_crd_invalid(("spec", "rules", i, "from", j, "source"),
+                                         '"object": Cannot set serviceAccounts with namespaces or principals'))
     return errs
 
 
 def _custom_rule_errors(rule: Rule) -> list[str]:
     """CUSTOM (ext-authz) policies cannot match on identities: the check happens before authn."""
-    errs = []
-    for item in rule.from_ or []:
+    errs: list[str] = []
+    for j, item in enumerate(rule.from_ or []):
         src = item.source
         if src is None:
             continue
-        for field, values in (
-            ("From.Namespaces", src.namespaces),
-            ("From.NotNamespaces", src.not_namespaces),
-            ("From.ServiceAccounts", src.service_accounts),
-            ("From.NotServiceAccounts", src.not_service_accounts),
-            ("From.TrustDomains", src.trust_domains),
-            ("From.NotTrustDomains", src.not_trust_domains),
-            ("From.Principals", src.principals),
-            ("From.NotPrincipals", src.not_principals),
-            ("From.RequestPrincipals", src.request_principals),
-            ("From.NotRequestPrincipals", src.not_request_principals),
-        ):
+        for name, values in _lists(src, "Namespaces NotNamespaces ServiceAccounts NotServiceAccounts TrustDomains NotTrustDomains "
+                                        "Principals NotPrincipals RequestPrincipals NotRequestPrincipals"):
             if values:
-                errs.append(f"{field} is currently not supported with CUSTOM action")
-    for cond in rule.when or []:
+                errs.append(FieldError(f"From.{name} is currently not supported with CUSTOM action",
+                                       ("from", j, "source", _yaml_name(name))))
+    for k, cond in enumerate(rule.when or []):
         key = cond.key
         if key in ("source.namespace", "source.serviceAccount", "source.trustDomain", "source.principal") or key.startswith("request.auth."):
-            errs.append(f"{key} is currently not supported with CUSTOM action")
+            errs.append(FieldError(f"{key} is currently not supported with CUSTOM action", ("when", k, "key")))
     return errs
 
 
 def _source_errors(src: Source, i: int) -> list[str]:
-    errs = []
+    errs: list[str] = []
     identity = [src.principals, src.not_principals, src.namespaces, src.not_namespaces]
     accounts = [src.service_accounts, src.not_service_accounts]
     if any(identity) and any(accounts):
@@ -109,108 +135,90 @@ def _source_errors(src: Source, i: int) -> list[str]:
     lists = identity + accounts + [src.request_principals, src.not_request_principals, src.ip_blocks, src.not_ip_blocks, src.remote_ip_blocks, src.not_remote_ip_blocks, src.trust_domains, src.not_trust_domains]
     if not any(lists):
         errs.append(f"`from.source` must not be empty, found at rule {i}")
-    for blocks in (src.ip_blocks, src.not_ip_blocks, src.remote_ip_blocks, src.not_remote_ip_blocks):
-        errs += validate_ips(blocks)
-    checks = [
-        check_empty_values("Principals", src.principals),
-        check_empty_values("RequestPrincipals", src.request_principals),
-        check_empty_values("Namespaces", src.namespaces),
-        check_service_account("ServiceAccounts", src.service_accounts),
-        check_empty_values("IpBlocks", src.ip_blocks),
-        check_empty_values("RemoteIpBlocks", src.remote_ip_blocks),
-        check_empty_values("NotPrincipals", src.not_principals),
-        check_empty_values("NotRequestPrincipals", src.not_request_principals),
-        check_empty_values("NotNamespaces", src.not_namespaces),
-        check_service_account("NotServiceAccounts", src.not_service_accounts),
-        check_empty_values("NotIpBlocks", src.not_ip_blocks),
-        check_empty_values("NotRemoteIpBlocks", src.not_remote_ip_blocks),
-        check_empty_values("TrustDomains", src.trust_domains),
-        check_empty_values("NotTrustDomains", src.not_trust_domains),
-    ]
-    return errs + [c for c in checks if c]
+    for name, blocks in _lists(src, "IpBlocks NotIpBlocks RemoteIpBlocks NotRemoteIpBlocks"):
+        errs += at((_yaml_name(name),), validate_ips(blocks))
+    return errs + _field_checks(_source_check, _lists(
+        src, "Principals RequestPrincipals Namespaces ServiceAccounts IpBlocks RemoteIpBlocks NotPrincipals "
+             "NotRequestPrincipals NotNamespaces NotServiceAccounts NotIpBlocks NotRemoteIpBlocks TrustDomains NotTrustDomains"))
+
+
+def _source_check(name: str, values: list[str] | None) -> str | None:
+    return check_service_account(name, values) if name.endswith("ServiceAccounts") else check_empty_values(name, values)
 
 
 def _operation_errors(op: Operation, i: int) -> list[str]:
-    errs = []
-    fields = {
-        "Ports": op.ports,
-        "Methods": op.methods,
-        "Paths": op.paths,
-        "Hosts": op.hosts,
-        "NotPorts": op.not_ports,
-        "NotMethods": op.not_methods,
-        "NotPaths": op.not_paths,
-        "NotHosts": op.not_hosts,
-    }
-    if not any(fields.values()):
-        errs.append(f"`to.operation` must not be empty, found at rule {i}")
-    errs += validate_ports(op.ports) + validate_ports(op.not_ports)
-    checks = [check_empty_values(name, values) for name, values in fields.items()]
-    checks += [check_valid_path_template("Paths", op.paths), check_valid_path_template("NotPaths", op.not_paths)]
-    return errs + [c for c in checks if c]
-
-
-def _rule_errors(rule: Rule, i: int, action: Action) -> tuple[list[str], list[str]]:
     errs: list[str] = []
+    fields = _lists(op, "Ports Methods Paths Hosts NotPorts NotMethods NotPaths NotHosts")
+    if not any(values for _, values in fields):
+        errs.append(f"`to.operation` must not be empty, found at rule {i}")
+    errs += at(("ports",), validate_ports(op.ports)) + at(("notPorts",), validate_ports(op.not_ports))
+    errs += _field_checks(check_empty_values, fields)
+    return errs + _field_checks(check_valid_path_template, _lists(op, "Paths NotPaths"))
+
+
+def _condition_errors(cond: Condition) -> list[str]:
+    if not cond.key:
+        return [FieldError("`key` must not be empty", ("key",))]
+    if not cond.values and not cond.not_values:
+        return [f"at least one of `values` or `notValues` must be set for key {cond.key}"]
+    errs: list[str] = []
+    for field, label, values in (("values", "value", cond.values), ("notValues", "notValue", cond.not_values)):
+        if err := validate_attribute(cond.key, values, field):
+            errs.append(FieldError(f"invalid `{label}` for `key` {cond.key}: {err}", field_path(err)))
+    return errs
+
+
+def _check_rule(v: Verdict, rule: Rule, i: int, action: Action) -> None:
+    """One rule's errors and its DENY warning, with paths below the rule."""
     if rule.from_ is not None and not rule.from_:
-        errs.append(f"`from` must not be empty, found at rule {i}")
+        v.errors.append(FieldError(f"`from` must not be empty, found at rule {i}", ("from",)))
     tcp_in_from = tcp_in_to = from_exists = to_exists = False
-    for item in rule.from_ or []:
+    for j, item in enumerate(rule.from_ or []):
         src = item.source
         if src is None:
-            errs.append(f"`from.source` must not be nil, found at rule {i}")
+            v.errors.append(FieldError(f"`from.source` must not be nil, found at rule {i}", ("from", j)))
             continue
         from_exists = True
-        errs += _source_errors(src, i)
+        v.errors += at(("from", j, "source"), _source_errors(src, i))
         tcp_fields = (src.principals, src.not_principals, src.ip_blocks, src.not_ip_blocks, src.namespaces, src.not_namespaces,
                       src.remote_ip_blocks, src.not_remote_ip_blocks, src.service_accounts, src.not_service_accounts,
                       src.trust_domains, src.not_trust_domains)
         tcp_in_from = tcp_in_from or any(f is not None for f in tcp_fields)
     if rule.to is not None and not rule.to:
-        errs.append(f"`to` must not be empty, found at rule {i}")
-    for item in rule.to or []:
-        op = item.operation
+        v.errors.append(FieldError(f"`to` must not be empty, found at rule {i}", ("to",)))
+    for j, to in enumerate(rule.to or []):
+        op = to.operation
         if op is None:
-            errs.append(f"`to.operation` must not be nil, found at rule {i}")
+            v.errors.append(FieldError(f"`to.operation` must not be nil, found at rule {i}", ("to", j)))
             continue
         to_exists = True
-        errs += _operation_errors(op, i)
+        v.errors += at(("to", j, "operation"), _operation_errors(op, i))
         tcp_in_to = tcp_in_to or op.ports is not None or op.not_ports is not None
-    for cond in rule.when or []:
-        if not cond.key:
-            errs.append("`key` must not be empty")
-        elif not cond.values and not cond.not_values:
-            errs.append(f"at least one of `values` or `notValues` must be set for key {cond.key}")
-        else:
-            if err := validate_attribute(cond.key, cond.values):
-                errs.append(f"invalid `value` for `key` {cond.key}: {err}")
-            if err := validate_attribute(cond.key, cond.not_values):
-                errs.append(f"invalid `notValue` for `key` {cond.key}: {err}")
+    for k, cond in enumerate(rule.when or []):
+        v.errors += at(("when", k), _condition_errors(cond))
     http_only = (from_exists and not to_exists and not tcp_in_from) or (to_exists and not tcp_in_to)
-    warnings = [_DENY_HTTP_ONLY] if http_only and action == Action.DENY else []
-    return errs, warnings
+    if http_only and action == Action.DENY:
+        v.warnings.append(_DENY_HTTP_ONLY)
 
 
-def authorization_policy_errors(spec: AuthorizationPolicy) -> tuple[list[str], list[str]]:
-    """Istio's ValidateAuthorizationPolicy, before the "invalid policy" prefix: (errors, warnings)."""
-    errs, warnings = attachment_errors(spec)
+def authorization_policy_errors(spec: AuthorizationPolicy) -> Verdict:
+    """Istio's ValidateAuthorizationPolicy, before the "invalid policy" prefix (paths from the root)."""
+    v = Verdict(*attachment_errors(spec))
     action = spec.action or Action.ALLOW
     if action == Action.CUSTOM:
         if spec.rules is None:
-            errs.append(_NO_RULES.format("CUSTOM"))
+            v.errors.append(FieldError(_NO_RULES.format("CUSTOM"), ("spec", "action")))
         elif spec.provider is None or not spec.provider.name:
-            errs.append("`provider.name` must not be empty")
-        for rule in spec.rules or []:
-            errs += _custom_rule_errors(rule)
+            v.errors.append(FieldError("`provider.name` must not be empty", ("spec", "provider", "name")))
+        for i, rule in enumerate(spec.rules or []):
+            v.errors += at(("spec", "rules", i), _custom_rule_errors(rule))
     if spec.provider is not None and action != Action.CUSTOM:
-        errs.append(f"`provider` must not be with non CUSTOM action, found {action}")
+        v.errors.append(FieldError(f"`provider` must not be with non CUSTOM action, found {action}", ("spec", "provider")))
     if action == Action.DENY and spec.rules is None:
-        errs.append(_NO_RULES.format("DENY"))
+        v.errors.append(FieldError(_NO_RULES.format("DENY"), ("spec", "action")))
     for i, rule in enumerate(spec.rules or []):
-        rule_errs, rule_warnings = _rule_errors(rule, i, action)
-        errs += rule_errs
-        warnings += rule_warnings
-    return errs, warnings
+        v.under(("spec", "rules", i), lambda one, rule=rule, i=i: _check_rule(one, rule, i, action))
+    return v
 
 
 def validate_authorization_policy(resource: Resource) -> Verdict:
@@ -219,37 +227,39 @@ def validate_authorization_policy(resource: Resource) -> Verdict:
     if schema:
         return Verdict(errors=schema)
     meta = validate_reserved_annotations(resource.namespace, resource.name, resource.annotations, dry_run_allowed=True)
-    meta = _dry_run_errors(resource, spec.action or Action.ALLOW) + meta
+    meta = _dry_run_errors(resource, spec.action or Action.ALLOW) + _at_annotation(resource, meta)
     if meta:
         return Verdict(errors=meta[:1])
-    errs, warnings = authorization_policy_errors(spec)
+    v = authorization_policy_errors(spec)
     prefix = f"invalid policy {resource.name}.{resource.namespace}: "
-    return Verdict(errors=[prefix + e for e in errs], warnings=warnings)
+    return Verdict(errors=[FieldError(prefix + e, field_path(e)) for e in v.errors], warnings=v.warnings)
 
 
 # ---------------------------------------------------------------- PeerAuthentication
 
 
 def peer_authentication_errors(spec: PeerAuthentication) -> tuple[list[str], list[str]]:
-    """Istio's ValidatePeerAuthentication: (errors, warnings)."""
-    errs = []
+    """Istio's ValidatePeerAuthentication: (errors, warnings), paths from the root."""
+    errs: list[str] = []
     ports = spec.port_level_mtls
+    here = ("spec", "portLevelMtls")
     if (spec.selector is None or not spec.selector.match_labels) and ports:
-        errs.append("mesh/namespace peer authentication cannot have port level mTLS")
+        errs.append(FieldError("mesh/namespace peer authentication cannot have port level mTLS", here))
     if ports is not None and not ports:
-        errs.append("port level mTLS, if defined, must have at least one element")
-    errs += ["port must be in range 1..65535" for port in ports or {} if not 0 < port <= 65535]
+        errs.append(FieldError("port level mTLS, if defined, must have at least one element", here))
+    # (the YAML keys are strings; the loader records them so)
+    errs += [FieldError("port must be in range 1..65535", (*here, str(port))) for port in ports or {} if not 0 < port <= 65535]
     sel_errs, warnings = validate_policy_workload_selector(spec.selector)
-    return errs + sel_errs, warnings
+    return errs + at(("spec", "selector"), sel_errs), at(("spec", "selector"), warnings)
 
 
 def _peer_authentication_schema_errors(spec: PeerAuthentication) -> list[str]:
-    errs = crd_selector_errors("spec.selector", spec.selector)
+    errs = at(("spec", "selector"), crd_selector_errors("spec.selector", spec.selector))
     if spec.port_level_mtls is not None:
         if any(not 0 < port <= 65535 for port in spec.port_level_mtls):
-            errs.append("spec.portLevelMtls: Invalid value: \"object\": port must be between 1-65535")
+            errs.append(_crd_invalid(("spec", "portLevelMtls"), '"object": port must be between 1-65535'))
         if not (spec.selector and spec.selector.match_labels):
-            errs.append("spec: Invalid value: \"object\": portLevelMtls requires selector")
+            errs.append(_crd_invalid(("spec",), '"object": portLevelMtls requires selector'))
     return errs
 
 
@@ -258,7 +268,7 @@ def validate_peer_authentication(resource: Resource) -> Verdict:
     if schema := _peer_authentication_schema_errors(spec):
         return Verdict(errors=schema)
     if meta := validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
-        return Verdict(errors=meta)
+        return Verdict(errors=_at_annotation(resource, meta))
     errs, warnings = peer_authentication_errors(spec)
     return Verdict(errors=errs, warnings=warnings)
 
@@ -286,54 +296,51 @@ def _cel_http_url(uri: str) -> bool:
     return scheme in ("http", "https")
 
 
-def jwt_rule_errors(rule: JWTRule) -> tuple[list[str], list[str]]:
-    """Istio's validateJwtRule: (errors, warnings)."""
-    errs, warnings = [], []
-    errs += ["audience must be non-empty string" for a in rule.audiences or [] if not a]
+def _check_jwt_rule(v: Verdict, rule: JWTRule) -> None:
+    """Istio's validateJwtRule, with paths below the rule."""
+    v.errors += [FieldError("audience must be non-empty string", ("audiences", k)) for k, a in enumerate(rule.audiences or []) if not a]
     uri = rule.effective_jwks_uri
     if not rule.issuer and not uri:
-        errs.append("issuer or jwksUri must be non-empty string")
+        v.errors.append("issuer or jwksUri must be non-empty string")
     if uri:
-        errs += _jwks_uri_errors(uri)
+        v.errors += at(("jwksUri" if rule.jwks_uri else "jwks_uri",), _jwks_uri_errors(uri))
     if rule.jwks:
-        jwks_errs, warnings = jwks_errors_and_warnings(rule.jwks)
-        errs += jwks_errs
-    errs += ["location header name must be non-empty string" for h in rule.from_headers or [] if not h.name]
-    errs += ["location query must be non-empty string" for p in rule.from_params or [] if not p]
-    errs += ["cookie name must be non-empty string" for c in rule.from_cookies or [] if not c]
-    for item in rule.output_claim_to_headers or []:
+        jwks_errs, jwks_warnings = jwks_errors_and_warnings(rule.jwks)
+        v.errors += at(("jwks",), jwks_errs)
+        v.warnings += at(("jwks",), jwks_warnings)
+    v.errors += [FieldError("location header name must be non-empty string", ("fromHeaders", k, "name"))
+                 for k, h in enumerate(rule.from_headers or []) if not h.name]
+    v.errors += [FieldError("location query must be non-empty string", ("fromParams", k)) for k, p in enumerate(rule.from_params or []) if not p]
+    v.errors += [FieldError("cookie name must be non-empty string", ("fromCookies", k)) for k, c in enumerate(rule.from_cookies or []) if not c]
+    for k, item in enumerate(rule.output_claim_to_headers or []):
         if not item.claim or not item.header:
-            errs.append("outputClaimToHeaders header and claim value must be non-empty string")
+            v.errors.append(FieldError("outputClaimToHeaders header and claim value must be non-empty string", ("outputClaimToHeaders", k)))
         elif not _STRICT_HEADER_NAME.match(item.header):
-            errs.append(f"header name {item.header} is not a valid header name")
-    errs += validate_duration(rule.timeout)
-    return errs, warnings
+            v.errors.append(FieldError(f"header name {item.header} is not a valid header name", ("outputClaimToHeaders", k, "header")))
+    v.errors += at(("timeout",), validate_duration(rule.timeout))
 
 
-def _jwt_rule_schema_errors(rule: JWTRule, path: str) -> list[str]:
-    errs = []
+def _jwt_rule_schema_errors(rule: JWTRule, here: FieldPath) -> list[str]:
+    errs: list[str] = []
     if sum(x is not None for x in (rule.jwks_uri, rule.jwks_uri_legacy, rule.jwks)) > 1:
-        errs.append(f"{path}: Invalid value: \"object\": only one of jwks or jwksUri can be set")
+        errs.append(_crd_invalid(here, '"object": only one of jwks or jwksUri can be set'))
     for name, uri in (("jwksUri", rule.jwks_uri), ("jwks_uri", rule.jwks_uri_legacy)):
         if uri is not None and not _cel_http_url(uri):
-            errs.append(f"{path}.{name}: Invalid value: \"string\": url must have scheme http:// or https://")
-    if rule.timeout is not None and rule.timeout.nanos < 1_000_000:
-        errs.append(f"{path}.timeout: Invalid value: \"string\": must be a valid duration greater than 1ms")
-    return errs
+            errs.append(_crd_invalid((*here, name), '"string": url must have scheme http:// or https://'))
+    timeout = (*here, "timeout")
+    return errs + at(timeout, cel_duration(rule.timeout, format_path(timeout)))
 
 
 def validate_request_authentication(resource: Resource) -> Verdict:
     spec: RequestAuthentication = resource.spec
     schema = attachment_schema_errors(spec)
     for i, rule in enumerate(spec.jwt_rules or []):
-        schema += _jwt_rule_schema_errors(rule, f"spec.jwtRules[{i}]")
+        schema += _jwt_rule_schema_errors(rule, ("spec", "jwtRules", i))
     if schema:
         return Verdict(errors=schema)
     if meta := validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
-        return Verdict(errors=meta)
-    errs, warnings = attachment_errors(spec)
-    for rule in spec.jwt_rules or []:
-        rule_errs, rule_warnings = jwt_rule_errors(rule)
-        errs += rule_errs
-        warnings += rule_warnings
-    return Verdict(errors=errs, warnings=warnings)
+        return Verdict(errors=_at_annotation(resource, meta))
+    v = Verdict(*attachment_errors(spec))
+    for i, rule in enumerate(spec.jwt_rules or []):
+        v.under(("spec", "jwtRules", i), lambda one, rule=rule: _check_jwt_rule(one, rule))
+    return v
