@@ -83,6 +83,11 @@ def at(prefix: FieldPath, messages: list[str]) -> list[str]:
     return [FieldError(m, prefix + getattr(m, "path", ())) for m in messages]
 
 
+def crd_error(path: FieldPath, text: str) -> FieldError:
+    """A CRD schema or CEL message, which names its field itself (``spec.x: Required value``)."""
+    return FieldError(f"{format_path(path)}: {text}", path)
+
+
 def field_path(m: str) -> FieldPath:
     return getattr(m, "path", ())
 

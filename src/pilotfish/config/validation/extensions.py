@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..base import Resource
-from ..errors import FieldError, FieldPath, Verdict, at, format_path
+from ..errors import FieldError, FieldPath, Verdict, at, crd_error
 from ..models.extensions import EnvValueSource, EnvVar, TrafficExtension, TrafficSelector, VmConfig, WasmConfig, WasmPlugin
 from .attachment import attachment_errors, attachment_schema_errors
 from .golang import GoURLError, parse_go_url
@@ -26,20 +26,15 @@ def _cel_url_ok(url: str) -> bool:
     return False
 
 
-def _crd(path: FieldPath, text: str) -> FieldError:
-    """A CRD message, which names its field itself, about the field at ``path``."""
-    return FieldError(f"{format_path(path)}: {text}", path)
-
-
 def _vm_config_schema_errors(vm: VmConfig | None, path: FieldPath) -> list[str]:
     errs: list[str] = []
     seen: set[str] = set()
     for i, env in enumerate((vm.env if vm else None) or []):
         if env.name in seen:
-            errs.append(_crd((*path, "env", i), f'Duplicate value: map[string]interface {{}}{{"name":"{env.name}"}}'))
+            errs.append(crd_error((*path, "env", i), f'Duplicate value: map[string]interface {{}}{{"name":"{env.name}"}}'))
         seen.add(env.name)
         if env.value_from == EnvValueSource.HOST and env.value is not None:
-            errs.append(_crd((*path, "env", i), 'Invalid value: "object": value may only be set when valueFrom is INLINE'))
+            errs.append(crd_error((*path, "env", i), 'Invalid value: "object": value may only be set when valueFrom is INLINE'))
     return errs
 
 
@@ -49,7 +44,7 @@ def _match_schema_errors(match: list[TrafficSelector] | None) -> list[str]:
         seen: set[int] = set()
         for j, port in enumerate(sel.ports or []):
             if port.number in seen:
-                errs.append(_crd(("spec", "match", i, "ports", j), f'Duplicate value: map[string]interface {{}}{{"number":{port.number}}}'))
+                errs.append(crd_error(("spec", "match", i, "ports", j), f'Duplicate value: map[string]interface {{}}{{"number":{port.number}}}'))
             seen.add(port.number)
     return errs
 
@@ -57,7 +52,7 @@ def _match_schema_errors(match: list[TrafficSelector] | None) -> list[str]:
 def _module_schema_errors(module: WasmPlugin | WasmConfig, path: FieldPath) -> list[str]:
     errs: list[str] = []
     if not _cel_url_ok(module.url):
-        errs.append(_crd((*path, "url"), 'Invalid value: "string": url must have schema one of [http, https, file, oci]'))
+        errs.append(crd_error((*path, "url"), 'Invalid value: "string": url must have schema one of [http, https, file, oci]'))
     return errs + _vm_config_schema_errors(module.vm_config, (*path, "vmConfig"))
 
 
@@ -68,7 +63,7 @@ def wasm_plugin_schema_errors(spec: WasmPlugin) -> list[str]:
 def traffic_extension_schema_errors(spec: TrafficExtension) -> list[str]:
     errs = attachment_schema_errors(spec)
     if (spec.wasm is None) == (spec.lua is None):
-        errs.append(_crd(("spec",), 'Invalid value: "object": exactly one of wasm or lua must be set'))
+        errs.append(crd_error(("spec",), 'Invalid value: "object": exactly one of wasm or lua must be set'))
     if spec.wasm is not None:
         errs += _module_schema_errors(spec.wasm, ("spec", "wasm"))
     return errs + _match_schema_errors(spec.match)

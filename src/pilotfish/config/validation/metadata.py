@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ..base import Resource
+from ..errors import FieldError
 from .domains import DNS1123_LABEL_MAX, is_dns1123_label_any_case
 from .golang import go_quote
 
@@ -21,12 +22,14 @@ _REJECTED_ANNOTATIONS = {
 
 
 def validate_reserved_annotations(namespace: str, name: str, annotations: dict[str, str], *, dry_run_allowed: bool = False) -> list[str]:
-    """Istio's validateMetadata: annotations the webhook refuses before looking at the spec."""
+    """Istio's validateMetadata: annotations the webhook refuses before looking at the spec
+    (each message at its annotation)."""
     if DRY_RUN_ANNOTATION in annotations and not dry_run_allowed:
-        return [f"{namespace}/{name} has unsupported annotation {DRY_RUN_ANNOTATION}, please remove the annotation"]
+        return [FieldError(f"{namespace}/{name} has unsupported annotation {DRY_RUN_ANNOTATION}, please remove the annotation",
+                           ("metadata", "annotations", DRY_RUN_ANNOTATION))]
     for key, message in _REJECTED_ANNOTATIONS.items():
         if key in annotations:
-            return [f'"{key}" annotation found, {message}']
+            return [FieldError(f'"{key}" annotation found, {message}', ("metadata", "annotations", key))]
     return []
 
 
@@ -34,7 +37,7 @@ def metadata_errors(resource: Resource, *, spec_required: bool = False) -> list[
     """What every Istio kind checks before its spec: reserved annotations, and a required spec."""
     errs = validate_reserved_annotations(resource.namespace, resource.name, resource.annotations)
     if spec_required and resource.raw and "spec" not in resource.raw:
-        errs.append("spec: Required value")
+        errs.append(FieldError("spec: Required value", ("spec",)))
     return errs
 
 

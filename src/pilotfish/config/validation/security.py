@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 
 from ..base import Resource
-from ..errors import FieldError, FieldPath, Verdict, at, field_path, format_path
+from ..errors import FieldError, FieldPath, Verdict, at, crd_error, field_path, format_path
 from ..models.security import (
     Action,
     AuthorizationPolicy,
@@ -51,20 +51,6 @@ _TRUE_FALSE = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "f
 # ---------------------------------------------------------------- AuthorizationPolicy
 
 
-def _crd_invalid(path: FieldPath, text: str) -> FieldError:
-    """The API server's ``<field>: Invalid value: <type>: <rule's message>`` about ``path``."""
-    return FieldError(f"{format_path(path)}: Invalid value: {text}", path)
-
-
-def _at_annotation(resource: Resource, messages: list[str]) -> list[str]:
-    """Reserved-annotation messages, each at the annotation it names (the longest key named)."""
-    out: list[str] = []
-    for m in messages:
-        key = max((k for k in resource.annotations if k and k in m), key=len, default=None)
-        out += at(("metadata", "annotations") + ((key,) if key else ()), [m])
-    return out
-
-
 def _yaml_name(go_name: str) -> str:
     """The field's YAML name from the Go name Istio's messages use: ``NotIpBlocks`` → ``notIpBlocks``."""
     return go_name[0].lower() + go_name[1:]
@@ -102,8 +88,8 @@ def _source_schema_errors(spec: AuthorizationPolicy) -> list[str]:
             if src is None or (src.service_accounts is None and src.not_service_accounts is None):
                 continue
             if any(x is not None for x in (src.principals, src.not_principals, src.namespaces, src.not_namespaces)):
-                errs.append(_crd_invalid(("spec", "rules", i, "from", j, "source"),
-                                         '"object": Cannot set serviceAccounts with namespaces or principals'))
+                errs.append(crd_error(("spec", "rules", i, "from", j, "source"),
+                                         'Invalid value: "object": Cannot set serviceAccounts with namespaces or principals'))
     return errs
 
 
@@ -227,7 +213,7 @@ def validate_authorization_policy(resource: Resource) -> Verdict:
     if schema:
         return Verdict(errors=schema)
     meta = validate_reserved_annotations(resource.namespace, resource.name, resource.annotations, dry_run_allowed=True)
-    meta = _dry_run_errors(resource, spec.action or Action.ALLOW) + _at_annotation(resource, meta)
+    meta = _dry_run_errors(resource, spec.action or Action.ALLOW) + meta
     if meta:
         return Verdict(errors=meta[:1])
     v = authorization_policy_errors(spec)
@@ -257,9 +243,9 @@ def _peer_authentication_schema_errors(spec: PeerAuthentication) -> list[str]:
     errs = at(("spec", "selector"), crd_selector_errors("spec.selector", spec.selector))
     if spec.port_level_mtls is not None:
         if any(not 0 < port <= 65535 for port in spec.port_level_mtls):
-            errs.append(_crd_invalid(("spec", "portLevelMtls"), '"object": port must be between 1-65535'))
+            errs.append(crd_error(("spec", "portLevelMtls"), 'Invalid value: "object": port must be between 1-65535'))
         if not (spec.selector and spec.selector.match_labels):
-            errs.append(_crd_invalid(("spec",), '"object": portLevelMtls requires selector'))
+            errs.append(crd_error(("spec",), 'Invalid value: "object": portLevelMtls requires selector'))
     return errs
 
 
@@ -268,7 +254,7 @@ def validate_peer_authentication(resource: Resource) -> Verdict:
     if schema := _peer_authentication_schema_errors(spec):
         return Verdict(errors=schema)
     if meta := validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
-        return Verdict(errors=_at_annotation(resource, meta))
+        return Verdict(errors=meta)
     errs, warnings = peer_authentication_errors(spec)
     return Verdict(errors=errs, warnings=warnings)
 
@@ -323,10 +309,10 @@ def _check_jwt_rule(v: Verdict, rule: JWTRule) -> None:
 def _jwt_rule_schema_errors(rule: JWTRule, here: FieldPath) -> list[str]:
     errs: list[str] = []
     if sum(x is not None for x in (rule.jwks_uri, rule.jwks_uri_legacy, rule.jwks)) > 1:
-        errs.append(_crd_invalid(here, '"object": only one of jwks or jwksUri can be set'))
+        errs.append(crd_error(here, 'Invalid value: "object": only one of jwks or jwksUri can be set'))
     for name, uri in (("jwksUri", rule.jwks_uri), ("jwks_uri", rule.jwks_uri_legacy)):
         if uri is not None and not _cel_http_url(uri):
-            errs.append(_crd_invalid((*here, name), '"string": url must have scheme http:// or https://'))
+            errs.append(crd_error((*here, name), 'Invalid value: "string": url must have scheme http:// or https://'))
     timeout = (*here, "timeout")
     return errs + at(timeout, cel_duration(rule.timeout, format_path(timeout)))
 
@@ -339,7 +325,7 @@ def validate_request_authentication(resource: Resource) -> Verdict:
     if schema:
         return Verdict(errors=schema)
     if meta := validate_reserved_annotations(resource.namespace, resource.name, resource.annotations):
-        return Verdict(errors=_at_annotation(resource, meta))
+        return Verdict(errors=meta)
     v = Verdict(*attachment_errors(spec))
     for i, rule in enumerate(spec.jwt_rules or []):
         v.under(("spec", "jwtRules", i), lambda one, rule=rule: _check_jwt_rule(one, rule))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..base import Resource
-from ..errors import FieldError, FieldPath, Verdict, at, format_path
+from ..errors import FieldPath, Verdict, at, crd_error
 from ..models.telemetry import AccessLogging, CustomTag, Metrics, ProviderRef, TagOperation, TagOverride, Telemetry, Tracing
 from .attachment import attachment_errors, attachment_schema_errors
 from .metadata import validate_reserved_annotations
@@ -16,17 +16,12 @@ _ONE_MS = 1_000_000
 # ---------------------------------------------------------------- CRD rules
 
 
-def _crd(path: FieldPath, text: str) -> FieldError:
-    """A CRD message, which names its field itself, about the field at ``path``."""
-    return FieldError(f"{format_path(path)}: {text}", path)
-
-
 def _tracing_schema_errors(tracing: list[Tracing] | None) -> list[str]:
     errs: list[str] = []
     for i, t in enumerate(tracing or []):
         for name, tag in (t.custom_tags or {}).items():
             if sum(x is not None for x in (tag.literal, tag.environment, tag.header, tag.formatter)) > 1:
-                errs.append(_crd(("spec", "tracing", i, "customTags", name), _ONE_OF))
+                errs.append(crd_error(("spec", "tracing", i, "customTags", name), _ONE_OF))
     return errs
 
 
@@ -34,16 +29,16 @@ def _metrics_schema_errors(metrics: list[Metrics] | None) -> list[str]:
     errs: list[str] = []
     for i, m in enumerate(metrics or []):
         if m.reporting_interval is not None and m.reporting_interval.nanos < _ONE_MS:
-            errs.append(_crd(("spec", "metrics", i, "reportingInterval"), 'Invalid value: "string": must be a valid duration greater than 1ms'))
+            errs.append(crd_error(("spec", "metrics", i, "reportingInterval"), 'Invalid value: "string": must be a valid duration greater than 1ms'))
         for j, o in enumerate(m.overrides or []):
             path: FieldPath = ("spec", "metrics", i, "overrides", j)
             if o.match is not None and o.match.metric is not None and o.match.custom_metric is not None:
-                errs.append(_crd((*path, "match"), _ONE_OF))
+                errs.append(crd_error((*path, "match"), _ONE_OF))
             for tag, to in (o.tag_overrides or {}).items():
                 if to.operation == TagOperation.UPSERT and not to.value:
-                    errs.append(_crd((*path, "tagOverrides", tag), 'Invalid value: "object": value must be set when operation is UPSERT'))
+                    errs.append(crd_error((*path, "tagOverrides", tag), 'Invalid value: "object": value must be set when operation is UPSERT'))
                 if to.operation == TagOperation.REMOVE and to.value is not None:
-                    errs.append(_crd((*path, "tagOverrides", tag), 'Invalid value: "object": value must not be set when operation is REMOVE'))
+                    errs.append(crd_error((*path, "tagOverrides", tag), 'Invalid value: "object": value must not be set when operation is REMOVE'))
     return errs
 
 
