@@ -115,3 +115,83 @@ def test_a_subset_policy_error_points_at_its_field_line(tmp_path: Path) -> None:
         "c.yaml:12: DestinationRule ns/r: invalid",
         "  error: spec.subsets[0].trafficPolicy.loadBalancer.localityLbSetting.failover:"
         " can not simultaneously specify 'distribute' and 'failover'"]
+
+
+def envoy_filter(spec: str) -> str:
+    return resource("EnvoyFilter", "networking.istio.io/v1alpha3", spec)
+
+
+def test_envoy_filter_messages_name_their_patch_and_field() -> None:
+    errors, warnings = rendered(envoy_filter("""\
+  workloadSelector: {labels: {}}
+  targetRefs: [{kind: Service}]
+  configPatches:
+  - applyTo: CLUSTER
+    patch:
+      operation: ADD
+      value: {name: x, health_checks: [{timeout: 1s}, {timeout: zz}]}
+  - applyTo: CLUSTER
+    patch: {operation: ADD, value: {name: x, health_checks: [{timeout: 1s}, {bogus: 2}]}}
+  - applyTo: CLUSTER
+    patch: {operation: ADD, value: {transport_socket: {name: t, typed_config: {"@type": type.googleapis.com/nope.Foo}}}}
+  - applyTo: CLUSTER
+    patch: {operation: ADD, value: {name: 5}}
+  - applyTo: HTTP_FILTER
+    match: {proxy: {proxyVersion: "1.2(("}}
+    patch: {operation: REMOVE}
+  - applyTo: LISTENER
+    match: {listener: {filterChain: {filter: {name: envoy.router, subFilter: {name: a}}}}}
+    patch: {operation: REMOVE}
+  - applyTo: HTTP_FILTER
+    match: {listener: {filterChain: {filter: {name: envoy.http_connection_manager, subFilter: {name: envoy.router}}}}}
+    patch: {operation: REMOVE}
+  - applyTo: CLUSTER
+    match: {listener: {}}
+    patch: {operation: REMOVE}
+  - patch: {operation: REMOVE}
+  - applyTo: CLUSTER
+  - {applyTo: CLUSTER, patch: {value: {}}}
+  - {applyTo: CLUSTER, patch: {operation: ADD}}
+  - applyTo: CLUSTER
+    match: {context: WAYPOINT, waypoint: {portNumber: 0}}
+    patch: {operation: REMOVE}
+"""))
+    patch, chain = "spec.configPatches", "match.listener.filterChain.filter"
+    assert errors == [
+        'spec: Invalid value: "object": only one of targetRefs or workloadSelector can be set',
+        "spec.targetRefs[0].name: Required value",
+        f'{patch}[12].match.waypoint.portNumber: Invalid value: "integer": port must be between 1-65535',
+        f'{patch}[0].patch.value.health_checks[1].timeout: Envoy filter: Failed to parse health_checks field: Failed to parse timeout field: Duration must end with letter "s": zz. at Cluster.health_checks[1].timeout..',
+        f"{patch}[2].patch.value.transport_socket.typed_config: referenced type unknown: Envoy filter: could not resolve Any message type: type.googleapis.com/nope.Foo",
+        f"{patch}[3].patch.value.name: Envoy filter: Failed to parse name field: expected string or bytes-like object, got 'int'.",
+        f"{patch}[4].match.proxy.proxyVersion: Envoy filter: invalid regex for proxy version, [error parsing regexp: missing closing ): `1.2((`]",
+        f"{patch}[5].{chain}.subFilter: Envoy filter: subfilter match can be used with applyTo HTTP_FILTER only",
+        f"{patch}[7].match: Envoy filter: applyTo for cluster class objects cannot have non cluster match",
+        f"{patch}[8].applyTo: Envoy filter: missing applyTo",
+        f"{patch}[9].patch: Envoy filter: missing patch",
+        f"{patch}[10].patch.operation: Envoy filter: missing patch operation",
+        f"{patch}[11].patch.value: Envoy filter: missing patch value for non-remove operation",
+    ]
+    assert warnings[1:] == [
+        "spec.workloadSelector: Envoy filter: workload selector specified without labels, will be applied to all services in namespace",
+        f'{patch}[1].patch.value.health_checks[1].bogus: unknown field "bogus"',
+        f"{patch}[5].{chain}: Envoy filter: filter match has no effect when used with LISTENER",
+        f'{patch}[6].{chain}.name: using deprecated filter name "envoy.http_connection_manager"; use "envoy.filters.network.http_connection_manager" instead',
+        f'{patch}[6].{chain}.subFilter.name: using deprecated filter name "envoy.router"; use "envoy.filters.http.router" instead',
+    ]
+
+
+def test_an_envoy_filter_value_error_points_at_the_envoy_field_line(tmp_path: Path) -> None:
+    out = validate_file(tmp_path, envoy_filter("""\
+  configPatches:
+  - applyTo: CLUSTER
+    patch:
+      operation: MERGE
+      value:
+        name: x
+        connect_timeout: abc
+"""))
+    assert out[:2] == [
+        "c.yaml:11: EnvoyFilter ns/r: invalid",
+        "  error: spec.configPatches[0].patch.value.connect_timeout: Envoy filter: Failed to parse connect_timeout field:"
+        ' Duration must end with letter "s": abc. at Cluster.connect_timeout.']
