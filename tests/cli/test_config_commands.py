@@ -173,7 +173,7 @@ spec:
     assert code == 1 and out.splitlines()[:3] == [
         f"{tmp_path / 'dr.yaml'}:9: DestinationRule r: invalid",
         "  error: spec.subsets[1].name: duplicate subset names: v1",
-        "  error: spec.subsets[1].trafficPolicy: max connections must be non-negative"]
+        "  error: spec.subsets[1].trafficPolicy.connectionPool.tcp.maxConnections: max connections must be non-negative"]
 
 
 def test_service_entry_errors_name_their_port_and_endpoint(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from ..base import Resource
-from ..errors import Verdict
+from ..errors import FieldError, FieldPath, Verdict, at
 from ..models.envoyfilter import ApplyTo, EnvoyConfigObjectPatch, EnvoyFilter, Operation, PatchContext
 from .attachment import crd_networking_selector_errors, crd_target_ref_errors, validate_alpha_workload_selector
 from .envoy_filter_types import CONTRIB_TYPES, ENVOY_TYPES, ISTIO_TYPES
@@ -64,23 +64,25 @@ ROUTE_CLASS = {ApplyTo.ROUTE_CONFIGURATION, ApplyTo.VIRTUAL_HOST, ApplyTo.HTTP_R
 
 
 def crd_envoy_filter_errors(spec: EnvoyFilter) -> list[str]:
-    """The CRD's CEL rules on EnvoyFilter: selector xor targetRefs, waypoint matches, ports."""
-    errs = []
+    """The CRD's CEL rules on EnvoyFilter: selector xor targetRefs, waypoint matches, ports
+    (paths from the root)."""
+    errs: list[str] = []
     if spec.workload_selector is not None and spec.target_refs:
-        errs.append('spec: Invalid value: "object": only one of targetRefs or workloadSelector can be set')
-    errs += crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector)
+        errs.append(FieldError('spec: Invalid value: "object": only one of targetRefs or workloadSelector can be set', ("spec",)))
+    errs += at(("spec", "workloadSelector"), crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector))
     for i, ref in enumerate(spec.target_refs or []):
-        errs += crd_target_ref_errors(f"spec.targetRefs[{i}]", ref)
+        errs += at(("spec", "targetRefs", i), crd_target_ref_errors(f"spec.targetRefs[{i}]", ref))
     for i, patch in enumerate(spec.config_patches or []):
         match = patch.match
         if match is None:
             continue
-        path = f"spec.configPatches[{i}].match"
+        path, at_match = f"spec.configPatches[{i}].match", ("spec", "configPatches", i, "match")
         if (match.context == PatchContext.WAYPOINT) != (match.waypoint is not None):
-            errs.append(f'{path}: Invalid value: "object": only support waypointMatch when context is WAYPOINT')
+            errs.append(FieldError(f'{path}: Invalid value: "object": only support waypointMatch when context is WAYPOINT', at_match))
         port = match.waypoint.port_number if match.waypoint else None
         if port is not None and not 0 < port <= 65535:
-            errs.append(f'{path}.waypoint.portNumber: Invalid value: "integer": port must be between 1-65535')
+            errs.append(FieldError(f'{path}.waypoint.portNumber: Invalid value: "integer": port must be between 1-65535',
+                                   (*at_match, "waypoint", "portNumber")))
     return errs
 
 
@@ -93,12 +95,13 @@ def validate_envoy_filter(resource: Resource) -> Verdict:
     v = Verdict(warnings=[ENVOY_FILTER_WARNING])
     selector_errs, warning = validate_alpha_workload_selector(spec.workload_selector)
     if selector_errs:
-        return Verdict(errors=selector_errs)
+        return Verdict(errors=at(("spec", "workloadSelector", "labels"), selector_errs))
     if warning:
-        v.warnings.append(f"Envoy filter: {warning}, will be applied to all services in namespace")
+        v.warnings.append(FieldError(f"Envoy filter: {warning}, will be applied to all services in namespace",
+                                     ("spec", "workloadSelector")))
     v.errors += crd_envoy_filter_errors(spec)
-    for patch in spec.config_patches or []:
-        _validate_patch(patch, v)
+    for i, patch in enumerate(spec.config_patches or []):
+        v.under(("spec", "configPatches", i), lambda one, p=patch: _validate_patch(p, one))
     return v
 
 
@@ -108,32 +111,32 @@ def _validate_patch(cp: EnvoyConfigObjectPatch, v: Verdict) -> None:
     apply_to = cp.apply_to or ApplyTo.INVALID
     operation = (cp.patch.operation if cp.patch else None) or Operation.INVALID
     if apply_to == ApplyTo.INVALID:
-        v.errors.append("Envoy filter: missing applyTo")
+        v.errors.append(FieldError("Envoy filter: missing applyTo", ("applyTo",)))
         return
     if cp.patch is None:
-        v.errors.append("Envoy filter: missing patch")
+        v.errors.append(FieldError("Envoy filter: missing patch", ("patch",)))
         return
     if operation == Operation.INVALID:
-        v.errors.append("Envoy filter: missing patch operation")
+        v.errors.append(FieldError("Envoy filter: missing patch operation", ("patch", "operation")))
         return
     if operation != Operation.REMOVE and cp.patch.value is None:
-        v.errors.append("Envoy filter: missing patch value for non-remove operation")
+        v.errors.append(FieldError("Envoy filter: missing patch value for non-remove operation", ("patch", "value")))
         return
     match = cp.match
     version = match.proxy.proxy_version if match and match.proxy else None
+    at_version = ("match", "proxy", "proxyVersion")
     if version and len(version) > MAX_PROXY_VERSION_LEN:
-        v.warnings.append(
-            f"Envoy filter: proxyVersion match exceeds {MAX_PROXY_VERSION_LEN} characters and will be ignored"
-        )
+        v.warnings.append(FieldError(
+            f"Envoy filter: proxyVersion match exceeds {MAX_PROXY_VERSION_LEN} characters and will be ignored", at_version))
     elif version:
         problem = re2_error(version)
         if problem:
-            v.errors.append(f"Envoy filter: invalid regex for proxy version, [{problem}]")
+            v.errors.append(FieldError(f"Envoy filter: invalid regex for proxy version, [{problem}]", at_version))
             return
     if not _match_lines_up(cp, apply_to, v):
         return
     if cp.patch.value is not None:
-        _check_patch_value(apply_to, cp.patch.value, v)
+        v.under(("patch", "value"), lambda one: _check_patch_value(apply_to, cp.patch.value, one))
 
 
 def _match_lines_up(cp: EnvoyConfigObjectPatch, apply_to: ApplyTo, v: Verdict) -> bool:
@@ -146,33 +149,38 @@ def _match_lines_up(cp: EnvoyConfigObjectPatch, apply_to: ApplyTo, v: Verdict) -
     if apply_to in LISTENER_CLASS:
         listener = match.listener
         if listener is None:
-            v.errors.append("Envoy filter: applyTo for listener class objects cannot have non listener match")
+            v.errors.append(FieldError("Envoy filter: applyTo for listener class objects cannot have non listener match", ("match",)))
             return False
         flt = listener.filter_chain.filter if listener.filter_chain else None
         if flt is None:
             return True
+        at_filter: FieldPath = ("match", "listener", "filterChain", "filter")
+        at_sub = (*at_filter, "subFilter")
         if apply_to in (ApplyTo.LISTENER, ApplyTo.FILTER_CHAIN):
-            v.warnings.append(f"Envoy filter: filter match has no effect when used with {apply_to}")
+            v.warnings.append(FieldError(f"Envoy filter: filter match has no effect when used with {apply_to}", at_filter))
         if not flt.name:
-            v.errors.append("Envoy filter: filter match has no name to match on")
+            v.errors.append(FieldError("Envoy filter: filter match has no name to match on", (*at_filter, "name")))
             return False
         if flt.sub_filter is not None:
             if apply_to != ApplyTo.HTTP_FILTER:
-                v.errors.append("Envoy filter: subfilter match can be used with applyTo HTTP_FILTER only")
+                v.errors.append(FieldError("Envoy filter: subfilter match can be used with applyTo HTTP_FILTER only", at_sub))
                 return False
             if flt.name not in (HTTP_CONNECTION_MANAGER, "envoy.http_connection_manager"):
-                v.errors.append(f"Envoy filter: subfilter match requires filter match with {HTTP_CONNECTION_MANAGER}")
+                v.errors.append(FieldError(f"Envoy filter: subfilter match requires filter match with {HTTP_CONNECTION_MANAGER}",
+                                           (*at_filter, "name")))
                 return False
             if not flt.sub_filter.name:
-                v.errors.append("Envoy filter: subfilter match has no name to match on")
+                v.errors.append(FieldError("Envoy filter: subfilter match has no name to match on", (*at_sub, "name")))
                 return False
-        for name in (flt.name, flt.sub_filter.name if flt.sub_filter else None):
+        for name, where in ((flt.name, at_filter), (flt.sub_filter.name if flt.sub_filter else None, at_sub)):
             if name in DEPRECATED_FILTER_NAMES:
-                v.warnings.append(f'using deprecated filter name "{name}"; use "{DEPRECATED_FILTER_NAMES[name]}" instead')
+                v.warnings.append(FieldError(f'using deprecated filter name "{name}"; use "{DEPRECATED_FILTER_NAMES[name]}" instead',
+                                             (*where, "name")))
     elif apply_to in ROUTE_CLASS and match.route_configuration is None:
-        v.errors.append("Envoy filter: applyTo for http route class objects cannot have non route configuration match")
+        v.errors.append(FieldError("Envoy filter: applyTo for http route class objects cannot have non route configuration match",
+                                   ("match",)))
     elif apply_to == ApplyTo.CLUSTER and match.cluster is None:
-        v.errors.append("Envoy filter: applyTo for cluster class objects cannot have non cluster match")
+        v.errors.append(FieldError("Envoy filter: applyTo for cluster class objects cannot have non cluster match", ("match",)))
     return True
 
 
@@ -204,25 +212,57 @@ def _check_patch_value(apply_to: ApplyTo, value: dict[str, Any], v: Verdict) -> 
     try:
         obj = json_format.ParseDict(value, message_class(), ignore_unknown_fields=True, descriptor_pool=resolver)
     except (json_format.ParseError, TypeError, ValueError) as exc:
+        where = _value_field(value, str(exc), message_class.DESCRIPTOR.name)
         if resolver.unresolved is None:
-            v.errors.append(f"Envoy filter: {exc}")
+            v.errors.append(FieldError(f"Envoy filter: {exc}", where))
             return
         # Istio's wording: jsonpb's error, wrapped by BuildXDSObjectFromStruct, then by the validator.
         url = next((u for u in _type_urls(value) if type_name(u) == resolver.unresolved), resolver.unresolved)
         err = f"Envoy filter: could not resolve Any message type: {url}"
         hint = " (hint: try using the v3 XDS API)" if ".v2." in err else ""
-        v.errors.append(f"referenced type unknown{hint}: {err}")
+        v.errors.append(FieldError(f"referenced type unknown{hint}: {err}", where))
         return
     try:
         json_format.ParseDict(value, message_class(), descriptor_pool=resolver)
     except (json_format.ParseError, TypeError, ValueError) as exc:
-        v.warnings.append(_strict_parse_warning(exc))
+        v.warnings.append(FieldError(_strict_parse_warning(exc), _value_field(value, str(exc), message_class.DESCRIPTOR.name)))
     missing = _missing_typed_config(obj)
     if missing:
         v.warnings.append(f"using deprecated types by name without typed_config; {', '.join(missing)}")
 
 
 _NO_FIELD = re.compile(r'has no field named "([^"]+)"')
+
+
+# protobuf-python's parse errors end with where they are: "... at Cluster.health_checks[1].timeout."
+# (the message type, then the fields as written); an unknown field's, at the message holding it.
+_AT = re.compile(r' at "?([^" ]+?)"?\.*$')
+_STEP = re.compile(r"\.([^.\[]+)|\[([^\]]*)\]")
+_FAILED_FIELD = re.compile(r"Failed to parse (\S+) field: ")
+
+
+def _value_field(value: dict[str, Any], error: str, root: str) -> FieldPath:
+    """The field of a patch value a parse error is about, as far as the value has it (its path
+    below the value; () when the error does not say). Without the error's own location, the
+    fields it says it failed to parse, down to the first list."""
+    line = error.splitlines()[0] if error else ""
+    location, unknown = _AT.search(line), _NO_FIELD.search(line)
+    if location and location.group(1).split(".")[0].split("[")[0] == root:
+        steps = [m.group(1) if m.group(1) is not None else m.group(2) for m in _STEP.finditer(location.group(1))]
+        steps += [unknown.group(1)] if unknown else []
+    else:
+        steps = _FAILED_FIELD.findall(line)
+    path: list[str | int] = []
+    node: Any = value
+    for step in steps:
+        if isinstance(node, list) and step.isdigit() and int(step) < len(node):
+            path.append(int(step))
+        elif isinstance(node, dict) and step in node:
+            path.append(step)
+        else:
+            break
+        node = node[path[-1]]
+    return tuple(path)
 
 
 def _strict_parse_warning(exc: Exception) -> str:
