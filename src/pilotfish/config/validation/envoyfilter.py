@@ -18,6 +18,7 @@ from ..base import Resource
 from ..errors import FieldError, FieldPath, Verdict, at
 from ..models.envoyfilter import ApplyTo, EnvoyConfigObjectPatch, EnvoyFilter, Operation, PatchContext
 from .attachment import crd_networking_selector_errors, crd_target_ref_errors, validate_alpha_workload_selector
+from . import envoy_filter_descriptors
 from .envoy_filter_types import CONTRIB_TYPES, ENVOY_TYPES, ISTIO_TYPES
 from .metadata import metadata_errors
 from .regex import re2_error
@@ -290,19 +291,26 @@ def resolves(type_url: str) -> bool:
 
 
 def checked_structurally(type_url: str) -> bool:
-    """Whether a resolvable type's fields are checked (xds-protos has its descriptor) or only its name.
-    Contrib and Istio types are never read from the pool: xds-protos has none, and a descriptor
-    another part of pilotfish registers (the proxy declares ``stats.PluginConfig``) must not make
-    validation depend on what happens to be imported."""
-    name = type_name(type_url)
+    """Whether a resolvable type's fields are checked (a descriptor is at hand) or only its name."""
+    return resolves(type_url) and registry_descriptor(type_name(type_url)) is not None
+
+
+def registry_descriptor(name: str) -> Any:
+    """The descriptor a registry type's fields are checked with: xds-protos's, else the one compiled
+    in for what xds-protos lacks (contrib, Istio's own, newer Envoy files); None: by name only.
+    Contrib and Istio types are never read from the process-wide pool: a descriptor another part of
+    pilotfish registers there (the proxy declares a ``stats.PluginConfig``) must not decide."""
     if name in CONTRIB_TYPES or name in ISTIO_TYPES:
-        return False
-    return resolves(type_url) and _descriptor(name) is not None
+        return envoy_filter_descriptors.find(name)
+    found = _descriptor(name)
+    if found is None and name in ENVOY_TYPES:
+        return envoy_filter_descriptors.find(name)
+    return found
 
 
 class _IstioTypeResolver:
     """The descriptor pool json_format resolves Any type URLs with: Istio's registry decides what
-    resolves; a type Istio knows but xds-protos lacks parses as Empty (its fields were pruned)."""
+    resolves; a type checked by name only parses as Empty (its fields were pruned)."""
 
     __slots__ = ("unresolved",)
 
@@ -313,7 +321,7 @@ class _IstioTypeResolver:
         if not resolves(name):
             self.unresolved = self.unresolved or name
             raise KeyError(name)
-        return _descriptor(name) if checked_structurally(name) else _descriptor("google.protobuf.Empty")
+        return registry_descriptor(name) or _descriptor("google.protobuf.Empty")
 
 
 def _prune_unchecked(value: Any) -> Any:
