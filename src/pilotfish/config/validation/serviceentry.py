@@ -7,9 +7,9 @@ from ..errors import FieldError, Verdict, at
 from ..models.serviceentry import Location, Resolution, ServiceEntry
 from .attachment import crd_networking_selector_errors, validate_alpha_workload_selector
 from .domains import validate_fqdn, validate_wildcard_domain
-from .metadata import metadata_errors, validate_export_to, validate_tag_labels
+from .metadata import metadata_errors, validate_export_to
 from .network import HTTP_PROTOCOLS, TCP_PROTOCOLS, TLS_PROTOCOLS, parse_protocol, validate_ip, validate_ip_subnet, validate_port, validate_port_name, validate_protocol
-from .workload import crd_workload_entry_errors, validate_workload_entry
+from .workload import crd_workload_entry_errors, label_errors, validate_workload_entry
 
 # Opting a ServiceEntry out of automatic VIP allocation (PILOT_ENABLE_IP_AUTOALLOCATE is on by default).
 AUTOALLOCATE_LABEL = "networking.istio.io/enable-autoallocate-ip"
@@ -46,7 +46,7 @@ def crd_service_entry_errors(spec: ServiceEntry) -> list[str]:
     errs += [f'spec.hosts[{i}]: Invalid value: "string": hostname cannot be wildcard' for i, h in enumerate(hosts) if h == "*"]
     errs += _crd_port_errors(spec)
     for i, endpoint in enumerate(spec.endpoints or []):
-        errs += crd_workload_entry_errors(f"spec.endpoints[{i}]", endpoint)
+        errs += crd_workload_entry_errors(("spec", "endpoints", i), endpoint)
     return errs + crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector)
 
 
@@ -150,9 +150,7 @@ def _check_resolution(resource: Resource, spec: ServiceEntry, service_ports: set
             v.warnings.append("workloadSelector should not be set when resolution mode is NONE")
     elif resolution == Resolution.STATIC:
         for i, endpoint in enumerate(endpoints):
-            ev = validate_workload_entry(endpoint, service_ports, False)
-            v.errors += at(("spec", "endpoints", i), ev.errors)
-            v.warnings += at(("spec", "endpoints", i), ev.warnings)
+            v.under(("spec", "endpoints", i), lambda one, e=endpoint: validate_workload_entry(one, e, service_ports, False))
     elif resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN):
         _check_dns(spec, service_ports, v)
     elif resolution == Resolution.DYNAMIC_DNS:
@@ -174,7 +172,7 @@ def _check_dns(spec: ServiceEntry, service_ports: set[str], v: Verdict) -> None:
         if validate_ip(address) and validate_fqdn(address):
             v.errors.append(FieldError(f'endpoint address "{address}" is not a valid FQDN or an IP address',
                                        (*at_endpoint, "address")))
-        v.errors += at((*at_endpoint, "labels"), validate_tag_labels(endpoint.labels))
+        v.errors += at((*at_endpoint, "labels"), label_errors(endpoint.labels))
         for name, port in (endpoint.ports or {}).items():
             if name not in service_ports:
                 v.errors.append(FieldError(f"endpoint port {port} is not defined by the service entry",
