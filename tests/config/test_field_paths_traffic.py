@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pilotfish.cli.main import cli
-from pilotfish.config.errors import Verdict, with_field
+from pilotfish.config.errors import Verdict, field_path, with_field
 from pilotfish.config.loader import Document, documents_from_text, to_resource
 from pilotfish.config.validation import validate
 
@@ -258,3 +258,33 @@ def test_a_static_service_entry_endpoint_error_names_the_endpoint_field(tmp_path
         '  error: spec.endpoints[1].labels.bad key: invalid tag key: "bad key"',
         "  error: spec.endpoints[2].address: address is required",
         '  error: spec.endpoints[2]: Invalid value: "object": Address is required']
+
+
+def test_service_entry_resolution_and_crd_messages_name_their_field() -> None:
+    errors = rendered(resource("ServiceEntry", "networking.istio.io/v1", """\
+  hosts: ["*", bad_host]
+  addresses: [10.0.0.1]
+  resolution: DYNAMIC_DNS
+  ports: [{number: 80, name: http, protocol: HTTP}, {number: 80, name: http, protocol: TCP, targetPort: 0}]
+  endpoints: [{address: 1.1.1.1}]
+"""))[0]
+    assert errors == [
+        "spec.hosts[0]: invalid host *",
+        'spec.hosts[1]: domain name "bad_host" invalid (label "bad_host" invalid)',
+        'spec.ports[1].name: service entry port name "http" already defined',
+        "spec.ports[1].number: service entry port 80 already defined",
+        "spec.endpoints: no endpoints should be provided for resolution type DYNAMIC_DNS",
+        "spec.ports[1].protocol: protocol TCP is not supported for resolution mode DYNAMIC_DNS, use HTTP or TLS",
+        "spec.hosts: multiple hosts provided with non-HTTP, non-TLS ports",
+        'spec.hosts[0]: Invalid value: "string": hostname cannot be wildcard',
+        'spec.ports[1]: Duplicate value: map[string]interface {}{"name":"http"}',
+        'spec.ports[1].targetPort: Invalid value: "integer": port must be between 1-65535',
+        'spec.ports: Invalid value: "array": port number cannot be duplicated',
+    ]
+    assert [field_path(m) for m in verdict(resource("ServiceEntry", "networking.istio.io/v1", """\
+  hosts: [a.com, b.com]
+  addresses: [10.0.0.1]
+  resolution: DNS_ROUND_ROBIN
+  ports: [{number: 80, name: tcp, protocol: TCP}]
+  endpoints: [{address: a.com}, {address: b.com}]
+""")).warnings] == [("spec", "hosts")]
