@@ -194,7 +194,7 @@ spec:
     assert code == 1 and out.splitlines()[:3] == [
         f"{tmp_path / 'se.yaml'}:9: ServiceEntry se: invalid",
         "  error: spec.ports[1].number: service entry port 80 already defined",
-        "  error: spec.endpoints[0]: endpoint port 8080 is not defined by the service entry"]
+        "  error: spec.endpoints[0].ports.web: endpoint port 8080 is not defined by the service entry"]
 
 
 def test_sidecar_errors_name_their_listener_and_say_a_field_once(tmp_path: Path) -> None:

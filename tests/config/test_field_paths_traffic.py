@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pilotfish.cli.main import cli
-from pilotfish.config.errors import Verdict, with_field
+from pilotfish.config.errors import Verdict, field_path, with_field
 from pilotfish.config.loader import Document, documents_from_text, to_resource
 from pilotfish.config.validation import validate
 
@@ -195,3 +196,95 @@ def test_an_envoy_filter_value_error_points_at_the_envoy_field_line(tmp_path: Pa
         "c.yaml:11: EnvoyFilter ns/r: invalid",
         "  error: spec.configPatches[0].patch.value.connect_timeout: Envoy filter: Failed to parse connect_timeout field:"
         ' Duration must end with letter "s": abc. at Cluster.connect_timeout.']
+
+
+@pytest.mark.parametrize(("kind", "spec", "expected"), [
+    ("WorkloadEntry", """\
+  address: unix://rel/
+  ports: {bad_name: 0}
+  labels: {"bad key": x, ok: "bad value!"}
+""", [
+        "spec.address: rel/ is not an absolute path to a file",
+        "spec.ports: unix endpoint unix://rel/ must not include ports",
+        "spec.ports.bad_name: invalid port name: bad_name",
+        "spec.ports.bad_name: port number 0 must be in the range 1..65535",
+        'spec.labels.bad key: invalid tag key: "bad key"',
+        'spec.labels.ok: invalid tag value: "bad value!"',
+        'spec: Invalid value: "object": UDS may not include ports',
+        'spec.address: Invalid value: "string": UDS must be an absolute path or abstract socket',
+        'spec.address: Invalid value: "string": UDS may not be a dir',
+        'spec.ports: Invalid value: "object": port name must be valid',
+        'spec.ports[bad_name]: Invalid value: "integer": port must be between 1-65535',
+    ]),
+    ("WorkloadEntry", "  address: bad address!\n",
+     ['spec.address: endpoint address "bad address!" is not a valid FQDN or an IP address']),
+    ("WorkloadGroup", """\
+  template: {address: unix://x}
+  probe: {httpGet: {port: 0, scheme: FTP, httpHeaders: [{name: ok}, {name: a_b}]}}
+""", [
+        'spec.template.address: Invalid value: "string": UDS must be an absolute path or abstract socket',
+        'spec.probe.httpGet.port: Invalid value: "integer": port must be between 1-65535',
+        'spec.probe.httpGet.scheme: Invalid value: "string": scheme must be one of [HTTP, HTTPS]',
+        "spec.probe.httpGet.port: port number 0 must be in the range 1..65535",
+        'spec.probe.httpGet.scheme: httpGet.scheme must be one of "HTTPS", "HTTP"',
+        "spec.probe.httpGet.httpHeaders[1].name: header name a_b is not a valid header name",
+    ]),
+    ("WorkloadGroup", "  metadata: {labels: {bad key: x}}\n  template: {}\n  probe: {grpc: {port: 99999}}\n", [
+        'spec.probe.grpc.port: Invalid value: "integer": port must be between 1-65535',
+        'spec.metadata.labels: invalid labels: invalid tag key: "bad key"',
+    ]),
+    ("WorkloadGroup", "  probe: {exec: {command: []}}\n", ["spec.template: template is required", "spec.template: Required value"]),
+])
+def test_workload_messages_name_their_field(kind: str, spec: str, expected: list[str]) -> None:
+    assert rendered(resource(kind, "networking.istio.io/v1", spec))[0] == expected
+
+
+def test_a_static_service_entry_endpoint_error_names_the_endpoint_field(tmp_path: Path) -> None:
+    out = validate_file(tmp_path, resource("ServiceEntry", "networking.istio.io/v1", """\
+  hosts: [a.example.com]
+  addresses: [10.0.0.0/24]
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints:
+  - address: 10.0.0.1
+  - address: a.example.com
+    network: n1
+    labels: {"bad key": x}
+  - {}
+"""))
+    assert out[:5] == [
+        "c.yaml:11: ServiceEntry ns/r: invalid",
+        '  error: spec.endpoints[1].address: endpoint address "a.example.com" is not a valid IP address',
+        '  error: spec.endpoints[1].labels.bad key: invalid tag key: "bad key"',
+        "  error: spec.endpoints[2].address: address is required",
+        '  error: spec.endpoints[2]: Invalid value: "object": Address is required']
+
+
+def test_service_entry_resolution_and_crd_messages_name_their_field() -> None:
+    errors = rendered(resource("ServiceEntry", "networking.istio.io/v1", """\
+  hosts: ["*", bad_host]
+  addresses: [10.0.0.1]
+  resolution: DYNAMIC_DNS
+  ports: [{number: 80, name: http, protocol: HTTP}, {number: 80, name: http, protocol: TCP, targetPort: 0}]
+  endpoints: [{address: 1.1.1.1}]
+"""))[0]
+    assert errors == [
+        "spec.hosts[0]: invalid host *",
+        'spec.hosts[1]: domain name "bad_host" invalid (label "bad_host" invalid)',
+        'spec.ports[1].name: service entry port name "http" already defined',
+        "spec.ports[1].number: service entry port 80 already defined",
+        "spec.endpoints: no endpoints should be provided for resolution type DYNAMIC_DNS",
+        "spec.ports[1].protocol: protocol TCP is not supported for resolution mode DYNAMIC_DNS, use HTTP or TLS",
+        "spec.hosts: multiple hosts provided with non-HTTP, non-TLS ports",
+        'spec.hosts[0]: Invalid value: "string": hostname cannot be wildcard',
+        'spec.ports[1]: Duplicate value: map[string]interface {}{"name":"http"}',
+        'spec.ports[1].targetPort: Invalid value: "integer": port must be between 1-65535',
+        'spec.ports: Invalid value: "array": port number cannot be duplicated',
+    ]
+    assert [field_path(m) for m in verdict(resource("ServiceEntry", "networking.istio.io/v1", """\
+  hosts: [a.com, b.com]
+  addresses: [10.0.0.1]
+  resolution: DNS_ROUND_ROBIN
+  ports: [{number: 80, name: tcp, protocol: TCP}]
+  endpoints: [{address: a.com}, {address: b.com}]
+""")).warnings] == [("spec", "hosts")]
