@@ -132,7 +132,7 @@ def _validate_ingress(index: int, listener: IstioIngressListener, v: Verdict) ->
         v.errors += tv.errors + crd_tls_errors(f"spec.ingress[{index}].tls", tls)
         v.warnings += tv.warnings
     pool = listener.connection_pool
-    v.errors += connection_pool_errors(pool)
+    v.errors += at(("connectionPool",), connection_pool_errors(pool))
     if pool is not None and pool.http is not None and parse_protocol(port.protocol) not in HTTP_PROTOCOLS:
         v.warnings.append(
             f'sidecar: HTTP connection pool settings are configured for port {port.number or 0} ("{port.name or ""}") '

@@ -74,7 +74,7 @@ def validate_port_traffic_policy(v: Verdict, namespace: str, policy: PortTraffic
 def _validate_policy_fields(v: Verdict, namespace: str, policy: TrafficPolicy | PortTrafficPolicy) -> None:
     """What a traffic policy and a port-level one share: outlier detection, pool, balancer, TLS."""
     v.under(("outlierDetection",), lambda one: validate_outlier_detection(one, policy.outlier_detection))
-    v.errors += at(("connectionPool",), connection_pool_field_errors(policy.connection_pool))
+    v.errors += at(("connectionPool",), connection_pool_errors(policy.connection_pool))
     v.under(("loadBalancer",), lambda one: validate_load_balancer(one, policy.load_balancer, policy.outlier_detection))
     v.errors += at(("tls",), client_tls_errors(namespace, policy.tls))
 
@@ -119,12 +119,6 @@ def validate_outlier_detection(v: Verdict, outlier: OutlierDetection | None) -> 
 
 
 def connection_pool_errors(settings: ConnectionPoolSettings | None) -> list[str]:
-    """Istio's texts alone, for a caller that places them at the pool itself (Sidecar's, until it
-    takes ``connection_pool_field_errors``' paths)."""
-    return [str(m) for m in connection_pool_field_errors(settings)]
-
-
-def connection_pool_field_errors(settings: ConnectionPoolSettings | None) -> list[str]:
     """Istio's validateConnectionPool, paths below the pool (its CEL texts name ``connectionPool.…``)."""
     if settings is None:
         return []
