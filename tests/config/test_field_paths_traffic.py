@@ -75,12 +75,12 @@ def test_traffic_policy_messages_name_their_field() -> None:
     lb, port = f"{tp}.loadBalancer", f"{tp}.portLevelSettings"
     assert errors == [
         f"{tp}.outlierDetection.interval: only durations to ms precision are supported",
-        f'{tp}.outlierDetection.interval: outlierDetection.interval: Invalid value: "string": must be a valid duration greater than 1ms',
+        f'{tp}.outlierDetection.interval: Invalid value: "string": must be a valid duration greater than 1ms',
         f"{tp}.outlierDetection.maxEjectionPercent: percentage 101 is not in range 0..100",
         f"{tp}.connectionPool.http.maxRetries: max retries must be non-negative",
         f"{tp}.connectionPool.http.http2KeepAlive.interval: http2KeepAlive.interval must be set",
         f"{tp}.connectionPool.tcp.tcpKeepalive.time: duration must be greater than 1ms",
-        f'{tp}.connectionPool.tcp.tcpKeepalive.time: connectionPool.tcp.tcpKeepalive.time: Invalid value: "string": must be a valid duration greater than 1ms',
+        f'{tp}.connectionPool.tcp.tcpKeepalive.time: Invalid value: "string": must be a valid duration greater than 1ms',
         f"{lb}.consistentHash.httpCookie.attributes[2]: cookie attribute name a is duplicated",
         f"{lb}.consistentHash.maglev.tableSize: tableSize must be a prime number for maglev",
         f"{lb}.localityLbSetting.distribute[1].from: locality us/east overlap with previous specified ones",
@@ -94,7 +94,7 @@ def test_traffic_policy_messages_name_their_field() -> None:
         f'{tp}.tunnel.protocol: tunnel protocol must be "CONNECT" or "POST"',
         f'{tp}.tunnel.targetHost: tunnel target host must be valid FQDN or IP address: domain name "bad host" invalid (label "bad host" invalid); bad host is not a valid IP',
         f"{tp}.tunnel.targetPort: tunnel target port is invalid: port number 0 must be in the range 1..65535",
-        f'{tp}.retryBudget.budgetInterval: trafficPolicy.retryBudget.budgetInterval: Invalid value: "string": must be a valid duration greater than 1ms',
+        f'{tp}.retryBudget.budgetInterval: Invalid value: "string": must be a valid duration greater than 1ms',
     ]
     assert warnings == [
         f"{tp}.outlierDetection.consecutiveErrors: outlier detection consecutive errors is deprecated, use consecutiveGatewayErrors or consecutive5xxErrors instead",

@@ -98,10 +98,15 @@ def with_field(message: str) -> str:
     if not path:
         return str(message)
     named = format_path(path)
-    # (the CRDs' messages name their field themselves: "spec.x: Required value", or a field
-    # below it: "spec.selector.matchLabels.app: Too long")
+    # The CRDs' messages name their field themselves: "spec.x: Required value", or a field below
+    # it: "spec.selector.matchLabels.app: Too long" -- or the end of it ("timeout: Invalid
+    # value: ..."), which the API server would have named from the root, as here.
     if message.startswith(named) and message[len(named):len(named) + 1] in (":", ".", "[", " "):
         return str(message)
+    for i in range(1, len(path)):
+        tail = format_path(path[i:])
+        if isinstance(path[i], str) and message.startswith(tail + ":"):
+            return named + message[len(tail):]
     return f"{named}: {message}"
 
 
