@@ -58,7 +58,9 @@ def test_validate_json_and_stdin() -> None:
     assert code == 1
     reports = json.loads(out)
     assert [r["valid"] for r in reports] == [False, True]
-    assert set(reports[0]) == {"kind", "apiVersion", "name", "namespace", "file", "line", "valid", "errors", "warnings"}
+    assert set(reports[0]) == {"kind", "apiVersion", "name", "namespace", "file", "line", "valid", "errors", "warnings", "messages"}
+    assert reports[0]["messages"] == [{"level": "error", "field": "spec.http[0].route[0].destination.bogus", "line": 10,
+                                       "message": 'unknown field "bogus"'}]
     assert reports[0]["file"] == "<stdin>" and reports[0]["kind"] == "VirtualService"
 
 
@@ -173,7 +175,7 @@ spec:
     assert code == 1 and out.splitlines()[:3] == [
         f"{tmp_path / 'dr.yaml'}:9: DestinationRule r: invalid",
         "  error: spec.subsets[1].name: duplicate subset names: v1",
-        "  error: spec.subsets[1].trafficPolicy.connectionPool.tcp.maxConnections: max connections must be non-negative"]
+        "  error: spec.subsets[1].trafficPolicy.connectionPool.tcp.maxConnections: max connections must be non-negative (line 13)"]
 
 
 def test_service_entry_errors_name_their_port_and_endpoint(tmp_path: Path) -> None:
@@ -194,7 +196,7 @@ spec:
     assert code == 1 and out.splitlines()[:3] == [
         f"{tmp_path / 'se.yaml'}:9: ServiceEntry se: invalid",
         "  error: spec.ports[1].number: service entry port 80 already defined",
-        "  error: spec.endpoints[0].ports.web: endpoint port 8080 is not defined by the service entry"]
+        "  error: spec.endpoints[0].ports.web: endpoint port 8080 is not defined by the service entry (line 12)"]
 
 
 def test_sidecar_errors_name_their_listener_and_say_a_field_once(tmp_path: Path) -> None:

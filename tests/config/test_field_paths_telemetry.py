@@ -64,10 +64,10 @@ PROXY_CONFIG = resource("networking.istio.io/v1beta1", "ProxyConfig", """\
     (TELEMETRY, "11: Telemetry x", [
         "  error: spec.metrics[0].overrides[0].tagOverrides.foo.value: tagOverrides.value must be set when operation is UPSERT",
         "  error: spec.accessLogging[0].filter.expression: must be a valid CEL expression, "
-        "Syntax error: mismatched input '<EOF>' expecting IDENTIFIER",
-        "  warning: spec.metrics[0].overrides[0].tagOverrides: tagOverrides.name may not be empty",
-        "  warning: spec.tracing: multiple tracing is not currently supported",
-        "  warning: spec.tracing[0].providers: multiple providers is not currently supported"]),
+        "Syntax error: mismatched input '<EOF>' expecting IDENTIFIER (line 15)",
+        "  warning: spec.metrics[0].overrides[0].tagOverrides: tagOverrides.name may not be empty (line 10)",
+        "  warning: spec.tracing: multiple tracing is not currently supported (line 5)",
+        "  warning: spec.tracing[0].providers: multiple providers is not currently supported (line 6)"]),
     (TELEMETRY_CRD, "9: Telemetry x", [  # (the CRD's message names its field itself)
         '  error: spec.metrics[0].overrides[0].tagOverrides.foo: Invalid value: "object": value must be set when operation is UPSERT']),
     (WASM, "7: TrafficExtension x", ["  error: spec.wasm.url: failed to strict parse url: invalid URL escape '%zz'"]),

@@ -255,9 +255,9 @@ def test_a_static_service_entry_endpoint_error_names_the_endpoint_field(tmp_path
     assert out[:5] == [
         "c.yaml:11: ServiceEntry ns/r: invalid",
         '  error: spec.endpoints[1].address: endpoint address "a.example.com" is not a valid IP address',
-        '  error: spec.endpoints[1].labels.bad key: invalid tag key: "bad key"',
-        "  error: spec.endpoints[2].address: address is required",
-        '  error: spec.endpoints[2]: Invalid value: "object": Address is required']
+        '  error: spec.endpoints[1].labels.bad key: invalid tag key: "bad key" (line 13)',
+        "  error: spec.endpoints[2].address: address is required (line 14)",
+        '  error: spec.endpoints[2]: Invalid value: "object": Address is required (line 14)']
 
 
 def test_service_entry_resolution_and_crd_messages_name_their_field() -> None:

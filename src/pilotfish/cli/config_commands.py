@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..config.errors import ConfigError, LoadError, field_path, with_field
+from ..config.errors import ConfigError, LoadError, field_path, format_path, with_field
 from ..config.loader import Document, SourceError, UnknownKind, load_documents, load_resources, to_resource
 from ..config.validation import validate as validate_resource
 from .istiod_client import istiod_option, token_option
@@ -33,6 +33,8 @@ class Report:
     valid: bool
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Each error and warning with its field and that field's line: {level, field, line, message}.
+    messages: list[dict[str, object]] = field(default_factory=list)
 
 
 def _report_for(doc: Document | LoadError) -> Report:
@@ -52,21 +54,38 @@ def _report_for(doc: Document | LoadError) -> Report:
     try:
         resource = to_resource(doc)
     except UnknownKind as exc:
-        base.warnings.append(f"{exc.message}: not validated")
+        _add(base, "warning", f"{exc.message}: not validated", doc.line)
         return base
     except ConfigError as exc:
         base.valid = False
         base.line = exc.position.line or base.line
-        base.errors.append(f"{exc.field_path}: {exc.message}" if exc.field_path else exc.message)
+        _add(base, "error", exc.message, base.line, exc.field_path)
         return base
     verdict = validate_resource(resource)
     base.valid = verdict.valid
-    base.errors.extend(with_field(m) for m in verdict.errors)
-    base.warnings.extend(with_field(m) for m in verdict.warnings)
+    for level, found in (("error", verdict.errors), ("warning", verdict.warnings)):
+        for m in found:
+            _add(base, level, str(m), doc.line_of(field_path(m)), format_path(field_path(m)), shown=with_field(m))
     first = next((m for m in verdict.errors if field_path(m)), None)
     if first is not None:  # the report points at the first offending field's line
         base.line = doc.line_of(field_path(first))
     return base
+
+
+def _add(r: Report, level: str, message: str, line: int, path: str = "", *, shown: str = "") -> None:
+    """One error or warning: as text (``path: message``) and with its field and that field's line."""
+    text = shown or (f"{path}: {message}" if path else message)
+    (r.errors if level == "error" else r.warnings).append(text)
+    r.messages.append({"level": level, "field": path, "line": line, "message": message})
+
+
+def _text_lines(r: Report) -> list[str]:
+    """A report's errors, then warnings; one whose field is on another line than the report's says which."""
+    out = []
+    for level, texts in (("error", r.errors), ("warning", r.warnings)):
+        found = [m for m in r.messages if m["level"] == level]
+        out += [f"  {level}: {t}" + (f" (line {m['line']})" if m["line"] != r.line else "") for t, m in zip(texts, found)]
+    return out
 
 
 def _load_or_exit(paths: tuple[str, ...]) -> list[Document | LoadError]:
@@ -104,10 +123,8 @@ def validate(paths: tuple[str, ...], output: str) -> None:
                 continue
             ref = f"{r.kind} {r.namespace + '/' if r.namespace else ''}{r.name}".strip() or "document"
             click.echo(f"{where}: {ref}: {'valid' if r.valid else 'invalid'}")
-            for e in r.errors:
-                click.echo(f"  error: {e}")
-            for w in r.warnings:
-                click.echo(f"  warning: {w}")
+            for line in _text_lines(r):
+                click.echo(line)
         invalid = sum(not r.valid for r in reports)
         click.echo(f"{len(reports)} resources, {invalid} invalid, {sum(len(r.warnings) for r in reports)} warnings")
     sys.exit(EXIT_INVALID if any(not r.valid for r in reports) else 0)
