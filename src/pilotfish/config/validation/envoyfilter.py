@@ -17,8 +17,8 @@ from typing import Any
 from ..base import Resource
 from ..errors import FieldError, FieldPath, Verdict, at
 from ..models.envoyfilter import ApplyTo, EnvoyConfigObjectPatch, EnvoyFilter, Operation, PatchContext
-from .attachment import crd_networking_selector_errors, crd_target_ref_errors, validate_alpha_workload_selector
 from . import envoy_filter_descriptors
+from .attachment import crd_networking_selector_errors, crd_target_ref_errors, validate_alpha_workload_selector
 from .envoy_filter_types import CONTRIB_TYPES, ENVOY_TYPES, ISTIO_TYPES
 from .metadata import metadata_errors
 from .regex import re2_error
