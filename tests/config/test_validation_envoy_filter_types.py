@@ -180,5 +180,5 @@ def test_contrib_and_istio_typed_configs_are_read_field_by_field() -> None:
         [], ['spec.configPatches[0].patch.value.typed_config.bogus: unknown field "bogus"'])
     rewrite = '{"@type": "type.googleapis.com/istio.envoy.config.filter.network.tcp_cluster_rewrite.v2alpha1.TcpClusterRewrite", '
     errors, _ = verdict(rewrite + 'cluster_pattern: [not, a, string]}')
-    assert errors == ["spec.configPatches[0].patch.value: Envoy filter: Failed to parse cluster_pattern field: "
+    assert errors == ["spec.configPatches[0].patch.value.typed_config.cluster_pattern: Envoy filter: Failed to parse cluster_pattern field: "
                       "expected string or bytes-like object, got 'list'."]

@@ -253,8 +253,12 @@ def _value_field(value: dict[str, Any], error: str, root: str) -> FieldPath:
         steps += [unknown.group(1)] if unknown else []
     else:
         steps = _FAILED_FIELD.findall(line)
+    return _follow(value, steps) or _inside_any(value, steps)
+
+
+def _follow(node: Any, steps: list[str]) -> FieldPath:
+    """The longest start of ``steps`` that exists in ``node``, as a path."""
     path: list[str | int] = []
-    node: Any = value
     for step in steps:
         if isinstance(node, list) and step.isdigit() and int(step) < len(node):
             path.append(int(step))
@@ -264,6 +268,20 @@ def _value_field(value: dict[str, Any], error: str, root: str) -> FieldPath:
             break
         node = node[path[-1]]
     return tuple(path)
+
+
+def _inside_any(node: Any, steps: list[str], here: FieldPath = ()) -> FieldPath:
+    """The fields of an error raised inside a typed_config, which names them from the Any's own
+    message: followed from the first Any (in document order) that has them."""
+    if not steps or not isinstance(node, dict | list):
+        return ()
+    if isinstance(node, dict) and "@type" in node and (found := _follow(node, steps)):
+        return here + found
+    items = enumerate(node) if isinstance(node, list) else node.items()
+    for key, child in items:
+        if found := _inside_any(child, steps, (*here, key)):
+            return found
+    return ()
 
 
 def _strict_parse_warning(exc: Exception) -> str:
