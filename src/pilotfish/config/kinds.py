@@ -8,6 +8,7 @@ refuse it.
 
 from __future__ import annotations
 
+from .base import Resource
 from .kind_info import KindInfo
 from .models import (
     destinationrule,
@@ -60,3 +61,15 @@ def by_kind(kind: str) -> list[KindInfo]:
 
 def all_kinds() -> list[KindInfo]:
     return list(REGISTRY.values())
+
+
+def with_default_namespace(resource: Resource, namespace: str = "default") -> Resource:
+    """A namespaced object written without a namespace, placed in ``namespace`` (as kubectl apply
+    and istioctl analyze place it); cluster-scoped objects, and those that name one, unchanged."""
+    info = lookup(resource.api_version, resource.kind)
+    if resource.namespace or not namespace or (info is not None and not info.namespaced):
+        return resource
+    meta = resource.metadata.model_copy(update={"namespace": namespace})
+    raw = dict(resource.raw)
+    raw["metadata"] = {**(raw.get("metadata") or {}), "namespace": namespace}
+    return resource.model_copy(update={"metadata": meta, "raw": raw})

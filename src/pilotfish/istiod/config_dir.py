@@ -17,13 +17,13 @@ from pathlib import Path
 
 from ..config.base import Resource
 from ..config.errors import ConfigError, LoadError, Position, field_path, with_field
+from ..config.kinds import with_default_namespace
 from ..config.loader import Document, UnknownKind, documents_from_text, read_text, to_resource
 from ..config.validation import validate
 
 log = logging.getLogger("pilotfish.istiod")
 
 _SUFFIXES = (".yaml", ".yml")
-DEFAULT_NAMESPACE = "default"
 
 
 @dataclass(frozen=True)
@@ -198,21 +198,6 @@ def parse_text(text: str, file: str) -> tuple[tuple[Resource, ...], list[str]]:
         # The document's line map served the messages above; istiod keeps the object without it.
         resources.append(resource.model_copy(update={"field_line": None}))
     return tuple(resources), errors
-
-
-def with_default_namespace(resource: Resource) -> Resource:
-    """Namespaced objects without a namespace go to ``default``."""
-    if resource.namespace or resource.kind in _CLUSTER_SCOPED:
-        return resource
-    meta = resource.metadata.model_copy(update={"namespace": DEFAULT_NAMESPACE})
-    raw = dict(resource.raw)
-    raw["metadata"] = {**(raw.get("metadata") or {}), "namespace": DEFAULT_NAMESPACE}
-    return resource.model_copy(update={"metadata": meta, "raw": raw})
-
-
-_CLUSTER_SCOPED = frozenset({"Namespace", "Node", "CustomResourceDefinition", "ClusterRole",
-                             "ClusterRoleBinding", "MutatingWebhookConfiguration",
-                             "ValidatingWebhookConfiguration", "GatewayClass"})
 
 
 def document_resource(doc: Document) -> Resource:

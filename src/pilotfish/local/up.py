@@ -18,7 +18,7 @@ from ..config.errors import ConfigError, LoadError
 from ..config.loader import SourceError, load_documents, to_resource
 from ..config.store import ConfigStore
 from ..config.validation import validate
-from ..istiod.config_dir import with_default_namespace
+from ..config.kinds import with_default_namespace
 from .mesh import PILOTFISH, Mesh, MeshOptions
 from .plan import gateway_services, namespace_labels
 from .state import State, loopback_alias_works, pid_alive
