@@ -90,6 +90,22 @@ def test_analyze_reports_missing_subset(tmp_path: Path) -> None:
     assert messages[0]["file"] == str(path)
 
 
+def test_analyze_one_namespace_or_all(tmp_path: Path) -> None:
+    bad = GOOD.replace("{host: reviews}", "{host: reviews, subset: v9}")
+    path = tmp_path / "vs.yaml"
+    path.write_text(bad.replace("  namespace: default\n", "") + "---\n" + bad.replace("namespace: default", "namespace: other"))
+
+    def origins(target: str, *args: str) -> list[str]:
+        code, out = run("analyze", "-f", str(path), *args)
+        assert code == 79 and out.splitlines()[-2] == f"Error: Analyzers found issues when analyzing {target}."
+        return [line.split("(")[1].split(")")[0] for line in out.splitlines() if line.startswith("Error [")]
+
+    # Without a namespace, a resource goes to the one analyzed; others' messages are not shown.
+    assert origins("namespace: default") == ["VirtualService default/reviews"]
+    assert origins("namespace: other", "-n", "other") == ["VirtualService other/reviews"]  # the same object, twice
+    assert sorted(origins("all namespaces", "-A")) == ["VirtualService other/reviews", "VirtualService reviews"]
+
+
 def test_analyze_files_is_istioctl_without_a_cluster(tmp_path: Path) -> None:
     # As `istioctl analyze --use-kube=false`: checks that need a cluster's Services, Pods or
     # Secrets are skipped, so a host not in the files is not an error ...

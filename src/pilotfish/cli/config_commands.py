@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..config.errors import ConfigError, LoadError, field_path, format_path, with_field
+from ..config.kinds import with_default_namespace
 from ..config.loader import Document, SourceError, UnknownKind, load_documents, load_resources, to_resource
 from ..config.validation import validate as validate_resource
 from .istiod_client import istiod_option, token_option
@@ -149,9 +150,13 @@ def validate(paths: tuple[str, ...], output: str) -> None:
               help="A MeshConfig YAML file, as istioctl's --meshConfigFile.")
 @click.option("--analyzer", "analyzers", multiple=True, metavar="NAME",
               help="Run only this analyzer (Istio's name, e.g. virtualservice.DestinationHostAnalyzer). Repeatable.")
+@click.option("-n", "--namespace", default="default", show_default=True,
+              help="The namespace analyzed: messages about other namespaces' resources are not shown, and "
+                   "resources the files give no namespace are placed in it.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Analyze every namespace.")
 def analyze(paths: tuple[str, ...], live: bool, istiod_url: str, token: str | None, output: str,
             failure_threshold: str, output_threshold: str, mesh_config: str | None,
-            analyzers: tuple[str, ...]) -> None:
+            analyzers: tuple[str, ...], namespace: str, all_namespaces: bool) -> None:
     """Analyze a set of resources for cross-resource problems (istioctl analyze's IST codes).
 
     Files alone are analyzed as istioctl analyze --use-kube=false does: Pods, Services,
@@ -169,6 +174,8 @@ def analyze(paths: tuple[str, ...], live: bool, istiod_url: str, token: str | No
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     files_only = bool(paths) and not live
+    scope = "" if all_namespaces else namespace
+    resources = [with_default_namespace(r, scope) for r in resources]  # istioctl's default namespace
     if not files_only:
         resources = layered(live_resources(istiod_url, token), resources)
     mesh = None
@@ -184,18 +191,30 @@ def analyze(paths: tuple[str, ...], live: bool, istiod_url: str, token: str | No
     except KeyError as exc:
         click.echo(f"error: unknown analyzer {exc.args[0]}", err=True)
         sys.exit(EXIT_USAGE)
-    messages = analysis.load_error_messages(errors, files_only=files_only) + messages
+    messages = [m for m in analysis.load_error_messages(errors, files_only=files_only) + messages if _in_scope(m, scope)]
     shown = [m for m in messages if LEVELS[_level(m)] >= LEVELS[output_threshold]]
+    target = f"namespace: {scope}" if scope else "all namespaces"
     if output == "json":
         click.echo(json.dumps([_message_json(m) for m in shown], indent=2))
     elif shown:
         for m in shown:
             click.echo(message_text(m))
     else:
-        what = "the given files" if files_only else "the running mesh" + (" with the given files" if paths else "")
-        click.echo(f"\u2714 No validation issues found when analyzing {what}.")
+        click.echo(f"\u2714 No validation issues found when analyzing {'the given files' if files_only else target}.")
     failed = any(LEVELS[_level(m)] >= LEVELS[failure_threshold] for m in messages)
+    if failed and output == "text":
+        click.echo(f"Error: Analyzers found issues when analyzing {target}.\n"
+                   f"See {ANALYSIS_DOCS} for more information about causes and resolutions.", err=True)
     sys.exit(EXIT_ANALYZE_FOUND if failed else 0)
+
+
+ANALYSIS_DOCS = "https://istio.io/latest/docs/reference/config/analysis"
+
+
+def _in_scope(m: Any, namespace: str) -> bool:
+    """Whether a message is about the namespace analyzed (istioctl keeps those about cluster-scoped
+    resources and those about none)."""
+    return not namespace or m.resource is None or m.resource.namespace in ("", namespace)
 
 
 def _level(m: Any) -> str:
