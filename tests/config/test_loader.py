@@ -238,3 +238,11 @@ def test_a_non_utf8_byte_is_reported_at_its_line(tmp_path: Path) -> None:
 def test_standard_input_given_twice_is_refused() -> None:
     with pytest.raises(SourceError, match="more than once"):
         list(load_documents(["-", "-"]))
+
+
+def test_an_object_knows_its_fields_lines_yet_compares_by_content() -> None:
+    text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - route:\n    - destination: {host: r}\n"
+    first, again = (to_resource(doc) for doc in [*documents_from_text(text, "vs.yaml"), *documents_from_text(text, "vs.yaml")])
+    assert first == again  # a config directory re-read unchanged is not a change
+    assert first.position.of(("spec", "http", 0, "route", 0, "destination", "host")).line == 8
+    assert first.position.of(("spec", "http", 3)).line == 6  # the deepest part that exists

@@ -6,13 +6,12 @@ schemas do. In Python, fields are snake_case; YAML is always read by alias only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from .errors import FieldPath, Position
+from .errors import Position
 
 
 def _alias(name: str) -> str:
@@ -71,15 +70,6 @@ class Resource(BaseModel):
     status: Any = None
     position: Position = Field(default_factory=Position)
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
-    # The line of a field, by its path from the object's root (the loader's line map), so a
-    # message about one field can point at it; None for objects that came without lines.
-    field_line: Callable[[FieldPath], int] | None = Field(default=None, repr=False, exclude=True)
-
-    def position_of(self, path: FieldPath) -> Position:
-        """Where the field at ``path`` is (the deepest part of it that exists), else the object."""
-        if self.field_line is None or not path or not self.position.file:
-            return self.position
-        return Position(self.position.file, self.field_line(path))
 
     @property
     def group(self) -> str:

@@ -8,10 +8,19 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Position:
-    """Where a piece of config came from: file (or "-" for stdin) and 1-based line."""
+    """Where a piece of config came from: file (or "-" for stdin) and 1-based line; for an object
+    read from YAML, also the line of each of its fields (the loader's line map), so a message
+    about one field can point at it. Positions compare by file and line alone."""
 
     file: str = ""
     line: int = 0
+    field_line: Callable[[FieldPath], int] | None = field(default=None, compare=False, repr=False)
+
+    def of(self, path: FieldPath) -> Position:
+        """Where the field at ``path`` is (the deepest part of it that exists), else this."""
+        if self.field_line is None or not path or not self.file:
+            return self
+        return Position(self.file, self.field_line(path))
 
     def __str__(self) -> str:
         if not self.file:

@@ -417,8 +417,8 @@ def to_resource(doc: Document) -> Resource:
     except ValidationError as exc:
         raise _translate(exc, doc, base, ctx) from None
     return Resource(
-        api_version=api_version, kind=kind, metadata=metadata, spec=spec, status=data.get("status"), position=pos, raw=data,
-        field_line=doc.line_of if doc.lines else None,
+        api_version=api_version, kind=kind, metadata=metadata, spec=spec, status=data.get("status"),
+        position=Position(doc.file, doc.line, doc.line_of if doc.lines else None), raw=data,
     )
 
 

@@ -196,7 +196,7 @@ def parse_text(text: str, file: str) -> tuple[tuple[Resource, ...], list[str]]:
         for w in verdict.warnings:
             log.warning("%s", doc.locate(resource.ref, w))
         # The document's line map served the messages above; istiod keeps the object without it.
-        resources.append(resource.model_copy(update={"field_line": None}))
+        resources.append(resource.model_copy(update={"position": Position(doc.file, doc.line)}))
     return tuple(resources), errors
 
 

@@ -106,7 +106,7 @@ def new_message(type_name: str, entry: Entry | None, *args: Any, path: FieldPath
         return Message(mtype, mtype.render(*args))
     res = entry.resource
     ref = ResourceRef(res.kind, res.name, res.namespace)
-    return Message(mtype, mtype.render(*args), ref, res.position_of(path), annotations=tuple(res.annotations.items()))
+    return Message(mtype, mtype.render(*args), ref, res.position.of(path), annotations=tuple(res.annotations.items()))
 
 
 AnalyzeFn = Callable[[Snapshot], Iterable[Message]]
