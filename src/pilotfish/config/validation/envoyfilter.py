@@ -17,8 +17,8 @@ from typing import Any
 from ..base import Resource
 from ..errors import FieldError, FieldPath, Verdict, at
 from ..models.envoyfilter import ApplyTo, EnvoyConfigObjectPatch, EnvoyFilter, Operation, PatchContext
-from . import envoy_filter_descriptors
 from .attachment import crd_networking_selector_errors, crd_target_ref_errors, validate_alpha_workload_selector
+from .envoy_filter_descriptors import find as compiled_descriptor
 from .envoy_filter_types import CONTRIB_TYPES, ENVOY_TYPES, ISTIO_TYPES
 from .metadata import metadata_errors
 from .regex import re2_error
@@ -319,10 +319,10 @@ def registry_descriptor(name: str) -> Any:
     Contrib and Istio types are never read from the process-wide pool: a descriptor another part of
     pilotfish registers there (the proxy declares a ``stats.PluginConfig``) must not decide."""
     if name in CONTRIB_TYPES or name in ISTIO_TYPES:
-        return envoy_filter_descriptors.find(name)
+        return compiled_descriptor(name)
     found = _descriptor(name)
     if found is None and name in ENVOY_TYPES:
-        return envoy_filter_descriptors.find(name)
+        return compiled_descriptor(name)
     return found
 
 
