@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-from ..errors import at
+from ..errors import FieldPath, at, format_path
 from ..models.common import PolicyTargetReference, WorkloadSelector
 from ..models.workload import WorkloadSelector as NetworkingSelector
 
@@ -66,8 +66,10 @@ def validate_policy_target_reference(ref: PolicyTargetReference | None) -> list[
     return errs
 
 
-def crd_selector_errors(path: str, selector: WorkloadSelector | None) -> list[str]:
-    """The CRD schema and CEL rules on type.v1beta1.WorkloadSelector.matchLabels."""
+def crd_selector_errors(where: FieldPath, selector: WorkloadSelector | None) -> list[str]:
+    """The CRD schema and CEL rules on type.v1beta1.WorkloadSelector.matchLabels, about the selector
+    at ``where`` (the API server's texts name the field from the root)."""
+    path = format_path(where)
     labels = (selector.match_labels if selector else None) or {}
     errs = []
     if len(labels) > 4096:
@@ -81,11 +83,12 @@ def crd_selector_errors(path: str, selector: WorkloadSelector | None) -> list[st
             errs.append(f"{path}.matchLabels.{k}: Too long: may not be more than 63 bytes")
         if "*" in v:
             errs.append(f"{path}.matchLabels.{k}: Invalid value: \"string\": wildcard not allowed in label value match")
-    return errs
+    return at(where, errs)
 
 
-def crd_target_ref_errors(path: str, ref: PolicyTargetReference | None) -> list[str]:
-    """The CRD schema and CEL rules on type.v1beta1.PolicyTargetReference."""
+def crd_target_ref_errors(where: FieldPath, ref: PolicyTargetReference | None) -> list[str]:
+    """The CRD schema and CEL rules on type.v1beta1.PolicyTargetReference at ``where``."""
+    path = format_path(where)
     if ref is None:
         return []
     group, kind, name, namespace = ref.group, ref.kind, ref.name, ref.namespace
@@ -102,7 +105,7 @@ def crd_target_ref_errors(path: str, ref: PolicyTargetReference | None) -> list[
         errs.append(f"{path}.name in body should be at least 1 chars long and at most 253")
     if namespace:
         errs.append(f"{path}.namespace: Invalid value: \"string\": cross namespace referencing is not currently supported")
-    return errs
+    return at(where, errs)
 
 
 class Attached(Protocol):
@@ -121,10 +124,10 @@ def attachment_schema_errors(spec: Attached) -> list[str]:
     errs = []
     if sum(x is not None for x in (spec.selector, _target_ref(spec), spec.target_refs)) > 1:
         errs += at(("spec",), ['spec: Invalid value: "object": only one of targetRefs or selector can be set'])
-    errs += at(("spec", "selector"), crd_selector_errors("spec.selector", spec.selector))
-    errs += at(("spec", "targetRef"), crd_target_ref_errors("spec.targetRef", _target_ref(spec)))
+    errs += crd_selector_errors(("spec", "selector"), spec.selector)
+    errs += crd_target_ref_errors(("spec", "targetRef"), _target_ref(spec))
     for i, ref in enumerate(spec.target_refs or []):
-        errs += at(("spec", "targetRefs", i), crd_target_ref_errors(f"spec.targetRefs[{i}]", ref))
+        errs += crd_target_ref_errors(("spec", "targetRefs", i), ref)
     return errs
 
 
@@ -153,11 +156,12 @@ def validate_alpha_workload_selector(selector: NetworkingSelector | None) -> tup
     return errs, None if selector.labels else "workload selector specified without labels"
 
 
-def crd_networking_selector_errors(path: str, selector: NetworkingSelector | None) -> list[str]:
-    """CEL on networking WorkloadSelector label values."""
+def crd_networking_selector_errors(where: FieldPath, selector: NetworkingSelector | None) -> list[str]:
+    """CEL on networking WorkloadSelector label values, about the selector at ``where``."""
+    path = format_path(where)
     labels = (selector.labels if selector else None) or {}
-    return [
+    return at(where, [
         f'{path}.labels[{key}]: Invalid value: "string": wildcard is not supported in selector'
         for key, value in labels.items()
         if "*" in value
-    ]
+    ])

@@ -24,7 +24,7 @@ def validate_destination_rule(resource: Resource) -> Verdict:
     rule: DestinationRule = resource.spec
     namespace = resource.namespace
     v = Verdict()
-    v.errors += at(("spec", "workloadSelector"), crd_selector_errors("spec.workloadSelector", rule.workload_selector))
+    v.errors += crd_selector_errors(("spec", "workloadSelector"), rule.workload_selector)
     v.errors += at(("spec", "host"), validate_wildcard_domain(rule.host))
     v.under(("spec", "trafficPolicy"), lambda one: validate_traffic_policy(one, namespace, rule.traffic_policy))
     seen: set[str] = set()

@@ -70,9 +70,9 @@ def crd_envoy_filter_errors(spec: EnvoyFilter) -> list[str]:
     errs: list[str] = []
     if spec.workload_selector is not None and spec.target_refs:
         errs.append(FieldError('spec: Invalid value: "object": only one of targetRefs or workloadSelector can be set', ("spec",)))
-    errs += at(("spec", "workloadSelector"), crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector))
+    errs += crd_networking_selector_errors(("spec", "workloadSelector"), spec.workload_selector)
     for i, ref in enumerate(spec.target_refs or []):
-        errs += at(("spec", "targetRefs", i), crd_target_ref_errors(f"spec.targetRefs[{i}]", ref))
+        errs += crd_target_ref_errors(("spec", "targetRefs", i), ref)
     for i, patch in enumerate(spec.config_patches or []):
         match = patch.match
         if match is None:

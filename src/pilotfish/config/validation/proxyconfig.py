@@ -15,8 +15,8 @@ def validate_proxy_config(resource: Resource) -> Verdict:
         return Verdict(errors=errs)
     spec: ProxyConfig = resource.spec
     errors, warnings = validate_policy_workload_selector(spec.selector)
-    errors += crd_selector_errors("spec.selector", spec.selector)
-    v = Verdict(at(("spec", "selector"), errors), at(("spec", "selector"), warnings))
+    selector = ("spec", "selector")
+    v = Verdict(at(selector, errors) + crd_selector_errors(selector, spec.selector), at(selector, warnings))
     if (spec.concurrency or 0) < 0:
         v.errors += at(("spec", "concurrency"), ["concurrency must be greater than or equal to 0"])
     return v

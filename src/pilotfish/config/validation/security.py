@@ -240,7 +240,7 @@ def peer_authentication_errors(spec: PeerAuthentication) -> tuple[list[str], lis
 
 
 def _peer_authentication_schema_errors(spec: PeerAuthentication) -> list[str]:
-    errs = at(("spec", "selector"), crd_selector_errors("spec.selector", spec.selector))
+    errs = crd_selector_errors(("spec", "selector"), spec.selector)
     if spec.port_level_mtls is not None:
         if any(not 0 < port <= 65535 for port in spec.port_level_mtls):
             errs.append(crd_error(("spec", "portLevelMtls"), 'Invalid value: "object": port must be between 1-65535'))

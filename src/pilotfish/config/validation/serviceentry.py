@@ -50,7 +50,7 @@ def crd_service_entry_errors(spec: ServiceEntry) -> list[str]:
     errs += _crd_port_errors(spec)
     for i, endpoint in enumerate(spec.endpoints or []):
         errs += crd_workload_entry_errors(("spec", "endpoints", i), endpoint)
-    return errs + at(("spec", "workloadSelector"), crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector))
+    return errs + crd_networking_selector_errors(("spec", "workloadSelector"), spec.workload_selector)
 
 
 def _crd_port_errors(spec: ServiceEntry) -> list[str]:

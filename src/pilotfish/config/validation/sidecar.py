@@ -236,5 +236,5 @@ def validate_sidecar(resource: Resource) -> Verdict:
     v.errors += at(("spec", "inboundConnectionPool"), connection_pool_errors(spec.inbound_connection_pool))
     _validate_egress(spec, resource.namespace, v)
     v.errors += at(("spec", "outboundTrafficPolicy"), _outbound_policy_errors(spec.outbound_traffic_policy))
-    v.errors += crd_networking_selector_errors("spec.workloadSelector", spec.workload_selector)
+    v.errors += crd_networking_selector_errors(("spec", "workloadSelector"), spec.workload_selector)
     return v
